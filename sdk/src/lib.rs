@@ -1,0 +1,151 @@
+//! The guest-side SDK for Bosun plugins: WIT bindings, helpers and one export macro per world.
+//!
+//! A complete stage plugin:
+//!
+//! ```ignore
+//! use bosun_sdk::prelude::*;
+//!
+//! struct Hello;
+//!
+//! impl Stage for Hello {
+//!     fn run(task: &Task) -> Result<StageReport, StageError> {
+//!         log::info(&format!("hello from {} attempt {}", task.stage, task.attempt));
+//!         Ok(StageReport::success("said hello"))
+//!     }
+//! }
+//!
+//! bosun_sdk::export_stage!(Hello);
+//! ```
+//!
+//! The plugin's name, version and description come from its `Cargo.toml`; a
+//! `bosun-plugin-` prefix on the package name is dropped.
+
+pub mod bindings;
+pub mod containers;
+pub mod fs;
+pub mod log;
+pub mod report;
+pub mod task;
+
+pub use bindings::notifier::exports::bosun::agent::notifier_plugin::{
+    RunStatus, RunSummary, StageStatus, StageSummary,
+};
+pub use bindings::policy::exports::bosun::agent::policy_plugin::{Decision, Phase, PolicyInput};
+pub use bindings::stage::bosun::agent::containers::{
+    ContainerError, ContainerOutput, ContainerRequest,
+};
+pub use bindings::stage::bosun::agent::types::{
+    Artifact, Coverage, Finding, Metric, Outcome, PluginInfo, Severity, StageError, StageReport,
+    Task, TestFailure, TestTotals,
+};
+
+/// Everything a plugin usually needs, in one `use`.
+pub mod prelude {
+    pub use crate::containers::Tool;
+    pub use crate::log;
+    pub use crate::{
+        Artifact, Coverage, Decision, Finding, Metric, Notifier, Outcome, Phase, Policy,
+        PolicyInput, RunStatus, RunSummary, Severity, Stage, StageError, StageReport, StageStatus,
+        StageSummary, Task, TestFailure, TestTotals,
+    };
+}
+
+/// A pipeline stage: turn a task (and the files under `/workspace`) into a report.
+pub trait Stage {
+    /// Run the stage. Return `Ok` with a failed outcome when the code under test is at
+    /// fault, and `Err` when the stage itself could not do its job.
+    fn run(task: &Task) -> Result<StageReport, StageError>;
+}
+
+/// A tenant policy: allow, warn or deny a stage before it runs or after its report.
+pub trait Policy {
+    /// Decide on one stage.
+    fn evaluate(input: &PolicyInput) -> Decision;
+}
+
+/// A notifier: format a finished run as a chat message body (Slack Block Kit JSON).
+pub trait Notifier {
+    /// Produce the message body; an `Err` names what could not be formatted.
+    fn format(summary: &RunSummary) -> Result<String, String>;
+}
+
+/// Builds the plugin's identity from its Cargo package metadata.
+#[doc(hidden)]
+pub fn __plugin_info(package: &str, version: &str, description: &str) -> PluginInfo {
+    PluginInfo {
+        name: package
+            .strip_prefix("bosun-plugin-")
+            .unwrap_or(package)
+            .to_string(),
+        version: version.to_string(),
+        description: description.to_string(),
+    }
+}
+
+/// Export a type implementing [`Stage`] as this component's `stage` world.
+#[macro_export]
+macro_rules! export_stage {
+    ($plugin:ty) => {
+        #[doc(hidden)]
+        pub struct __BosunStageExport;
+        impl $crate::bindings::stage::exports::bosun::agent::stage_plugin::Guest for __BosunStageExport {
+            fn info() -> $crate::PluginInfo {
+                $crate::__plugin_info(
+                    env!("CARGO_PKG_NAME"),
+                    env!("CARGO_PKG_VERSION"),
+                    env!("CARGO_PKG_DESCRIPTION"),
+                )
+            }
+            fn run(task: $crate::Task) -> Result<$crate::StageReport, $crate::StageError> {
+                <$plugin as $crate::Stage>::run(&task)
+            }
+        }
+        $crate::bindings::stage::__export_stage_world!(__BosunStageExport with_types_in $crate::bindings::stage);
+    };
+}
+
+/// Export a type implementing [`Policy`] as this component's `policy` world.
+#[macro_export]
+macro_rules! export_policy {
+    ($plugin:ty) => {
+        #[doc(hidden)]
+        pub struct __BosunPolicyExport;
+        impl $crate::bindings::policy::exports::bosun::agent::policy_plugin::Guest for __BosunPolicyExport {
+            fn info() -> $crate::PluginInfo {
+                $crate::__plugin_info(
+                    env!("CARGO_PKG_NAME"),
+                    env!("CARGO_PKG_VERSION"),
+                    env!("CARGO_PKG_DESCRIPTION"),
+                )
+            }
+            fn evaluate(input: $crate::PolicyInput) -> $crate::Decision {
+                <$plugin as $crate::Policy>::evaluate(&input)
+            }
+        }
+        $crate::bindings::policy::__export_policy_world!(__BosunPolicyExport with_types_in $crate::bindings::policy);
+    };
+}
+
+/// Export a type implementing [`Notifier`] as this component's `notifier` world.
+#[macro_export]
+macro_rules! export_notifier {
+    ($plugin:ty) => {
+        #[doc(hidden)]
+        pub struct __BosunNotifierExport;
+        impl $crate::bindings::notifier::exports::bosun::agent::notifier_plugin::Guest
+            for __BosunNotifierExport
+        {
+            fn info() -> $crate::PluginInfo {
+                $crate::__plugin_info(
+                    env!("CARGO_PKG_NAME"),
+                    env!("CARGO_PKG_VERSION"),
+                    env!("CARGO_PKG_DESCRIPTION"),
+                )
+            }
+            fn format(summary: $crate::RunSummary) -> Result<String, String> {
+                <$plugin as $crate::Notifier>::format(&summary)
+            }
+        }
+        $crate::bindings::notifier::__export_notifier_world!(__BosunNotifierExport with_types_in $crate::bindings::notifier);
+    };
+}
