@@ -1,1 +1,25 @@
-fn main() {}
+//! Compiles the built-in plugins to components and generates `BUILTINS`, which embeds them.
+
+use bosun_wasm_build::{build_components, short_name, write_generated};
+
+/// The plugins every `bosun` binary ships with.
+const BUILTIN_PACKAGES: &[&str] = &["bosun-plugin-junit-report", "bosun-plugin-todo-scan"];
+
+fn main() {
+    let mut code = String::from(
+        "/// Every built-in plugin, sorted by file name.\n\
+         pub static BUILTINS: &[Builtin] = &[\n",
+    );
+    let mut built = build_components(BUILTIN_PACKAGES);
+    built.sort();
+    for (package, wasm) in &built {
+        let file_name = format!("{}.wasm", short_name(package));
+        // `{:?}` of a `str` is a valid Rust string literal, escapes included.
+        let path = wasm.display().to_string();
+        code.push_str(&format!(
+            "    Builtin {{ file_name: {file_name:?}, bytes: include_bytes!({path:?}) }},\n"
+        ));
+    }
+    code.push_str("];\n");
+    write_generated("builtins.rs", &code);
+}

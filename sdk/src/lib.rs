@@ -2,7 +2,7 @@
 //!
 //! A complete stage plugin:
 //!
-//! ```ignore
+//! ```
 //! use bosun_sdk::prelude::*;
 //!
 //! struct Hello;
@@ -17,8 +17,9 @@
 //! bosun_sdk::export_stage!(Hello);
 //! ```
 //!
-//! The plugin's name, version and description come from its `Cargo.toml`; a
-//! `bosun-plugin-` prefix on the package name is dropped.
+//! The plugin's version and description come from its `Cargo.toml`. Its name is the
+//! package name without a `bosun-plugin-` prefix, or the one given to the macro:
+//! `bosun_sdk::export_stage!(Hello, name = "hello");`.
 
 pub mod bindings;
 pub mod containers;
@@ -86,12 +87,16 @@ pub fn __plugin_info(package: &str, version: &str, description: &str) -> PluginI
 #[macro_export]
 macro_rules! export_stage {
     ($plugin:ty) => {
+        $crate::export_stage!($plugin, name = env!("CARGO_PKG_NAME"));
+    };
+    ($plugin:ty, name = $name:expr) => {
         #[doc(hidden)]
+        #[allow(dead_code)]
         pub struct __BosunStageExport;
         impl $crate::bindings::stage::exports::bosun::agent::stage_plugin::Guest for __BosunStageExport {
             fn info() -> $crate::PluginInfo {
                 $crate::__plugin_info(
-                    env!("CARGO_PKG_NAME"),
+                    $name,
                     env!("CARGO_PKG_VERSION"),
                     env!("CARGO_PKG_DESCRIPTION"),
                 )
@@ -100,6 +105,9 @@ macro_rules! export_stage {
                 <$plugin as $crate::Stage>::run(&task)
             }
         }
+        // Component exports only exist on wasm; native builds (clippy, unit tests)
+        // would otherwise try to link symbols named `bosun:agent/...#run`.
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::stage::__export_stage_world!(__BosunStageExport with_types_in $crate::bindings::stage);
     };
 }
@@ -108,12 +116,16 @@ macro_rules! export_stage {
 #[macro_export]
 macro_rules! export_policy {
     ($plugin:ty) => {
+        $crate::export_policy!($plugin, name = env!("CARGO_PKG_NAME"));
+    };
+    ($plugin:ty, name = $name:expr) => {
         #[doc(hidden)]
+        #[allow(dead_code)]
         pub struct __BosunPolicyExport;
         impl $crate::bindings::policy::exports::bosun::agent::policy_plugin::Guest for __BosunPolicyExport {
             fn info() -> $crate::PluginInfo {
                 $crate::__plugin_info(
-                    env!("CARGO_PKG_NAME"),
+                    $name,
                     env!("CARGO_PKG_VERSION"),
                     env!("CARGO_PKG_DESCRIPTION"),
                 )
@@ -122,6 +134,9 @@ macro_rules! export_policy {
                 <$plugin as $crate::Policy>::evaluate(&input)
             }
         }
+        // Component exports only exist on wasm; native builds (clippy, unit tests)
+        // would otherwise try to link symbols named `bosun:agent/...#run`.
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::policy::__export_policy_world!(__BosunPolicyExport with_types_in $crate::bindings::policy);
     };
 }
@@ -130,14 +145,18 @@ macro_rules! export_policy {
 #[macro_export]
 macro_rules! export_notifier {
     ($plugin:ty) => {
+        $crate::export_notifier!($plugin, name = env!("CARGO_PKG_NAME"));
+    };
+    ($plugin:ty, name = $name:expr) => {
         #[doc(hidden)]
+        #[allow(dead_code)]
         pub struct __BosunNotifierExport;
         impl $crate::bindings::notifier::exports::bosun::agent::notifier_plugin::Guest
             for __BosunNotifierExport
         {
             fn info() -> $crate::PluginInfo {
                 $crate::__plugin_info(
-                    env!("CARGO_PKG_NAME"),
+                    $name,
                     env!("CARGO_PKG_VERSION"),
                     env!("CARGO_PKG_DESCRIPTION"),
                 )
@@ -146,6 +165,9 @@ macro_rules! export_notifier {
                 <$plugin as $crate::Notifier>::format(&summary)
             }
         }
+        // Component exports only exist on wasm; native builds (clippy, unit tests)
+        // would otherwise try to link symbols named `bosun:agent/...#run`.
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::notifier::__export_notifier_world!(__BosunNotifierExport with_types_in $crate::bindings::notifier);
     };
 }

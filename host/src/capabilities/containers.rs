@@ -1,0 +1,210 @@
+//! The `containers` capability: request checks and masking in front of a runner trait.
+//!
+//! Runners (Docker, plain processes) only execute; every rule about what a plugin may
+//! ask for lives here, so no runner can forget one.
+
+use super::log::mask_secrets;
+use crate::bindings::{ContainerError, ContainerOutput, ContainerRequest};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Instant;
+
+/// A boxed future returned by [`ContainerRunner::run`].
+pub type RunFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<ContainerOutput, ContainerError>> + Send + 'a>>;
+
+/// Who is asking and where: the facts a runner needs beyond the plugin's request.
+#[derive(Debug, Clone)]
+pub struct ContainerContext {
+    /// Pipeline run id (labels, `BOSUN_RUN_ID`).
+    pub run_id: String,
+    /// Stage name (`BOSUN_STAGE`).
+    pub stage: String,
+    /// Attempt number (`BOSUN_ATTEMPT`).
+    pub attempt: u32,
+    /// Commit sha (`BOSUN_COMMIT`).
+    pub commit: String,
+    /// Branch (`BOSUN_BRANCH`).
+    pub branch: String,
+    /// Tenant (GitHub owner).
+    pub tenant: String,
+    /// Host folder mounted read-only at `/workspace`.
+    pub workspace: PathBuf,
+    /// Host folder mounted writable at `/out`.
+    pub out: PathBuf,
+    /// Whether this tenant's stage may use the network.
+    pub network_allowed: bool,
+    /// The stage deadline; a tool never outlives it.
+    pub deadline: Instant,
+    /// Values masked in every output.
+    pub secrets: Vec<String>,
+}
+
+/// Something that can run a tool image: the Docker Engine, or plain processes.
+pub trait ContainerRunner: Send + Sync {
+    /// A short name for logs and `plugin list` (`docker`, `process (unsandboxed)`).
+    fn describe(&self) -> String;
+
+    /// Run an already-checked request to completion.
+    fn run<'a>(&'a self, context: &'a ContainerContext, request: ContainerRequest)
+    -> RunFuture<'a>;
+}
+
+/// The runner used when none is configured: every request is refused as unavailable.
+pub struct NoContainerRuntime;
+
+impl ContainerRunner for NoContainerRuntime {
+    fn describe(&self) -> String {
+        "none".to_string()
+    }
+
+    fn run<'a>(&'a self, _: &'a ContainerContext, request: ContainerRequest) -> RunFuture<'a> {
+        Box::pin(async move {
+            Err(ContainerError::Unavailable(format!(
+                "no container runtime is configured on this agent host (image {})",
+                request.image
+            )))
+        })
+    }
+}
+
+/// Refuse requests no runner may execute; cap the timeout at the stage deadline.
+pub fn check_request(
+    context: &ContainerContext,
+    mut request: ContainerRequest,
+) -> Result<ContainerRequest, ContainerError> {
+    if request.image.trim().is_empty() {
+        return Err(ContainerError::Denied("the image name is empty".into()));
+    }
+    if request.argv.is_empty() {
+        return Err(ContainerError::Denied(format!(
+            "no command given for image {}",
+            request.image
+        )));
+    }
+    let has_nul = request.argv.iter().any(|a| a.contains('\0'))
+        || request
+            .env
+            .iter()
+            .any(|(k, v)| k.contains('\0') || v.contains('\0'));
+    if has_nul {
+        return Err(ContainerError::Denied(
+            "arguments and environment may not contain NUL bytes".into(),
+        ));
+    }
+    if let Some((key, _)) = request
+        .env
+        .iter()
+        .find(|(k, _)| k.is_empty() || k.contains('=') || k.starts_with("BOSUN_"))
+    {
+        return Err(ContainerError::Denied(format!(
+            "environment variable name {key:?} is not allowed (empty, contains '=', or reserved BOSUN_ prefix)"
+        )));
+    }
+    if request.network && !context.network_allowed {
+        return Err(ContainerError::Denied(format!(
+            "network access is not granted to stage {} of tenant {}",
+            context.stage, context.tenant
+        )));
+    }
+    let remaining = context
+        .deadline
+        .saturating_duration_since(Instant::now())
+        .as_millis();
+    let remaining = u32::try_from(remaining).unwrap_or(u32::MAX);
+    if remaining == 0 {
+        return Err(ContainerError::TimedOut(0));
+    }
+    if request.timeout_ms == 0 || request.timeout_ms > remaining {
+        request.timeout_ms = remaining;
+    }
+    Ok(request)
+}
+
+/// Mask secrets in a runner's output before the plugin sees it.
+pub fn mask_output(mut output: ContainerOutput, secrets: &[String]) -> ContainerOutput {
+    output.stdout = mask_secrets(&output.stdout, secrets);
+    output.stderr = mask_secrets(&output.stderr, secrets);
+    output
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn context() -> ContainerContext {
+        ContainerContext {
+            run_id: "r1".into(),
+            stage: "lint".into(),
+            attempt: 1,
+            commit: "abc".into(),
+            branch: "main".into(),
+            tenant: "acme".into(),
+            workspace: PathBuf::from("/tmp/ws"),
+            out: PathBuf::from("/tmp/out"),
+            network_allowed: false,
+            deadline: Instant::now() + Duration::from_secs(60),
+            secrets: vec!["s3cret".into()],
+        }
+    }
+
+    fn request() -> ContainerRequest {
+        ContainerRequest {
+            image: "bosun/python-tools".into(),
+            argv: vec!["pylint".into(), ".".into()],
+            env: vec![],
+            workdir: None,
+            timeout_ms: 0,
+            network: false,
+        }
+    }
+
+    #[test]
+    fn timeout_is_capped_at_the_stage_deadline() {
+        let checked = check_request(&context(), request()).unwrap();
+        assert!(checked.timeout_ms > 0 && checked.timeout_ms <= 60_000);
+    }
+
+    #[test]
+    fn network_is_denied_unless_granted() {
+        let mut req = request();
+        req.network = true;
+        match check_request(&context(), req.clone()) {
+            Err(ContainerError::Denied(why)) => assert!(why.contains("network"), "{why}"),
+            other => panic!("expected denial, got {other:?}"),
+        }
+        let mut ctx = context();
+        ctx.network_allowed = true;
+        assert!(check_request(&ctx, req).is_ok());
+    }
+
+    #[test]
+    fn reserved_env_and_empty_argv_are_denied() {
+        let mut req = request();
+        req.env.push(("BOSUN_RUN_ID".into(), "forged".into()));
+        assert!(matches!(
+            check_request(&context(), req),
+            Err(ContainerError::Denied(_))
+        ));
+        let mut req = request();
+        req.argv.clear();
+        assert!(matches!(
+            check_request(&context(), req),
+            Err(ContainerError::Denied(_))
+        ));
+    }
+
+    #[test]
+    fn secrets_are_masked_in_output() {
+        let out = ContainerOutput {
+            exit_code: 0,
+            stdout: "token s3cret".into(),
+            stderr: "".into(),
+            truncated: false,
+            duration_ms: 1,
+        };
+        assert_eq!(mask_output(out, &context().secrets).stdout, "token ***");
+    }
+}

@@ -1,0 +1,5 @@
+//! Host capabilities granted to plugins: one module per WIT import.
+
+pub mod containers;
+pub mod log;
+pub mod stdio;

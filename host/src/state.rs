@@ -1,0 +1,158 @@
+//! Per-call store data: WASI context, resource limits, log sink and container access.
+
+use crate::bindings::bosun::agent::{containers, log, types};
+use crate::bindings::{ContainerError, ContainerOutput, ContainerRequest, Level};
+use crate::capabilities::containers::{
+    ContainerContext, ContainerRunner, check_request, mask_output,
+};
+use crate::capabilities::log::LogSink;
+use bosun_bus::LogLevel;
+use std::sync::Arc;
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// The plugin asked for more linear memory than its limit.
+#[derive(Debug, thiserror::Error)]
+#[error("memory limit of {limit} bytes exceeded (asked for {requested} bytes)")]
+pub struct MemoryLimitExceeded {
+    /// The limit in force.
+    pub limit: usize,
+    /// What the plugin tried to grow to.
+    pub requested: usize,
+}
+
+/// Memory and table limits; a refused growth becomes a trap carrying
+/// [`MemoryLimitExceeded`], so the host can name the cause.
+pub struct Limiter {
+    memory_bytes: usize,
+    table_elements: usize,
+    instances: usize,
+}
+
+impl Limiter {
+    /// Limits for one call.
+    pub fn new(memory_bytes: usize, table_elements: usize, instances: usize) -> Limiter {
+        Limiter {
+            memory_bytes,
+            table_elements,
+            instances,
+        }
+    }
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+                limit: self.memory_bytes,
+                requested: desired,
+            }));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= self.table_elements)
+    }
+
+    fn instances(&self) -> usize {
+        self.instances
+    }
+
+    fn tables(&self) -> usize {
+        self.instances
+    }
+
+    fn memories(&self) -> usize {
+        self.instances
+    }
+}
+
+/// What a plugin's store holds for the duration of one call.
+pub struct PluginState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: Limiter,
+    pub(crate) logs: LogSink,
+    pub(crate) containers: Option<ContainerAccess>,
+}
+
+/// The `containers` grant of a stage call.
+pub struct ContainerAccess {
+    /// The runner executing checked requests.
+    pub runner: Arc<dyn ContainerRunner>,
+    /// Who is asking.
+    pub context: ContainerContext,
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for PluginState {}
+
+impl log::Host for PluginState {
+    async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            Level::Trace => LogLevel::Trace,
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
+        };
+        self.logs.push(level, "log", &message);
+        Ok(())
+    }
+}
+
+impl containers::Host for PluginState {
+    #[tracing::instrument(skip_all, fields(image = %request.image))]
+    async fn run(
+        &mut self,
+        request: ContainerRequest,
+    ) -> wasmtime::Result<Result<ContainerOutput, ContainerError>> {
+        let Some(access) = &self.containers else {
+            // Only stage plugins are linked with this import; reaching here means a
+            // policy or notifier call was wired wrongly, which is a host fault.
+            return Err(wasmtime::format_err!(
+                "containers capability is not granted to this plugin kind"
+            ));
+        };
+        let request = match check_request(&access.context, request) {
+            Ok(request) => request,
+            Err(denied) => {
+                tracing::warn!(?denied, "container request refused");
+                return Ok(Err(denied));
+            }
+        };
+        let argv0 = request.argv.first().cloned().unwrap_or_default();
+        let result = access.runner.run(&access.context, request).await;
+        match &result {
+            Ok(out) => tracing::info!(
+                tool = %argv0,
+                exit_code = out.exit_code,
+                duration_ms = out.duration_ms,
+                "container finished"
+            ),
+            Err(e) => tracing::warn!(tool = %argv0, error = ?e, "container failed"),
+        }
+        let secrets = &access.context.secrets;
+        Ok(result.map(|out| mask_output(out, secrets)))
+    }
+}
