@@ -232,3 +232,47 @@ fn cli_list_shows_builtins_and_folder_plugins_and_refusals() {
             .contains("future.wasm")
     );
 }
+
+#[test]
+fn cli_walkthrough_plugin_is_checked_run_and_picked_up() {
+    let cache = tempfile::tempdir().unwrap();
+    let plugin = bosun_test_plugins::HELLO_EXAMPLE;
+    let check = bosun(&["plugin", "check", plugin], cache.path());
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    assert!(text(&check).contains("name      long-files"));
+
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::write(ws.path().join("short.py"), "a = 1\n").unwrap();
+    std::fs::write(ws.path().join("long.py"), "b = 2\n".repeat(40)).unwrap();
+    let w = ws.path().to_str().unwrap();
+    let run = bosun(
+        &[
+            "plugin",
+            "run",
+            plugin,
+            "--workspace",
+            w,
+            "--config",
+            "max_lines=30",
+            "--json",
+        ],
+        cache.path(),
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(v["report"]["summary"], "1 files longer than 30 lines");
+    assert_eq!(v["report"]["findings"][0]["path"], "long.py");
+
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::copy(plugin, folder.path().join("long-files.wasm")).unwrap();
+    let list = bosun(
+        &[
+            "plugin",
+            "list",
+            "--plugins",
+            folder.path().to_str().unwrap(),
+        ],
+        cache.path(),
+    );
+    assert!(text(&list).contains("long-files"), "{}", text(&list));
+}

@@ -36,6 +36,12 @@ const FIXTURES: &[(&str, &str, &str)] = &[
         "A plain WASI command component (exports `wasi:cli/run` only): loading it must \
          fail as not a Bosun plugin.",
     ),
+    (
+        "hello-plugin",
+        "HELLO_EXAMPLE",
+        "The README's custom-plugin walk-through (`examples/hello-plugin`), built the way \
+         the README builds it, so the walk-through is tested.",
+    ),
 ];
 
 fn main() {

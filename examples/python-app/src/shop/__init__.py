@@ -1,0 +1,1 @@
+"""A tiny shop used as Bosun's Python sample repository."""
