@@ -117,7 +117,15 @@ async fn bench_call_overhead() {
         samples.push(start.elapsed());
         black_box(result);
     }
-    summarize("instantiate + run (trivial stage, echo)", samples);
+    summarize("run_stage: trivial stage (echo), full set-up", samples);
+    let mut samples = Vec::with_capacity(20_000);
+    for _ in 0..20_000 {
+        let start = Instant::now();
+        let info = rt.ping(&plugin).await;
+        samples.push(start.elapsed());
+        black_box(info.unwrap());
+    }
+    summarize("instantiate from InstancePre + call info()", samples);
 }
 
 async fn bench_junit() {

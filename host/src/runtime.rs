@@ -260,7 +260,10 @@ impl PluginRuntime {
         ))
         .allow_tcp(false)
         .allow_udp(false)
-        .allow_ip_name_lookup(false);
+        .allow_ip_name_lookup(false)
+        // Workspace files are on local disk: reading them on this thread is far
+        // cheaper than a thread-pool hop for every chunk a plugin reads.
+        .allow_blocking_current_thread(true);
         if let Some((workspace, out)) = dirs {
             wasi.preopened_dir(workspace, "/workspace", FsPerms::ReadOnly)
                 .map_err(|e| infra(format!("workspace {}: {e:#}", workspace.display())))?;
@@ -319,6 +322,12 @@ impl PluginRuntime {
             Ok(Err(e)) => Err(classify_fault(e, "plugin", &logs, &limits)),
             Err(_) => Err(deadline_failure("plugin", &limits)),
         }
+    }
+
+    /// Instantiate a plugin and call its `info` export: the cheapest full round trip
+    /// into a plugin (health checks and the per-call overhead benchmark).
+    pub async fn ping(&self, plugin: &LoadedPlugin) -> Result<PluginInfo, StageFailure> {
+        self.describe(plugin).await
     }
 
     /// Run one stage attempt. Never fails: every fault becomes a classified failure in
