@@ -18,6 +18,8 @@ pub use cache::{ArtifactCache, CacheOutcome};
 pub use capabilities::containers::{
     ContainerContext, ContainerRunner, NoContainerRuntime, RunFuture,
 };
+pub use capabilities::docker::{DockerRunner, DockerSettings};
+pub use capabilities::process::ProcessRunner;
 pub use engine::{AllocatorKind, EngineSettings, HostEngine};
 pub use inspect::{PluginError, PluginKind};
 pub use limits::{ReportCaps, SandboxLimits};

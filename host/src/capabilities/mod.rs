@@ -1,5 +1,7 @@
 //! Host capabilities granted to plugins: one module per WIT import.
 
 pub mod containers;
+pub mod docker;
 pub mod log;
+pub mod process;
 pub mod stdio;

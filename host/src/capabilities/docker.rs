@@ -1,0 +1,396 @@
+//! The Docker runner: tools in hardened containers through the Docker Engine API.
+//!
+//! Every container gets: all capabilities dropped, no-new-privileges, a read-only root
+//! with a tmpfs `/tmp`, network none unless granted, memory/cpu/pids limits, the image's
+//! non-root user when it declares one, the workspace read-only at `/workspace`, the
+//! task's `/out`, labels naming run/stage/attempt/agent, and CI-convention env. Argv
+//! goes to the engine as a list: no shell ever parses task data.
+
+use super::containers::{ContainerContext, ContainerRunner, RunFuture};
+use crate::bindings::{ContainerError, ContainerOutput, ContainerRequest};
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, KillContainerOptionsBuilder,
+    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptions,
+};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+/// Label marking containers this runner created.
+pub const LABEL_MANAGED: &str = "org.bosun.managed";
+/// Label naming the agent that created the container (scopes the orphan sweep).
+pub const LABEL_AGENT: &str = "org.bosun.agent";
+/// Image label naming the non-root user tools should run as.
+pub const LABEL_IMAGE_USER: &str = "org.bosun.user";
+
+/// Resource limits and identity for the containers this runner starts.
+#[derive(Debug, Clone)]
+pub struct DockerSettings {
+    /// Agent id, stored in a label so a restarted agent sweeps only its own leftovers.
+    pub agent_id: String,
+    /// Memory limit per container, bytes (swap is disabled).
+    pub memory_bytes: i64,
+    /// CPU limit per container, in billionths of a CPU.
+    pub nano_cpus: i64,
+    /// Most processes per container (stops fork bombs).
+    pub pids_limit: i64,
+    /// Size of the tmpfs mounted at `/tmp`.
+    pub tmpfs_size: String,
+    /// Most bytes kept of stdout and of stderr each.
+    pub output_cap: usize,
+}
+
+impl Default for DockerSettings {
+    fn default() -> Self {
+        DockerSettings {
+            agent_id: "local".into(),
+            memory_bytes: 1 << 30,
+            nano_cpus: 1_000_000_000,
+            pids_limit: 256,
+            tmpfs_size: "256m".into(),
+            output_cap: 4 << 20,
+        }
+    }
+}
+
+/// Runs tool containers on a Docker Engine.
+pub struct DockerRunner {
+    docker: Docker,
+    settings: DockerSettings,
+}
+
+impl DockerRunner {
+    /// Connect to the engine at `DOCKER_HOST` or the local socket, and check it answers.
+    pub async fn connect(settings: DockerSettings) -> Result<DockerRunner, String> {
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(|e| format!("cannot reach the Docker Engine: {e}"))?;
+        docker
+            .ping()
+            .await
+            .map_err(|e| format!("the Docker Engine does not answer: {e}"))?;
+        Ok(DockerRunner { docker, settings })
+    }
+
+    /// The underlying client (the image-build capability shares it).
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Remove containers this agent left behind (a crash mid-task); returns how many.
+    pub async fn sweep_orphans(&self) -> Result<usize, String> {
+        let mut filters = HashMap::new();
+        filters.insert(
+            "label".to_string(),
+            vec![
+                format!("{LABEL_MANAGED}=true"),
+                format!("{LABEL_AGENT}={}", self.settings.agent_id),
+            ],
+        );
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let leftovers = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| format!("listing containers: {e}"))?;
+        let mut removed = 0;
+        for container in leftovers {
+            let Some(id) = container.id else { continue };
+            let force = RemoveContainerOptionsBuilder::default().force(true).build();
+            match self.docker.remove_container(&id, Some(force)).await {
+                Ok(()) => removed += 1,
+                Err(e) => tracing::warn!(container = %id, error = %e, "could not remove orphan"),
+            }
+        }
+        if removed > 0 {
+            tracing::info!(removed, "removed orphaned task containers");
+        }
+        Ok(removed)
+    }
+
+    async fn image_user(&self, image: &str) -> Result<Option<String>, ContainerError> {
+        let inspected = self
+            .docker
+            .inspect_image(image)
+            .await
+            .map_err(|e| match e {
+                bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                } => ContainerError::ImageNotFound(format!(
+                    "{image} is not on this agent host (images are built locally, not pulled)"
+                )),
+                other => ContainerError::Unavailable(format!("inspecting {image}: {other}")),
+            })?;
+        let config = inspected.config.unwrap_or_default();
+        let labelled = config
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_IMAGE_USER))
+            .cloned();
+        let declared = config
+            .user
+            .filter(|u| !u.is_empty() && u != "root" && u != "0");
+        Ok(labelled.or(declared))
+    }
+
+    fn create_body(
+        &self,
+        context: &ContainerContext,
+        request: &ContainerRequest,
+        user: Option<String>,
+    ) -> ContainerCreateBody {
+        let s = &self.settings;
+        let mut env: Vec<String> = vec![
+            "CI=true".into(),
+            format!("BOSUN_RUN_ID={}", context.run_id),
+            format!("BOSUN_STAGE={}", context.stage),
+            format!("BOSUN_ATTEMPT={}", context.attempt),
+            format!("BOSUN_COMMIT={}", context.commit),
+            format!("BOSUN_BRANCH={}", context.branch),
+            "HOME=/tmp".into(),
+        ];
+        env.extend(request.env.iter().map(|(k, v)| format!("{k}={v}")));
+        let labels = HashMap::from([
+            (LABEL_MANAGED.to_string(), "true".to_string()),
+            (LABEL_AGENT.to_string(), s.agent_id.clone()),
+            ("org.bosun.run".to_string(), context.run_id.clone()),
+            ("org.bosun.stage".to_string(), context.stage.clone()),
+            ("org.bosun.attempt".to_string(), context.attempt.to_string()),
+        ]);
+        let (entrypoint, cmd) = match request.argv.split_first() {
+            Some((first, rest)) => (vec![first.clone()], rest.to_vec()),
+            None => (Vec::new(), Vec::new()),
+        };
+        let host_config = HostConfig {
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            readonly_rootfs: Some(true),
+            tmpfs: Some(HashMap::from([(
+                "/tmp".to_string(),
+                format!("rw,nosuid,nodev,size={}", s.tmpfs_size),
+            )])),
+            network_mode: Some(if request.network { "bridge" } else { "none" }.into()),
+            memory: Some(s.memory_bytes),
+            memory_swap: Some(s.memory_bytes),
+            nano_cpus: Some(s.nano_cpus),
+            pids_limit: Some(s.pids_limit),
+            binds: Some(vec![
+                format!("{}:/workspace:ro", context.workspace.display()),
+                format!("{}:/out:rw", context.out.display()),
+            ]),
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("json-file".into()),
+                config: Some(HashMap::from([
+                    ("max-size".to_string(), "16m".to_string()),
+                    ("max-file".to_string(), "1".to_string()),
+                ])),
+            }),
+            init: Some(true),
+            ..Default::default()
+        };
+        ContainerCreateBody {
+            image: Some(request.image.clone()),
+            entrypoint: Some(entrypoint),
+            cmd: Some(cmd),
+            env: Some(env),
+            user,
+            working_dir: Some(
+                request
+                    .workdir
+                    .clone()
+                    .unwrap_or_else(|| "/workspace".into()),
+            ),
+            labels: Some(labels),
+            network_disabled: Some(!request.network),
+            host_config: Some(host_config),
+            ..Default::default()
+        }
+    }
+
+    async fn run_checked(
+        &self,
+        context: &ContainerContext,
+        request: ContainerRequest,
+    ) -> Result<ContainerOutput, ContainerError> {
+        let started = Instant::now();
+        let user = self.image_user(&request.image).await?;
+        // The tool runs as the image's non-root user; the per-task output folder is
+        // the agent's, so open it to that user rather than running the tool as root.
+        if let Err(e) =
+            std::fs::set_permissions(&context.out, std::fs::Permissions::from_mode(0o777))
+        {
+            return Err(ContainerError::Failed(format!(
+                "preparing output folder {}: {e}",
+                context.out.display()
+            )));
+        }
+        let name = container_name(context);
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        let body = self.create_body(context, &request, user);
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| {
+                ContainerError::Failed(format!("creating container for {}: {e}", request.image))
+            })?;
+        let id = created.id;
+        // Attach before start, as `docker run` does: reading logs after the exit races
+        // the engine's log copier and can lose the output of short-lived tools.
+        let attach = AttachContainerOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .stream(true)
+            // Attached before start, the live stream has everything; replaying the
+            // log file as well would duplicate output.
+            .logs(false)
+            .build();
+        let collector = match self.docker.attach_container(&id, Some(attach)).await {
+            Ok(attached) => Some(tokio::spawn(collect_output(
+                attached.output,
+                self.settings.output_cap,
+            ))),
+            Err(e) => {
+                tracing::warn!(container = %id, error = %e, "could not attach; output will be missing");
+                None
+            }
+        };
+        let result = self.start_and_wait(&id, &request).await;
+        let (stdout, stderr, truncated) = match collector {
+            // The stream ends when the container's output closes; a killed container
+            // closes it too, so this wait is short.
+            Some(task) => match tokio::time::timeout(Duration::from_secs(10), task).await {
+                Ok(Ok(collected)) => collected,
+                _ => (String::new(), String::new(), true),
+            },
+            None => (String::new(), String::new(), false),
+        };
+        let force = RemoveContainerOptionsBuilder::default().force(true).build();
+        if let Err(e) = self.docker.remove_container(&id, Some(force)).await {
+            tracing::warn!(container = %id, error = %e, "could not remove task container");
+        }
+        let exit_code = result?;
+        Ok(ContainerOutput {
+            exit_code,
+            stdout,
+            stderr,
+            truncated,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    async fn start_and_wait(
+        &self,
+        id: &str,
+        request: &ContainerRequest,
+    ) -> Result<i32, ContainerError> {
+        self.docker
+            .start_container(id, None)
+            .await
+            .map_err(|e| ContainerError::Failed(format!("starting {}: {e}", request.image)))?;
+        let limit = Duration::from_millis(u64::from(request.timeout_ms));
+        let mut wait = self.docker.wait_container(id, None::<WaitContainerOptions>);
+        match tokio::time::timeout(limit, wait.next()).await {
+            Ok(Some(Ok(status))) => Ok(status.status_code as i32),
+            // bollard reports a non-zero exit as an error carrying the code.
+            Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => {
+                Ok(code as i32)
+            }
+            Ok(Some(Err(e))) => Err(ContainerError::Failed(format!(
+                "waiting for {}: {e}",
+                request.image
+            ))),
+            Ok(None) => Err(ContainerError::Failed(format!(
+                "the engine closed the wait for {} without a status",
+                request.image
+            ))),
+            Err(_) => {
+                let kill = KillContainerOptionsBuilder::default()
+                    .signal("KILL")
+                    .build();
+                if let Err(e) = self.docker.kill_container(id, Some(kill)).await {
+                    tracing::warn!(container = %id, error = %e, "could not kill timed-out container");
+                }
+                Err(ContainerError::TimedOut(request.timeout_ms))
+            }
+        }
+    }
+}
+
+/// Read a container's multiplexed output until it closes, keeping `cap` bytes of each.
+async fn collect_output(
+    mut output: std::pin::Pin<
+        Box<
+            dyn futures_util::Stream<
+                    Item = Result<bollard::container::LogOutput, bollard::errors::Error>,
+                > + Send,
+        >,
+    >,
+    cap: usize,
+) -> (String, String, bool) {
+    let (mut out, mut err, mut truncated) = (Vec::new(), Vec::new(), false);
+    while let Some(chunk) = output.next().await {
+        let Ok(chunk) = chunk else { break };
+        let (target, bytes) = match chunk {
+            bollard::container::LogOutput::StdErr { message } => (&mut err, message),
+            bollard::container::LogOutput::StdOut { message }
+            | bollard::container::LogOutput::Console { message } => (&mut out, message),
+            bollard::container::LogOutput::StdIn { .. } => continue,
+        };
+        let room = cap.saturating_sub(target.len());
+        if bytes.len() > room {
+            truncated = true;
+        }
+        target.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+        truncated,
+    )
+}
+
+/// A readable, unique container name: `bosun-<run>-<stage>-<attempt>-<nanos>`.
+fn container_name(context: &ContainerContext) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .take(40)
+            .collect()
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "bosun-{}-{}-{}-{nanos:08x}",
+        clean(&context.run_id),
+        clean(&context.stage),
+        context.attempt
+    )
+}
+
+impl ContainerRunner for DockerRunner {
+    fn describe(&self) -> String {
+        "docker".into()
+    }
+
+    fn run<'a>(
+        &'a self,
+        context: &'a ContainerContext,
+        request: ContainerRequest,
+    ) -> RunFuture<'a> {
+        Box::pin(self.run_checked(context, request))
+    }
+}
