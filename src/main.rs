@@ -1,5 +1,6 @@
 //! The `bosun` command line: plugin authoring tools today, the whole system as it grows.
 
+mod agent_cmd;
 mod plugin_cmd;
 mod report_view;
 
@@ -29,6 +30,8 @@ enum Command {
     /// Check, run and list plugins.
     #[command(subcommand)]
     Plugin(plugin_cmd::PluginCommand),
+    /// Run a stage agent: take tasks from the bus, run plugins, publish results.
+    Agent(agent_cmd::AgentArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Plugin(cmd) => plugin_cmd::run(cmd).await,
+            Command::Agent(args) => agent_cmd::run(args).await,
         }
     });
     match result {

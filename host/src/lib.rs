@@ -3,6 +3,7 @@
 //! [`runtime::PluginRuntime`] loads and calls plugins; [`registry::PluginRegistry`]
 //! keeps the set of loaded plugins in step with the plugin folders.
 
+pub mod agent;
 pub mod bindings;
 pub mod cache;
 pub mod capabilities;

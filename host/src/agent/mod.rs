@@ -1,0 +1,309 @@
+//! The agent worker: consume a task, fetch the workspace, run the stage's plugin,
+//! publish the result, and only then acknowledge the task.
+
+pub mod metrics;
+pub mod workspace;
+
+use crate::registry::PluginRegistry;
+use crate::runtime::StageCall;
+use bosun_bus::messages::{self, MESSAGE_VERSION, ResultMessage, TaskMessage};
+use bosun_bus::{
+    Bus, BusError, DeadLetterRule, Delivery, Screened, StageFailure, StageFailureKind, StageResult,
+    Subscription, topics,
+};
+use metrics::{AgentMetrics, StageLabels, TaskLabels};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+use workspace::WorkspaceCache;
+
+/// How an agent is set up.
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    /// This agent's id (results name it; container labels scope the orphan sweep).
+    pub agent_id: String,
+    /// Stages this agent serves (`lint`, `test`, …).
+    pub stages: Vec<String>,
+    /// Tasks run at once, per stage.
+    pub concurrency: usize,
+    /// How long a shutdown waits for tasks in flight before releasing them.
+    pub shutdown_grace: Duration,
+    /// The dead-letter rule.
+    pub dead_letter: DeadLetterRule,
+    /// Secrets masked in logs and tool output.
+    pub secrets: Vec<String>,
+}
+
+/// A running agent's shared parts.
+pub struct Agent {
+    settings: AgentSettings,
+    bus: Arc<dyn Bus>,
+    registry: Arc<PluginRegistry>,
+    workspaces: Arc<WorkspaceCache>,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<AgentMetrics>,
+}
+
+/// What happened to one delivery.
+enum Handled {
+    /// Result published and the task acknowledged.
+    Settled,
+    /// Sent to the dead-letter topic.
+    DeadLettered,
+    /// Released for redelivery.
+    Released,
+}
+
+fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Agent {
+    /// An agent over `bus`, running plugins from `registry`, with workspaces in `workspaces`.
+    pub fn new(
+        settings: AgentSettings,
+        bus: Arc<dyn Bus>,
+        registry: Arc<PluginRegistry>,
+        workspaces: WorkspaceCache,
+    ) -> Arc<Agent> {
+        Arc::new(Agent {
+            settings,
+            bus,
+            registry,
+            workspaces: Arc::new(workspaces),
+            metrics: Arc::new(AgentMetrics::default()),
+        })
+    }
+
+    /// The topics this agent reads and writes; created at start-up.
+    pub fn topics(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .settings
+            .stages
+            .iter()
+            .map(|s| topics::stage_topic(s))
+            .collect();
+        all.push(topics::AGENT_RESULTS.to_string());
+        all.push(self.settings.dead_letter.topic.clone());
+        all
+    }
+
+    /// Serve until `shutdown` turns true; then stop taking tasks, let tasks in flight
+    /// finish within the grace period, and release the rest for redelivery.
+    pub async fn run(self: &Arc<Self>, shutdown: watch::Receiver<bool>) -> Result<(), BusError> {
+        self.bus.ensure_topics(&self.topics()).await?;
+        let mut workers = tokio::task::JoinSet::new();
+        for stage in &self.settings.stages {
+            let topic = vec![topics::stage_topic(stage)];
+            let group = format!("bosun-agent-{stage}");
+            for slot in 0..self.settings.concurrency.max(1) {
+                let subscription = self.bus.subscribe(&group, &topic).await?;
+                let agent = Arc::clone(self);
+                let shutdown = shutdown.clone();
+                tracing::info!(%stage, slot, %group, "consuming");
+                workers.spawn(async move { agent.consume(subscription, shutdown).await });
+            }
+        }
+        while let Some(done) = workers.join_next().await {
+            if let Ok(Err(e)) = done {
+                tracing::error!(error = %e, "a consumer stopped");
+            }
+        }
+        Ok(())
+    }
+
+    async fn consume(
+        self: Arc<Self>,
+        mut subscription: Box<dyn Subscription>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), BusError> {
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let delivery = tokio::select! {
+                next = subscription.next() => next?,
+                _ = shutdown.changed() => return Ok(()),
+            };
+            // The work borrows the subscription; scope it so a release can follow.
+            let outcome = {
+                let work = self.handle(subscription.as_mut(), &delivery);
+                tokio::pin!(work);
+                tokio::select! {
+                    outcome = &mut work => Some(outcome),
+                    _ = shutdown.changed() => {
+                        // Finish within the grace period, or give the task back.
+                        tokio::time::timeout(self.settings.shutdown_grace, &mut work).await.ok()
+                    }
+                }
+            };
+            let Some(outcome) = outcome else {
+                tracing::warn!(position = %delivery.position, "shutdown: releasing a task in flight");
+                self.metrics.released.inc();
+                subscription.release(&delivery).await?;
+                return Ok(());
+            };
+            match outcome {
+                Ok(Handled::Settled) => {}
+                Ok(Handled::DeadLettered) => {
+                    self.metrics.dead_lettered.inc();
+                }
+                Ok(Handled::Released) => {
+                    self.metrics.released.inc();
+                }
+                Err(e) => {
+                    // Publishing or committing failed: leave the delivery to come back.
+                    tracing::error!(error = %e, position = %delivery.position, "could not settle a task");
+                    self.metrics.released.inc();
+                    let _ = subscription.release(&delivery).await;
+                }
+            }
+        }
+    }
+
+    async fn handle(
+        &self,
+        subscription: &mut dyn Subscription,
+        delivery: &Delivery,
+    ) -> Result<Handled, BusError> {
+        let rule = &self.settings.dead_letter;
+        let message: TaskMessage = match messages::decode(&delivery.record.payload) {
+            Ok(message) => message,
+            Err(why) => {
+                // It will never decode: no point in redelivering it.
+                rule.dead_letter(
+                    self.bus.as_ref(),
+                    subscription,
+                    delivery,
+                    &format!("undecodable task: {why}"),
+                )
+                .await?;
+                return Ok(Handled::DeadLettered);
+            }
+        };
+        if rule
+            .screen(self.bus.as_ref(), subscription, delivery)
+            .await?
+            == Screened::DeadLettered
+        {
+            return Ok(Handled::DeadLettered);
+        }
+        let task = &message.task;
+        let started = Instant::now();
+        self.metrics.in_flight.inc();
+        let result = self.execute(&message).await;
+        self.metrics.in_flight.dec();
+        let result = match result {
+            Ok(result) => result,
+            Err(reason) => {
+                // The agent could not even try (workspace fetch failed): redeliver.
+                tracing::warn!(%reason, task = %task.id(), "task could not be started");
+                return Ok(
+                    match rule
+                        .fail(self.bus.as_ref(), subscription, delivery, &reason)
+                        .await?
+                    {
+                        bosun_bus::Failed::Released => Handled::Released,
+                        bosun_bus::Failed::DeadLettered => Handled::DeadLettered,
+                    },
+                );
+            }
+        };
+        let outcome = match (&result.report, &result.failure) {
+            (Some(report), _) => format!("{:?}", report.outcome).to_lowercase(),
+            (None, Some(failure)) => format!("{:?}", failure.kind),
+            (None, None) => "unknown".into(),
+        };
+        let stage = StageLabels {
+            stage: task.stage.clone(),
+        };
+        self.metrics
+            .task_seconds
+            .get_or_create(&stage)
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .plugin_seconds
+            .get_or_create(&stage)
+            .observe(result.duration_ms as f64 / 1000.0);
+        let reply = ResultMessage {
+            version: MESSAGE_VERSION,
+            agent_id: self.settings.agent_id.clone(),
+            result,
+        };
+        // Publish first, acknowledge second: a crash in between redelivers the task and
+        // the orchestrator ignores the duplicate result for a settled attempt.
+        self.bus
+            .publish(
+                topics::AGENT_RESULTS,
+                &task.run_id,
+                messages::encode(&reply),
+            )
+            .await?;
+        subscription.ack(delivery).await?;
+        self.metrics
+            .tasks
+            .get_or_create(&TaskLabels {
+                stage: task.stage.clone(),
+                outcome,
+            })
+            .inc();
+        Ok(Handled::Settled)
+    }
+
+    /// Run one task; `Err` means the agent could not start it (retry elsewhere).
+    async fn execute(&self, message: &TaskMessage) -> Result<StageResult, String> {
+        let task = &message.task;
+        let failed = |kind, text: String| StageResult {
+            task_id: task.id(),
+            plugin: None,
+            report: None,
+            failure: Some(StageFailure {
+                kind,
+                message: text,
+            }),
+            logs: Vec::new(),
+            logs_dropped_bytes: 0,
+            duration_ms: 0,
+        };
+        if message.deadline_unix_ms != 0 && now_unix_ms() >= message.deadline_unix_ms {
+            return Ok(failed(
+                StageFailureKind::DeadlineExceeded,
+                format!(
+                    "task {} reached its deadline before an agent picked it up",
+                    task.id()
+                ),
+            ));
+        }
+        let plugin_name = message.plugin.clone().unwrap_or_else(|| task.stage.clone());
+        let Some(plugin) = self.registry.get(&plugin_name) else {
+            return Ok(failed(
+                StageFailureKind::PluginUnavailable,
+                format!(
+                    "agent {} has no plugin named {plugin_name}",
+                    self.settings.agent_id
+                ),
+            ));
+        };
+        let workspace = self
+            .workspaces
+            .prepare(&message.clone_url, &task.commit, &task.id())
+            .await
+            .map_err(|e| e.to_string())?;
+        let call = StageCall {
+            workspace: workspace.source.clone(),
+            out: workspace.out.clone(),
+            network_allowed: message.network_allowed,
+            secrets: self.settings.secrets.clone(),
+        };
+        let result = self
+            .registry
+            .runtime()
+            .run_stage(&plugin, task, &call)
+            .await;
+        drop(workspace);
+        Ok(result)
+    }
+}

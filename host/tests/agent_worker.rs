@@ -1,0 +1,206 @@
+//! The agent worker on the in-memory bus: task in, workspace from git, plugin run,
+//! result out, then the ack; bad tasks end in the dead-letter topic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use bosun_bus::messages::{self, DeadLetter, MESSAGE_VERSION, ResultMessage, TaskMessage};
+use bosun_bus::{Bus, DeadLetterRule, MemoryBus, StageFailureKind, topics};
+use bosun_host::PluginRegistry;
+use bosun_host::agent::workspace::WorkspaceCache;
+use bosun_host::agent::{Agent, AgentSettings};
+use std::borrow::Cow;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A repository with one commit holding a TODO, and the commit's sha.
+fn repo(dir: &Path) -> String {
+    git(dir, &["init", "--quiet", "-b", "main"]);
+    std::fs::write(dir.join("app.py"), "x = 1  # TODO: one\n").unwrap();
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "--quiet", "-m", "first"]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+fn task_message(url: &str, commit: &str, plugin: &str) -> TaskMessage {
+    let mut task = common::task(&[]);
+    task.commit = commit.to_string();
+    TaskMessage {
+        version: MESSAGE_VERSION,
+        task,
+        plugin: Some(plugin.to_string()),
+        clone_url: url.to_string(),
+        deadline_unix_ms: 0,
+        network_allowed: false,
+    }
+}
+
+async fn start_agent(bus: Arc<MemoryBus>, work: &Path) -> tokio::sync::watch::Sender<bool> {
+    let rt = Arc::new(common::runtime());
+    let builtins = bosun_builtins::BUILTINS
+        .iter()
+        .map(|b| (b.file_name.to_string(), Cow::Borrowed(b.bytes)))
+        .collect();
+    let registry = PluginRegistry::open(rt, vec![], builtins).await;
+    let settings = AgentSettings {
+        agent_id: "agent-test".into(),
+        stages: vec!["lint".into()],
+        concurrency: 2,
+        shutdown_grace: Duration::from_secs(5),
+        dead_letter: DeadLetterRule::new(2),
+        secrets: vec![],
+    };
+    let agent = Agent::new(
+        settings,
+        bus,
+        registry,
+        WorkspaceCache::new(work.to_path_buf()),
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move { agent.run(stopped).await.unwrap() });
+    stop
+}
+
+async fn next_payload(sub: &mut Box<dyn bosun_bus::Subscription>) -> Vec<u8> {
+    let delivery = tokio::time::timeout(Duration::from_secs(60), sub.next())
+        .await
+        .expect("a message within a minute")
+        .unwrap();
+    sub.ack(&delivery).await.unwrap();
+    delivery.record.payload
+}
+
+#[tokio::test]
+async fn agent_runs_task_from_git_and_publishes_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("repo");
+    std::fs::create_dir_all(&source).unwrap();
+    let commit = repo(&source);
+    let url = format!("file://{}", source.display());
+    let bus = Arc::new(MemoryBus::new());
+    let mut results = bus
+        .subscribe("test", &[topics::AGENT_RESULTS.to_string()])
+        .await
+        .unwrap();
+    let _stop = start_agent(bus.clone(), &dir.path().join("work")).await;
+
+    let message = task_message(&url, &commit, "todo-scan");
+    bus.publish(
+        &topics::stage_topic("lint"),
+        "run-42",
+        messages::encode(&message),
+    )
+    .await
+    .unwrap();
+    let reply: ResultMessage = messages::decode(&next_payload(&mut results).await).unwrap();
+    assert_eq!(reply.agent_id, "agent-test");
+    assert_eq!(reply.result.task_id, "run-42/lint/1");
+    let report = reply
+        .result
+        .report
+        .unwrap_or_else(|| panic!("{:?}", reply.result.failure));
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(report.findings[0].path.as_deref(), Some("app.py"));
+    assert!(reply.result.plugin.unwrap().digest.starts_with("sha256:"));
+
+    // A second commit reuses the mirror (fetch) and sees the new file.
+    std::fs::write(source.join("more.py"), "# FIXME two\n").unwrap();
+    git(&source, &["add", "."]);
+    git(&source, &["commit", "--quiet", "-m", "second"]);
+    let second = git(&source, &["rev-parse", "HEAD"]);
+    let mut message = task_message(&url, &second, "todo-scan");
+    message.task.attempt = 2;
+    bus.publish(
+        &topics::stage_topic("lint"),
+        "run-42",
+        messages::encode(&message),
+    )
+    .await
+    .unwrap();
+    let reply: ResultMessage = messages::decode(&next_payload(&mut results).await).unwrap();
+    assert_eq!(reply.result.task_id, "run-42/lint/2");
+    assert_eq!(reply.result.report.unwrap().findings.len(), 2);
+    let leftovers = std::fs::read_dir(dir.path().join("work/tasks"))
+        .unwrap()
+        .count();
+    assert_eq!(leftovers, 0, "task workspaces are removed");
+}
+
+#[tokio::test]
+async fn agent_reports_missing_plugin_as_a_settled_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = Arc::new(MemoryBus::new());
+    let mut results = bus
+        .subscribe("test", &[topics::AGENT_RESULTS.to_string()])
+        .await
+        .unwrap();
+    let _stop = start_agent(bus.clone(), dir.path()).await;
+    let message = task_message("file:///nowhere", "abcdef0", "no-such-plugin");
+    bus.publish(
+        &topics::stage_topic("lint"),
+        "run-42",
+        messages::encode(&message),
+    )
+    .await
+    .unwrap();
+    let reply: ResultMessage = messages::decode(&next_payload(&mut results).await).unwrap();
+    let failure = reply.result.failure.unwrap();
+    assert_eq!(failure.kind, StageFailureKind::PluginUnavailable);
+    assert!(failure.message.contains("no-such-plugin"));
+}
+
+#[tokio::test]
+async fn agent_dead_letters_undecodable_and_unfetchable_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = Arc::new(MemoryBus::new());
+    let mut dead = bus
+        .subscribe("test", &[topics::DEAD_LETTER.to_string()])
+        .await
+        .unwrap();
+    let _stop = start_agent(bus.clone(), dir.path()).await;
+
+    bus.publish(&topics::stage_topic("lint"), "run-x", b"{not json".to_vec())
+        .await
+        .unwrap();
+    let letter: DeadLetter = messages::decode(&next_payload(&mut dead).await).unwrap();
+    assert!(
+        letter.reason.contains("undecodable task"),
+        "{}",
+        letter.reason
+    );
+    assert_eq!(letter.payload, "{not json");
+
+    // The repository does not exist: each delivery fails, the second is the last.
+    let message = task_message("file:///does/not/exist", "abcdef0", "todo-scan");
+    bus.publish(
+        &topics::stage_topic("lint"),
+        "run-y",
+        messages::encode(&message),
+    )
+    .await
+    .unwrap();
+    let letter: DeadLetter = messages::decode(&next_payload(&mut dead).await).unwrap();
+    assert_eq!(letter.key, "run-y");
+    assert_eq!(letter.deliveries, 2);
+    assert!(letter.reason.contains("git clone"), "{}", letter.reason);
+}

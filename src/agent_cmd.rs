@@ -1,0 +1,262 @@
+//! `bosun agent`: a stage worker on the bus, with `/healthz` and `/metrics`.
+
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use bosun_bus::{Bus, DeadLetterRule};
+use bosun_host::agent::workspace::WorkspaceCache;
+use bosun_host::agent::{Agent, AgentSettings};
+use bosun_host::{
+    ArtifactCache, ContainerRunner, DockerRunner, DockerSettings, EngineSettings, HostEngine,
+    NoContainerRuntime, PluginRegistry, PluginRuntime, ProcessRunner,
+};
+use clap::{Args, ValueEnum};
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where tools run.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ContainersMode {
+    /// Hardened containers on the Docker Engine (required to answer).
+    Docker,
+    /// Plain processes on this host: NOT sandboxed.
+    Process,
+    /// No tools: plugins that run tools fail with a clear error.
+    None,
+}
+
+/// Run a stage agent.
+///
+/// Example: bosun agent --bus kafka://127.0.0.1:9092 --stages lint,test --plugins ./plugins --concurrency 2
+#[derive(Args)]
+pub struct AgentArgs {
+    /// The bus: `kafka://HOST:PORT[,HOST:PORT]` or `memory://`.
+    #[arg(long, env = "BOSUN_BUS")]
+    bus: String,
+    /// Stages this agent serves, comma-separated.
+    #[arg(long, env = "BOSUN_STAGES", value_delimiter = ',', required = true)]
+    stages: Vec<String>,
+    /// Plugin folders (watched: drop-in plugins load without a restart); repeatable.
+    #[arg(long = "plugins", env = "BOSUN_PLUGINS", value_delimiter = ',')]
+    plugins: Vec<PathBuf>,
+    /// Tasks run at once per stage.
+    #[arg(long, default_value_t = 1, env = "BOSUN_CONCURRENCY")]
+    concurrency: usize,
+    /// Where repository mirrors and task workspaces live.
+    #[arg(long, default_value = ".bosun/agent", env = "BOSUN_WORK_DIR")]
+    work_dir: PathBuf,
+    /// Where tools run.
+    #[arg(long, value_enum, default_value_t = ContainersMode::Docker, env = "BOSUN_CONTAINERS")]
+    containers: ContainersMode,
+    /// Address for `/healthz` and `/metrics`.
+    #[arg(long, default_value = "127.0.0.1:9464", env = "BOSUN_LISTEN")]
+    listen: SocketAddr,
+    /// This agent's id (default: host name and process id).
+    #[arg(long, env = "BOSUN_AGENT_ID")]
+    agent_id: Option<String>,
+    /// Deliveries a task gets before it goes to the dead-letter topic.
+    #[arg(long, default_value_t = 5)]
+    max_deliveries: u32,
+    /// Plugin call deadline in seconds.
+    #[arg(long, default_value_t = 900)]
+    stage_timeout: u64,
+    /// Seconds a shutdown waits for tasks in flight before releasing them.
+    #[arg(long, default_value_t = 30)]
+    shutdown_grace: u64,
+    /// Names of environment variables whose values are secrets to mask; repeatable.
+    #[arg(long = "secret-env", value_delimiter = ',')]
+    secret_env: Vec<String>,
+    /// Compiled plugin cache.
+    #[arg(long, env = "BOSUN_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+fn default_agent_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "agent".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Connect to the bus, retrying with backoff while the broker is unreachable.
+async fn connect_with_retry(url: &str) -> Arc<dyn Bus> {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match bosun_bus::connect_url(url).await {
+            Ok(bus) => return bus,
+            Err(e) => {
+                tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot connect to the bus; retrying");
+                eprintln!("bosun agent: {e}; retrying in {:.1}s", delay.as_secs_f64());
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(15));
+            }
+        }
+    }
+}
+
+async fn containers(
+    mode: ContainersMode,
+    agent_id: &str,
+) -> anyhow::Result<Arc<dyn ContainerRunner>> {
+    Ok(match mode {
+        ContainersMode::Docker => {
+            let settings = DockerSettings {
+                agent_id: agent_id.to_string(),
+                ..DockerSettings::default()
+            };
+            let runner = DockerRunner::connect(settings)
+                .await
+                .map_err(anyhow::Error::msg)
+                .context("--containers docker: start the engine (bash scripts/services.sh) or pass --containers process")?;
+            runner.sweep_orphans().await.map_err(anyhow::Error::msg)?;
+            Arc::new(runner)
+        }
+        ContainersMode::Process => {
+            tracing::warn!("tools run as plain processes on this host: they are NOT sandboxed");
+            Arc::new(ProcessRunner::default())
+        }
+        ContainersMode::None => Arc::new(NoContainerRuntime),
+    })
+}
+
+async fn healthz(State(state): State<Arc<Health>>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "agent_id": state.agent_id,
+        "stages": state.stages,
+        "bus": state.bus,
+        "containers": state.containers,
+        "plugins": state.registry.list().iter().map(|p| serde_json::json!({
+            "name": p.id.name, "version": p.id.version, "digest": p.id.digest,
+        })).collect::<Vec<_>>(),
+        "refused": state.registry.refused(),
+    }))
+}
+
+async fn metrics(State(state): State<Arc<Health>>) -> String {
+    state.agent.metrics.render()
+}
+
+struct Health {
+    agent_id: String,
+    stages: Vec<String>,
+    bus: String,
+    containers: String,
+    registry: Arc<PluginRegistry>,
+    agent: Arc<Agent>,
+}
+
+pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
+    if args.stages.iter().any(|s| s.trim().is_empty()) {
+        bail!("--stages: stage names must not be empty");
+    }
+    let agent_id = args.agent_id.clone().unwrap_or_else(default_agent_id);
+    let mut engine_settings = EngineSettings::default();
+    engine_settings.limits.deadline = Duration::from_secs(args.stage_timeout.max(1));
+    engine_settings.max_concurrent_instances =
+        (args.concurrency * args.stages.len()).max(4) as u32 * 2;
+    let engine = HostEngine::new(engine_settings).map_err(anyhow::Error::from)?;
+    let cache = args.cache_dir.clone().or_else(|| {
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/bosun/artifacts"))
+    });
+    let runner = containers(args.containers, &agent_id).await?;
+    let runtime = Arc::new(
+        PluginRuntime::new(engine, ArtifactCache::new(cache))
+            .map_err(anyhow::Error::from)?
+            .with_containers(runner.clone()),
+    );
+    let builtins = bosun_builtins::BUILTINS
+        .iter()
+        .map(|b| (b.file_name.to_string(), Cow::Borrowed(b.bytes)))
+        .collect();
+    let registry = PluginRegistry::open(runtime, args.plugins.clone(), builtins).await;
+    for refusal in registry.refused() {
+        tracing::warn!(reason = %refusal.reason, "plugin refused");
+    }
+    let _watch = registry.watch(Duration::from_secs(10));
+
+    let bus = connect_with_retry(&args.bus).await;
+    let secrets = args
+        .secret_env
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .filter(|v| !v.is_empty())
+        .collect();
+    let settings = AgentSettings {
+        agent_id: agent_id.clone(),
+        stages: args.stages.clone(),
+        concurrency: args.concurrency.max(1),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        dead_letter: DeadLetterRule::new(args.max_deliveries),
+        secrets,
+    };
+    std::fs::create_dir_all(&args.work_dir)
+        .with_context(|| format!("cannot create {}", args.work_dir.display()))?;
+    let work_dir = args.work_dir.canonicalize()?;
+    let agent = Agent::new(
+        settings,
+        bus.clone(),
+        registry.clone(),
+        WorkspaceCache::new(work_dir),
+    );
+
+    let health = Arc::new(Health {
+        agent_id: agent_id.clone(),
+        stages: args.stages.clone(),
+        bus: bus.describe(),
+        containers: runner.describe(),
+        registry,
+        agent: agent.clone(),
+    });
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(health);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "health endpoint stopped");
+        }
+    });
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing tasks in flight");
+        let _ = stop.send(true);
+    });
+    println!(
+        "bosun agent {agent_id}: stages {} on {} (tools: {}); health on http://{bound}/healthz",
+        args.stages.join(","),
+        bus.describe(),
+        runner.describe()
+    );
+    agent.run(stopped).await.context("the agent stopped")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
