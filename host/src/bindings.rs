@@ -11,7 +11,9 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use bosun::agent::containers::{ContainerError, ContainerOutput, ContainerRequest};
+pub use bosun::agent::containers::{
+    ContainerError, ContainerOutput, ContainerRequest, ImageBuildOutput, ImageBuildRequest,
+};
 pub use bosun::agent::log::Level;
 pub use bosun::agent::types::{PluginInfo, StageError, StageReport, Task};
 pub use exports::bosun::agent::notifier_plugin::RunSummary;

@@ -1,9 +1,11 @@
 //! Per-call store data: WASI context, resource limits, log sink and container access.
 
 use crate::bindings::bosun::agent::{containers, log, types};
-use crate::bindings::{ContainerError, ContainerOutput, ContainerRequest, Level};
+use crate::bindings::{
+    ContainerError, ContainerOutput, ContainerRequest, ImageBuildOutput, ImageBuildRequest, Level,
+};
 use crate::capabilities::containers::{
-    ContainerContext, ContainerRunner, check_request, mask_output,
+    ContainerContext, ContainerRunner, check_build, check_request, mask_output,
 };
 use crate::capabilities::log::LogSink;
 use bosun_bus::LogLevel;
@@ -154,5 +156,36 @@ impl containers::Host for PluginState {
         }
         let secrets = &access.context.secrets;
         Ok(result.map(|out| mask_output(out, secrets)))
+    }
+
+    #[tracing::instrument(skip_all, fields(repository = %request.repository))]
+    async fn build_image(
+        &mut self,
+        request: ImageBuildRequest,
+    ) -> wasmtime::Result<Result<ImageBuildOutput, ContainerError>> {
+        let Some(access) = &self.containers else {
+            return Err(wasmtime::format_err!(
+                "containers capability is not granted to this plugin kind"
+            ));
+        };
+        let request = match check_build(&access.context, request) {
+            Ok(request) => request,
+            Err(denied) => {
+                tracing::warn!(?denied, "image build refused");
+                return Ok(Err(denied));
+            }
+        };
+        let result = access.runner.build_image(&access.context, request).await;
+        match &result {
+            Ok(out) => {
+                tracing::info!(digest = ?out.digest, references = ?out.references, "image built")
+            }
+            Err(e) => tracing::warn!(error = ?e, "image build failed"),
+        }
+        let secrets = &access.context.secrets;
+        Ok(result.map(|mut out| {
+            out.log = crate::capabilities::log::mask_secrets(&out.log, secrets);
+            out
+        }))
     }
 }

@@ -454,3 +454,120 @@ async fn docker_plugin_runs_a_tool_through_the_capability() {
     assert!(report.summary.contains("exit code 0"), "{}", report.summary);
     assert!(report.summary.contains("42"), "{}", report.summary);
 }
+
+/// HEAD a manifest on the local registry and return its `Docker-Content-Digest`.
+fn registry_digest(registry: &str, repository: &str, tag: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(registry).ok()?;
+    let request = format!(
+        "HEAD /v2/{repository}/manifests/{tag} HTTP/1.1\r\nHost: {registry}\r\n\
+         Accept: application/vnd.docker.distribution.manifest.v2+json\r\n\
+         Accept: application/vnd.oci.image.manifest.v1+json\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Docker-Content-Digest: ")
+                .or_else(|| l.strip_prefix("docker-content-digest: "))
+        })
+        .map(|d| d.trim().to_string())
+}
+
+#[tokio::test]
+async fn docker_image_is_built_tagged_and_pushed_with_its_digest() {
+    let Some(env) = docker_or_skip("docker_image_is_built_tagged_and_pushed_with_its_digest").await
+    else {
+        return;
+    };
+    let registry = match std::env::var("BOSUN_TEST_REGISTRY") {
+        Ok(r) => r,
+        Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("BOSUN_TEST_REGISTRY is required in CI; start it with: bash scripts/services.sh")
+        }
+        Err(_) => {
+            eprintln!(
+                "SKIPPED docker_image_is_built_tagged_and_pushed_with_its_digest: no registry"
+            );
+            return;
+        }
+    };
+    let settings = DockerSettings {
+        agent_id: format!("test-{}", std::process::id()),
+        registry: Some(registry.clone()),
+        ..DockerSettings::default()
+    };
+    let runner = DockerRunner::connect(settings).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = context(dir.path(), &unique("build"), Duration::from_secs(300));
+    ctx.branch = "feature/login".into();
+    std::fs::create_dir_all(ctx.workspace.join("app")).unwrap();
+    std::fs::write(
+        ctx.workspace.join("app/Dockerfile"),
+        format!("FROM {}\nCOPY hello.txt /hello.txt\nRUN echo built > /built.txt\nCMD [\"cat\", \"/built.txt\"]\n", env.base),
+    )
+    .unwrap();
+    std::fs::write(ctx.workspace.join("app/hello.txt"), "hi\n").unwrap();
+    let repository = format!("bosun-test/app-{}", std::process::id());
+    let request = bosun_host::bindings::ImageBuildRequest {
+        dockerfile: "app/Dockerfile".into(),
+        context: "app".into(),
+        repository: repository.clone(),
+        build_args: vec![],
+        push: true,
+        timeout_ms: 240_000,
+    };
+    let out = runner.build_image(&ctx, request).await.unwrap();
+    assert!(out.image_id.starts_with("sha256:"), "{}", out.image_id);
+    assert_eq!(
+        out.references,
+        [
+            format!("{registry}/{repository}:{}", ctx.commit),
+            format!("{registry}/{repository}:feature-login"),
+        ]
+    );
+    let digest = out.digest.clone().expect("a pushed image has a digest");
+    assert_eq!(
+        registry_digest(&registry, &repository, &ctx.commit).as_deref(),
+        Some(digest.as_str())
+    );
+    assert!(registry_digest(&registry, &repository, "feature-login").is_some());
+
+    // The built image runs, through the same hardened path.
+    let run = runner
+        .run(
+            &ctx,
+            request_for(&out.references[0], &["cat", "/built.txt", "/hello.txt"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.stdout, "built\nhi\n");
+}
+
+#[tokio::test]
+async fn docker_build_refuses_paths_outside_the_context() {
+    let Some(env) = docker_or_skip("docker_build_refuses_paths_outside_the_context").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path(), &unique("build-bad"), Duration::from_secs(60));
+    let request = bosun_host::bindings::ImageBuildRequest {
+        dockerfile: "Dockerfile".into(),
+        context: ".".into(),
+        repository: "acme/app".into(),
+        build_args: vec![],
+        push: true,
+        timeout_ms: 60_000,
+    };
+    // No registry configured on this runner: a push is refused before any build.
+    match env.runner.build_image(&ctx, request).await {
+        Err(ContainerError::Denied(why)) => assert!(why.contains("no image registry"), "{why}"),
+        other => panic!("expected a denial, got {other:?}"),
+    }
+}
+
+fn request_for(image: &str, argv: &[&str]) -> ContainerRequest {
+    request(image, argv, Duration::from_secs(60))
+}

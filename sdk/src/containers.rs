@@ -2,6 +2,7 @@
 
 use crate::bindings::stage::bosun::agent::containers as host;
 use crate::{ContainerError, ContainerOutput, ContainerRequest, StageError};
+pub use host::{ImageBuildOutput, ImageBuildRequest};
 
 /// A tool invocation being put together: image, argv, env, timeout.
 #[derive(Debug, Clone)]
@@ -54,23 +55,30 @@ impl Tool {
 
     /// Run the tool and wait for it; the error names the image and the problem.
     pub fn run(&self) -> Result<ContainerOutput, StageError> {
-        host::run(&self.request).map_err(|e| {
-            let image = &self.request.image;
-            match e {
-                ContainerError::Denied(why) => {
-                    StageError::ToolFailed(format!("{image}: request denied: {why}"))
-                }
-                ContainerError::ImageNotFound(why) => {
-                    StageError::ToolFailed(format!("{image}: image not found: {why}"))
-                }
-                ContainerError::TimedOut(ms) => {
-                    StageError::ToolFailed(format!("{image}: timed out after {ms} ms"))
-                }
-                ContainerError::Unavailable(why) => {
-                    StageError::ToolFailed(format!("{image}: no container runtime: {why}"))
-                }
-                ContainerError::Failed(why) => StageError::ToolFailed(format!("{image}: {why}")),
-            }
-        })
+        host::run(&self.request).map_err(|e| describe_error(&self.request.image, e))
+    }
+}
+
+/// Build the workspace's Dockerfile into an image tagged with the commit and branch,
+/// and push it to the agent's registry when `push` is set.
+pub fn build_image(request: &ImageBuildRequest) -> Result<ImageBuildOutput, StageError> {
+    host::build_image(request).map_err(|e| describe_error(&request.repository, e))
+}
+
+fn describe_error(image: &str, e: ContainerError) -> StageError {
+    match e {
+        ContainerError::Denied(why) => {
+            StageError::ToolFailed(format!("{image}: request denied: {why}"))
+        }
+        ContainerError::ImageNotFound(why) => {
+            StageError::ToolFailed(format!("{image}: image not found: {why}"))
+        }
+        ContainerError::TimedOut(ms) => {
+            StageError::ToolFailed(format!("{image}: timed out after {ms} ms"))
+        }
+        ContainerError::Unavailable(why) => {
+            StageError::ToolFailed(format!("{image}: no container runtime: {why}"))
+        }
+        ContainerError::Failed(why) => StageError::ToolFailed(format!("{image}: {why}")),
     }
 }

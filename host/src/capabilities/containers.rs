@@ -4,7 +4,9 @@
 //! ask for lives here, so no runner can forget one.
 
 use super::log::mask_secrets;
-use crate::bindings::{ContainerError, ContainerOutput, ContainerRequest};
+use crate::bindings::{
+    ContainerError, ContainerOutput, ContainerRequest, ImageBuildOutput, ImageBuildRequest,
+};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -13,6 +15,10 @@ use std::time::Instant;
 /// A boxed future returned by [`ContainerRunner::run`].
 pub type RunFuture<'a> =
     Pin<Box<dyn Future<Output = Result<ContainerOutput, ContainerError>> + Send + 'a>>;
+
+/// A boxed future returned by [`ContainerRunner::build_image`].
+pub type BuildFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<ImageBuildOutput, ContainerError>> + Send + 'a>>;
 
 /// Who is asking and where: the facts a runner needs beyond the plugin's request.
 #[derive(Debug, Clone)]
@@ -49,6 +55,22 @@ pub trait ContainerRunner: Send + Sync {
     /// Run an already-checked request to completion.
     fn run<'a>(&'a self, context: &'a ContainerContext, request: ContainerRequest)
     -> RunFuture<'a>;
+
+    /// Build (and push) an image from the workspace; runners without an image
+    /// builder refuse.
+    fn build_image<'a>(
+        &'a self,
+        _context: &'a ContainerContext,
+        request: ImageBuildRequest,
+    ) -> BuildFuture<'a> {
+        let described = self.describe();
+        Box::pin(async move {
+            Err(ContainerError::Unavailable(format!(
+                "the {described} runner cannot build images (repository {})",
+                request.repository
+            )))
+        })
+    }
 }
 
 /// The runner used when none is configured: every request is refused as unavailable.
@@ -107,6 +129,61 @@ pub fn check_request(
             "network access is not granted to stage {} of tenant {}",
             context.stage, context.tenant
         )));
+    }
+    let remaining = context
+        .deadline
+        .saturating_duration_since(Instant::now())
+        .as_millis();
+    let remaining = u32::try_from(remaining).unwrap_or(u32::MAX);
+    if remaining == 0 {
+        return Err(ContainerError::TimedOut(0));
+    }
+    if request.timeout_ms == 0 || request.timeout_ms > remaining {
+        request.timeout_ms = remaining;
+    }
+    Ok(request)
+}
+
+/// A workspace-relative path that stays inside the workspace.
+fn relative_inside(path: &str) -> bool {
+    let p = std::path::Path::new(path);
+    !path.is_empty()
+        && !path.contains('\0')
+        && p.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        })
+}
+
+/// Refuse image builds no runner may perform; cap the timeout at the stage deadline.
+pub fn check_build(
+    context: &ContainerContext,
+    mut request: ImageBuildRequest,
+) -> Result<ImageBuildRequest, ContainerError> {
+    let repo_ok = !request.repository.is_empty()
+        && request.repository.len() <= 200
+        && !request.repository.starts_with(['/', '-', '.'])
+        && request
+            .repository
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._/-".contains(c));
+    if !repo_ok {
+        return Err(ContainerError::Denied(format!(
+            "repository name {:?} is not valid (lower-case letters, digits, '.', '_', '-', '/')",
+            request.repository
+        )));
+    }
+    for (what, path) in [
+        ("dockerfile", &request.dockerfile),
+        ("context", &request.context),
+    ] {
+        if !relative_inside(path) {
+            return Err(ContainerError::Denied(format!(
+                "{what} {path:?} must be a relative path inside the workspace"
+            )));
+        }
     }
     let remaining = context
         .deadline

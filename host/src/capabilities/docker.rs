@@ -6,8 +6,8 @@
 //! task's `/out`, labels naming run/stage/attempt/agent, and CI-convention env. Argv
 //! goes to the engine as a list: no shell ever parses task data.
 
-use super::containers::{ContainerContext, ContainerRunner, RunFuture};
-use crate::bindings::{ContainerError, ContainerOutput, ContainerRequest};
+use super::containers::{BuildFuture, ContainerContext, ContainerRunner, RunFuture};
+use crate::bindings::{ContainerError, ContainerOutput, ContainerRequest, ImageBuildRequest};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
@@ -41,6 +41,8 @@ pub struct DockerSettings {
     pub tmpfs_size: String,
     /// Most bytes kept of stdout and of stderr each.
     pub output_cap: usize,
+    /// Registry images are pushed to (`127.0.0.1:5000`); none means no push.
+    pub registry: Option<String>,
 }
 
 impl Default for DockerSettings {
@@ -52,6 +54,7 @@ impl Default for DockerSettings {
             pids_limit: 256,
             tmpfs_size: "256m".into(),
             output_cap: 4 << 20,
+            registry: None,
         }
     }
 }
@@ -392,5 +395,18 @@ impl ContainerRunner for DockerRunner {
         request: ContainerRequest,
     ) -> RunFuture<'a> {
         Box::pin(self.run_checked(context, request))
+    }
+
+    fn build_image<'a>(
+        &'a self,
+        context: &'a ContainerContext,
+        request: ImageBuildRequest,
+    ) -> BuildFuture<'a> {
+        Box::pin(super::image_build::build_and_push(
+            &self.docker,
+            self.settings.registry.as_deref(),
+            context,
+            request,
+        ))
     }
 }

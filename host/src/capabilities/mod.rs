@@ -2,6 +2,7 @@
 
 pub mod containers;
 pub mod docker;
+pub mod image_build;
 pub mod log;
 pub mod process;
 pub mod stdio;
