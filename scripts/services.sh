@@ -1,0 +1,707 @@
+#!/usr/bin/env bash
+# Installs and starts the real services Bosun's tests use, on a Debian bookworm machine
+# where we are root and only the package registries are reachable (no image pulls):
+#
+#   Docker Engine    Debian's docker.io; dockerd started here    /var/run/docker.sock
+#   tool images      mmdebstrap rootfs -> docker import          bosun/{base,python-tools,node-tools}
+#   image registry   Debian's docker-registry                    127.0.0.1:5000
+#   Kafka broker     Tansu (cargo install tansu)                  127.0.0.1:9092
+#
+# Usage: scripts/services.sh [up|status|down|env]
+#   up (default)  install what is missing, start what is not running, write .bosun/services.env
+#   status        print each service's state (exit 1 when something is not up)
+#   down          stop the services this script started (pid files in .bosun/services/)
+#   env           print .bosun/services.env
+#
+# Every step is skipped when already done, so a warm `up` takes a few seconds. Services
+# run detached (setsid, output to .bosun/services/*.log) and outlive this script.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" # cargo install then uses the toolchain pinned in rust-toolchain.toml
+HELPERS="$ROOT/scripts/services"
+STATE="$ROOT/.bosun/services"
+ENV_FILE="$ROOT/.bosun/services.env"
+
+DOCKER_SOCK=/var/run/docker.sock
+export DOCKER_HOST="unix://$DOCKER_SOCK"
+REGISTRY_ADDR=127.0.0.1:5000
+KAFKA_ADDR=127.0.0.1:9092
+TANSU_VERSION=0.6.0
+TANSU_FEATURES=dynostore,libsql
+SUITE=bookworm
+IMAGES=(base python-tools node-tools)
+# Repository prefix of the tool images (another prefix builds a separate set, e.g. to
+# time a cold build without touching the images tests are using).
+IMAGE_REPO=${BOSUN_IMAGE_REPO:-bosun}
+
+# Bounded waits (seconds).
+DOCKER_WAIT=90
+REGISTRY_WAIT=30
+TANSU_WAIT=30
+IMAGE_BUILD_TIMEOUT=1500
+TANSU_INSTALL_TIMEOUT=3600
+
+export DEBIAN_FRONTEND=noninteractive
+
+# ---------------------------------------------------------------------------- helpers
+
+say() { echo "services: $*"; }
+warn() { echo "services: WARNING: $*" >&2; }
+
+# die WHAT HOW [LOG]: what failed, how to fix it, and the end of the log if there is one.
+die() {
+    echo "services: FAILED: $1" >&2
+    echo "services: how to fix: $2" >&2
+    if [[ -n "${3:-}" && -s "${3:-}" ]]; then
+        echo "services: last lines of $3:" >&2
+        tail -n 25 "$3" | sed 's/^/    | /' >&2
+    fi
+    exit 1
+}
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# Timings of this run, printed at the end of `up`.
+TIMINGS=()
+record() { TIMINGS+=("$(printf '%-28s %6ss' "$1" "$2")"); }
+
+port_open() { # HOST:PORT
+    timeout 2 bash -c "exec 3<>/dev/tcp/${1%:*}/${1##*:}" 2>/dev/null
+}
+
+docker_answers() {
+    [[ -S "$DOCKER_SOCK" ]] && timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1
+}
+
+registry_answers() {
+    curl -sf --max-time 3 "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1
+}
+
+kafka_answers() {
+    python3 "$HELPERS/kafka_ping.py" "$KAFKA_ADDR" 3 >/dev/null 2>&1
+}
+
+tansu_bin() {
+    if command -v tansu >/dev/null 2>&1; then
+        command -v tansu
+    elif [[ -x "${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}/bin/tansu" ]]; then
+        echo "${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}/bin/tansu"
+    else
+        return 1
+    fi
+}
+
+# start_detached NAME CMD...: runs CMD in its own session, detached from this script's
+# terminal and output, logging to $STATE/NAME.log; the process writes its own pid file.
+start_detached() {
+    local name=$1
+    shift
+    : >"$STATE/$name.log"
+    rm -f "$STATE/$name.pid"
+    # shellcheck disable=SC2016 # $$ and $@ expand in the child shell
+    setsid bash -c 'echo $$ >"$0"; exec "$@"' "$STATE/$name.pid" "$@" \
+        </dev/null >>"$STATE/$name.log" 2>&1 &
+    disown || true
+    for _ in $(seq 50); do
+        [[ -s "$STATE/$name.pid" ]] && return 0
+        sleep 0.1
+    done
+    die "could not start $name" "run it by hand to see why: $*" "$STATE/$name.log"
+}
+
+# pid_is PID PATTERN: PID is alive (not a zombie) and its command line matches.
+pid_is() {
+    [[ -n "$1" && -r /proc/$1/cmdline ]] && tr '\0' ' ' </proc/"$1"/cmdline | grep -q -- "$2"
+}
+
+# pid_alive NAME PATTERN: the pid in NAME.pid is alive and its command line matches.
+pid_alive() {
+    local pid
+    pid=$(cat "$STATE/$1.pid" 2>/dev/null) || return 1
+    pid_is "$pid" "$2"
+}
+
+need_root() {
+    [[ $(id -u) -eq 0 ]] || die "this step needs root (apt-get, dockerd)" \
+        "run scripts/services.sh as root (CI and the dev machines are root)"
+}
+
+# ------------------------------------------------------------------- background jobs
+
+BG_PIDS=()
+cleanup_jobs() {
+    local rc=$? pid
+    if [[ $rc -ne 0 ]]; then
+        for pid in "${BG_PIDS[@]}"; do
+            # each job is its own process group (setsid): end it and its children
+            kill -TERM -- "-$pid" 2>/dev/null || true
+        done
+    fi
+}
+
+# bg_job NAME TIMEOUT CMD...: runs CMD in the background in its own process group,
+# output to $STATE/NAME.log; wait_job NAME collects it.
+declare -A JOB_PID JOB_START
+bg_job() {
+    local name=$1 limit=$2
+    shift 2
+    setsid timeout "$limit" "$@" </dev/null >"$STATE/$name.log" 2>&1 &
+    JOB_PID[$name]=$!
+    JOB_START[$name]=$(now)
+    BG_PIDS+=("$!")
+}
+wait_job() { # NAME -> returns the job's exit code
+    local rc=0
+    wait "${JOB_PID[$1]}" || rc=$?
+    record "$1" "$(elapsed "${JOB_START[$1]}")"
+    return $rc
+}
+
+# ------------------------------------------------------------------------------- apt
+
+apt_lists_fresh() { # updated in the last 6 hours
+    local newest
+    newest=$(find /var/lib/apt/lists -maxdepth 1 -name '*InRelease' -mmin -360 2>/dev/null | head -n 1)
+    [[ -n "$newest" ]]
+}
+
+APT_UPDATED=0
+apt_install() { # PACKAGES...
+    need_root
+    local policy_rc_created=0
+    if [[ $APT_UPDATED -eq 0 ]] && ! apt_lists_fresh; then
+        say "apt-get update"
+        apt-get -o DPkg::Lock::Timeout=300 update -q >"$STATE/apt-update.log" 2>&1 ||
+            die "apt-get update failed" "check the Debian mirror in /etc/apt/sources.list.d/ answers" \
+                "$STATE/apt-update.log"
+        APT_UPDATED=1
+    fi
+    # Installing docker.io / docker-registry must not start them with Debian's default
+    # configuration (the registry's default listens on :5000 with htpasswd auth): this
+    # script starts them itself.
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        policy_rc_created=1
+    fi
+    say "apt-get install $*"
+    local rc=0
+    apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "$@" \
+        >>"$STATE/apt-install.log" 2>&1 || rc=$?
+    [[ $policy_rc_created -eq 1 ]] && rm -f /usr/sbin/policy-rc.d
+    [[ $rc -eq 0 ]] || die "apt-get install $* failed" \
+        "look at the log; 'apt-get update' then re-run scripts/services.sh" "$STATE/apt-install.log"
+}
+
+step_packages() {
+    local t0 missing=()
+    t0=$(now)
+    command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+    command -v docker >/dev/null 2>&1 || missing+=(docker.io)
+    command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
+    command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        # shellcheck disable=SC2207
+        missing=($(printf '%s\n' "${missing[@]}" | sort -u))
+        apt_install "${missing[@]}"
+    else
+        say "packages: dockerd, mmdebstrap, docker-registry already installed"
+    fi
+    record "packages (apt)" "$(elapsed "$t0")"
+}
+
+# ---------------------------------------------------------------------------- docker
+
+# Which dockerd flags this machine needs; BOSUN_DOCKERD_FLAGS overrides the probes.
+dockerd_flags() {
+    if [[ -n "${BOSUN_DOCKERD_FLAGS:-}" ]]; then
+        echo "$BOSUN_DOCKERD_FLAGS"
+        return
+    fi
+    local flags=() probe
+    # Storage: overlay2 when the kernel can mount overlayfs on /var/lib's file system,
+    # else fuse-overlayfs when /dev/fuse exists, else vfs (slow, but always works).
+    mkdir -p /var/lib/bosun-overlay-probe
+    probe=$(mktemp -d /var/lib/bosun-overlay-probe/p.XXXXXX)
+    mkdir -p "$probe"/{lower,upper,work,merged}
+    if mount -t overlay overlay \
+        -o "lowerdir=$probe/lower,upperdir=$probe/upper,workdir=$probe/work" \
+        "$probe/merged" 2>/dev/null; then
+        umount "$probe/merged"
+        flags+=(--storage-driver=overlay2)
+    elif [[ -c /dev/fuse ]] && { command -v fuse-overlayfs >/dev/null 2>&1 ||
+        apt_install fuse-overlayfs; }; then
+        flags+=(--storage-driver=fuse-overlayfs)
+    else
+        flags+=(--storage-driver=vfs)
+    fi
+    rm -rf "$probe"
+    # Networking: the default bridge needs a bridge device and iptables NAT. Task
+    # containers run with --network none, but `docker build` runs RUN steps on the
+    # default bridge, so keep it whenever the kernel allows.
+    if ! iptables -t nat -L -n >/dev/null 2>&1; then
+        flags+=(--iptables=false --ip-masq=false)
+    fi
+    if ip link add bosunprobe0 type bridge 2>/dev/null; then
+        ip link del bosunprobe0 2>/dev/null || true
+    else
+        flags+=(--bridge=none)
+    fi
+    echo "${flags[*]}"
+}
+
+# A live dockerd's pid from Docker's own pid file (empty when none is alive).
+dockerd_running_pid() {
+    local pid
+    pid=$(cat /var/run/docker.pid 2>/dev/null) || return 0
+    if pid_is "$pid" dockerd; then
+        echo "$pid"
+    fi
+}
+
+step_docker() {
+    local t0 flags pid log="$STATE/dockerd.log"
+    t0=$(now)
+    if docker_answers; then
+        say "docker: engine already answers on $DOCKER_SOCK ($(docker version --format '{{.Server.Version}}'))"
+    else
+        need_root
+        command -v dockerd >/dev/null || die "dockerd is not installed" "apt-get install docker.io"
+        pid=$(dockerd_running_pid)
+        if [[ -n "$pid" ]]; then
+            # still starting, or started by someone else: wait for it rather than fight it
+            say "docker: dockerd pid $pid is running but not answering yet; waiting for it"
+            [[ -s "$log" ]] || log=""
+        else
+            # a dockerd that was killed (machine or session stopped) leaves its pid file,
+            # and a new dockerd refuses to start while the file is there
+            rm -f /var/run/docker.pid
+            local cpid
+            cpid=$(cat /var/run/docker/containerd/containerd.pid 2>/dev/null || true)
+            pid_is "$cpid" containerd || rm -f /var/run/docker/containerd/containerd.pid
+            flags=$(dockerd_flags)
+            echo "$flags" >"$STATE/dockerd.flags"
+            say "docker: starting dockerd $flags (log .bosun/services/dockerd.log)"
+            # shellcheck disable=SC2086
+            start_detached dockerd dockerd --host "unix://$DOCKER_SOCK" $flags
+            pid=$(cat "$STATE/dockerd.pid")
+        fi
+        for _ in $(seq $((DOCKER_WAIT * 2))); do
+            docker_answers && break
+            pid_is "$pid" dockerd || die "dockerd exited while starting" \
+                "read .bosun/services/dockerd.log; force other flags with BOSUN_DOCKERD_FLAGS='--storage-driver=vfs --iptables=false --bridge=none'" \
+                "$log"
+            sleep 0.5
+        done
+        docker_answers || die "dockerd did not answer on $DOCKER_SOCK within ${DOCKER_WAIT}s" \
+            "read .bosun/services/dockerd.log, then scripts/services.sh down && scripts/services.sh" \
+            "$log"
+        say "docker: engine $(docker version --format '{{.Server.Version}}') is up" \
+            "(storage $(docker info --format '{{.Driver}}'))"
+    fi
+    record "docker engine" "$(elapsed "$t0")"
+}
+
+# ---------------------------------------------------------------------- tool images
+
+# image_spec NAME: prints "variant" then the packages, one a line.
+image_spec() {
+    case $1 in
+    base) # minimal: what runner tests need (sleep, sh -c, id, ps) and useradd
+        echo essential
+        printf '%s\n' bash coreutils procps passwd
+        ;;
+    python-tools)
+        echo apt
+        printf '%s\n' python3 pylint python3-pytest python3-pytest-cov python3-coverage \
+            bandit git ca-certificates passwd
+        ;;
+    node-tools)
+        echo apt
+        printf '%s\n' nodejs eslint mocha passwd
+        ;;
+    *) die "unknown image $1" "one of: ${IMAGES[*]}" ;;
+    esac
+}
+
+# image_hooks NAME: the --customize-hook scripts (under scripts/services/), in order.
+image_hooks() {
+    echo add-bosun-user.sh
+    case $1 in
+    python-tools) echo python-tools-hook.sh ;;
+    esac
+}
+
+# Shared by every image: shrink (no docs, man pages, locales) and the image metadata.
+DPKG_OPTS=(
+    --dpkgopt='path-exclude=/usr/share/man/*'
+    --dpkgopt='path-exclude=/usr/share/doc/*'
+    --dpkgopt='path-include=/usr/share/doc/*/copyright'
+    --dpkgopt='path-exclude=/usr/share/locale/*'
+    --dpkgopt='path-exclude=/usr/share/info/*'
+)
+IMPORT_CHANGES=(
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+    --change 'ENV LANG=C.UTF-8'
+    --change 'LABEL org.bosun.user=bosun'
+    --change 'LABEL org.bosun.uid=1000'
+    --change 'WORKDIR /'
+    --change 'CMD ["/bin/bash"]'
+)
+
+# The tag: first 12 hex of sha256 over the sorted package list plus every customisation
+# (variant, suite, dpkg options, import metadata, the user hook).
+image_hash() {
+    local spec
+    spec=$(image_spec "$1")
+    {
+        echo "suite=$SUITE"
+        echo "variant=$(head -n 1 <<<"$spec")"
+        tail -n +2 <<<"$spec" | LC_ALL=C sort -u
+        printf '%s\n' "${DPKG_OPTS[@]}" "${IMPORT_CHANGES[@]}"
+        local hook
+        for hook in $(image_hooks "$1"); do
+            cat "$HELPERS/$hook"
+        done
+    } | sha256sum | cut -c1-12
+}
+
+apt_mirror() {
+    # The machine's own apt sources (deb822), so the images get the same mirror plus
+    # bookworm-updates and bookworm-security; plain deb.debian.org otherwise.
+    if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
+        echo /etc/apt/sources.list.d/debian.sources
+    else
+        echo http://deb.debian.org/debian
+    fi
+}
+
+# build_image NAME HASH (runs as a background job): rootfs tar on a pipe into docker
+# import, under a temporary tag; tagged NAME:HASH and NAME:latest only once its tools run.
+build_image() {
+    local name=$1 hash=$2 spec variant packages hook hooks=() check
+    spec=$(image_spec "$name")
+    variant=$(head -n 1 <<<"$spec")
+    packages=$(tail -n +2 <<<"$spec" | LC_ALL=C sort -u | paste -sd, -)
+    for hook in $(image_hooks "$name"); do
+        hooks+=(--customize-hook="sh '$HELPERS/$hook' \"\$1\"")
+    done
+    echo "building $IMAGE_REPO/$name:$hash: mmdebstrap --variant=$variant --include=$packages"
+    docker rmi "$IMAGE_REPO/$name:unverified-$hash" >/dev/null 2>&1 || true
+    mmdebstrap --variant="$variant" --include="$packages" \
+        --aptopt='Acquire::Check-Valid-Until "false"' \
+        "${DPKG_OPTS[@]}" "${hooks[@]}" \
+        "$SUITE" - "$(apt_mirror)" |
+        docker import "${IMPORT_CHANGES[@]}" \
+            --message "bosun $name: mmdebstrap $variant $packages" - "$IMAGE_REPO/$name:unverified-$hash"
+    # Prove the tools run, as the non-root user, with no network.
+    case $name in
+    base) check='id && sleep 0 && ps -o pid,comm -p 1' ;;
+    python-tools) check='python3 --version && pylint --version && pytest --version && coverage --version && bandit --version && git --version' ;;
+    node-tools) check='node --version && eslint --version && mocha --version' ;;
+    esac
+    docker run --rm --network none --user 1000:1000 "$IMAGE_REPO/$name:unverified-$hash" sh -c "$check"
+    docker tag "$IMAGE_REPO/$name:unverified-$hash" "$IMAGE_REPO/$name:$hash"
+    docker tag "$IMAGE_REPO/$name:$hash" "$IMAGE_REPO/$name:latest"
+    docker rmi "$IMAGE_REPO/$name:unverified-$hash" >/dev/null
+    echo "built $IMAGE_REPO/$name:$hash"
+}
+
+declare -A IMAGE_HASH
+step_images() {
+    local name t0 to_build=() failed=()
+    t0=$(now)
+    for name in "${IMAGES[@]}"; do
+        IMAGE_HASH[$name]=$(image_hash "$name")
+        if docker image inspect "$IMAGE_REPO/$name:${IMAGE_HASH[$name]}" >/dev/null 2>&1; then
+            docker tag "$IMAGE_REPO/$name:${IMAGE_HASH[$name]}" "$IMAGE_REPO/$name:latest"
+            say "image $IMAGE_REPO/$name:${IMAGE_HASH[$name]} already built"
+        else
+            to_build+=("$name")
+        fi
+    done
+    if [[ ${#to_build[@]} -gt 0 ]]; then
+        need_root
+        command -v mmdebstrap >/dev/null || die "mmdebstrap is not installed" "apt-get install mmdebstrap"
+        # In parallel: downloads overlap, and each job is mostly I/O bound.
+        for name in "${to_build[@]}"; do
+            say "image $IMAGE_REPO/$name:${IMAGE_HASH[$name]}: building (log .bosun/services/image-$name.log)"
+            bg_job "image-$name" "$IMAGE_BUILD_TIMEOUT" \
+                bash "$ROOT/scripts/services.sh" __build-image "$name" "${IMAGE_HASH[$name]}"
+        done
+        for name in "${to_build[@]}"; do
+            if wait_job "image-$name"; then
+                say "image $IMAGE_REPO/$name:${IMAGE_HASH[$name]} built"
+            else
+                failed+=("$name")
+            fi
+        done
+        if [[ ${#failed[@]} -gt 0 ]]; then
+            for name in "${failed[@]}"; do
+                echo "services: image $name failed; last lines of .bosun/services/image-$name.log:" >&2
+                tail -n 20 "$STATE/image-$name.log" | sed 's/^/    | /' >&2
+            done
+            die "building image(s) ${failed[*]} failed" \
+                "read .bosun/services/image-NAME.log (mmdebstrap needs the Debian mirror of /etc/apt/sources.list.d/); re-run scripts/services.sh"
+        fi
+    fi
+    record "tool images (total)" "$(elapsed "$t0")"
+}
+
+step_image_check() {
+    local t0 out
+    t0=$(now)
+    out=$(docker run --rm --network none --user 1000:1000 "$IMAGE_REPO/base:${IMAGE_HASH[base]}" id -u 2>&1) ||
+        die "docker run --network none $IMAGE_REPO/base failed: $out" \
+            "read .bosun/services/dockerd.log; try scripts/services.sh down && scripts/services.sh"
+    [[ $out == 1000 ]] || die "$IMAGE_REPO/base did not run as uid 1000 (got: $out)" \
+        "rebuild: docker rmi $IMAGE_REPO/base:${IMAGE_HASH[base]} && scripts/services.sh"
+    say "docker: 'docker run --rm --network none --user 1000 $IMAGE_REPO/base' works"
+    record "container smoke test" "$(elapsed "$t0")"
+}
+
+# -------------------------------------------------------------------------- registry
+
+step_registry() {
+    local t0
+    t0=$(now)
+    if registry_answers; then
+        say "registry: already answers on http://$REGISTRY_ADDR/v2/"
+    else
+        command -v docker-registry >/dev/null || die "docker-registry is not installed" \
+            "apt-get install docker-registry"
+        if port_open "$REGISTRY_ADDR"; then
+            die "something that is not a registry listens on $REGISTRY_ADDR" \
+                "find it with 'ss -ltnp | grep 5000' and stop it"
+        fi
+        mkdir -p "$STATE/registry-data"
+        cat >"$STATE/registry.yml" <<EOF
+# written by scripts/services.sh
+version: 0.1
+log:
+  level: info
+  fields:
+    service: registry
+storage:
+  filesystem:
+    rootdirectory: $STATE/registry-data
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY_ADDR
+  headers:
+    X-Content-Type-Options: [nosniff]
+EOF
+        say "registry: starting docker-registry on $REGISTRY_ADDR (log .bosun/services/registry.log)"
+        start_detached registry docker-registry serve "$STATE/registry.yml"
+        for _ in $(seq $((REGISTRY_WAIT * 5))); do
+            registry_answers && break
+            pid_alive registry docker-registry || die "docker-registry exited while starting" \
+                "read .bosun/services/registry.log" "$STATE/registry.log"
+            sleep 0.2
+        done
+        registry_answers || die "docker-registry did not answer within ${REGISTRY_WAIT}s" \
+            "read .bosun/services/registry.log" "$STATE/registry.log"
+    fi
+    record "registry" "$(elapsed "$t0")"
+}
+
+# Push bosun/base to the registry once per image hash (Docker treats 127.0.0.0/8
+# registries as insecure-allowed, so plain HTTP works with no daemon configuration).
+step_registry_push() {
+    local t0 ref tag=${IMAGE_HASH[base]}
+    t0=$(now)
+    ref="$REGISTRY_ADDR/$IMAGE_REPO/base:$tag"
+    if curl -sf --max-time 5 -o /dev/null -I \
+        -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+        "http://$REGISTRY_ADDR/v2/$IMAGE_REPO/base/manifests/$tag"; then
+        say "registry: $ref already pushed"
+    else
+        docker tag "$IMAGE_REPO/base:$tag" "$ref"
+        docker push "$ref" >"$STATE/registry-push.log" 2>&1 ||
+            die "docker push $ref failed" \
+                "check 'docker info' lists 127.0.0.0/8 under Insecure Registries and the registry log" \
+                "$STATE/registry-push.log"
+        say "registry: pushed $ref"
+    fi
+    record "registry push check" "$(elapsed "$t0")"
+}
+
+# ----------------------------------------------------------------------------- tansu
+
+start_tansu_install() {
+    if tansu_bin >/dev/null; then
+        return
+    fi
+    command -v cargo >/dev/null || die "cargo is not installed; tansu is built with it" \
+        "install the Rust toolchain (rustup), then re-run"
+    say "tansu: not installed; cargo install tansu $TANSU_VERSION in the background" \
+        "(about 20 minutes on 2 cores; log .bosun/services/tansu-install.log)"
+    bg_job tansu-install "$TANSU_INSTALL_TIMEOUT" \
+        cargo install tansu --version "$TANSU_VERSION" --locked --features "$TANSU_FEATURES"
+}
+
+step_tansu() {
+    local t0 bin
+    t0=$(now)
+    if [[ -n "${JOB_PID[tansu-install]:-}" ]]; then
+        say "tansu: waiting for cargo install to finish"
+        wait_job tansu-install || die "cargo install tansu failed" \
+            "read .bosun/services/tansu-install.log; it needs crates.io and a C compiler" \
+            "$STATE/tansu-install.log"
+        t0=$(now)
+    fi
+    bin=$(tansu_bin) || die "tansu is not on PATH nor in ~/.cargo/bin" \
+        "cargo install tansu --version $TANSU_VERSION --locked --features $TANSU_FEATURES"
+    if kafka_answers; then
+        say "tansu: Kafka broker already answers on $KAFKA_ADDR"
+    else
+        if port_open "$KAFKA_ADDR"; then
+            die "something that is not a Kafka broker listens on $KAFKA_ADDR" \
+                "find it with 'ss -ltnp | grep 9092' and stop it"
+        fi
+        say "tansu: starting broker on $KAFKA_ADDR (memory storage, log .bosun/services/tansu.log)"
+        start_detached tansu "$bin" broker \
+            --listener-url "tcp://$KAFKA_ADDR" \
+            --advertised-listener-url "tcp://$KAFKA_ADDR" \
+            --storage-engine memory://tansu/
+        for _ in $(seq $((TANSU_WAIT * 5))); do
+            kafka_answers && break
+            pid_alive tansu tansu || die "tansu exited while starting" \
+                "read .bosun/services/tansu.log; check '$bin broker --help' for this version's flags" \
+                "$STATE/tansu.log"
+            sleep 0.2
+        done
+        kafka_answers || die "tansu did not answer Kafka ApiVersions on $KAFKA_ADDR within ${TANSU_WAIT}s" \
+            "read .bosun/services/tansu.log" "$STATE/tansu.log"
+        say "tansu: $(python3 "$HELPERS/kafka_ping.py" "$KAFKA_ADDR")"
+    fi
+    record "tansu broker" "$(elapsed "$t0")"
+}
+
+# ---------------------------------------------------------------------- subcommands
+
+write_env() {
+    local tmp
+    tmp=$(mktemp "$ENV_FILE.XXXXXX")
+    cat >"$tmp" <<EOF
+BOSUN_TEST_DOCKER=unix://$DOCKER_SOCK
+BOSUN_TEST_KAFKA=$KAFKA_ADDR
+BOSUN_TEST_REGISTRY=$REGISTRY_ADDR
+BOSUN_TEST_PYTHON_IMAGE=$IMAGE_REPO/python-tools:${IMAGE_HASH[python-tools]}
+BOSUN_TEST_NODE_IMAGE=$IMAGE_REPO/node-tools:${IMAGE_HASH[node-tools]}
+BOSUN_TEST_BASE_IMAGE=$IMAGE_REPO/base:${IMAGE_HASH[base]}
+EOF
+    mv "$tmp" "$ENV_FILE"
+    say "wrote .bosun/services.env:"
+    sed 's/^/    /' "$ENV_FILE"
+}
+
+cmd_up() {
+    local t_all
+    t_all=$(now)
+    mkdir -p "$STATE"
+    trap cleanup_jobs EXIT
+    start_tansu_install # slowest step: compiles in the background while the rest runs
+    step_packages
+    step_docker
+    step_registry
+    step_images
+    step_image_check
+    step_registry_push
+    step_tansu
+    write_env
+    record "TOTAL" "$(elapsed "$t_all")"
+    say "timings:"
+    printf '    %s\n' "${TIMINGS[@]}"
+    say "all services are up"
+}
+
+cmd_status() {
+    local ok=0 name hash flags
+    mkdir -p "$STATE"
+    if docker_answers; then
+        flags=$(cat "$STATE/dockerd.flags" 2>/dev/null || true)
+        if pid_alive dockerd dockerd; then
+            echo "docker:   up, engine $(docker version --format '{{.Server.Version}}'), storage $(docker info --format '{{.Driver}}'), pid $(cat "$STATE/dockerd.pid") (started by this script, flags: ${flags:-none})"
+        else
+            echo "docker:   up, engine $(docker version --format '{{.Server.Version}}'), storage $(docker info --format '{{.Driver}}') (not started by this script)"
+        fi
+        for name in "${IMAGES[@]}"; do
+            hash=$(image_hash "$name")
+            if docker image inspect "$IMAGE_REPO/$name:$hash" >/dev/null 2>&1; then
+                echo "image:    $IMAGE_REPO/$name:$hash present"
+            else
+                echo "image:    $IMAGE_REPO/$name:$hash MISSING"
+                ok=1
+            fi
+        done
+    else
+        echo "docker:   DOWN (no engine answers on $DOCKER_SOCK)"
+        ok=1
+    fi
+    if registry_answers; then
+        echo "registry: up on http://$REGISTRY_ADDR/v2/$(pid_alive registry docker-registry && echo ", pid $(cat "$STATE/registry.pid")")"
+    else
+        echo "registry: DOWN ($REGISTRY_ADDR)"
+        ok=1
+    fi
+    if kafka_answers; then
+        echo "tansu:    up, $(python3 "$HELPERS/kafka_ping.py" "$KAFKA_ADDR")$(pid_alive tansu tansu && echo ", pid $(cat "$STATE/tansu.pid")")"
+    else
+        echo "tansu:    DOWN ($KAFKA_ADDR)$(tansu_bin >/dev/null || echo ', not installed')"
+        ok=1
+    fi
+    if [[ -f "$ENV_FILE" ]]; then
+        echo "env:      .bosun/services.env present"
+    else
+        echo "env:      .bosun/services.env MISSING (run scripts/services.sh)"
+        ok=1
+    fi
+    return $ok
+}
+
+stop_service() { # NAME PATTERN WAIT_SECONDS
+    local name=$1 pattern=$2 limit=$3 pid
+    if ! pid_alive "$name" "$pattern"; then
+        say "$name: not running from this script (no live pid file)"
+        rm -f "$STATE/$name.pid"
+        return
+    fi
+    pid=$(cat "$STATE/$name.pid")
+    say "$name: stopping pid $pid"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq $((limit * 5))); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        warn "$name (pid $pid) ignored SIGTERM for ${limit}s; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$STATE/$name.pid"
+}
+
+cmd_down() {
+    mkdir -p "$STATE"
+    stop_service tansu tansu 10
+    stop_service registry docker-registry 10
+    stop_service dockerd dockerd 40
+    say "stopped what this script started (images and registry data are kept)"
+}
+
+case "${1:-up}" in
+up) cmd_up ;;
+status) cmd_status ;;
+down) cmd_down ;;
+env) cat "$ENV_FILE" ;;
+__build-image) build_image "$2" "$3" ;; # internal: one image build, run as a background job
+-h | --help | help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' ;;
+*)
+    echo "usage: scripts/services.sh [up|status|down|env]" >&2
+    exit 2
+    ;;
+esac
