@@ -1,14 +1,37 @@
 #!/usr/bin/env bash
-# Bosun's whole test suite: set-up, formatting, lints (plugins included), every test.
-# The plugins and fixture components are compiled for wasm32-wasip2 by the build
-# scripts of `bosun-builtins` and `bosun-test-plugins` as part of this run.
+# Bosun's whole test suite: set-up, the real services, formatting, lints (plugins
+# included), every test. The plugins and fixture components are compiled for
+# wasm32-wasip2 by the build scripts of `bosun-builtins` and `bosun-test-plugins`.
+#
+# The services (Docker Engine, locally built tool images, the image registry and the
+# Tansu Kafka-protocol broker) start in the background while fmt and clippy run; their
+# addresses reach the tests through .bosun/services.env. Under CI=true a test whose
+# service is missing fails and says how to start it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
+mkdir -p .bosun
+echo "== services (Docker Engine, tool images, registry, Tansu): background, log in .bosun/services-up.log"
+bash scripts/services.sh >.bosun/services-up.log 2>&1 &
+services_pid=$!
+
 echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy (workspace, all targets, plugins included)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== services"
+if ! wait "$services_pid"; then
+    cat .bosun/services-up.log
+    echo "scripts/services.sh failed (see above)" >&2
+    exit 1
+fi
+cat .bosun/services-up.log
+set -a
+# shellcheck disable=SC1091
+. .bosun/services.env
+set +a
+
 echo "== cargo test"
 cargo test --workspace --locked

@@ -192,6 +192,7 @@ impl Agent {
             return Ok(Handled::DeadLettered);
         }
         let task = &message.task;
+        tracing::info!(task = %task.id(), position = %delivery.position, "task started");
         let started = Instant::now();
         self.metrics.in_flight.inc();
         let result = self.execute(&message).await;

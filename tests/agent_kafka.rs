@@ -1,0 +1,477 @@
+//! `bosun agent` processes over the real Kafka-protocol broker (Tansu): shared work,
+//! hand-over of a task in flight at shutdown, dead letters, and an unreachable broker.
+//!
+//! Needs `BOSUN_TEST_KAFKA` (set by `bash scripts/services.sh`). Under `CI=true` a missing
+//! broker fails the test; elsewhere it skips, loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use bosun_bus::messages::{self, DeadLetter, MESSAGE_VERSION, ResultMessage, TaskMessage};
+use bosun_bus::{Bus, KafkaBus, KafkaConfig, Subscription, Task, topics};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn broker_or_skip(test: &str) -> Option<String> {
+    match std::env::var("BOSUN_TEST_KAFKA") {
+        Ok(addr) if std::net::TcpStream::connect(&addr).is_ok() => Some(addr),
+        other => {
+            let why = match other {
+                Ok(addr) => format!("nothing answers on {addr}"),
+                Err(_) => "BOSUN_TEST_KAFKA is not set".into(),
+            };
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!(
+                    "{test}: the Kafka broker is required in CI ({why}); start it with: bash scripts/services.sh"
+                );
+            }
+            eprintln!("SKIPPED {test}: {why}; start the broker with: bash scripts/services.sh");
+            None
+        }
+    }
+}
+
+/// A running `bosun agent` whose stderr lines are collected.
+struct AgentProcess {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl AgentProcess {
+    fn start(
+        broker: &str,
+        stage: &str,
+        id: &str,
+        plugins: &Path,
+        work: &Path,
+        extra: &[&str],
+    ) -> AgentProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bosun"))
+            .args([
+                "agent",
+                "--bus",
+                &format!("kafka://{broker}"),
+                "--stages",
+                stage,
+                "--agent-id",
+                id,
+            ])
+            .args([
+                "--plugins",
+                plugins.to_str().unwrap(),
+                "--work-dir",
+                work.to_str().unwrap(),
+            ])
+            .args([
+                "--containers",
+                "none",
+                "--listen",
+                "127.0.0.1:0",
+                "--shutdown-grace",
+                "2",
+            ])
+            .args(extra)
+            .env("RUST_LOG", "bosun_host=info,bosun_bus=info")
+            .env("BOSUN_CACHE_DIR", work.join("cache"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        AgentProcess { child, lines }
+    }
+
+    fn saw(&self, needle: &str) -> bool {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(needle))
+    }
+
+    fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unique_stage() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("kt{}x{nanos:x}", std::process::id())
+}
+
+fn plugin_folder(dir: &Path) -> std::path::PathBuf {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(bosun_test_plugins::HOSTILE, plugins.join("hostile.wasm")).unwrap();
+    plugins
+}
+
+/// A repository with one commit, as the agents fetch it.
+fn repo(dir: &Path) -> (String, String) {
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["init", "--quiet", "-b", "main"]);
+    std::fs::write(repo.join("README"), "sample\n").unwrap();
+    git(&["add", "."]);
+    git(&["commit", "--quiet", "-m", "one"]);
+    (
+        format!("file://{}", repo.display()),
+        git(&["rev-parse", "HEAD"]),
+    )
+}
+
+fn task(run_id: &str, stage: &str, attempt: u32, commit: &str, config: &[(&str, &str)]) -> Task {
+    Task {
+        run_id: run_id.to_string(),
+        stage: stage.to_string(),
+        attempt,
+        tenant: "acme".into(),
+        repository: "acme/app".into(),
+        commit: commit.to_string(),
+        branch: "main".into(),
+        event: "push".into(),
+        config: config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+async fn publish(bus: &KafkaBus, url: &str, task: Task) {
+    let message = TaskMessage {
+        version: MESSAGE_VERSION,
+        plugin: Some("hostile".into()),
+        clone_url: url.to_string(),
+        deadline_unix_ms: 0,
+        network_allowed: false,
+        task,
+    };
+    let key = message.task.run_id.clone();
+    bus.publish(
+        &topics::stage_topic(&message.task.stage),
+        &key,
+        messages::encode(&message),
+    )
+    .await
+    .unwrap();
+}
+
+/// Collect messages on `topic` whose key starts with `prefix` until `done` says so.
+async fn collect<T: for<'a> serde::Deserialize<'a> + messages::Versioned>(
+    sub: &mut Box<dyn Subscription>,
+    prefix: &str,
+    within: Duration,
+    mut done: impl FnMut(&[T]) -> bool,
+) -> Vec<T> {
+    let deadline = Instant::now() + within;
+    let mut seen = Vec::new();
+    while !done(&seen) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "timed out waiting on messages for {prefix}"
+        );
+        let Ok(next) = tokio::time::timeout(left, sub.next()).await else {
+            continue;
+        };
+        let delivery = next.unwrap();
+        sub.ack(&delivery).await.unwrap();
+        if delivery.record.key.starts_with(prefix) {
+            seen.push(messages::decode(&delivery.record.payload).unwrap());
+        }
+    }
+    seen
+}
+
+async fn bus(broker: &str) -> KafkaBus {
+    KafkaBus::connect(KafkaConfig::new([broker.to_string()]))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_in_one_group_share_tasks_and_hand_over_work_on_shutdown() {
+    let Some(broker) =
+        broker_or_skip("agents_in_one_group_share_tasks_and_hand_over_work_on_shutdown")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (url, commit) = repo(dir.path());
+    let plugins = plugin_folder(dir.path());
+    let stage = unique_stage();
+    let bus = bus(&broker).await;
+    let stage_topic = topics::stage_topic(&stage);
+    bus.ensure_topics(&[stage_topic.clone(), topics::AGENT_RESULTS.to_string()])
+        .await
+        .unwrap();
+    let mut results = bus
+        .subscribe(
+            &format!("test-{stage}"),
+            &[topics::AGENT_RESULTS.to_string()],
+        )
+        .await
+        .unwrap();
+
+    let a = AgentProcess::start(
+        &broker,
+        &stage,
+        "agent-a",
+        &plugins,
+        &dir.path().join("a"),
+        &[],
+    );
+    let b = AgentProcess::start(
+        &broker,
+        &stage,
+        "agent-b",
+        &plugins,
+        &dir.path().join("b"),
+        &[],
+    );
+    // Both members must hold partitions before work is published.
+    let wait_assigned = Instant::now();
+    while !(a.saw("partitions assigned") && b.saw("partitions assigned")) {
+        assert!(
+            wait_assigned.elapsed() < Duration::from_secs(90),
+            "agents never joined:\n{}\n{}",
+            a.log(),
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Shared work: twelve runs spread over the partitions.
+    let prefix = format!("{stage}-share-");
+    for i in 0..12 {
+        publish(
+            &bus,
+            &url,
+            task(
+                &format!("{prefix}{i}"),
+                &stage,
+                1,
+                &commit,
+                &[("mode", "echo")],
+            ),
+        )
+        .await;
+    }
+    let done: Vec<ResultMessage> = collect(
+        &mut results,
+        &prefix,
+        Duration::from_secs(120),
+        |r: &[ResultMessage]| r.len() >= 12,
+    )
+    .await;
+    let mut by_agent: HashMap<String, usize> = HashMap::new();
+    for r in &done {
+        assert!(r.result.report.is_some(), "{:?}", r.result.failure);
+        *by_agent.entry(r.agent_id.clone()).or_default() += 1;
+    }
+    assert_eq!(by_agent.len(), 2, "both agents took tasks: {by_agent:?}");
+
+    // A long task; stop whichever agent starts it, mid-task.
+    let long_run = format!("{stage}-kill-0");
+    let task_id = format!("{long_run}/{stage}/1");
+    publish(
+        &bus,
+        &url,
+        task(
+            &long_run,
+            &stage,
+            1,
+            &commit,
+            &[("mode", "sleep"), ("ms", "5000")],
+        ),
+    )
+    .await;
+    let started = Instant::now();
+    let (mut victim, survivor) = loop {
+        if a.saw(&format!("task started task={task_id}")) || a.saw(&task_id) {
+            break (a, b);
+        }
+        if b.saw(&task_id) {
+            break (b, a);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no agent started the long task"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // SIGTERM: the agent stops taking work, waits its 2 s grace period, then releases
+    // the 5 s task for redelivery instead of finishing it.
+    let status = Command::new("kill")
+        .args(["-TERM", &victim.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exited = victim.child.wait().unwrap();
+    assert!(
+        exited.success(),
+        "graceful shutdown exits 0:\n{}",
+        victim.log()
+    );
+    assert!(victim.saw("releasing a task in flight"), "{}", victim.log());
+    let settled = tokio::time::timeout(
+        Duration::from_secs(90),
+        collect(
+            &mut results,
+            &long_run,
+            Duration::from_secs(600),
+            |r: &[ResultMessage]| !r.is_empty(),
+        ),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "the released task was not redelivered; survivor log:\n{}",
+            survivor.log()
+        )
+    });
+    assert_eq!(settled[0].result.task_id, task_id);
+    assert_ne!(settled[0].agent_id, "", "{}", survivor.log());
+    assert_eq!(
+        settled[0].result.report.as_ref().unwrap().summary,
+        "slept 5000 ms"
+    );
+    // Exactly one result for the attempt: nothing else arrives for it.
+    let late = tokio::time::timeout(Duration::from_secs(8), async {
+        collect(
+            &mut results,
+            &long_run,
+            Duration::from_secs(600),
+            |r: &[ResultMessage]| !r.is_empty(),
+        )
+        .await
+    })
+    .await;
+    assert!(late.is_err(), "a second result for {task_id} arrived");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_dead_letters_a_task_that_keeps_failing() {
+    let Some(broker) = broker_or_skip("agent_dead_letters_a_task_that_keeps_failing") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = plugin_folder(dir.path());
+    let stage = unique_stage();
+    let bus = bus(&broker).await;
+    bus.ensure_topics(&[topics::stage_topic(&stage), topics::DEAD_LETTER.to_string()])
+        .await
+        .unwrap();
+    let mut dead = bus
+        .subscribe(
+            &format!("test-dl-{stage}"),
+            &[topics::DEAD_LETTER.to_string()],
+        )
+        .await
+        .unwrap();
+    let agent = AgentProcess::start(
+        &broker,
+        &stage,
+        "agent-dl",
+        &plugins,
+        &dir.path().join("a"),
+        &["--max-deliveries", "3"],
+    );
+    let run_id = format!("{stage}-poison");
+    // The repository does not exist: every delivery fails before the plugin runs.
+    publish(
+        &bus,
+        "file:///nonexistent/bosun/repo",
+        task(&run_id, &stage, 1, "abcdef0", &[("mode", "echo")]),
+    )
+    .await;
+    let letters: Vec<DeadLetter> = collect(
+        &mut dead,
+        &run_id,
+        Duration::from_secs(120),
+        |l: &[DeadLetter]| !l.is_empty(),
+    )
+    .await;
+    assert_eq!(letters[0].topic, topics::stage_topic(&stage));
+    assert_eq!(letters[0].deliveries, 3, "{}", agent.log());
+    assert!(
+        letters[0].reason.contains("git clone"),
+        "{}",
+        letters[0].reason
+    );
+}
+
+#[test]
+fn agent_retries_an_unreachable_broker_without_crashing() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = plugin_folder(dir.path());
+    // Port 1 on loopback: nothing listens there.
+    let mut agent = AgentProcess::start(
+        "127.0.0.1:1",
+        "lint",
+        "agent-down",
+        &plugins,
+        &dir.path().join("a"),
+        &[],
+    );
+    let started = Instant::now();
+    while agent
+        .lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("retrying"))
+        .count()
+        < 2
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no retry messages:\n{}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        agent.child.try_wait().unwrap().is_none(),
+        "the agent must keep retrying, not exit"
+    );
+    assert!(
+        agent.saw("127.0.0.1:1"),
+        "the error names the broker:\n{}",
+        agent.log()
+    );
+    assert!(agent.saw("unreachable"), "{}", agent.log());
+}
