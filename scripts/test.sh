@@ -34,4 +34,4 @@ set -a
 set +a
 
 echo "== cargo test"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast

@@ -91,6 +91,35 @@ impl ContainerRunner for NoContainerRuntime {
     }
 }
 
+/// A tool's timeout, never past the stage deadline (0 means "until the deadline").
+fn capped_timeout(context: &ContainerContext, asked_ms: u32) -> Result<u32, ContainerError> {
+    let remaining = context
+        .deadline
+        .saturating_duration_since(Instant::now())
+        .as_millis();
+    let remaining = u32::try_from(remaining).unwrap_or(u32::MAX);
+    if remaining == 0 {
+        return Err(ContainerError::TimedOut(0));
+    }
+    Ok(if asked_ms == 0 {
+        remaining
+    } else {
+        asked_ms.min(remaining)
+    })
+}
+
+/// The CI-convention variables every tool sees, whichever runner starts it.
+pub fn ci_env(context: &ContainerContext) -> Vec<(String, String)> {
+    vec![
+        ("CI".into(), "true".into()),
+        ("BOSUN_RUN_ID".into(), context.run_id.clone()),
+        ("BOSUN_STAGE".into(), context.stage.clone()),
+        ("BOSUN_ATTEMPT".into(), context.attempt.to_string()),
+        ("BOSUN_COMMIT".into(), context.commit.clone()),
+        ("BOSUN_BRANCH".into(), context.branch.clone()),
+    ]
+}
+
 /// Refuse requests no runner may execute; cap the timeout at the stage deadline.
 pub fn check_request(
     context: &ContainerContext,
@@ -130,17 +159,7 @@ pub fn check_request(
             context.stage, context.tenant
         )));
     }
-    let remaining = context
-        .deadline
-        .saturating_duration_since(Instant::now())
-        .as_millis();
-    let remaining = u32::try_from(remaining).unwrap_or(u32::MAX);
-    if remaining == 0 {
-        return Err(ContainerError::TimedOut(0));
-    }
-    if request.timeout_ms == 0 || request.timeout_ms > remaining {
-        request.timeout_ms = remaining;
-    }
+    request.timeout_ms = capped_timeout(context, request.timeout_ms)?;
     Ok(request)
 }
 
@@ -185,17 +204,7 @@ pub fn check_build(
             )));
         }
     }
-    let remaining = context
-        .deadline
-        .saturating_duration_since(Instant::now())
-        .as_millis();
-    let remaining = u32::try_from(remaining).unwrap_or(u32::MAX);
-    if remaining == 0 {
-        return Err(ContainerError::TimedOut(0));
-    }
-    if request.timeout_ms == 0 || request.timeout_ms > remaining {
-        request.timeout_ms = remaining;
-    }
+    request.timeout_ms = capped_timeout(context, request.timeout_ms)?;
     Ok(request)
 }
 

@@ -148,16 +148,12 @@ impl DockerRunner {
         user: Option<String>,
     ) -> ContainerCreateBody {
         let s = &self.settings;
-        let mut env: Vec<String> = vec![
-            "CI=true".into(),
-            format!("BOSUN_RUN_ID={}", context.run_id),
-            format!("BOSUN_STAGE={}", context.stage),
-            format!("BOSUN_ATTEMPT={}", context.attempt),
-            format!("BOSUN_COMMIT={}", context.commit),
-            format!("BOSUN_BRANCH={}", context.branch),
-            "HOME=/tmp".into(),
-        ];
-        env.extend(request.env.iter().map(|(k, v)| format!("{k}={v}")));
+        let env: Vec<String> = super::containers::ci_env(context)
+            .iter()
+            .chain([("HOME".to_string(), "/tmp".to_string())].iter())
+            .chain(request.env.iter())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let labels = HashMap::from([
             (LABEL_MANAGED.to_string(), "true".to_string()),
             (LABEL_AGENT.to_string(), s.agent_id.clone()),

@@ -214,7 +214,7 @@ mod tests {
         assert_eq!(branch_tag("feature/login"), "feature-login");
         assert_eq!(
             branch_tag("zzz\";echo${IFS}\"hi\";#"),
-            "zzz--echo--IFS---hi---"
+            "zzz--echo--IFS--hi---"
         );
         assert_eq!(branch_tag("..."), "branch");
     }
