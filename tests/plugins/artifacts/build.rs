@@ -37,6 +37,17 @@ const FIXTURES: &[(&str, &str, &str)] = &[
          fail as not a Bosun plugin.",
     ),
     (
+        "bosun-fixture-policy-branch",
+        "POLICY_BRANCH",
+        "A policy plugin (`production-only-from-default-branch`): denies protected-environment \
+         deploys from other branches; `mode=warn` warns instead.",
+    ),
+    (
+        "bosun-fixture-notifier-text",
+        "NOTIFIER_TEXT",
+        "A notifier plugin (`notifier-text`): formats a run summary as Slack Block Kit JSON.",
+    ),
+    (
         "hello-plugin",
         "HELLO_EXAMPLE",
         "The README's custom-plugin walk-through (`examples/hello-plugin`), built the way \

@@ -1,0 +1,147 @@
+//! Policy and notifier plugins: their worlds load, evaluate and format, and each plugin
+//! kind is called only through its own world.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use bosun_host::PluginKind;
+use bosun_host::bindings::exports::bosun::agent::notifier_plugin::{
+    RunStatus, RunSummary, StageStatus, StageSummary,
+};
+use bosun_host::bindings::exports::bosun::agent::policy_plugin::{Decision, Phase, PolicyInput};
+use common::*;
+
+fn input(branch: &str, environment: Option<&str>, config: &[(&str, &str)]) -> PolicyInput {
+    PolicyInput {
+        tenant: "acme".into(),
+        run_id: "run-42".into(),
+        repository: "acme/app".into(),
+        stage: "deploy".into(),
+        phase: Phase::BeforeStage,
+        branch: branch.into(),
+        default_branch: "main".into(),
+        event: "push".into(),
+        environment: environment.map(str::to_string),
+        report: None,
+        config: config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn policy_plugin_allows_warns_and_denies_per_tenant_settings() {
+    let rt = runtime();
+    let policy = load_file(&rt, bosun_test_plugins::POLICY_BRANCH).await;
+    assert_eq!(policy.kind, PluginKind::Policy);
+    assert_eq!(policy.id.name, "production-only-from-default-branch");
+
+    let allowed = rt
+        .evaluate_policy(&policy, &input("main", Some("production"), &[]))
+        .await
+        .unwrap();
+    assert!(matches!(allowed, Decision::Allow));
+    let staging = rt
+        .evaluate_policy(&policy, &input("feature/x", Some("staging"), &[]))
+        .await
+        .unwrap();
+    assert!(matches!(staging, Decision::Allow));
+    match rt
+        .evaluate_policy(&policy, &input("feature/x", Some("production"), &[]))
+        .await
+        .unwrap()
+    {
+        Decision::Deny(reasons) => {
+            assert_eq!(
+                reasons,
+                ["production deploys come only from main; this run is on feature/x"]
+            )
+        }
+        other => panic!("expected a denial, got {other:?}"),
+    }
+    // Another tenant's settings: staging protected too, and only a warning.
+    let tenant = [("protected", "staging,production"), ("mode", "warn")];
+    match rt
+        .evaluate_policy(&policy, &input("feature/x", Some("staging"), &tenant))
+        .await
+        .unwrap()
+    {
+        Decision::Warn(reasons) => assert!(reasons[0].contains("staging deploys")),
+        other => panic!("expected a warning, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn notifier_plugin_formats_block_kit_json() {
+    let rt = runtime();
+    let notifier = load_file(&rt, bosun_test_plugins::NOTIFIER_TEXT).await;
+    assert_eq!(notifier.kind, PluginKind::Notifier);
+    let summary = RunSummary {
+        run_id: "run-42".into(),
+        tenant: "acme".into(),
+        repository: "acme/app".into(),
+        branch: "main".into(),
+        commit: "abc".into(),
+        status: RunStatus::Halted,
+        url: "http://127.0.0.1/runs/run-42".into(),
+        duration_ms: 1234,
+        stages: vec![StageSummary {
+            name: "test".into(),
+            status: StageStatus::Success,
+            duration_ms: 900,
+            attempts: 2,
+            summary: "41 passed".into(),
+        }],
+        failed_tests: vec![],
+        flaky_tests: vec!["tests/test_cart.py::test_total".into()],
+        blocking_findings: vec![],
+        policy_denials: vec![],
+    };
+    let body = rt.format_notification(&notifier, &summary).await.unwrap();
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let text = json["blocks"][0]["text"]["text"].as_str().unwrap();
+    assert!(text.contains("*acme/app* on `main`: halted"), "{text}");
+    assert!(
+        text.contains("test passed in 900 ms (2 attempts)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("flaky: tests/test_cart.py::test_total"),
+        "{text}"
+    );
+
+    let mut empty = summary.clone();
+    empty.run_id.clear();
+    let failure = rt.format_notification(&notifier, &empty).await.unwrap_err();
+    assert!(failure.message.contains("no run id"), "{}", failure.message);
+}
+
+#[tokio::test]
+async fn plugins_are_called_only_through_their_own_world() {
+    let rt = runtime();
+    let policy = load_file(&rt, bosun_test_plugins::POLICY_BRANCH).await;
+    let stage = load_file(&rt, bosun_test_plugins::HOSTILE).await;
+    let d = dirs();
+    let result = rt.run_stage(&policy, &task(&[]), &call(&d)).await;
+    let failure = result.failure.unwrap();
+    assert_eq!(failure.kind, bosun_bus::StageFailureKind::PluginUnavailable);
+    assert!(
+        failure
+            .message
+            .contains("is a policy plugin, not a stage plugin"),
+        "{}",
+        failure.message
+    );
+    let wrong = rt
+        .evaluate_policy(&stage, &input("main", None, &[]))
+        .await
+        .unwrap_err();
+    assert!(
+        wrong
+            .message
+            .contains("is a stage plugin, not a policy plugin"),
+        "{}",
+        wrong.message
+    );
+}
