@@ -228,9 +228,18 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // BOSUN_BENCH_ONLY=overhead|junit|load runs one group (for profiling one path).
+    let only = std::env::var("BOSUN_BENCH_ONLY").unwrap_or_default();
+    let wants = |group: &str| only.is_empty() || only == group;
     rt.block_on(async {
-        bench_call_overhead().await;
-        bench_junit().await;
-        bench_load().await;
+        if wants("overhead") {
+            bench_call_overhead().await;
+        }
+        if wants("junit") {
+            bench_junit().await;
+        }
+        if wants("load") {
+            bench_load().await;
+        }
     });
 }
