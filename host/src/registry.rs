@@ -10,7 +10,7 @@
 //!   are a refusal of the later path.
 
 use crate::inspect::PluginError;
-use crate::runtime::{LoadedPlugin, PluginRuntime, PluginSource};
+use crate::runtime::{LoadedPlugin, PluginRuntime, PluginSource, sha256_hex};
 use notify::{RecursiveMode, Watcher};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -227,7 +227,7 @@ impl PluginRegistry {
                 );
             }
         };
-        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        let digest = sha256_hex(&bytes);
         if let Some(prev) = previous
             && prev.digest_of_last_read.as_deref() == Some(digest.as_str())
         {
@@ -238,7 +238,11 @@ impl PluginRegistry {
         }
         match self
             .runtime
-            .load(PluginSource::File(path.to_path_buf()), &bytes)
+            .load_digested(
+                PluginSource::File(path.to_path_buf()),
+                &bytes,
+                digest.clone(),
+            )
             .await
         {
             Ok(plugin) => {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
-use wasmtime::component::{HasSelf, InstancePre, Linker, ResourceTable};
+use wasmtime::component::{HasSelf, Instance, InstancePre, Linker, ResourceTable};
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
@@ -26,6 +26,11 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 #[derive(Debug, thiserror::Error)]
 #[error("deadline exceeded")]
 struct DeadlineExceeded;
+
+/// Hex sha256 of a plugin file: its identity in reports and the cache key.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
 
 /// Where a plugin came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,12 +153,22 @@ impl PluginRuntime {
         source: PluginSource,
         bytes: &[u8],
     ) -> Result<LoadedPlugin, PluginError> {
+        self.load_digested(source, bytes, sha256_hex(bytes)).await
+    }
+
+    /// [`PluginRuntime::load`] for a caller that already hashed the bytes (the
+    /// registry hashes a changed file to see whether its content changed at all).
+    pub async fn load_digested(
+        &self,
+        source: PluginSource,
+        bytes: &[u8],
+        digest: String,
+    ) -> Result<LoadedPlugin, PluginError> {
         let path = match &source {
             PluginSource::File(p) => p.clone(),
             PluginSource::Builtin(name) => PathBuf::from(format!("<built-in {name}>")),
         };
         check_header(&path, bytes)?;
-        let digest = hex::encode(Sha256::digest(bytes));
         let engine = &self.engine.engine;
         let (component, cache) =
             self.cache
@@ -298,29 +313,43 @@ impl PluginRuntime {
     }
 
     async fn describe(&self, plugin: &LoadedPlugin) -> Result<PluginInfo, StageFailure> {
+        // The name is not known yet: it is what this call returns.
         let logs = LogSink::new(1024, 16 << 10, Vec::new());
         let budget = Duration::from_secs(5).min(self.limits().deadline);
-        let deadline = Instant::now() + budget;
-        let mut store = self.new_store(&logs, None, None, deadline)?;
-        let limits = self.limits().clone();
-        let call = async {
+        self.call_isolated(
+            plugin,
+            "plugin",
+            budget,
+            logs,
+            async |store, instance| match &plugin.exports {
+                KindExports::Stage(ix) => ix.load(&mut *store, instance)?.call_info(store).await,
+                KindExports::Policy(ix) => ix.load(&mut *store, instance)?.call_info(store).await,
+                KindExports::Notifier(ix) => ix.load(&mut *store, instance)?.call_info(store).await,
+            },
+        )
+        .await
+    }
+
+    /// Instantiate `plugin` in a fresh store with no preopens and no container grant,
+    /// run `call` on the instance within `budget`, and classify any fault.
+    async fn call_isolated<R>(
+        &self,
+        plugin: &LoadedPlugin,
+        name: &str,
+        budget: Duration,
+        logs: LogSink,
+        call: impl AsyncFnOnce(&mut Store<PluginState>, &Instance) -> wasmtime::Result<R>,
+    ) -> Result<R, StageFailure> {
+        let limits = self.limits();
+        let mut store = self.new_store(&logs, None, None, Instant::now() + budget)?;
+        let run = async {
             let instance = plugin.pre.instantiate_async(&mut store).await?;
-            match &plugin.exports {
-                KindExports::Stage(ix) => {
-                    ix.load(&mut store, &instance)?.call_info(&mut store).await
-                }
-                KindExports::Policy(ix) => {
-                    ix.load(&mut store, &instance)?.call_info(&mut store).await
-                }
-                KindExports::Notifier(ix) => {
-                    ix.load(&mut store, &instance)?.call_info(&mut store).await
-                }
-            }
+            call(&mut store, &instance).await
         };
-        match tokio::time::timeout(budget + Duration::from_secs(1), call).await {
-            Ok(Ok(info)) => Ok(info),
-            Ok(Err(e)) => Err(classify_fault(e, "plugin", &logs, &limits)),
-            Err(_) => Err(deadline_failure("plugin", &limits)),
+        match tokio::time::timeout(budget + Duration::from_secs(1), run).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(classify_fault(e, name, &logs, limits, budget)),
+            Err(_) => Err(deadline_failure(name, budget)),
         }
     }
 
@@ -405,8 +434,14 @@ impl PluginRuntime {
                             Ok(Ok(Err(error))) => {
                                 Err(failure_from_wit(error, &name, &limits.report))
                             }
-                            Ok(Err(fault)) => Err(classify_fault(fault, &name, &logs, &limits)),
-                            Err(_) => Err(deadline_failure(&name, &limits)),
+                            Ok(Err(fault)) => Err(classify_fault(
+                                fault,
+                                &name,
+                                &logs,
+                                &limits,
+                                limits.deadline,
+                            )),
+                            Err(_) => Err(deadline_failure(&name, limits.deadline)),
                         }
                     }
                 }
@@ -450,20 +485,20 @@ impl PluginRuntime {
         let KindExports::Policy(ix) = &plugin.exports else {
             return Err(wrong_kind(plugin, PluginKind::Policy));
         };
-        let limits = self.limits().clone();
+        let limits = self.limits();
         let logs = LogSink::new(limits.log_line_bytes, limits.log_total_bytes, Vec::new());
-        let mut store = self.new_store(&logs, None, None, Instant::now() + limits.deadline)?;
-        let call = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
-            ix.load(&mut store, &instance)?
-                .call_evaluate(&mut store, input)
-                .await
-        };
-        match tokio::time::timeout(limits.deadline + Duration::from_secs(1), call).await {
-            Ok(Ok(decision)) => Ok(decision),
-            Ok(Err(e)) => Err(classify_fault(e, &plugin.id.name, &logs, &limits)),
-            Err(_) => Err(deadline_failure(&plugin.id.name, &limits)),
-        }
+        self.call_isolated(
+            plugin,
+            &plugin.id.name,
+            limits.deadline,
+            logs,
+            async |store, instance| {
+                ix.load(&mut *store, instance)?
+                    .call_evaluate(store, input)
+                    .await
+            },
+        )
+        .await
     }
 
     /// Format a notification with a notifier plugin.
@@ -475,24 +510,25 @@ impl PluginRuntime {
         let KindExports::Notifier(ix) = &plugin.exports else {
             return Err(wrong_kind(plugin, PluginKind::Notifier));
         };
-        let limits = self.limits().clone();
+        let limits = self.limits();
         let logs = LogSink::new(limits.log_line_bytes, limits.log_total_bytes, Vec::new());
-        let mut store = self.new_store(&logs, None, None, Instant::now() + limits.deadline)?;
-        let call = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
-            ix.load(&mut store, &instance)?
-                .call_format(&mut store, summary)
-                .await
-        };
-        match tokio::time::timeout(limits.deadline + Duration::from_secs(1), call).await {
-            Ok(Ok(Ok(body))) => Ok(body),
-            Ok(Ok(Err(message))) => Err(StageFailure {
-                kind: StageFailureKind::PluginError,
-                message: format!("plugin {}: {message}", plugin.id.name),
-            }),
-            Ok(Err(e)) => Err(classify_fault(e, &plugin.id.name, &logs, &limits)),
-            Err(_) => Err(deadline_failure(&plugin.id.name, &limits)),
-        }
+        let formatted = self
+            .call_isolated(
+                plugin,
+                &plugin.id.name,
+                limits.deadline,
+                logs,
+                async |store, instance| {
+                    ix.load(&mut *store, instance)?
+                        .call_format(store, summary)
+                        .await
+                },
+            )
+            .await?;
+        formatted.map_err(|message| StageFailure {
+            kind: StageFailureKind::PluginError,
+            message: format!("plugin {}: {message}", plugin.id.name),
+        })
     }
 }
 
@@ -513,12 +549,12 @@ fn wrong_kind(plugin: &LoadedPlugin, wanted: PluginKind) -> StageFailure {
     }
 }
 
-fn deadline_failure(plugin: &str, limits: &SandboxLimits) -> StageFailure {
+fn deadline_failure(plugin: &str, budget: Duration) -> StageFailure {
     StageFailure {
         kind: StageFailureKind::DeadlineExceeded,
         message: format!(
             "plugin {plugin}: deadline exceeded ({} ms)",
-            limits.deadline.as_millis()
+            budget.as_millis()
         ),
     }
 }
@@ -529,9 +565,10 @@ fn classify_fault(
     plugin: &str,
     logs: &LogSink,
     limits: &SandboxLimits,
+    budget: Duration,
 ) -> StageFailure {
     if error.downcast_ref::<DeadlineExceeded>().is_some() {
-        return deadline_failure(plugin, limits);
+        return deadline_failure(plugin, budget);
     }
     if let Some(over) = error.downcast_ref::<MemoryLimitExceeded>() {
         return StageFailure {

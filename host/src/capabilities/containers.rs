@@ -208,6 +208,14 @@ pub fn check_build(
     Ok(request)
 }
 
+/// Append `bytes` to `kept` while it holds at most `cap` bytes; true when bytes were cut.
+/// Runners use it for tool output, so every runner caps the same way.
+pub fn append_capped(kept: &mut Vec<u8>, bytes: &[u8], cap: usize) -> bool {
+    let room = cap.saturating_sub(kept.len());
+    kept.extend_from_slice(bytes.get(..room).unwrap_or(bytes));
+    bytes.len() > room
+}
+
 /// Mask secrets in a runner's output before the plugin sees it.
 pub fn mask_output(mut output: ContainerOutput, secrets: &[String]) -> ContainerOutput {
     output.stdout = mask_secrets(&output.stdout, secrets);

@@ -341,11 +341,7 @@ async fn collect_output(
             | bollard::container::LogOutput::Console { message } => (&mut out, message),
             bollard::container::LogOutput::StdIn { .. } => continue,
         };
-        let room = cap.saturating_sub(target.len());
-        if bytes.len() > room {
-            truncated = true;
-        }
-        target.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        truncated |= super::containers::append_capped(target, &bytes, cap);
     }
     (
         String::from_utf8_lossy(&out).into_owned(),

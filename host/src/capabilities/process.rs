@@ -46,9 +46,7 @@ async fn read_capped(mut pipe: impl tokio::io::AsyncRead + Unpin, cap: usize) ->
         match pipe.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                let room = cap.saturating_sub(kept.len());
-                truncated |= n > room;
-                kept.extend_from_slice(&buf[..n.min(room)]);
+                truncated |= super::containers::append_capped(&mut kept, &buf[..n], cap);
             }
         }
     }
