@@ -3,6 +3,7 @@
 mod agent_cmd;
 mod plugin_cmd;
 mod report_view;
+mod validate_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ enum Command {
     Plugin(plugin_cmd::PluginCommand),
     /// Run a stage agent: take tasks from the bus, run plugins, publish results.
     Agent(agent_cmd::AgentArgs),
+    /// Check a pipeline config: its errors (exit 1) or the resolved plan (exit 0).
+    Validate(validate_cmd::ValidateArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Plugin(cmd) => plugin_cmd::run(cmd).await,
             Command::Agent(args) => agent_cmd::run(args).await,
+            Command::Validate(args) => validate_cmd::run(args),
         }
     });
     match result {

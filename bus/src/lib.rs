@@ -9,6 +9,8 @@ pub mod dead_letter;
 pub mod kafka;
 pub mod memory;
 pub mod messages;
+pub mod notify;
+pub mod policy;
 pub mod topics;
 pub mod transport;
 pub mod types;

@@ -1,5 +1,7 @@
 //! Versioned JSON messages carried on the bus, one envelope per message kind.
 
+use crate::notify::{ReportReplyMessage, ReportTaskMessage};
+use crate::policy::{PolicyReplyMessage, PolicyTaskMessage};
 use crate::types::{StageResult, Task};
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +35,32 @@ pub struct ResultMessage {
     pub agent_id: String,
     /// The result.
     pub result: StageResult,
+}
+
+/// Everything an agent publishes on `agent.results`, tagged by `kind`. The stage
+/// variant carries the same fields as a bare [`ResultMessage`] plus `kind`, so a reader
+/// of stage results alone can decode it as a `ResultMessage`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum AgentReply {
+    /// A stage attempt's result.
+    Stage(ResultMessage),
+    /// Policy verdicts.
+    Policy(PolicyReplyMessage),
+    /// A formatted notification.
+    Report(ReportReplyMessage),
+}
+
+impl AgentReply {
+    /// The run the reply belongs to (the partitioning key).
+    pub fn run_id(&self) -> &str {
+        match self {
+            // `run/stage/attempt`: the run id is what precedes the last two parts.
+            AgentReply::Stage(m) => m.result.task_id.rsplitn(3, '/').last().unwrap_or_default(),
+            AgentReply::Policy(m) => &m.run_id,
+            AgentReply::Report(m) => &m.run_id,
+        }
+    }
 }
 
 /// A message that could not be handled, published on the dead-letter topic.
@@ -88,8 +116,77 @@ impl Versioned for ResultMessage {
     }
 }
 
+impl Versioned for AgentReply {
+    fn version(&self) -> u32 {
+        match self {
+            AgentReply::Stage(m) => m.version,
+            AgentReply::Policy(m) => m.version,
+            AgentReply::Report(m) => m.version,
+        }
+    }
+}
+
+impl Versioned for PolicyTaskMessage {
+    fn version(&self) -> u32 {
+        self.version
+    }
+}
+
+impl Versioned for ReportTaskMessage {
+    fn version(&self) -> u32 {
+        self.version
+    }
+}
+
 impl Versioned for DeadLetter {
     fn version(&self) -> u32 {
         self.version
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Outcome, StageReport};
+
+    #[test]
+    fn a_stage_reply_is_also_a_result_message() {
+        let reply = AgentReply::Stage(ResultMessage {
+            version: MESSAGE_VERSION,
+            agent_id: "agent-1".into(),
+            result: StageResult {
+                task_id: "run-7/lint/2".into(),
+                plugin: None,
+                report: Some(StageReport {
+                    outcome: Outcome::Success,
+                    summary: "clean".into(),
+                    findings: vec![],
+                    tests: None,
+                    test_failures: vec![],
+                    coverage: None,
+                    artifacts: vec![],
+                    metrics: vec![],
+                    truncated: false,
+                }),
+                failure: None,
+                logs: vec![],
+                logs_dropped_bytes: 0,
+                duration_ms: 3,
+            },
+        });
+        assert_eq!(reply.run_id(), "run-7");
+        let bytes = encode(&reply);
+        assert!(String::from_utf8_lossy(&bytes).contains(r#""kind":"stage""#));
+        let plain: ResultMessage = decode(&bytes).unwrap();
+        assert_eq!(plain.result.task_id, "run-7/lint/2");
+        let back: AgentReply = decode(&bytes).unwrap();
+        assert_eq!(back, reply);
+    }
+
+    #[test]
+    fn newer_versions_are_refused() {
+        let bytes = br#"{"kind":"policy","version":9,"agent_id":"a","request_id":"x","run_id":"r","verdicts":[]}"#;
+        let err = decode::<AgentReply>(bytes).unwrap_err();
+        assert!(err.contains("newer"), "{err}");
     }
 }

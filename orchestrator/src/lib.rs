@@ -1,1 +1,11 @@
-//! placeholder
+//! The Bosun orchestrator: the one service that knows the whole pipeline. It receives
+//! webhooks, reads the pipeline config, dispatches stage tasks on the bus, applies
+//! retry / halt / rollback rules and policy gates, records everything in the run store,
+//! and notifies.
+//!
+//! It never links wasmtime: policies and notifications are agent work, asked for on
+//! `agent.policy` and `agent.report`.
+
+pub mod config;
+pub mod notify;
+pub mod webhook;

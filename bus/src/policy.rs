@@ -1,0 +1,172 @@
+//! Policy gates on the bus: what the orchestrator asks on `agent.policy` and what an
+//! agent answers on `agent.results`. Mirrors the WIT `policy-plugin` interface.
+
+use crate::types::StageReport;
+use serde::{Deserialize, Serialize};
+
+/// When a policy is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyPhase {
+    /// Before the stage is dispatched.
+    BeforeStage,
+    /// After the stage reported.
+    AfterStage,
+}
+
+impl PolicyPhase {
+    /// `before-stage` or `after-stage`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyPhase::BeforeStage => "before-stage",
+            PolicyPhase::AfterStage => "after-stage",
+        }
+    }
+}
+
+/// What a policy sees (the tenant's config for the policy travels in [`PolicyRef`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyInput {
+    /// Tenant (GitHub owner).
+    pub tenant: String,
+    /// The run.
+    pub run_id: String,
+    /// `owner/name`.
+    pub repository: String,
+    /// The stage being gated.
+    pub stage: String,
+    /// Before or after the stage.
+    pub phase: PolicyPhase,
+    /// The run's branch.
+    pub branch: String,
+    /// The repository's default branch.
+    pub default_branch: String,
+    /// `push`, `pull_request` or `manual`.
+    pub event: String,
+    /// Deploy environment for deploy stages.
+    pub environment: Option<String>,
+    /// The stage's report, for `after-stage`.
+    pub report: Option<StageReport>,
+}
+
+/// One policy plugin to evaluate, with this tenant's settings for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRef {
+    /// Plugin name.
+    pub plugin: String,
+    /// Settings, in config order.
+    #[serde(default)]
+    pub config: Vec<(String, String)>,
+}
+
+/// A policy's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "verdict", content = "reasons")]
+pub enum Decision {
+    /// Go on.
+    Allow,
+    /// Go on, and record the reasons.
+    Warn(Vec<String>),
+    /// Halt the run with the reasons.
+    Deny(Vec<String>),
+}
+
+/// A policy evaluation request, published by the orchestrator on `agent.policy`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyTaskMessage {
+    /// Message format version.
+    pub version: u32,
+    /// `run/stage/attempt/phase`: answers are matched on it.
+    pub request_id: String,
+    /// The policies to evaluate, in order.
+    pub policies: Vec<PolicyRef>,
+    /// What they see.
+    pub input: PolicyInput,
+    /// Absolute deadline, milliseconds since the Unix epoch (0: none).
+    #[serde(default)]
+    pub deadline_unix_ms: u64,
+}
+
+/// One policy's answer. A policy that could not be evaluated is a deny: gates fail
+/// closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyVerdict {
+    /// Plugin name.
+    pub policy: String,
+    /// `sha256:` of the plugin file that decided, when it ran.
+    pub digest: Option<String>,
+    /// The decision.
+    pub decision: Decision,
+}
+
+/// An agent's answer to a [`PolicyTaskMessage`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyReplyMessage {
+    /// Message format version.
+    pub version: u32,
+    /// Which agent evaluated.
+    pub agent_id: String,
+    /// The request's id.
+    pub request_id: String,
+    /// The run.
+    pub run_id: String,
+    /// One verdict per requested policy, in request order.
+    pub verdicts: Vec<PolicyVerdict>,
+}
+
+impl PolicyReplyMessage {
+    /// Every deny reason, each prefixed with its policy's name.
+    pub fn denials(&self) -> Vec<String> {
+        self.verdicts
+            .iter()
+            .filter_map(|v| match &v.decision {
+                Decision::Deny(reasons) => Some(
+                    reasons
+                        .iter()
+                        .map(|r| format!("{}: {r}", v.policy))
+                        .collect::<Vec<_>>(),
+                ),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_serialise_with_a_verdict_tag() {
+        let deny = Decision::Deny(vec!["critical CVE".into()]);
+        let json = serde_json::to_string(&deny).unwrap();
+        assert_eq!(json, r#"{"verdict":"deny","reasons":["critical CVE"]}"#);
+        assert_eq!(serde_json::from_str::<Decision>(&json).unwrap(), deny);
+        let allow = serde_json::to_string(&Decision::Allow).unwrap();
+        assert_eq!(allow, r#"{"verdict":"allow"}"#);
+    }
+
+    #[test]
+    fn denials_name_their_policy() {
+        let reply = PolicyReplyMessage {
+            version: 1,
+            agent_id: "a".into(),
+            request_id: "r/deploy/1/before-stage".into(),
+            run_id: "r".into(),
+            verdicts: vec![
+                PolicyVerdict {
+                    policy: "min-coverage".into(),
+                    digest: None,
+                    decision: Decision::Warn(vec!["low".into()]),
+                },
+                PolicyVerdict {
+                    policy: "no-critical-vulns".into(),
+                    digest: None,
+                    decision: Decision::Deny(vec!["CVE-1 is critical".into()]),
+                },
+            ],
+        };
+        assert_eq!(reply.denials(), ["no-critical-vulns: CVE-1 is critical"]);
+    }
+}

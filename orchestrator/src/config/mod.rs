@@ -1,0 +1,1 @@
+//! Pipeline config (`.bosun.yml`): parsing, validation and the resolved plan.

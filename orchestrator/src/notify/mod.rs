@@ -1,0 +1,1 @@
+//! Outbound notifications: Slack incoming webhooks and GitHub commit statuses.

@@ -1,0 +1,1 @@
+//! GitHub webhooks: signature verification and event parsing.
