@@ -9,3 +9,5 @@
 pub mod config;
 pub mod notify;
 pub mod webhook;
+pub mod model;
+pub mod store;

@@ -1,0 +1,217 @@
+//! The durable shape of a run: what triggered it, its stages and their attempts' state.
+//!
+//! A run's state is one small JSON document in the run store, rewritten in the same
+//! transaction as the events that change it, so a restarted orchestrator resumes from
+//! exactly what was committed. Reports, logs and events live in their own tables.
+
+use serde::{Deserialize, Serialize};
+
+/// What started a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunTrigger {
+    /// Tenant: the repository owner.
+    pub tenant: String,
+    /// `owner/name`.
+    pub repository: String,
+    /// Where agents fetch the code.
+    pub clone_url: String,
+    /// The repository's default branch.
+    pub default_branch: String,
+    /// Commit sha.
+    pub commit: String,
+    /// Branch.
+    pub branch: String,
+    /// `push`, `pull_request` or `manual`.
+    pub event: String,
+    /// Files the push changed, when known (for `when: paths`).
+    #[serde(default)]
+    pub changed_paths: Option<Vec<String>>,
+    /// Pull request number.
+    #[serde(default)]
+    pub pull_request: Option<u64>,
+    /// Who pushed or asked.
+    #[serde(default)]
+    pub sender: String,
+    /// Head commit message or PR title.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    /// Recorded; its config is being loaded.
+    Queued,
+    /// Stages are being dispatched.
+    Running,
+    /// Every stage passed (or was allowed to fail, or skipped by `when`).
+    Success,
+    /// A stage failed; its dependents did not run.
+    Failure,
+    /// Stopped by a policy deny or by `max_failures`.
+    Halted,
+    /// Superseded by a newer push, or cancelled by an operator.
+    Cancelled,
+    /// The pipeline config could not be loaded or is invalid.
+    ConfigError,
+}
+
+impl RunStatus {
+    /// The run is over.
+    pub fn is_final(self) -> bool {
+        !matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+
+    /// The name used in the store and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Success => "success",
+            RunStatus::Failure => "failure",
+            RunStatus::Halted => "halted",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::ConfigError => "config-error",
+        }
+    }
+}
+
+/// Where a stage is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StageState {
+    /// Waiting for its needs.
+    Pending,
+    /// Waiting for a policy gate's answer (before or after the stage).
+    Gating,
+    /// An attempt is out with an agent.
+    Running,
+    /// Waiting for its backoff before the next attempt.
+    RetryWait,
+    /// Passed.
+    Success,
+    /// The code did not meet the stage's bar.
+    Failure,
+    /// The stage could not run (tool, plugin, agent or deadline).
+    Errored,
+    /// Not run: `when` did not match, or a stage it needs did not pass.
+    Skipped,
+    /// The run was cancelled or halted while it waited or ran.
+    Cancelled,
+}
+
+impl StageState {
+    /// The stage will not change any more.
+    pub fn is_settled(self) -> bool {
+        matches!(
+            self,
+            StageState::Success
+                | StageState::Failure
+                | StageState::Errored
+                | StageState::Skipped
+                | StageState::Cancelled
+        )
+    }
+}
+
+/// A policy question in flight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingGate {
+    /// `run/stage/attempt/phase`.
+    pub request_id: String,
+    /// Before or after the stage.
+    pub phase: bosun_bus::policy::PolicyPhase,
+    /// When an unanswered gate is denied (fail closed).
+    pub deadline_ms: u64,
+}
+
+/// One stage of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageRecord {
+    /// Stage name.
+    pub name: String,
+    /// Where it is.
+    pub state: StageState,
+    /// The current (or last) attempt; 0 before the first.
+    pub attempt: u32,
+    /// When the first attempt was dispatched.
+    pub started_ms: Option<u64>,
+    /// When it settled.
+    pub finished_ms: Option<u64>,
+    /// When the current attempt must have answered.
+    pub deadline_ms: Option<u64>,
+    /// When the next attempt goes out (in `RetryWait`).
+    pub next_attempt_ms: Option<u64>,
+    /// A gate in flight.
+    pub gate: Option<PendingGate>,
+    /// One line for people.
+    pub summary: String,
+    /// For stages with a rollback: where the rollback is.
+    #[serde(default)]
+    pub rollback: Option<StageState>,
+}
+
+impl StageRecord {
+    /// A stage not yet started.
+    pub fn pending(name: &str) -> StageRecord {
+        StageRecord {
+            name: name.to_string(),
+            state: StageState::Pending,
+            attempt: 0,
+            started_ms: None,
+            finished_ms: None,
+            deadline_ms: None,
+            next_attempt_ms: None,
+            gate: None,
+            summary: String::new(),
+            rollback: None,
+        }
+    }
+}
+
+/// The durable state of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Run id.
+    pub id: String,
+    /// What started it.
+    pub trigger: RunTrigger,
+    /// Where it is.
+    pub status: RunStatus,
+    /// When it was recorded.
+    pub created_ms: u64,
+    /// When it settled.
+    pub finished_ms: Option<u64>,
+    /// The pipeline config text it runs (re-parsed on resume).
+    pub config_source: Option<String>,
+    /// Where the config came from (`.bosun.yml@<sha>` or the server's fallback).
+    pub config_origin: Option<String>,
+    /// Why it ended badly, for people.
+    pub error: Option<String>,
+    /// Failed attempts so far, against `max_failures`.
+    pub failures: u32,
+    /// Stages in pipeline order.
+    pub stages: Vec<StageRecord>,
+    /// Deny reasons from policy gates.
+    #[serde(default)]
+    pub denials: Vec<String>,
+    /// Warn reasons from policy gates.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// Whether the final notification was asked for.
+    #[serde(default)]
+    pub notified: bool,
+}
+
+impl RunRecord {
+    /// The stage called `name`.
+    pub fn stage(&self, name: &str) -> Option<&StageRecord> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+
+    /// The stage called `name`, to change it.
+    pub fn stage_mut(&mut self, name: &str) -> Option<&mut StageRecord> {
+        self.stages.iter_mut().find(|s| s.name == name)
+    }
+}

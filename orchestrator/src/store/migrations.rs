@@ -1,0 +1,97 @@
+//! The run store's schema, as numbered migrations applied in order (`PRAGMA user_version`).
+
+/// Each entry moves the schema from version `i` to `i + 1`. Never edit a released
+/// migration: append a new one.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: runs, attempts, the audit log, webhook deliveries, gates, notifications, dead letters.
+    "
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        commit_sha TEXT NOT NULL,
+        event TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        finished_ms INTEGER,
+        state_json TEXT NOT NULL
+    );
+    CREATE INDEX runs_by_repo_branch ON runs (repository, branch, created_ms);
+    CREATE INDEX runs_by_status ON runs (status);
+    CREATE INDEX runs_by_created ON runs (created_ms);
+
+    CREATE TABLE attempts (
+        run_id TEXT NOT NULL REFERENCES runs (id),
+        stage TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        dispatched_ms INTEGER NOT NULL,
+        deadline_ms INTEGER NOT NULL,
+        settled_ms INTEGER,
+        agent_id TEXT,
+        plugin_name TEXT,
+        plugin_version TEXT,
+        plugin_digest TEXT,
+        outcome TEXT,
+        failure_kind TEXT,
+        failure_message TEXT,
+        duration_ms INTEGER,
+        report_json TEXT,
+        logs_json TEXT,
+        PRIMARY KEY (run_id, stage, attempt)
+    );
+
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        stage TEXT,
+        attempt INTEGER,
+        message TEXT NOT NULL,
+        data_json TEXT
+    );
+    CREATE INDEX events_by_run ON events (run_id, seq);
+
+    CREATE TABLE deliveries (
+        delivery_id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        event TEXT NOT NULL,
+        received_ms INTEGER NOT NULL,
+        run_id TEXT,
+        outcome TEXT NOT NULL
+    );
+
+    CREATE TABLE gates (
+        request_id TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        requested_ms INTEGER NOT NULL,
+        answered_ms INTEGER,
+        verdicts_json TEXT
+    );
+    CREATE INDEX gates_by_run ON gates (run_id);
+
+    CREATE TABLE notifications (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        detail TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX notifications_by_run ON notifications (run_id);
+
+    CREATE TABLE dead_letters (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic TEXT NOT NULL,
+        key TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        deliveries INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    ",
+];
