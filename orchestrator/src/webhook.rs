@@ -1,1 +1,0 @@
-//! GitHub webhooks: signature verification and event parsing.
