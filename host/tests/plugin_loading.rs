@@ -92,7 +92,7 @@ async fn load_refuses_core_module_non_wasm_and_truncated_distinctly() {
 }
 
 #[tokio::test]
-async fn builtins_all_load_as_stage_plugins() {
+async fn builtins_all_load_with_their_kind() {
     let rt = runtime();
     assert!(!bosun_builtins::BUILTINS.is_empty());
     for builtin in bosun_builtins::BUILTINS {
@@ -103,7 +103,14 @@ async fn builtins_all_load_as_stage_plugins() {
             )
             .await
             .unwrap_or_else(|e| panic!("built-in {} refused: {e}", builtin.file_name));
-        assert_eq!(plugin.kind, PluginKind::Stage);
+        let expected = match builtin.file_name {
+            "slack.wasm" => PluginKind::Notifier,
+            "no-critical-vulns.wasm"
+            | "min-coverage.wasm"
+            | "production-only-from-default-branch.wasm" => PluginKind::Policy,
+            _ => PluginKind::Stage,
+        };
+        assert_eq!(plugin.kind, expected, "{}", builtin.file_name);
         assert_eq!(format!("{}.wasm", plugin.id.name), builtin.file_name);
         assert!(!plugin.id.version.is_empty());
     }

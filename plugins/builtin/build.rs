@@ -2,8 +2,17 @@
 
 use bosun_wasm_build::{build_components, short_name, write_generated};
 
-/// The plugins every `bosun` binary ships with.
-const BUILTIN_PACKAGES: &[&str] = &["bosun-plugin-junit-report", "bosun-plugin-todo-scan"];
+/// The plugins every `bosun` binary ships with: stages, tenant policies and the Slack
+/// notifier. Each package is named after its plugin, so the file name (see
+/// `short_name`) is the name pipelines and tenant settings use.
+const BUILTIN_PACKAGES: &[&str] = &[
+    "bosun-plugin-junit-report",
+    "bosun-plugin-todo-scan",
+    "bosun-plugin-no-critical-vulns",
+    "bosun-plugin-min-coverage",
+    "bosun-plugin-production-only-from-default-branch",
+    "bosun-plugin-slack",
+];
 
 fn main() {
     let mut code = String::from(

@@ -1,10 +1,12 @@
 //! The built-in Bosun plugins, compiled to WebAssembly components at build time and
 //! embedded in the `bosun` binary.
 //!
-//! The build script compiles `bosun-plugin-todo-scan` and `bosun-plugin-junit-report`
-//! for `wasm32-wasip2` (see `bosun-wasm-build`) and embeds the components with
-//! `include_bytes!`, so an agent can run these stages without a plugin folder. The host
-//! loads them like any plugin file, under [`Builtin::file_name`].
+//! The build script compiles the built-in plugins for `wasm32-wasip2` (see
+//! `bosun-wasm-build`) and embeds the components with `include_bytes!`, so an agent needs
+//! no plugin folder for them: the stages `todo-scan` and `junit-report`, the tenant
+//! policies `no-critical-vulns`, `min-coverage` and `production-only-from-default-branch`,
+//! and the notifier `slack`. The host loads them like any plugin file, under
+//! [`Builtin::file_name`], which is the plugin's name with `.wasm`.
 
 /// One embedded plugin component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +30,17 @@ mod tests {
     #[test]
     fn builtins_are_components_named_after_their_plugin() {
         let names: Vec<&str> = BUILTINS.iter().map(|b| b.file_name).collect();
-        assert_eq!(names, ["junit-report.wasm", "todo-scan.wasm"]);
+        assert_eq!(
+            names,
+            [
+                "junit-report.wasm",
+                "min-coverage.wasm",
+                "no-critical-vulns.wasm",
+                "production-only-from-default-branch.wasm",
+                "slack.wasm",
+                "todo-scan.wasm",
+            ]
+        );
         for builtin in BUILTINS {
             assert!(
                 builtin.bytes.starts_with(&COMPONENT_HEADER),

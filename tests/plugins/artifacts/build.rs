@@ -48,6 +48,13 @@ const FIXTURES: &[(&str, &str, &str)] = &[
         "A notifier plugin (`notifier-text`): formats a run summary as Slack Block Kit JSON.",
     ),
     (
+        "bosun-fixture-scripted",
+        "SCRIPTED",
+        "A stage plugin (`scripted`) whose report follows its config, for orchestrator \
+         tests: `outcome`, `fail_attempts`, `tests`, `failing_tests`, `findings`, \
+         `coverage`, `error` (a stage-error kind on failing attempts) and `summary`.",
+    ),
+    (
         "hello-plugin",
         "HELLO_EXAMPLE",
         "The README's custom-plugin walk-through (`examples/hello-plugin`), built the way \

@@ -3,8 +3,8 @@
 //! The build script compiles each crate under `tests/plugins/` for `wasm32-wasip2`
 //! (see `bosun-wasm-build`) and writes one `&str` constant per fixture, pointing into
 //! this crate's `OUT_DIR`: [`HOSTILE`], [`FORBIDDEN_IMPORT`], [`FUTURE_MAJOR`],
-//! [`MISSING_EXPORT`], [`NOT_A_PLUGIN`], [`HELLO_EXAMPLE`], [`POLICY_BRANCH`] and
-//! [`NOTIFIER_TEXT`]. Tests copy them into a plugin folder or load
+//! [`MISSING_EXPORT`], [`NOT_A_PLUGIN`], [`HELLO_EXAMPLE`], [`POLICY_BRANCH`],
+//! [`NOTIFIER_TEXT`] and [`SCRIPTED`]. Tests copy them into a plugin folder or load
 //! them directly.
 
 include!(concat!(env!("OUT_DIR"), "/fixtures.rs"));
@@ -18,7 +18,7 @@ mod tests {
 
     #[test]
     fn every_fixture_is_a_component_file() {
-        assert_eq!(ALL.len(), 8);
+        assert_eq!(ALL.len(), 9);
         for (name, path) in ALL {
             let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{name}: {path}: {e}"));
             assert!(

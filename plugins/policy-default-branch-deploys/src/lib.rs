@@ -1,0 +1,173 @@
+//! Built-in policy plugin `production-only-from-default-branch`: before a deploy to the
+//! protected environment, deny it unless the run is on the repository's default branch.
+//!
+//! Tenant settings: `environment` (the protected environment, compared without regard to
+//! case; default `production`). When the default branch is unknown, deploys to that
+//! environment are denied. A malformed or unknown setting denies in either phase with a
+//! reason naming the key: the policy fails closed.
+
+use bosun_sdk::prelude::*;
+
+/// The settings this policy reads; any other key is a mistake the tenant must fix.
+const KNOWN_SETTINGS: &[&str] = &["environment"];
+
+/// The protected environment when the tenant names none.
+const DEFAULT_ENVIRONMENT: &str = "production";
+
+/// The policy; public so native builds, which do not export it, still use it.
+pub struct DefaultBranchDeploys;
+
+impl Policy for DefaultBranchDeploys {
+    fn evaluate(input: &PolicyInput) -> Decision {
+        let decision = decide(input);
+        if let Decision::Deny(reasons) = &decision {
+            log::warn(&format!("stage {}: {}", input.stage, reasons.join("; ")));
+        }
+        decision
+    }
+}
+
+/// The protected environment from this tenant's settings.
+fn protected_environment(input: &PolicyInput) -> Result<&str, String> {
+    if let Some((key, _)) = input
+        .config
+        .iter()
+        .find(|(key, _)| !KNOWN_SETTINGS.contains(&key.as_str()))
+    {
+        return Err(format!(
+            "unknown setting `{key}` (known: {})",
+            KNOWN_SETTINGS.join(", ")
+        ));
+    }
+    match input.config.iter().find(|(k, _)| k == "environment") {
+        None => Ok(DEFAULT_ENVIRONMENT),
+        Some((_, raw)) if raw.trim().is_empty() => {
+            Err("setting `environment` must name an environment; it is empty".to_string())
+        }
+        Some((_, raw)) => Ok(raw.trim()),
+    }
+}
+
+/// The verdict for one evaluation.
+pub fn decide(input: &PolicyInput) -> Decision {
+    let protected = match protected_environment(input) {
+        Ok(environment) => environment,
+        Err(reason) => return Decision::Deny(vec![reason]),
+    };
+    if !matches!(input.phase, Phase::BeforeStage) {
+        return Decision::Allow;
+    }
+    // Case-insensitive so that `Production` cannot slip past a `production` gate.
+    let Some(environment) = input
+        .environment
+        .as_deref()
+        .filter(|e| e.trim().eq_ignore_ascii_case(protected))
+    else {
+        return Decision::Allow;
+    };
+    if input.default_branch.is_empty() {
+        return Decision::Deny(vec![format!(
+            "stage {}: {environment} deploys come only from the default branch, and the \
+             default branch of {} is unknown",
+            input.stage, input.repository
+        )]);
+    }
+    if input.branch == input.default_branch {
+        return Decision::Allow;
+    }
+    Decision::Deny(vec![format!(
+        "stage {}: {environment} deploys come only from the default branch {}; this run is \
+         on branch {}",
+        input.stage, input.default_branch, input.branch
+    )])
+}
+
+bosun_sdk::export_policy!(
+    DefaultBranchDeploys,
+    name = "production-only-from-default-branch"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(branch: &str, environment: Option<&str>, config: &[(&str, &str)]) -> PolicyInput {
+        PolicyInput {
+            tenant: "acme".into(),
+            run_id: "run-42".into(),
+            repository: "acme/app".into(),
+            stage: "deploy".into(),
+            phase: Phase::BeforeStage,
+            branch: branch.into(),
+            default_branch: "main".into(),
+            event: "push".into(),
+            environment: environment.map(str::to_string),
+            report: None,
+            config: config
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn reasons(decision: Decision) -> Vec<String> {
+        match decision {
+            Decision::Deny(reasons) => reasons,
+            other => panic!("expected a denial, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn production_deploy_from_another_branch_is_denied_naming_both_branches() {
+        let reasons = reasons(decide(&input("feature/x", Some("production"), &[])));
+        assert_eq!(
+            reasons,
+            [
+                "stage deploy: production deploys come only from the default branch main; \
+              this run is on branch feature/x"
+            ]
+        );
+    }
+
+    #[test]
+    fn default_branch_and_other_environments_are_allowed() {
+        let decision = decide(&input("main", Some("production"), &[]));
+        assert!(matches!(decision, Decision::Allow));
+        let decision = decide(&input("feature/x", Some("staging"), &[]));
+        assert!(matches!(decision, Decision::Allow));
+        let decision = decide(&input("feature/x", None, &[]));
+        assert!(matches!(decision, Decision::Allow));
+    }
+
+    #[test]
+    fn configured_environment_is_protected_whatever_its_case() {
+        let config = [("environment", "staging")];
+        let reasons = reasons(decide(&input("feature/x", Some("Staging"), &config)));
+        assert!(reasons[0].contains("Staging deploys"), "{reasons:?}");
+        let decision = decide(&input("feature/x", Some("production"), &config));
+        assert!(matches!(decision, Decision::Allow));
+    }
+
+    #[test]
+    fn unknown_default_branch_denies_protected_deploys() {
+        let mut unknown = input("main", Some("production"), &[]);
+        unknown.default_branch = String::new();
+        let reasons = reasons(decide(&unknown));
+        assert!(reasons[0].contains("default branch of acme/app is unknown"));
+    }
+
+    #[test]
+    fn after_stage_is_allowed() {
+        let mut after = input("feature/x", Some("production"), &[]);
+        after.phase = Phase::AfterStage;
+        assert!(matches!(decide(&after), Decision::Allow));
+    }
+
+    #[test]
+    fn invalid_settings_deny_naming_the_key() {
+        let empty = reasons(decide(&input("main", None, &[("environment", " ")])));
+        assert!(empty[0].contains("`environment`"));
+        let unknown = reasons(decide(&input("main", None, &[("env", "prod")])));
+        assert!(unknown[0].contains("`env`"));
+    }
+}
