@@ -7,7 +7,12 @@
 //! `agent.policy` and `agent.report`.
 
 pub mod config;
-pub mod notify;
-pub mod webhook;
 pub mod model;
+pub mod notify;
+pub mod scheduler;
+pub mod server;
+pub mod service;
+pub mod settings;
+pub mod source;
 pub mod store;
+pub mod webhook;

@@ -150,6 +150,9 @@ pub struct StageRecord {
     /// For stages with a rollback: where the rollback is.
     #[serde(default)]
     pub rollback: Option<StageState>,
+    /// Skipped because a stage it needs did not pass (as opposed to `when`).
+    #[serde(default)]
+    pub blocked: bool,
 }
 
 impl StageRecord {
@@ -166,6 +169,7 @@ impl StageRecord {
             gate: None,
             summary: String::new(),
             rollback: None,
+            blocked: false,
         }
     }
 }

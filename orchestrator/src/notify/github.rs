@@ -87,6 +87,34 @@ impl GitHubStatuses {
         sha: &str,
         status: &CommitStatus,
     ) -> Result<Delivered, NotifyError> {
+        self.set_with(self.token.as_deref(), repository, sha, status)
+            .await
+    }
+
+    /// Like [`GitHubStatuses::set`], with a tenant's own token instead of the client's.
+    pub async fn set_as(
+        &self,
+        token: &str,
+        repository: &str,
+        sha: &str,
+        status: &CommitStatus,
+    ) -> Result<Delivered, NotifyError> {
+        self.set_with(
+            Some(token).filter(|t| !t.is_empty()),
+            repository,
+            sha,
+            status,
+        )
+        .await
+    }
+
+    async fn set_with(
+        &self,
+        token: Option<&str>,
+        repository: &str,
+        sha: &str,
+        status: &CommitStatus,
+    ) -> Result<Delivered, NotifyError> {
         let (owner, name) = split_repository(repository)?;
         check_sha(sha)?;
         let short_sha: String = sha.chars().take(12).collect();
@@ -109,7 +137,7 @@ impl GitHubStatuses {
             description: truncate_description(&status.description),
             context: &status.context,
         };
-        let secrets = [self.token.as_deref().unwrap_or_default()];
+        let secrets = [token.unwrap_or_default()];
         self.client
             .send(&target, &secrets, |client| {
                 let request = client
@@ -117,7 +145,7 @@ impl GitHubStatuses {
                     .header(ACCEPT, "application/vnd.github+json")
                     .header("X-GitHub-Api-Version", API_VERSION)
                     .json(&body);
-                match &self.token {
+                match token {
                     Some(token) => request.bearer_auth(token),
                     None => request,
                 }

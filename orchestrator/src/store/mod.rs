@@ -121,7 +121,11 @@ impl Store {
                 known,
             });
         }
-        for (index, sql) in migrations::MIGRATIONS.iter().enumerate().skip(found as usize) {
+        for (index, sql) in migrations::MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(found as usize)
+        {
             let tx = self.conn.transaction().map_err(|e| StoreError::Sqlite {
                 path: self.path.clone(),
                 source: e,
@@ -154,7 +158,10 @@ impl Store {
             path: path.clone(),
             source: e,
         })?;
-        let writer = Writer { tx: &tx, path: &path };
+        let writer = Writer {
+            tx: &tx,
+            path: &path,
+        };
         let value = work(&writer)?;
         tx.commit()
             .map_err(|e| StoreError::Sqlite { path, source: e })?;

@@ -85,7 +85,10 @@ fn a_newer_schema_is_refused_with_both_versions() {
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
     let err = Store::open(&path).err().unwrap().to_string();
-    assert!(err.contains("schema version 99") && err.contains("(1)"), "{err}");
+    assert!(
+        err.contains("schema version 99") && err.contains("(1)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -114,7 +117,10 @@ fn an_attempt_settles_once() {
         })
         .unwrap();
     assert!(first);
-    assert!(!again, "a duplicate result must not settle the attempt twice");
+    assert!(
+        !again,
+        "a duplicate result must not settle the attempt twice"
+    );
     let attempts = store.attempts("r1").unwrap();
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0].agent_id.as_deref(), Some("agent-a"));

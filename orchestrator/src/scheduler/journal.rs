@@ -1,0 +1,197 @@
+//! Writes a scheduling step makes, buffered so they commit in one transaction after the
+//! in-memory state has changed, and before any effect (a published task, a status) leaves.
+
+use crate::model::RunRecord;
+use crate::store::{StoreError, Writer};
+use bosun_bus::StageResult;
+use bosun_bus::messages::DeadLetter;
+
+/// One buffered write.
+#[derive(Debug)]
+pub enum Write {
+    /// Save a run's state document.
+    SaveRun(Box<RunRecord>),
+    /// Append to the audit log.
+    Event {
+        /// Run.
+        run_id: String,
+        /// When.
+        at_ms: u64,
+        /// Step kind.
+        kind: &'static str,
+        /// Stage.
+        stage: Option<String>,
+        /// Attempt.
+        attempt: Option<u32>,
+        /// For people.
+        message: String,
+        /// Details.
+        data: Option<serde_json::Value>,
+    },
+    /// An attempt went out.
+    Dispatched {
+        /// Run.
+        run_id: String,
+        /// Stage (or `<stage>-rollback`).
+        stage: String,
+        /// Attempt.
+        attempt: u32,
+        /// When.
+        at_ms: u64,
+        /// Its deadline.
+        deadline_ms: u64,
+    },
+    /// An attempt's result.
+    Settled {
+        /// Run.
+        run_id: String,
+        /// Stage.
+        stage: String,
+        /// Attempt.
+        attempt: u32,
+        /// The agent.
+        agent_id: String,
+        /// The result.
+        result: Box<StageResult>,
+        /// When.
+        at_ms: u64,
+    },
+    /// A policy question.
+    GateRequested {
+        /// Request id.
+        request_id: String,
+        /// Run.
+        run_id: String,
+        /// Stage.
+        stage: String,
+        /// Phase name.
+        phase: &'static str,
+        /// When.
+        at_ms: u64,
+    },
+    /// A policy answer.
+    GateAnswered {
+        /// Request id.
+        request_id: String,
+        /// Verdicts as JSON.
+        verdicts: serde_json::Value,
+        /// When.
+        at_ms: u64,
+    },
+    /// A notification's outcome.
+    Notification {
+        /// Run.
+        run_id: String,
+        /// `slack` or `github`.
+        channel: String,
+        /// `sent` or `failed`.
+        status: String,
+        /// HTTP attempts.
+        attempts: u32,
+        /// Detail.
+        detail: String,
+        /// When.
+        at_ms: u64,
+    },
+    /// A dead letter.
+    DeadLetter(Box<DeadLetter>, u64),
+}
+
+/// The writes of one step, in order.
+#[derive(Debug, Default)]
+pub struct Journal {
+    /// Buffered writes.
+    pub writes: Vec<Write>,
+}
+
+impl Journal {
+    /// Append an event.
+    #[allow(clippy::too_many_arguments)]
+    pub fn event(
+        &mut self,
+        run_id: &str,
+        at_ms: u64,
+        kind: &'static str,
+        stage: Option<&str>,
+        attempt: Option<u32>,
+        message: String,
+        data: Option<serde_json::Value>,
+    ) {
+        self.writes.push(Write::Event {
+            run_id: run_id.to_string(),
+            at_ms,
+            kind,
+            stage: stage.map(str::to_string),
+            attempt,
+            message,
+            data,
+        });
+    }
+
+    /// Apply every write inside one transaction.
+    pub fn apply(self, w: &Writer<'_>) -> Result<(), StoreError> {
+        for write in self.writes {
+            match write {
+                Write::SaveRun(run) => w.save_run(&run)?,
+                Write::Event {
+                    run_id,
+                    at_ms,
+                    kind,
+                    stage,
+                    attempt,
+                    message,
+                    data,
+                } => w.event(
+                    &run_id,
+                    at_ms,
+                    kind,
+                    stage.as_deref(),
+                    attempt,
+                    &message,
+                    data.as_ref(),
+                )?,
+                Write::Dispatched {
+                    run_id,
+                    stage,
+                    attempt,
+                    at_ms,
+                    deadline_ms,
+                } => w.insert_attempt(&run_id, &stage, attempt, at_ms, deadline_ms)?,
+                Write::Settled {
+                    run_id,
+                    stage,
+                    attempt,
+                    agent_id,
+                    result,
+                    at_ms,
+                } => {
+                    w.settle_attempt(&run_id, &stage, attempt, &agent_id, &result, at_ms)?;
+                }
+                Write::GateRequested {
+                    request_id,
+                    run_id,
+                    stage,
+                    phase,
+                    at_ms,
+                } => w.gate_requested(&request_id, &run_id, &stage, phase, at_ms)?,
+                Write::GateAnswered {
+                    request_id,
+                    verdicts,
+                    at_ms,
+                } => {
+                    w.gate_answered(&request_id, &verdicts, at_ms)?;
+                }
+                Write::Notification {
+                    run_id,
+                    channel,
+                    status,
+                    attempts,
+                    detail,
+                    at_ms,
+                } => w.notification(&run_id, &channel, &status, attempts, &detail, at_ms)?,
+                Write::DeadLetter(letter, at_ms) => w.dead_letter(&letter, at_ms)?,
+            }
+        }
+        Ok(())
+    }
+}

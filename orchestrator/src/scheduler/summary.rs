@@ -1,0 +1,144 @@
+//! The run summary a notifier formats: stages, failed and flaky tests, blocking
+//! findings and policy denials, gathered from the run and its stored attempts.
+
+use crate::model::{RunRecord, RunStatus, StageState};
+use crate::store::AttemptRow;
+use bosun_bus::notify::{RunStatus as SummaryStatus, RunSummary, StageStatus, StageSummary};
+use bosun_bus::{Finding, Severity, TestFailure};
+use std::collections::BTreeSet;
+
+/// Most findings listed as blocking.
+const MAX_BLOCKING: usize = 20;
+
+fn test_name(failure: &TestFailure) -> String {
+    if failure.suite.is_empty() {
+        failure.name.clone()
+    } else {
+        format!("{}::{}", failure.suite, failure.name)
+    }
+}
+
+/// Tests that failed in an earlier attempt of a stage whose last attempt passed them.
+pub fn flaky_tests(attempts: &[AttemptRow], stage: &str) -> Vec<String> {
+    let mut mine: Vec<&AttemptRow> = attempts.iter().filter(|a| a.stage == stage).collect();
+    mine.sort_by_key(|a| a.attempt);
+    let Some(last) = mine.last() else {
+        return Vec::new();
+    };
+    if last.outcome.as_deref() != Some("success") {
+        return Vec::new();
+    }
+    let still_failing: BTreeSet<String> = last
+        .report
+        .iter()
+        .flat_map(|r| r.test_failures.iter().map(test_name))
+        .collect();
+    let mut flaky = BTreeSet::new();
+    for earlier in &mine[..mine.len() - 1] {
+        for failure in earlier.report.iter().flat_map(|r| r.test_failures.iter()) {
+            let name = test_name(failure);
+            if !still_failing.contains(&name) {
+                flaky.insert(name);
+            }
+        }
+    }
+    flaky.into_iter().collect()
+}
+
+fn last_attempt<'a>(attempts: &'a [AttemptRow], stage: &str) -> Option<&'a AttemptRow> {
+    attempts
+        .iter()
+        .filter(|a| a.stage == stage)
+        .max_by_key(|a| a.attempt)
+}
+
+/// Findings that blocked the run: high and critical ones from failed stages (or, when a
+/// failed stage has none that serious, its first few).
+pub fn blocking_findings(run: &RunRecord, attempts: &[AttemptRow]) -> Vec<Finding> {
+    let mut blocking = Vec::new();
+    for stage in run.stages.iter().filter(|s| s.state == StageState::Failure) {
+        let Some(report) = last_attempt(attempts, &stage.name).and_then(|a| a.report.as_ref())
+        else {
+            continue;
+        };
+        let serious: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity >= Severity::High)
+            .collect();
+        if serious.is_empty() {
+            blocking.extend(report.findings.iter().take(5).cloned());
+        } else {
+            blocking.extend(serious.into_iter().cloned());
+        }
+    }
+    blocking.sort_by(|a, b| b.severity.cmp(&a.severity));
+    blocking.truncate(MAX_BLOCKING);
+    blocking
+}
+
+fn stage_status(state: StageState) -> StageStatus {
+    match state {
+        StageState::Success => StageStatus::Success,
+        StageState::Failure => StageStatus::Failure,
+        StageState::Errored => StageStatus::Errored,
+        StageState::Cancelled => StageStatus::Cancelled,
+        _ => StageStatus::Skipped,
+    }
+}
+
+/// Build the summary of a finished run.
+pub fn run_summary(run: &RunRecord, attempts: &[AttemptRow], base_url: &str) -> RunSummary {
+    let status = match run.status {
+        RunStatus::Success => SummaryStatus::Success,
+        RunStatus::Halted => SummaryStatus::Halted,
+        RunStatus::Cancelled => SummaryStatus::Cancelled,
+        _ => SummaryStatus::Failure,
+    };
+    let stages = run
+        .stages
+        .iter()
+        .map(|s| StageSummary {
+            name: s.name.clone(),
+            status: stage_status(s.state),
+            duration_ms: match (s.started_ms, s.finished_ms) {
+                (Some(a), Some(b)) => b.saturating_sub(a),
+                _ => 0,
+            },
+            attempts: s.attempt,
+            summary: s.summary.clone(),
+        })
+        .collect();
+    let failed_tests = run
+        .stages
+        .iter()
+        .filter(|s| s.state == StageState::Failure)
+        .filter_map(|s| last_attempt(attempts, &s.name))
+        .filter_map(|a| a.report.as_ref())
+        .flat_map(|r| r.test_failures.iter().cloned())
+        .collect();
+    let flaky_tests = run
+        .stages
+        .iter()
+        .filter(|s| s.state == StageState::Success && s.attempt > 1)
+        .flat_map(|s| flaky_tests(attempts, &s.name))
+        .collect();
+    RunSummary {
+        run_id: run.id.clone(),
+        tenant: run.trigger.tenant.clone(),
+        repository: run.trigger.repository.clone(),
+        branch: run.trigger.branch.clone(),
+        commit: run.trigger.commit.clone(),
+        status,
+        url: format!("{base_url}/runs/{}", run.id),
+        duration_ms: run
+            .finished_ms
+            .map(|f| f.saturating_sub(run.created_ms))
+            .unwrap_or(0),
+        stages,
+        failed_tests,
+        flaky_tests,
+        blocking_findings: blocking_findings(run, attempts),
+        policy_denials: run.denials.clone(),
+    }
+}

@@ -1,0 +1,125 @@
+//! `POST /webhook/github`: verify the signature against the tenants' secrets before
+//! parsing anything, deduplicate the delivery, answer 202 and let the scheduler work.
+
+use super::AppState;
+use crate::model::RunTrigger;
+use crate::scheduler::Accepted;
+use crate::webhook::{EventOptions, SignatureError, WebhookEvent, parse_event, verify_signature};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn answer(status: StatusCode, body: Value) -> (StatusCode, Json<Value>) {
+    (status, Json(body))
+}
+
+/// Handle one GitHub delivery.
+pub async fn github(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    let settings = state.orchestrator.settings();
+    let signature = header(&headers, "x-hub-signature-256");
+    // The signature decides which tenant sent it; nothing is parsed before it matches.
+    let mut last_error = SignatureError::MissingHeader;
+    let mut tenant = None;
+    for candidate in &settings.tenants {
+        let Some(secret) = candidate.webhook_secret.resolve() else {
+            continue;
+        };
+        match verify_signature(secret.as_bytes(), signature, &body) {
+            Ok(()) => {
+                tenant = Some(candidate);
+                break;
+            }
+            Err(e) => last_error = e,
+        }
+    }
+    let Some(tenant) = tenant else {
+        tracing::warn!(error = %last_error, "webhook refused");
+        return answer(
+            StatusCode::UNAUTHORIZED,
+            json!({ "error": last_error.to_string() }),
+        );
+    };
+    let Some(event) = header(&headers, "x-github-event") else {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": "missing X-GitHub-Event header" }),
+        );
+    };
+    let Some(delivery) =
+        header(&headers, "x-github-delivery").filter(|d| !d.is_empty() && d.len() <= 128)
+    else {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": "missing or overlong X-GitHub-Delivery header" }),
+        );
+    };
+    let options = EventOptions {
+        build_tags: settings.build_tags,
+        ..EventOptions::default()
+    };
+    let parsed = match parse_event(event, &body, &options) {
+        Ok(parsed) => parsed,
+        Err(e) => return answer(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
+    };
+    let orchestrator = &state.orchestrator;
+    match parsed {
+        WebhookEvent::Ping { .. } => match orchestrator
+            .record_delivery(delivery, &tenant.owner, event, "ping")
+            .await
+        {
+            Ok(_) => answer(StatusCode::OK, json!({ "pong": true })),
+            Err(e) => answer(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": e })),
+        },
+        WebhookEvent::Ignored { reason } => match orchestrator
+            .record_delivery(delivery, &tenant.owner, event, "ignored")
+            .await
+        {
+            Ok(_) => answer(StatusCode::ACCEPTED, json!({ "ignored": reason })),
+            Err(e) => answer(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": e })),
+        },
+        WebhookEvent::Trigger(trigger) => {
+            if !trigger.tenant.eq_ignore_ascii_case(&tenant.owner) {
+                return answer(
+                    StatusCode::FORBIDDEN,
+                    json!({ "error": format!("signed with the secret of tenant {} but the repository belongs to {}", tenant.owner, trigger.tenant) }),
+                );
+            }
+            let run_trigger = RunTrigger {
+                tenant: tenant.owner.clone(),
+                repository: trigger.repository,
+                clone_url: trigger.clone_url,
+                default_branch: trigger.default_branch,
+                commit: trigger.commit,
+                branch: trigger.branch,
+                event: trigger.event,
+                changed_paths: trigger.changed_paths,
+                pull_request: trigger.pull_request,
+                sender: trigger.sender,
+                message: trigger.message,
+            };
+            match orchestrator
+                .trigger(run_trigger, Some((delivery.to_string(), event.to_string())))
+                .await
+            {
+                Ok(Accepted::Queued { run_id }) => {
+                    answer(StatusCode::ACCEPTED, json!({ "run_id": run_id }))
+                }
+                Ok(Accepted::Duplicate { run_id }) => answer(
+                    StatusCode::OK,
+                    json!({ "duplicate": true, "run_id": run_id }),
+                ),
+                Err(e) => answer(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": e })),
+            }
+        }
+    }
+}
