@@ -1,4 +1,5 @@
-//! `bosun agent`: a stage worker on the bus, with `/healthz` and `/metrics`.
+//! `bosun agent`: a worker on the bus for stage tasks, policy gates and notifications,
+//! with `/healthz` and `/metrics`.
 
 use anyhow::{Context, bail};
 use axum::Router;
@@ -30,15 +31,17 @@ pub enum ContainersMode {
     None,
 }
 
-/// Run a stage agent.
+/// Run an agent: stage tasks, policy gates and notifications.
 ///
-/// Example: bosun agent --bus kafka://127.0.0.1:9092 --stages lint,test --plugins ./plugins --concurrency 2
+/// Example: bosun agent --bus kafka://127.0.0.1:9092 --stages lint,test,policy,report --plugins ./plugins --concurrency 2
 #[derive(Args)]
 pub struct AgentArgs {
     /// The bus: `kafka://HOST:PORT[,HOST:PORT]` or `memory://`.
     #[arg(long, env = "BOSUN_BUS")]
     bus: String,
-    /// Stages this agent serves, comma-separated.
+    /// Stages this agent serves, comma-separated. Each name serves the stage tasks on
+    /// `agent.<name>`, except `policy`, which evaluates policy gates from `agent.policy`,
+    /// and `report`, which formats notifications from `agent.report`.
     #[arg(long, env = "BOSUN_STAGES", value_delimiter = ',', required = true)]
     stages: Vec<String>,
     /// Plugin folders (watched: drop-in plugins load without a restart); repeatable.
@@ -84,14 +87,14 @@ fn default_agent_id() -> String {
 }
 
 /// Connect to the bus, retrying with backoff while the broker is unreachable.
-async fn connect_with_retry(url: &str) -> Arc<dyn Bus> {
+pub async fn connect_with_retry(url: &str) -> Arc<dyn Bus> {
     let mut delay = Duration::from_millis(500);
     loop {
         match bosun_bus::connect_url(url).await {
             Ok(bus) => return bus,
             Err(e) => {
                 tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot connect to the bus; retrying");
-                eprintln!("bosun agent: {e}; retrying in {:.1}s", delay.as_secs_f64());
+                eprintln!("bosun: {e}; retrying in {:.1}s", delay.as_secs_f64());
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(15));
             }
@@ -243,7 +246,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() {
+pub async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     match (
         signal(SignalKind::terminate()),

@@ -1,6 +1,7 @@
 //! The `bosun` command line: plugin authoring tools today, the whole system as it grows.
 
 mod agent_cmd;
+mod orchestrator_cmd;
 mod plugin_cmd;
 mod report_view;
 mod validate_cmd;
@@ -33,6 +34,8 @@ enum Command {
     Plugin(plugin_cmd::PluginCommand),
     /// Run a stage agent: take tasks from the bus, run plugins, publish results.
     Agent(agent_cmd::AgentArgs),
+    /// Run the orchestrator: webhook, scheduler, run store and API.
+    Orchestrator(orchestrator_cmd::OrchestratorArgs),
     /// Check a pipeline config: its errors (exit 1) or the resolved plan (exit 0).
     Validate(validate_cmd::ValidateArgs),
 }
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Plugin(cmd) => plugin_cmd::run(cmd).await,
             Command::Agent(args) => agent_cmd::run(args).await,
+            Command::Orchestrator(args) => orchestrator_cmd::run(args).await,
             Command::Validate(args) => validate_cmd::run(args),
         }
     });

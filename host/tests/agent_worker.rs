@@ -4,7 +4,9 @@
 
 mod common;
 
-use bosun_bus::messages::{self, DeadLetter, MESSAGE_VERSION, ResultMessage, TaskMessage};
+use bosun_bus::messages::{
+    self, AgentReply, DeadLetter, MESSAGE_VERSION, ResultMessage, TaskMessage,
+};
 use bosun_bus::{Bus, DeadLetterRule, MemoryBus, StageFailureKind, topics};
 use bosun_host::PluginRegistry;
 use bosun_host::agent::workspace::WorkspaceCache;
@@ -167,6 +169,39 @@ async fn agent_reports_missing_plugin_as_a_settled_failure() {
     let failure = reply.result.failure.unwrap();
     assert_eq!(failure.kind, StageFailureKind::PluginUnavailable);
     assert!(failure.message.contains("no-such-plugin"));
+}
+
+#[tokio::test]
+async fn agent_stage_replies_are_tagged_and_still_decode_as_result_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = Arc::new(MemoryBus::new());
+    let mut results = bus
+        .subscribe("test", &[topics::AGENT_RESULTS.to_string()])
+        .await
+        .unwrap();
+    let _stop = start_agent(bus.clone(), dir.path()).await;
+    let message = task_message("file:///nowhere", "abcdef0", "no-such-plugin");
+    bus.publish(
+        &topics::stage_topic("lint"),
+        "run-42",
+        messages::encode(&message),
+    )
+    .await
+    .unwrap();
+    let delivery = tokio::time::timeout(Duration::from_secs(60), results.next())
+        .await
+        .expect("a reply within a minute")
+        .unwrap();
+    assert_eq!(delivery.record.key, "run-42", "replies are keyed by run id");
+    let payload = &delivery.record.payload;
+    let json: serde_json::Value = serde_json::from_slice(payload).unwrap();
+    assert_eq!(json["kind"], "stage");
+    let plain: ResultMessage = messages::decode(payload).unwrap();
+    assert_eq!(plain.result.task_id, "run-42/lint/1");
+    let AgentReply::Stage(tagged) = messages::decode::<AgentReply>(payload).unwrap() else {
+        panic!("a stage task is answered with a stage reply");
+    };
+    assert_eq!(tagged, plain);
 }
 
 #[tokio::test]

@@ -42,6 +42,8 @@ pub enum ServiceError {
     Stopped,
 }
 
+// Commands are few and short-lived; boxing the large variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     Trigger {
         trigger: RunTrigger,
@@ -146,11 +148,11 @@ impl Orchestrator {
             source: Arc::new(ConfigSource::new(settings.work_dir.join("mirrors"))),
             settings: Arc::clone(&settings),
             commands_tx: tx.clone(),
-            slack: Arc::new(SlackClient::new(options.http_retry.clone())),
+            slack: Arc::new(SlackClient::new(options.http_retry)),
             github: Arc::new(GitHubStatuses::new(
                 &settings.github_api,
                 None,
-                options.http_retry.clone(),
+                options.http_retry,
             )),
         };
         let handle = tokio::spawn(worker.run(rx, results, dead, options.tick, shutdown));

@@ -24,12 +24,29 @@ pub struct StageLabels {
     pub stage: String,
 }
 
+/// Labels of one policy verdict.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerdictLabels {
+    /// `allow`, `warn` or `deny`.
+    pub verdict: String,
+    /// `plugin` when the policy decided, `host` when the host denied because the policy
+    /// could not be evaluated (gates fail closed).
+    pub decided_by: String,
+}
+
+/// Labels of one notification.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotificationLabels {
+    /// `formatted` or `failed`.
+    pub result: String,
+}
+
 /// Everything the agent counts.
 pub struct AgentMetrics {
     registry: Mutex<Registry>,
     /// Tasks finished, by stage and outcome.
     pub tasks: Family<TaskLabels, Counter>,
-    /// Tasks running now.
+    /// Tasks running now (stages, policy requests and notifications).
     pub in_flight: Gauge,
     /// Wall-clock time of a task, workspace fetch included.
     pub task_seconds: Family<StageLabels, Histogram>,
@@ -39,6 +56,10 @@ pub struct AgentMetrics {
     pub dead_lettered: Counter,
     /// Deliveries released for redelivery.
     pub released: Counter,
+    /// Policy evaluations, by verdict and by who decided it.
+    pub policy_verdicts: Family<VerdictLabels, Counter>,
+    /// Notifications formatted or failed.
+    pub notifications: Family<NotificationLabels, Counter>,
 }
 
 fn seconds_histogram() -> Histogram {
@@ -57,6 +78,8 @@ impl Default for AgentMetrics {
         );
         let dead_lettered = Counter::default();
         let released = Counter::default();
+        let policy_verdicts = Family::<VerdictLabels, Counter>::default();
+        let notifications = Family::<NotificationLabels, Counter>::default();
         let mut registry = Registry::with_prefix("bosun_agent");
         registry.register(
             "tasks",
@@ -65,7 +88,7 @@ impl Default for AgentMetrics {
         );
         registry.register(
             "tasks_in_flight",
-            "Stage tasks running now",
+            "Tasks running now: stages, policy requests and notifications",
             in_flight.clone(),
         );
         registry.register(
@@ -88,6 +111,16 @@ impl Default for AgentMetrics {
             "Tasks released for redelivery",
             released.clone(),
         );
+        registry.register(
+            "policy_verdicts",
+            "Policy evaluations, by verdict and by who decided (plugin, or host failing closed)",
+            policy_verdicts.clone(),
+        );
+        registry.register(
+            "notifications",
+            "Notifications formatted by notifier plugins, or failed",
+            notifications.clone(),
+        );
         AgentMetrics {
             registry: Mutex::new(registry),
             tasks,
@@ -96,11 +129,39 @@ impl Default for AgentMetrics {
             plugin_seconds,
             dead_lettered,
             released,
+            policy_verdicts,
+            notifications,
         }
     }
 }
 
 impl AgentMetrics {
+    /// Count one policy verdict; `by_plugin` is false when the host failed closed.
+    pub fn count_verdict(&self, decision: &bosun_bus::policy::Decision, by_plugin: bool) {
+        use bosun_bus::policy::Decision;
+        let verdict = match decision {
+            Decision::Allow => "allow",
+            Decision::Warn(_) => "warn",
+            Decision::Deny(_) => "deny",
+        };
+        self.policy_verdicts
+            .get_or_create(&VerdictLabels {
+                verdict: verdict.into(),
+                decided_by: if by_plugin { "plugin" } else { "host" }.into(),
+            })
+            .inc();
+    }
+
+    /// Count one notification, formatted or failed.
+    pub fn count_notification(&self, formatted: bool) {
+        let result = if formatted { "formatted" } else { "failed" };
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                result: result.into(),
+            })
+            .inc();
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut text = String::new();

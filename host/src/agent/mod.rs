@@ -1,12 +1,17 @@
-//! The agent worker: consume a task, fetch the workspace, run the stage's plugin,
-//! publish the result, and only then acknowledge the task.
+//! The agent worker: consume a task, run it, publish the reply on `agent.results`, and
+//! only then acknowledge the task. Three kinds of task share that loop: stage tasks
+//! (fetch the workspace, run the stage's plugin), policy requests and notification
+//! requests (see [`gates`]).
 
+pub mod gates;
 pub mod metrics;
 pub mod workspace;
 
 use crate::registry::PluginRegistry;
 use crate::runtime::StageCall;
-use bosun_bus::messages::{self, MESSAGE_VERSION, ResultMessage, TaskMessage};
+use bosun_bus::messages::{self, AgentReply, MESSAGE_VERSION, ResultMessage, TaskMessage};
+use bosun_bus::notify::ReportTaskMessage;
+use bosun_bus::policy::PolicyTaskMessage;
 use bosun_bus::{
     Bus, BusError, DeadLetterRule, Delivery, Screened, StageFailure, StageFailureKind, StageResult,
     Subscription, topics,
@@ -17,12 +22,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use workspace::WorkspaceCache;
 
+/// The stage name that makes an agent serve policy requests on `agent.policy`.
+pub const POLICY_STAGE: &str = "policy";
+/// The stage name that makes an agent serve notification requests on `agent.report`.
+pub const REPORT_STAGE: &str = "report";
+
 /// How an agent is set up.
 #[derive(Debug, Clone)]
 pub struct AgentSettings {
     /// This agent's id (results name it; container labels scope the orphan sweep).
     pub agent_id: String,
-    /// Stages this agent serves (`lint`, `test`, …).
+    /// Stages this agent serves (`lint`, `test`, …); [`POLICY_STAGE`] and
+    /// [`REPORT_STAGE`] serve policy and notification requests.
     pub stages: Vec<String>,
     /// Tasks run at once, per stage.
     pub concurrency: usize,
@@ -42,6 +53,61 @@ pub struct Agent {
     workspaces: Arc<WorkspaceCache>,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<AgentMetrics>,
+}
+
+/// The kinds of task an agent consumes, by the stage name that selects them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TaskKind {
+    /// A stage task on `agent.<stage>`.
+    Stage,
+    /// A policy request on `agent.policy`.
+    Policy,
+    /// A notification request on `agent.report`.
+    Report,
+}
+
+impl TaskKind {
+    fn of(stage: &str) -> TaskKind {
+        match stage {
+            POLICY_STAGE => TaskKind::Policy,
+            REPORT_STAGE => TaskKind::Report,
+            _ => TaskKind::Stage,
+        }
+    }
+
+    /// The topic this kind is consumed from.
+    fn topic(self, stage: &str) -> String {
+        match self {
+            TaskKind::Stage => topics::stage_topic(stage),
+            TaskKind::Policy => topics::AGENT_POLICY.to_string(),
+            TaskKind::Report => topics::AGENT_REPORT.to_string(),
+        }
+    }
+
+    /// Decode a payload of this kind.
+    fn decode(self, payload: &[u8]) -> Result<Job, String> {
+        Ok(match self {
+            TaskKind::Stage => Job::Stage(messages::decode(payload)?),
+            TaskKind::Policy => Job::Policy(messages::decode(payload)?),
+            TaskKind::Report => Job::Report(messages::decode(payload)?),
+        })
+    }
+}
+
+/// A decoded task.
+enum Job {
+    Stage(TaskMessage),
+    Policy(PolicyTaskMessage),
+    Report(ReportTaskMessage),
+}
+
+/// A task's reply, ready to publish.
+struct Done {
+    /// The partitioning key: the run id.
+    key: String,
+    reply: AgentReply,
+    /// For stage tasks, the labels counted once the task is settled.
+    settled: Option<TaskLabels>,
 }
 
 /// What happened to one delivery.
@@ -84,7 +150,7 @@ impl Agent {
             .settings
             .stages
             .iter()
-            .map(|s| topics::stage_topic(s))
+            .map(|s| TaskKind::of(s).topic(s))
             .collect();
         all.push(topics::AGENT_RESULTS.to_string());
         all.push(self.settings.dead_letter.topic.clone());
@@ -97,14 +163,15 @@ impl Agent {
         self.bus.ensure_topics(&self.topics()).await?;
         let mut workers = tokio::task::JoinSet::new();
         for stage in &self.settings.stages {
-            let topic = vec![topics::stage_topic(stage)];
+            let kind = TaskKind::of(stage);
+            let topic = vec![kind.topic(stage)];
             let group = format!("bosun-agent-{stage}");
             for slot in 0..self.settings.concurrency.max(1) {
                 let subscription = self.bus.subscribe(&group, &topic).await?;
                 let agent = Arc::clone(self);
                 let shutdown = shutdown.clone();
                 tracing::info!(%stage, slot, %group, "consuming");
-                workers.spawn(async move { agent.consume(subscription, shutdown).await });
+                workers.spawn(async move { agent.consume(kind, subscription, shutdown).await });
             }
         }
         while let Some(done) = workers.join_next().await {
@@ -117,6 +184,7 @@ impl Agent {
 
     async fn consume(
         self: Arc<Self>,
+        kind: TaskKind,
         mut subscription: Box<dyn Subscription>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), BusError> {
@@ -130,7 +198,7 @@ impl Agent {
             };
             // The work borrows the subscription; scope it so a release can follow.
             let outcome = {
-                let work = self.handle(subscription.as_mut(), &delivery);
+                let work = self.handle(kind, subscription.as_mut(), &delivery);
                 tokio::pin!(work);
                 tokio::select! {
                     outcome = &mut work => Some(outcome),
@@ -164,21 +232,24 @@ impl Agent {
         }
     }
 
+    /// Decode, screen, run, then publish the reply and acknowledge: the same for every
+    /// kind of task.
     async fn handle(
         &self,
+        kind: TaskKind,
         subscription: &mut dyn Subscription,
         delivery: &Delivery,
     ) -> Result<Handled, BusError> {
         let rule = &self.settings.dead_letter;
-        let message: TaskMessage = match messages::decode(&delivery.record.payload) {
-            Ok(message) => message,
+        let job = match kind.decode(&delivery.record.payload) {
+            Ok(job) => job,
             Err(why) => {
                 // It will never decode: no point in redelivering it.
                 rule.dead_letter(
                     self.bus.as_ref(),
                     subscription,
                     delivery,
-                    &format!("undecodable task: {why}"),
+                    &format!("undecodable task on {}: {why}", delivery.record.topic),
                 )
                 .await?;
                 return Ok(Handled::DeadLettered);
@@ -191,17 +262,25 @@ impl Agent {
         {
             return Ok(Handled::DeadLettered);
         }
-        let task = &message.task;
-        tracing::info!(task = %task.id(), position = %delivery.position, "task started");
-        let started = Instant::now();
         self.metrics.in_flight.inc();
-        let result = self.execute(&message).await;
+        let done = match &job {
+            Job::Stage(message) => self.run_stage_task(message, delivery).await,
+            Job::Policy(request) => Ok(Done {
+                key: request.input.run_id.clone(),
+                reply: AgentReply::Policy(self.evaluate_policies(request).await),
+                settled: None,
+            }),
+            Job::Report(request) => Ok(Done {
+                key: request.summary.run_id.clone(),
+                reply: AgentReply::Report(self.format_report(request).await),
+                settled: None,
+            }),
+        };
         self.metrics.in_flight.dec();
-        let result = match result {
-            Ok(result) => result,
+        let done = match done {
+            Ok(done) => done,
             Err(reason) => {
                 // The agent could not even try (workspace fetch failed): redeliver.
-                tracing::warn!(%reason, task = %task.id(), "task could not be started");
                 return Ok(
                     match rule
                         .fail(self.bus.as_ref(), subscription, delivery, &reason)
@@ -213,6 +292,34 @@ impl Agent {
                 );
             }
         };
+        // Publish first, acknowledge second: a crash in between redelivers the task and
+        // the orchestrator ignores the duplicate reply for a settled request.
+        self.bus
+            .publish(
+                topics::AGENT_RESULTS,
+                &done.key,
+                messages::encode(&done.reply),
+            )
+            .await?;
+        subscription.ack(delivery).await?;
+        if let Some(labels) = done.settled {
+            self.metrics.tasks.get_or_create(&labels).inc();
+        }
+        Ok(Handled::Settled)
+    }
+
+    /// Run a stage task and build its reply; `Err` means the agent could not start it.
+    async fn run_stage_task(
+        &self,
+        message: &TaskMessage,
+        delivery: &Delivery,
+    ) -> Result<Done, String> {
+        let task = &message.task;
+        tracing::info!(task = %task.id(), position = %delivery.position, "task started");
+        let started = Instant::now();
+        let result = self.execute(message).await.inspect_err(|reason| {
+            tracing::warn!(%reason, task = %task.id(), "task could not be started");
+        })?;
         let outcome = match (&result.report, &result.failure) {
             (Some(report), _) => format!("{:?}", report.outcome).to_lowercase(),
             (None, Some(failure)) => format!("{:?}", failure.kind),
@@ -229,29 +336,18 @@ impl Agent {
             .plugin_seconds
             .get_or_create(&stage)
             .observe(result.duration_ms as f64 / 1000.0);
-        let reply = ResultMessage {
-            version: MESSAGE_VERSION,
-            agent_id: self.settings.agent_id.clone(),
-            result,
-        };
-        // Publish first, acknowledge second: a crash in between redelivers the task and
-        // the orchestrator ignores the duplicate result for a settled attempt.
-        self.bus
-            .publish(
-                topics::AGENT_RESULTS,
-                &task.run_id,
-                messages::encode(&reply),
-            )
-            .await?;
-        subscription.ack(delivery).await?;
-        self.metrics
-            .tasks
-            .get_or_create(&TaskLabels {
+        Ok(Done {
+            key: task.run_id.clone(),
+            reply: AgentReply::Stage(ResultMessage {
+                version: MESSAGE_VERSION,
+                agent_id: self.settings.agent_id.clone(),
+                result,
+            }),
+            settled: Some(TaskLabels {
                 stage: task.stage.clone(),
                 outcome,
-            })
-            .inc();
-        Ok(Handled::Settled)
+            }),
+        })
     }
 
     /// Run one task; `Err` means the agent could not start it (retry elsewhere).

@@ -72,7 +72,7 @@ pub fn blocking_findings(run: &RunRecord, attempts: &[AttemptRow]) -> Vec<Findin
             blocking.extend(serious.into_iter().cloned());
         }
     }
-    blocking.sort_by(|a, b| b.severity.cmp(&a.severity));
+    blocking.sort_by_key(|f| std::cmp::Reverse(f.severity));
     blocking.truncate(MAX_BLOCKING);
     blocking
 }

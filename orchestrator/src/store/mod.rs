@@ -326,6 +326,7 @@ impl Writer<'_> {
     }
 
     /// Append to the audit log.
+    #[allow(clippy::too_many_arguments)]
     pub fn event(
         &self,
         run_id: &str,

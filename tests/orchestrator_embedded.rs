@@ -1,0 +1,304 @@
+//! The seed scenario through the orchestrator on the in-memory bus, with the real agent
+//! host running WebAssembly plugins: lint passes; test fails two tests, is retried and
+//! passes; build passes; security reports one high-severity vulnerability; the pipeline
+//! stops before deploy; Slack (a local HTTP receiver) gets a report naming the
+//! vulnerability and the flaky tests; the event log holds every step with timestamps.
+//!
+//! The stages run the `scripted` fixture plugin, whose report is set by the stage's
+//! `with:`; the stage plugins on real tools are exercised in their own tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use bosun::embedded::{Embedded, EmbeddedOptions};
+use bosun_host::NoContainerRuntime;
+use bosun_orchestrator::settings::{PolicySettings, Secret, ServerSettings, TenantSettings};
+use bosun_orchestrator::store::Store;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SEED_WITH_SCRIPTED_STAGES: &str = r#"pipeline:
+  retry_on_failure: true
+  notify_on_success: true
+  deploy_environment: staging
+  stages:
+    - name: lint
+      plugin: scripted
+      with: { summary: "pylint: no findings" }
+    - name: test
+      plugin: scripted
+      backoff: 50ms
+      with:
+        fail_attempts: "1"
+        tests: "12"
+        failing_tests: "tests.test_cart::test_total,tests.test_cart::test_discount"
+    - name: build
+      plugin: scripted
+      with: { summary: "image built and pushed" }
+    - name: security
+      plugin: scripted
+      with:
+        outcome: failure
+        findings: "high:CVE-2023-0286:libssl1.1:1.1.1t-r0"
+    - name: deploy
+      plugin: scripted
+"#;
+
+type Received = Arc<Mutex<Vec<String>>>;
+
+async fn slack_receiver() -> (String, Received) {
+    let received: Received = Arc::default();
+    async fn hook(State(seen): State<Received>, body: Bytes) -> &'static str {
+        seen.lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&body).to_string());
+        "ok"
+    }
+    let app = Router::new()
+        .route("/hook", post(hook))
+        .with_state(Arc::clone(&received));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "Bosun Test")
+        .env("GIT_AUTHOR_EMAIL", "test@bosun.invalid")
+        .env("GIT_COMMITTER_NAME", "Bosun Test")
+        .env("GIT_COMMITTER_EMAIL", "test@bosun.invalid")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn repository(dir: &Path, pipeline: &str) -> (String, String) {
+    std::fs::create_dir_all(dir).unwrap();
+    git(dir, &["init", "--quiet", "--initial-branch=main"]);
+    std::fs::write(dir.join(".bosun.yml"), pipeline).unwrap();
+    std::fs::write(dir.join("README.md"), "shop\n").unwrap();
+    git(dir, &["add", "--all"]);
+    git(dir, &["commit", "--quiet", "-m", "shop"]);
+    (
+        format!("file://{}", dir.display()),
+        git(dir, &["rev-parse", "HEAD"]),
+    )
+}
+
+async fn start(dir: &Path, tenant: TenantSettings) -> Embedded {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(bosun_test_plugins::SCRIPTED, plugins.join("scripted.wasm")).unwrap();
+    std::fs::copy(
+        bosun_test_plugins::POLICY_BRANCH,
+        plugins.join("policy-branch.wasm"),
+    )
+    .unwrap();
+    let settings = ServerSettings {
+        listen: "127.0.0.1:0".into(),
+        store: dir.join("runs.db"),
+        work_dir: dir.join("orchestrator"),
+        tenants: vec![tenant],
+        ..ServerSettings::default()
+    };
+    Embedded::start(EmbeddedOptions {
+        settings,
+        plugin_dirs: vec![plugins],
+        containers: Arc::new(NoContainerRuntime),
+        work_dir: dir.join("agent"),
+        extra_stages: vec![],
+        concurrency: 2,
+        tick: Duration::from_millis(10),
+    })
+    .await
+    .unwrap()
+}
+
+async fn trigger(base: &str, url: &str, sha: &str, branch: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/runs"))
+        .json(&serde_json::json!({
+            "repository": "acme/shop", "clone_url": url, "commit": sha, "branch": branch,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["run_id"].as_str().unwrap().to_string()
+}
+
+async fn wait_until_finished(store: &Store, run_id: &str) -> bosun_orchestrator::model::RunRecord {
+    let start = Instant::now();
+    loop {
+        let run = store.run(run_id).unwrap().unwrap();
+        if run.status.as_str() != "running" && run.status.as_str() != "queued" {
+            return run;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "run still {:?}",
+            run.status
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_scenario_on_the_in_memory_bus() {
+    let dir = tempfile::tempdir().unwrap();
+    let (slack, received) = slack_receiver().await;
+    let (url, sha) = repository(&dir.path().join("shop"), SEED_WITH_SCRIPTED_STAGES);
+    let tenant = TenantSettings {
+        owner: "acme".into(),
+        slack_webhook: Secret {
+            value: Some(slack),
+            env: None,
+        },
+        ..TenantSettings::default()
+    };
+    let system = start(dir.path(), tenant).await;
+    let run_id = trigger(&system.base_url, &url, &sha, "main").await;
+    let store = Store::open(&dir.path().join("runs.db")).unwrap();
+    let run = wait_until_finished(&store, &run_id).await;
+
+    assert_eq!(run.status.as_str(), "failure", "{:?}", run.error);
+    let state = |name: &str| {
+        let s = run.stage(name).unwrap();
+        (format!("{:?}", s.state), s.attempt)
+    };
+    assert_eq!(state("lint"), ("Success".into(), 1));
+    assert_eq!(state("test"), ("Success".into(), 2));
+    assert_eq!(state("build"), ("Success".into(), 1));
+    assert_eq!(state("security"), ("Failure".into(), 1));
+    assert_eq!(state("deploy"), ("Skipped".into(), 0));
+
+    // Every attempt names the agent and the plugin's digest.
+    let attempts = store.attempts(&run_id).unwrap();
+    assert_eq!(attempts.len(), 5);
+    for attempt in &attempts {
+        assert!(
+            attempt
+                .agent_id
+                .as_deref()
+                .unwrap()
+                .starts_with("embedded-")
+        );
+        assert!(
+            attempt
+                .plugin_digest
+                .as_deref()
+                .unwrap()
+                .starts_with("sha256:")
+        );
+    }
+    let security = attempts.iter().find(|a| a.stage == "security").unwrap();
+    let finding = &security.report.as_ref().unwrap().findings[0];
+    assert_eq!(finding.rule, "CVE-2023-0286");
+
+    // Slack got the report: it names the vulnerability and both flaky tests.
+    let start = Instant::now();
+    while received.lock().unwrap().is_empty() && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let messages = received.lock().unwrap().clone();
+    let events = store.events(&run_id).unwrap();
+    let log: Vec<String> = events
+        .iter()
+        .map(|e| format!("{} {}", e.kind, e.message))
+        .collect();
+    assert_eq!(messages.len(), 1, "{messages:?}\n{}", log.join("\n"));
+    let message: serde_json::Value = serde_json::from_str(&messages[0]).unwrap();
+    assert!(message["blocks"].is_array(), "{message}");
+    let text = messages[0].as_str();
+    assert!(text.contains("CVE-2023-0286"), "{text}");
+    assert!(
+        text.contains("test_total") && text.contains("test_discount"),
+        "{text}"
+    );
+
+    // The audit log holds every step, in order, with timestamps.
+    let events = store.events(&run_id).unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    let expected = [
+        "run.created",
+        "run.started",
+        "stage.dispatched",
+        "stage.result",
+        "stage.passed",
+        "stage.retry-scheduled",
+        "stage.failed",
+        "stage.skipped",
+        "run.failed",
+        "notify.requested",
+        "notify.sent",
+    ];
+    for kind in expected {
+        assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
+    }
+    assert!(events.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "stage.dispatched").count(),
+        5
+    );
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_deny_halts_before_the_deploy_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = "pipeline:\n  deploy_environment: production\n  stages:\n    - name: build\n      plugin: scripted\n    - name: deploy\n      plugin: scripted\n";
+    let (url, sha) = repository(&dir.path().join("shop"), pipeline);
+    let tenant = TenantSettings {
+        owner: "acme".into(),
+        policies: vec![PolicySettings {
+            plugin: "production-only-from-default-branch".into(),
+            with: Default::default(),
+            stages: vec!["deploy".into()],
+            phases: vec![bosun_bus::policy::PolicyPhase::BeforeStage],
+        }],
+        ..TenantSettings::default()
+    };
+    let system = start(dir.path(), tenant).await;
+    let run_id = trigger(&system.base_url, &url, &sha, "feature/login").await;
+    let store = Store::open(&dir.path().join("runs.db")).unwrap();
+    let run = wait_until_finished(&store, &run_id).await;
+    assert_eq!(run.status.as_str(), "halted");
+    assert_eq!(run.denials.len(), 1, "{:?}", run.denials);
+    assert!(
+        run.denials[0].starts_with("production-only-from-default-branch: "),
+        "{:?}",
+        run.denials
+    );
+    assert!(
+        run.denials[0].contains("feature/login"),
+        "{:?}",
+        run.denials
+    );
+    let attempts = store.attempts(&run_id).unwrap();
+    assert!(
+        attempts.iter().all(|a| a.stage != "deploy"),
+        "deploy must never be dispatched"
+    );
+    let gates = store.gates(&run_id).unwrap();
+    assert_eq!(gates.len(), 1);
+    assert_eq!(
+        gates[0].verdicts.as_ref().unwrap()[0]["decision"]["verdict"],
+        "deny"
+    );
+    system.shutdown().await;
+}
