@@ -1,19 +1,66 @@
 //! `bosun validate FILE`: check a pipeline config and print its errors or resolved plan.
 
+use anyhow::Context;
+use bosun_orchestrator::config;
 use clap::Args;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+const EXAMPLES: &str = "\
+Examples:
+  bosun validate .bosun.yml
+  bosun validate --json examples/python-app/.bosun.yml
+
+A valid file prints its resolved plan (stages in parallel waves, every default filled in)
+and exits 0. Otherwise every problem is printed on stderr as FILE:LINE:COL: MESSAGE,
+with a 'help:' line when there is a likely fix, and the exit code is 1:
+
+  .bosun.yml:4:7: stage 'test': unknown key 'retires'
+    help: did you mean 'retries'?
+
+A file that cannot be read exits 2.";
+
 /// Validate a pipeline config.
-///
-/// Example: bosun validate .bosun.yml
 #[derive(Args)]
+#[command(after_help = EXAMPLES)]
 pub struct ValidateArgs {
     /// The pipeline config file (`.bosun.yml`).
     file: PathBuf,
+    /// Print the resolved plan (or the problems) as JSON on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Print the errors (exit 1) or the resolved plan (exit 0).
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("validating {} is not built yet", args.file.display())
+    let name = args.file.display().to_string();
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read pipeline config {name}"))?;
+    let mut out = std::io::stdout().lock();
+    match config::parse(&name, &text) {
+        Ok(pipeline) => {
+            if args.json {
+                serde_json::to_writer_pretty(&mut out, &pipeline.plan())?;
+                writeln!(out)?;
+            } else {
+                writeln!(out, "{name}: valid\n")?;
+                write!(out, "{}", pipeline.plan_text())?;
+            }
+            out.flush().context("cannot write the plan to stdout")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            let count = error.problems.len();
+            let noun = if count == 1 { "problem" } else { "problems" };
+            eprintln!("{name}: {count} {noun}");
+            if args.json {
+                serde_json::to_writer_pretty(&mut out, &error)?;
+                writeln!(out)?;
+                out.flush().context("cannot write the problems to stdout")?;
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
 }

@@ -1,0 +1,128 @@
+//! Glob patterns for branches and changed paths: `*` within a segment, `**` across
+//! segments, `?` for one character.
+
+/// Whether `text` (a branch or a repository-relative path) matches `pattern`.
+///
+/// Both are split at `/`. A pattern segment that is exactly `**` matches any number of
+/// text segments (none included); elsewhere `*` matches any run of characters within one
+/// segment and `?` exactly one character. Everything else matches itself.
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    let patterns: Vec<&str> = pattern.split('/').collect();
+    let segments: Vec<&str> = text.split('/').collect();
+    // matched[j]: do patterns[i..] match segments[j..], for the current i (filled from the
+    // end, so each row needs only the row after it).
+    let rows = segments.len() + 1;
+    let mut after = vec![false; rows];
+    if let Some(last) = after.last_mut() {
+        *last = true;
+    }
+    for pattern in patterns.iter().rev() {
+        let mut current = vec![false; rows];
+        for j in (0..rows).rev() {
+            let next_row = |k: usize| after.get(k).copied().unwrap_or(false);
+            let matched = if *pattern == "**" {
+                next_row(j) || current.get(j + 1).copied().unwrap_or(false)
+            } else {
+                segments
+                    .get(j)
+                    .is_some_and(|segment| segment_matches(pattern, segment))
+                    && next_row(j + 1)
+            };
+            if let Some(slot) = current.get_mut(j) {
+                *slot = matched;
+            }
+        }
+        after = current;
+    }
+    after.first().copied().unwrap_or(false)
+}
+
+/// Matches one segment: `*` any run of characters, `?` one character.
+fn segment_matches(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    let (mut p, mut t) = (0, 0);
+    // Where the last `*` was, and how much text it has swallowed so far.
+    let mut star: Option<(usize, usize)> = None;
+    while let Some(c) = text.get(t) {
+        match pattern.get(p) {
+            Some('*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some('?') => {
+                p += 1;
+                t += 1;
+            }
+            Some(expected) if expected == c => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((star_p, star_t)) => {
+                    p = star_p + 1;
+                    t = star_t + 1;
+                    star = Some((star_p, star_t + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    while pattern.get(p) == Some(&'*') {
+        p += 1;
+    }
+    p == pattern.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_matches;
+
+    #[test]
+    fn glob_star_stays_within_a_segment() {
+        assert!(glob_matches("release/*", "release/1.0"));
+        assert!(!glob_matches("release/*", "release/1.0/hotfix"));
+        assert!(glob_matches("src/*.py", "src/app.py"));
+        assert!(!glob_matches("src/*.py", "src/pkg/app.py"));
+        assert!(glob_matches("*", "main"));
+        assert!(!glob_matches("*", "feature/x"));
+        assert!(glob_matches("feat*-x", "feature-x"));
+    }
+
+    #[test]
+    fn glob_double_star_crosses_segments() {
+        assert!(glob_matches("src/**", "src/a/b/c.rs"));
+        assert!(glob_matches("src/**", "src/c.rs"));
+        assert!(glob_matches("**/*.md", "README.md"));
+        assert!(glob_matches("**/*.md", "docs/guide/intro.md"));
+        assert!(glob_matches("a/**/b", "a/b"));
+        assert!(glob_matches("a/**/b", "a/x/y/b"));
+        assert!(!glob_matches("a/**/b", "a/x/y/c"));
+        assert!(glob_matches("**", "anything/at/all"));
+        assert!(!glob_matches("docs/**", "src/docs/x"));
+    }
+
+    #[test]
+    fn glob_question_mark_is_one_character() {
+        assert!(glob_matches("v?", "v1"));
+        assert!(!glob_matches("v?", "v10"));
+        assert!(!glob_matches("v?", "v"));
+        assert!(!glob_matches("a?b", "a/b"));
+    }
+
+    #[test]
+    fn glob_literals_match_exactly() {
+        assert!(glob_matches("main", "main"));
+        assert!(!glob_matches("main", "main2"));
+        assert!(!glob_matches("main", "Main"));
+        assert!(glob_matches("src/app.py", "src/app.py"));
+    }
+
+    #[test]
+    fn glob_backtracks_over_many_stars_quickly() {
+        let text = "a".repeat(200);
+        assert!(!glob_matches("*a*a*a*a*a*a*a*a*b", &text));
+        let deep = vec!["x"; 200].join("/");
+        assert!(!glob_matches("**/**/**/**/**/y", &deep));
+    }
+}

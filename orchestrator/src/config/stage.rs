@@ -1,0 +1,461 @@
+//! One entry of `stages`: a bare name or a stage object, read with its own defaults.
+//! Dependencies, `deploy_environment` and rollback are settled later, across stages.
+
+use super::positions::YamlPath;
+use super::reader::{Keys, Reader, closest, describe};
+use super::{Backoff, StageSpec, When};
+use serde_yaml_ng::{Mapping, Value};
+use std::time::Duration;
+
+const STAGE_KEYS: Keys = Keys {
+    allowed: &[
+        "name",
+        "plugin",
+        "agent",
+        "with",
+        "needs",
+        "retries",
+        "backoff",
+        "timeout",
+        "when",
+        "environment",
+        "allow_failure",
+        "network",
+        "rollback",
+    ],
+    elsewhere: &[
+        (
+            "retry_on_failure",
+            "'retry_on_failure' belongs under 'pipeline:'; a stage sets 'retries'",
+        ),
+        ("max_failures", "'max_failures' belongs under 'pipeline:'"),
+        ("notify", "'notify' belongs under 'pipeline:'"),
+        ("deploy_environment", "a stage sets 'environment'"),
+        ("depends_on", "a stage lists what it waits for in 'needs'"),
+        ("if", "a stage gives its conditions in 'when'"),
+    ],
+};
+
+const WHEN_KEYS: Keys = Keys {
+    allowed: &["branches", "events", "paths"],
+    elsewhere: &[],
+};
+
+const BACKOFF_KEYS: Keys = Keys {
+    allowed: &["initial", "max", "factor"],
+    elsewhere: &[],
+};
+
+const ROLLBACK_KEYS: Keys = Keys {
+    allowed: &["plugin", "with"],
+    elsewhere: &[],
+};
+
+/// Limits that keep a typo from becoming a pipeline that waits for days.
+const MAX_RETRIES: u32 = 10;
+const TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(24 * 3600));
+const BACKOFF_RANGE: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(3600));
+const FACTOR_RANGE: (f64, f64) = (1.0, 10.0);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// Agent pools whose topics carry other traffic than stage tasks.
+const RESERVED_AGENTS: &[&str] = &["results", "dead-letter"];
+
+/// What the stage asked for on failure, before the cross-stage defaults apply.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RollbackChoice {
+    /// No `rollback` key: the default applies to deploying stages.
+    Default,
+    /// `rollback: false`.
+    Disabled,
+    /// `rollback: true`: the default, on any stage.
+    Enabled,
+    /// `{plugin, with}`; a missing part is the default's.
+    Custom {
+        plugin: Option<String>,
+        with: Option<Vec<(String, String)>>,
+    },
+}
+
+/// A stage read from one entry, before dependencies are resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct StageDraft {
+    /// Defaults filled in; `needs` empty and `rollback` unset until resolved.
+    pub(crate) spec: StageSpec,
+    /// Where the name is written.
+    pub(crate) name_path: YamlPath,
+    /// Whether the name came from a `name:` key (rather than a bare list item).
+    pub(crate) named_by_key: bool,
+    /// `needs` as written, with where each name is written; `None` when absent.
+    pub(crate) needs: Option<Vec<(String, YamlPath)>>,
+    /// Where `needs` (or, when absent, the name) is written.
+    pub(crate) needs_path: YamlPath,
+    pub(crate) rollback: RollbackChoice,
+}
+
+/// Pipeline-wide settings that stage defaults come from.
+pub(crate) struct StageDefaults {
+    pub(crate) retries: u32,
+}
+
+/// Reads stage `index` of the list at `list_path`; `None` when it cannot be used (its
+/// problems are recorded).
+pub(crate) fn read_stage(
+    reader: &mut Reader,
+    entry: &Value,
+    list_path: &YamlPath,
+    index: usize,
+    defaults: &StageDefaults,
+) -> Option<StageDraft> {
+    let path = list_path.index(index);
+    let unnamed = format!("stage #{}", index + 1);
+    match entry {
+        Value::String(_) => {
+            let name = reader.name(entry, &path, "name", &unnamed)?;
+            check_reserved_agent(reader, &name, &path, &format!("stage '{name}'"));
+            Some(StageDraft {
+                spec: default_spec(name, defaults),
+                name_path: path.clone(),
+                named_by_key: false,
+                needs: None,
+                needs_path: path,
+                rollback: RollbackChoice::Default,
+            })
+        }
+        Value::Mapping(map) => read_stage_object(reader, map, &path, &unnamed, defaults),
+        other => {
+            reader.at_value(
+                &path,
+                None,
+                format!(
+                    "{unnamed} must be a stage name or a mapping with a 'name', found {}",
+                    describe(other)
+                ),
+                None,
+            );
+            None
+        }
+    }
+}
+
+fn default_spec(name: String, defaults: &StageDefaults) -> StageSpec {
+    StageSpec {
+        agent: name.clone(),
+        plugin: name.clone(),
+        name,
+        with: Vec::new(),
+        needs: Vec::new(),
+        retries: defaults.retries,
+        backoff: Backoff::default(),
+        timeout: DEFAULT_TIMEOUT,
+        when: When::default(),
+        environment: None,
+        allow_failure: false,
+        network: false,
+        rollback: None,
+    }
+}
+
+fn read_stage_object(
+    reader: &mut Reader,
+    map: &Mapping,
+    path: &YamlPath,
+    unnamed: &str,
+    defaults: &StageDefaults,
+) -> Option<StageDraft> {
+    let name_path = path.key("name");
+    let name = match map.get("name") {
+        Some(value) => reader.name(value, &name_path, "name", unnamed),
+        None => {
+            let has_misspelt_name = map
+                .keys()
+                .filter_map(Value::as_str)
+                .any(|key| closest(key, ["name"]).is_some());
+            if !has_misspelt_name {
+                reader.at_value(
+                    path,
+                    None,
+                    format!("{unnamed} has no 'name'"),
+                    Some("give every stage object a 'name', e.g. 'name: test'".into()),
+                );
+            }
+            None
+        }
+    };
+    let scope = name
+        .as_ref()
+        .map_or_else(|| unnamed.to_string(), |name| format!("stage '{name}'"));
+    reader.check_keys(map, path, &scope, &STAGE_KEYS);
+
+    let mut spec = default_spec(name.clone().unwrap_or_default(), defaults);
+    let field = |key: &str| map.get(key).map(|value| (value, path.key(key)));
+
+    if let Some((value, at)) = field("plugin")
+        && let Some(plugin) = reader.name(value, &at, "plugin", &scope)
+    {
+        spec.plugin = plugin;
+    }
+    if let Some((value, at)) = field("agent")
+        && let Some(agent) = reader.name(value, &at, "agent", &scope)
+    {
+        spec.agent = agent;
+    }
+    if name.is_some() {
+        let agent_path = if map.contains_key("agent") {
+            path.key("agent")
+        } else {
+            name_path.clone()
+        };
+        check_reserved_agent(reader, &spec.agent, &agent_path, &scope);
+    }
+    if let Some((value, at)) = field("with") {
+        spec.with = reader.with_pairs(value, &at, &scope).unwrap_or_default();
+    }
+    let needs =
+        field("needs").and_then(|(value, at)| reader.text_list(value, &at, "needs", &scope));
+    if let Some((value, at)) = field("retries")
+        && let Some(retries) = reader.number(value, &at, "retries", &scope, (0, MAX_RETRIES))
+    {
+        spec.retries = retries;
+    }
+    if let Some((value, at)) = field("backoff")
+        && let Some(backoff) = read_backoff(reader, value, &at, &scope)
+    {
+        spec.backoff = backoff;
+    }
+    if let Some((value, at)) = field("timeout")
+        && let Some(timeout) = reader.duration(value, &at, "timeout", &scope, TIMEOUT_RANGE)
+    {
+        spec.timeout = timeout;
+    }
+    if let Some((value, at)) = field("when") {
+        spec.when = read_when(reader, value, &at, &scope).unwrap_or_default();
+    }
+    if let Some((value, at)) = field("environment") {
+        spec.environment = reader.text(value, &at, "environment", &scope);
+    }
+    if let Some((value, at)) = field("allow_failure") {
+        spec.allow_failure = reader
+            .bool(value, &at, "allow_failure", &scope)
+            .unwrap_or(false);
+    }
+    if let Some((value, at)) = field("network") {
+        spec.network = reader.bool(value, &at, "network", &scope).unwrap_or(false);
+    }
+    let rollback = match field("rollback") {
+        Some((value, at)) => read_rollback(reader, value, &at, &scope),
+        None => RollbackChoice::Default,
+    };
+
+    let needs_path = if map.contains_key("needs") {
+        path.key("needs")
+    } else {
+        name_path.clone()
+    };
+    Some(StageDraft {
+        spec,
+        name_path,
+        named_by_key: true,
+        needs,
+        needs_path,
+        rollback,
+    })
+    .filter(|_| name.is_some())
+}
+
+fn check_reserved_agent(reader: &mut Reader, agent: &str, at: &YamlPath, scope: &str) {
+    if RESERVED_AGENTS.contains(&agent) {
+        reader.at_value(
+            at,
+            Some("agent"),
+            format!("{scope}: agent pool '{agent}' is reserved (topic 'agent.{agent}' carries other messages)"),
+            Some("give the stage another name, or set 'agent' to another pool".into()),
+        );
+    }
+}
+
+fn read_backoff(
+    reader: &mut Reader,
+    value: &Value,
+    path: &YamlPath,
+    scope: &str,
+) -> Option<Backoff> {
+    let default = Backoff::default();
+    if value.as_mapping().is_none() {
+        let initial = reader.duration(value, path, "backoff", scope, BACKOFF_RANGE)?;
+        return Some(Backoff {
+            initial,
+            max: default.max.max(initial),
+            factor: default.factor,
+        });
+    }
+    let map = value.as_mapping()?;
+    let scope = format!("{scope}, in 'backoff'");
+    reader.check_keys(map, path, &scope, &BACKOFF_KEYS);
+    let mut ok = true;
+    let mut read = |reader: &mut Reader, key: &str| match map.get(key) {
+        None => None,
+        Some(v) => {
+            let got = reader.duration(v, &path.key(key), key, &scope, BACKOFF_RANGE);
+            ok &= got.is_some();
+            got
+        }
+    };
+    let initial = read(reader, "initial");
+    let max = read(reader, "max");
+    let initial = initial.unwrap_or(default.initial);
+    let max = match max {
+        Some(max) if max < initial => {
+            reader.at_value(
+                &path.key("max"),
+                Some("max"),
+                format!(
+                    "{scope}: 'max' ({}) is shorter than 'initial' ({})",
+                    super::duration::format_duration(max),
+                    super::duration::format_duration(initial)
+                ),
+                None,
+            );
+            ok = false;
+            max
+        }
+        Some(max) => max,
+        None => default.max.max(initial),
+    };
+    let factor = match map.get("factor") {
+        None => default.factor,
+        Some(v) => match v
+            .as_f64()
+            .filter(|f| (FACTOR_RANGE.0..=FACTOR_RANGE.1).contains(f))
+        {
+            Some(factor) => factor,
+            None => {
+                reader.at_value(
+                    &path.key("factor"),
+                    Some("factor"),
+                    format!(
+                        "{scope}: 'factor' must be a number from {} to {}, found {}",
+                        FACTOR_RANGE.0,
+                        FACTOR_RANGE.1,
+                        describe(v)
+                    ),
+                    None,
+                );
+                ok = false;
+                default.factor
+            }
+        },
+    };
+    ok.then_some(Backoff {
+        initial,
+        max,
+        factor,
+    })
+}
+
+fn read_when(reader: &mut Reader, value: &Value, path: &YamlPath, scope: &str) -> Option<When> {
+    let Some(map) = value.as_mapping() else {
+        reader.at_value(
+            path,
+            Some("when"),
+            format!(
+                "{scope}: 'when' must be a mapping of branches, events and paths, found {}",
+                describe(value)
+            ),
+            None,
+        );
+        return None;
+    };
+    let scope = format!("{scope}, in 'when'");
+    reader.check_keys(map, path, &scope, &WHEN_KEYS);
+    let list = |reader: &mut Reader, key: &str| -> Vec<String> {
+        let Some(value) = map.get(key) else {
+            return Vec::new();
+        };
+        let at = path.key(key);
+        let Some(items) = reader.text_list(value, &at, key, &scope) else {
+            return Vec::new();
+        };
+        if items.is_empty() {
+            reader.at_value(
+                &at,
+                Some(key),
+                format!("{scope}: '{key}' is an empty list, so the stage would never run"),
+                Some(format!("leave '{key}' out to place no condition on it")),
+            );
+        }
+        let mut patterns = Vec::with_capacity(items.len());
+        for (item, item_path) in items {
+            if let Some((reason, hint)) = pattern_error(key, &item) {
+                reader.at_value(&item_path, Some(key), format!("{scope}: {reason}"), hint);
+            } else {
+                patterns.push(item);
+            }
+        }
+        patterns
+    };
+    Some(When {
+        branches: list(reader, "branches"),
+        events: list(reader, "events"),
+        paths: list(reader, "paths"),
+    })
+}
+
+/// Why a `when` entry under `key` can never match, with a hint.
+fn pattern_error(key: &str, pattern: &str) -> Option<(String, Option<String>)> {
+    if pattern.trim().is_empty() {
+        return Some((format!("an empty entry in '{key}' matches nothing"), None));
+    }
+    if key == "events" && pattern.chars().any(char::is_whitespace) {
+        return Some((format!("event '{pattern}' contains a space"), None));
+    }
+    if key == "paths"
+        && let Some(relative) = pattern
+            .strip_prefix('/')
+            .or_else(|| pattern.strip_prefix("./"))
+    {
+        return Some((
+            format!(
+                "path pattern '{pattern}' never matches: changed paths are relative to the repository root"
+            ),
+            Some(format!("write '{relative}'")),
+        ));
+    }
+    None
+}
+
+fn read_rollback(
+    reader: &mut Reader,
+    value: &Value,
+    path: &YamlPath,
+    scope: &str,
+) -> RollbackChoice {
+    match value {
+        Value::Bool(false) => RollbackChoice::Disabled,
+        Value::Bool(true) => RollbackChoice::Enabled,
+        Value::Mapping(map) => {
+            let scope = format!("{scope}, in 'rollback'");
+            reader.check_keys(map, path, &scope, &ROLLBACK_KEYS);
+            let plugin = map
+                .get("plugin")
+                .and_then(|v| reader.name(v, &path.key("plugin"), "plugin", &scope));
+            let with = map
+                .get("with")
+                .and_then(|v| reader.with_pairs(v, &path.key("with"), &scope));
+            RollbackChoice::Custom { plugin, with }
+        }
+        other => {
+            reader.at_value(
+                path,
+                Some("rollback"),
+                format!(
+                    "{scope}: 'rollback' must be false, true or a mapping with 'plugin' and 'with', found {}",
+                    describe(other)
+                ),
+                None,
+            );
+            RollbackChoice::Default
+        }
+    }
+}
