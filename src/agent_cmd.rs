@@ -201,12 +201,12 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.work_dir)
         .with_context(|| format!("cannot create {}", args.work_dir.display()))?;
     let work_dir = args.work_dir.canonicalize()?;
-    let agent = Agent::new(
-        settings,
-        bus.clone(),
-        registry.clone(),
-        WorkspaceCache::new(work_dir),
-    );
+    let workspaces = match args.containers {
+        // Unsandboxed tools can write to their workspace: never share one between tasks.
+        ContainersMode::Process => WorkspaceCache::new(work_dir).with_private_checkouts(),
+        _ => WorkspaceCache::new(work_dir),
+    };
+    let agent = Agent::new(settings, bus.clone(), registry.clone(), workspaces);
 
     let health = Arc::new(Health {
         agent_id: agent_id.clone(),

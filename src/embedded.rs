@@ -32,6 +32,9 @@ pub struct EmbeddedOptions {
     pub plugin_dirs: Vec<PathBuf>,
     /// Where tools run.
     pub containers: Arc<dyn ContainerRunner>,
+    /// Give each task its own checkout (set it when tools run unsandboxed and could
+    /// write to their workspace).
+    pub private_checkouts: bool,
     /// Where workspaces and the compiled-plugin cache live.
     pub work_dir: PathBuf,
     /// Stages served besides [`DEFAULT_STAGES`].
@@ -101,7 +104,11 @@ impl Embedded {
             },
             Arc::clone(&shared_bus),
             Arc::clone(&registry),
-            WorkspaceCache::new(workspaces.canonicalize()?),
+            if options.private_checkouts {
+                WorkspaceCache::new(workspaces.canonicalize()?).with_private_checkouts()
+            } else {
+                WorkspaceCache::new(workspaces.canonicalize()?)
+            },
         );
         let mut tasks = Vec::new();
         {

@@ -119,6 +119,7 @@ async fn start(dir: &Path, tenant: TenantSettings) -> Embedded {
         settings,
         plugin_dirs: vec![plugins],
         containers: Arc::new(NoContainerRuntime),
+        private_checkouts: false,
         work_dir: dir.join("agent"),
         extra_stages: vec![],
         concurrency: 2,

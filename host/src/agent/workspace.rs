@@ -41,14 +41,32 @@ pub enum WorkspaceError {
     },
 }
 
-/// A checked-out task workspace; its folders are removed on drop.
+/// A checked-out task workspace; its own folders are removed on drop. The source may
+/// be a checkout shared with other tasks of the same commit (it is mounted read-only).
 pub struct Workspace {
     /// The repository at the commit (mounted read-only as `/workspace`).
     pub source: PathBuf,
     /// The task's output folder (mounted as `/out`).
     pub out: PathBuf,
     root: PathBuf,
+    /// Keeps a shared checkout from being evicted while the task runs.
+    _lease: Option<Arc<SharedCheckout>>,
 }
+
+/// A checkout of one commit that tasks share read-only; removed when evicted and unused.
+struct SharedCheckout {
+    path: PathBuf,
+    ready: tokio::sync::OnceCell<()>,
+}
+
+impl Drop for SharedCheckout {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Shared checkouts kept for reuse, most recently used last.
+const SHARED_CHECKOUTS: usize = 16;
 
 impl Drop for Workspace {
     fn drop(&mut self) {
@@ -62,6 +80,12 @@ impl Drop for Workspace {
 pub struct WorkspaceCache {
     root: PathBuf,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Share one checkout per commit between tasks (safe when tools cannot write to
+    /// `/workspace`: plugins and sandboxed containers see it read-only).
+    share: bool,
+    shared: Mutex<Vec<(String, Arc<SharedCheckout>)>>,
+    /// Commits already known to be in their mirror (no `git cat-file` needed).
+    present: Mutex<std::collections::HashSet<String>>,
 }
 
 fn check_url(url: &str) -> Result<(), WorkspaceError> {
@@ -123,7 +147,52 @@ impl WorkspaceCache {
         WorkspaceCache {
             root,
             locks: Mutex::new(HashMap::new()),
+            share: true,
+            shared: Mutex::new(Vec::new()),
+            present: Mutex::new(std::collections::HashSet::new()),
         }
+    }
+
+    fn is_present(&self, key: &str, commit: &str) -> bool {
+        self.present
+            .lock()
+            .map(|p| p.contains(&format!("{key}/{commit}")))
+            .unwrap_or(false)
+    }
+
+    /// Give every task its own checkout: for runners whose tools can write to the
+    /// workspace (the unsandboxed process runner).
+    pub fn with_private_checkouts(mut self) -> WorkspaceCache {
+        self.share = false;
+        self
+    }
+
+    /// The shared checkout of `commit`, created (not yet filled) if new; evicts the
+    /// least recently used checkouts no task holds.
+    fn shared_checkout(&self, key: &str, commit: &str) -> Option<Arc<SharedCheckout>> {
+        let mut shared = self.shared.lock().ok()?;
+        let id = format!("{}-{commit}", &key[..16.min(key.len())]);
+        if let Some(index) = shared.iter().position(|(k, _)| *k == id) {
+            let entry = shared.remove(index);
+            let checkout = Arc::clone(&entry.1);
+            shared.push(entry);
+            return Some(checkout);
+        }
+        let checkout = Arc::new(SharedCheckout {
+            path: self.root.join("checkouts").join(&id),
+            ready: tokio::sync::OnceCell::new(),
+        });
+        shared.push((id, Arc::clone(&checkout)));
+        while shared.len() > SHARED_CHECKOUTS {
+            // Only the cache holds an idle checkout; a leased one stays until its task ends.
+            match shared.iter().position(|(_, c)| Arc::strong_count(c) == 1) {
+                Some(index) => {
+                    shared.remove(index);
+                }
+                None => break,
+            }
+        }
+        Some(checkout)
     }
 
     fn repo_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -159,14 +228,15 @@ impl WorkspaceCache {
                     url,
                 )
                 .await?;
-            } else if git(
-                &["cat-file", "-e", &format!("{commit}^{{commit}}")],
-                Some(&mirror),
-                "lookup",
-                url,
-            )
-            .await
-            .is_err()
+            } else if !self.is_present(&key, commit)
+                && git(
+                    &["cat-file", "-e", &format!("{commit}^{{commit}}")],
+                    Some(&mirror),
+                    "lookup",
+                    url,
+                )
+                .await
+                .is_err()
             {
                 git(
                     &["fetch", "--quiet", "--prune", "origin"],
@@ -176,6 +246,12 @@ impl WorkspaceCache {
                 )
                 .await?;
             }
+        }
+        if let Ok(mut present) = self.present.lock() {
+            if present.len() >= 4096 {
+                present.clear();
+            }
+            present.insert(format!("{key}/{commit}"));
         }
         let safe_id: String = task_id
             .chars()
@@ -194,45 +270,79 @@ impl WorkspaceCache {
         if root.exists() {
             std::fs::remove_dir_all(&root).map_err(io(&root))?;
         }
-        let source = root.join("src");
         let out = root.join("out");
         std::fs::create_dir_all(&out).map_err(io(&out))?;
-        let workspace = Workspace {
-            source: source.clone(),
-            out,
-            root: root.clone(),
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755))
+            .map_err(io(&root))?;
+        let lease = if self.share {
+            self.shared_checkout(&key, commit)
+        } else {
+            None
         };
-        let mirror_s = mirror.display().to_string();
-        let source_s = source.display().to_string();
-        git(
-            &[
-                "clone",
-                "--quiet",
-                "--shared",
-                "--no-checkout",
-                "--",
-                &mirror_s,
-                &source_s,
-            ],
-            None,
-            "checkout",
-            url,
-        )
-        .await?;
-        git(
-            &["checkout", "--quiet", "--detach", commit, "--"],
-            Some(&source),
-            "checkout",
-            url,
-        )
-        .await?;
-        // Tools run as a non-root user inside containers: they must be able to read.
-        for dir in [&root, &source] {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
-                .map_err(io(dir))?;
-        }
+        let source = match &lease {
+            Some(checkout) => {
+                checkout
+                    .ready
+                    .get_or_try_init(|| checkout_into(&mirror, &checkout.path, commit, url))
+                    .await?;
+                checkout.path.clone()
+            }
+            None => {
+                let source = root.join("src");
+                checkout_into(&mirror, &source, commit, url).await?;
+                source
+            }
+        };
+        let workspace = Workspace {
+            source,
+            out,
+            root,
+            _lease: lease,
+        };
         Ok(workspace)
     }
+}
+
+/// `git clone --shared` of the mirror into `dest`, detached at `commit`, readable by
+/// the tools' non-root user.
+async fn checkout_into(
+    mirror: &Path,
+    dest: &Path,
+    commit: &str,
+    url: &str,
+) -> Result<(), WorkspaceError> {
+    if dest.exists() {
+        std::fs::remove_dir_all(dest).map_err(io(dest))?;
+    }
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    let mirror_s = mirror.display().to_string();
+    let dest_s = dest.display().to_string();
+    git(
+        &[
+            "clone",
+            "--quiet",
+            "--shared",
+            "--no-checkout",
+            "--",
+            &mirror_s,
+            &dest_s,
+        ],
+        None,
+        "checkout",
+        url,
+    )
+    .await?;
+    git(
+        &["checkout", "--quiet", "--detach", commit, "--"],
+        Some(dest),
+        "checkout",
+        url,
+    )
+    .await?;
+    std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755)).map_err(io(dest))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -248,5 +358,49 @@ mod tests {
         assert!(check_commit("0123abcd").is_ok());
         assert!(check_commit("--force").is_err());
         assert!(check_commit("HEAD").is_err());
+    }
+
+    fn repo(dir: &Path) -> (String, String) {
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .arg("-C")
+                .arg(dir)
+                .args(args)
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@bosun.invalid")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@bosun.invalid")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{args:?}");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        std::fs::create_dir_all(dir).unwrap();
+        run(&["init", "--quiet"]);
+        std::fs::write(dir.join("a.txt"), "a").unwrap();
+        run(&["add", "a.txt"]);
+        run(&["commit", "--quiet", "-m", "a"]);
+        (format!("file://{}", dir.display()), run(&["rev-parse", "HEAD"]))
+    }
+
+    #[tokio::test]
+    async fn tasks_of_one_commit_share_a_checkout_unless_told_not_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, sha) = repo(&dir.path().join("repo"));
+        let shared = WorkspaceCache::new(dir.path().join("shared"));
+        let a = shared.prepare(&url, &sha, "r/lint/1").await.unwrap();
+        let b = shared.prepare(&url, &sha, "r/test/1").await.unwrap();
+        assert_eq!(a.source, b.source);
+        assert_ne!(a.out, b.out, "each task keeps its own /out");
+        assert_eq!(std::fs::read_to_string(b.source.join("a.txt")).unwrap(), "a");
+        drop(a);
+        assert!(b.source.exists(), "a checkout in use survives the other task");
+        let private = WorkspaceCache::new(dir.path().join("private")).with_private_checkouts();
+        let c = private.prepare(&url, &sha, "r/lint/1").await.unwrap();
+        let d = private.prepare(&url, &sha, "r/test/1").await.unwrap();
+        assert_ne!(c.source, d.source);
+        let gone = c.source.clone();
+        drop(c);
+        assert!(!gone.exists(), "a private checkout goes with its task");
     }
 }
