@@ -380,7 +380,10 @@ mod tests {
         std::fs::write(dir.join("a.txt"), "a").unwrap();
         run(&["add", "a.txt"]);
         run(&["commit", "--quiet", "-m", "a"]);
-        (format!("file://{}", dir.display()), run(&["rev-parse", "HEAD"]))
+        (
+            format!("file://{}", dir.display()),
+            run(&["rev-parse", "HEAD"]),
+        )
     }
 
     #[tokio::test]
@@ -392,9 +395,15 @@ mod tests {
         let b = shared.prepare(&url, &sha, "r/test/1").await.unwrap();
         assert_eq!(a.source, b.source);
         assert_ne!(a.out, b.out, "each task keeps its own /out");
-        assert_eq!(std::fs::read_to_string(b.source.join("a.txt")).unwrap(), "a");
+        assert_eq!(
+            std::fs::read_to_string(b.source.join("a.txt")).unwrap(),
+            "a"
+        );
         drop(a);
-        assert!(b.source.exists(), "a checkout in use survives the other task");
+        assert!(
+            b.source.exists(),
+            "a checkout in use survives the other task"
+        );
         let private = WorkspaceCache::new(dir.path().join("private")).with_private_checkouts();
         let c = private.prepare(&url, &sha, "r/lint/1").await.unwrap();
         let d = private.prepare(&url, &sha, "r/test/1").await.unwrap();
