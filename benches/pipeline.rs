@@ -3,6 +3,7 @@
 //! (`scripted`, which reports a pass) in a fresh sandbox per task.
 //!
 //! `cargo bench --bench pipeline`; `BOSUN_BENCH_RUNS` sets the number of runs (600).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use bosun::embedded::{Embedded, EmbeddedOptions};
 use bosun_host::NoContainerRuntime;

@@ -4,6 +4,7 @@ mod agent_cmd;
 mod orchestrator_cmd;
 mod plugin_cmd;
 mod report_view;
+mod run_cmd;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -34,6 +35,8 @@ enum Command {
     Plugin(plugin_cmd::PluginCommand),
     /// Run a stage agent: take tasks from the bus, run plugins, publish results.
     Agent(agent_cmd::AgentArgs),
+    /// Run a repository's pipeline locally on the embedded default.
+    Run(run_cmd::RunArgs),
     /// Run the orchestrator: webhook, scheduler, run store and API.
     Orchestrator(orchestrator_cmd::OrchestratorArgs),
     /// Check a pipeline config: its errors (exit 1) or the resolved plan (exit 0).
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Plugin(cmd) => plugin_cmd::run(cmd).await,
             Command::Agent(args) => agent_cmd::run(args).await,
+            Command::Run(args) => run_cmd::run(args).await,
             Command::Orchestrator(args) => orchestrator_cmd::run(args).await,
             Command::Validate(args) => validate_cmd::run(args),
         }

@@ -7,6 +7,7 @@
 //!
 //! `cargo bench -p bosun-orchestrator --bench orchestration`; `BOSUN_BENCH_ONLY=memory|
 //! overhead|throughput|kafka` picks one part.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use bosun_bus::messages::{self, AgentReply, MESSAGE_VERSION, ResultMessage, TaskMessage};
 use bosun_bus::{Bus, MemoryBus, Outcome, StageReport, StageResult, topics};
@@ -233,7 +234,7 @@ fn memory(runs: usize) {
     let store = Store::open(&settings.store).expect("store");
     let mut scheduler = Scheduler::open(store, settings).expect("scheduler");
     // Warm up allocator arenas and the config cache before measuring.
-    let mut start_runs = |scheduler: &mut Scheduler, n: usize, offset: usize| {
+    let start_runs = |scheduler: &mut Scheduler, n: usize, offset: usize| {
         for i in 0..n {
             let now = now_ms();
             let t = trigger(

@@ -1,5 +1,6 @@
 //! The webhook end to end: signatures, deduplication (in a row, concurrently, after a
 //! restart), body limits, broken configs, and a restart between two stages.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod harness;
 #[allow(dead_code)]

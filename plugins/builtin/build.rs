@@ -12,6 +12,9 @@ const BUILTIN_PACKAGES: &[&str] = &[
     "bosun-plugin-min-coverage",
     "bosun-plugin-production-only-from-default-branch",
     "bosun-plugin-slack",
+    "bosun-plugin-security",
+    "bosun-plugin-build",
+    "bosun-plugin-deploy",
 ];
 
 fn main() {

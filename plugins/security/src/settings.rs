@@ -1,0 +1,339 @@
+//! The stage's `with:` block, parsed once into typed settings with errors naming the key.
+
+use crate::ignore::{Ignore, parse_ignores};
+use bosun_sdk::Severity;
+
+/// The image bandit runs in unless `python_image` says otherwise (built by
+/// `scripts/services.sh`).
+pub const DEFAULT_PYTHON_IMAGE: &str = "bosun/python-tools:latest";
+/// Reports larger than this many MiB are refused unless `max_report_mb` raises it.
+pub const DEFAULT_MAX_REPORT_MB: u64 = 64;
+/// Most `max_report_mb` may be: the plugin holds a report in its sandbox memory.
+pub const MAX_REPORT_MB_LIMIT: u64 = 192;
+
+/// Keys this stage reads (`ignore.<id>.until`/`.reason` besides); `environment` is set
+/// by the orchestrator on stages that have one.
+const KNOWN_KEYS: &[&str] = &[
+    "bandit",
+    "bandit_target",
+    "python_image",
+    "trivy_image",
+    "trivy_command",
+    "trivy_target",
+    "trivy_network",
+    "trivy_report",
+    "fail_on",
+    "ignore",
+    "max_report_mb",
+    "timeout_secs",
+    "environment",
+];
+
+/// Everything the security stage was asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Run bandit (default), and where.
+    pub bandit: Option<BanditRun>,
+    /// Run Trivy in a tool image.
+    pub trivy: Option<TrivyRun>,
+    /// Read a Trivy JSON report from this workspace path.
+    pub trivy_report: Option<String>,
+    /// Findings at or above this severity fail the stage; `None` never fails.
+    pub threshold: Option<Severity>,
+    /// Accepted finding ids.
+    pub ignores: Vec<Ignore>,
+    /// Largest report read, in bytes.
+    pub max_report_bytes: u64,
+    /// Wall-clock limit for each tool, in seconds.
+    pub timeout_secs: u32,
+}
+
+/// A bandit run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BanditRun {
+    /// Tool image with bandit.
+    pub image: String,
+    /// Workspace-relative folder or file to scan.
+    pub target: String,
+}
+
+/// A Trivy run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrivyRun {
+    /// Tool image with `trivy` on its PATH.
+    pub image: String,
+    /// `fs` (default), `config` or `image`.
+    pub command: String,
+    /// For `fs`/`config`: a workspace-relative path; for `image`: an image reference.
+    pub target: String,
+    /// Let Trivy download its vulnerability database (and pull images).
+    pub network: bool,
+}
+
+/// Parse the stage's `with:` pairs.
+pub fn parse(config: &[(String, String)]) -> Result<Settings, String> {
+    if let Some((key, _)) = config
+        .iter()
+        .find(|(key, _)| !KNOWN_KEYS.contains(&key.as_str()) && !key.starts_with("ignore."))
+    {
+        return Err(format!(
+            "unknown setting `{key}` (known: {}, ignore.<id>.until, ignore.<id>.reason)",
+            KNOWN_KEYS.join(", ")
+        ));
+    }
+    let get = |key: &str| {
+        config
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.trim())
+    };
+    let bandit = if flag(get("bandit"), "bandit", true)? {
+        let target = get("bandit_target").unwrap_or(".");
+        relative_path("bandit_target", target)?;
+        Some(BanditRun {
+            image: non_empty("python_image", get("python_image"))?
+                .unwrap_or(DEFAULT_PYTHON_IMAGE)
+                .to_string(),
+            target: target.to_string(),
+        })
+    } else {
+        None
+    };
+    let trivy = match non_empty("trivy_image", get("trivy_image"))? {
+        None => None,
+        Some(image) => {
+            let command = get("trivy_command").unwrap_or("fs");
+            if !["fs", "config", "image"].contains(&command) {
+                return Err(format!(
+                    "`trivy_command` must be fs, config or image, got {command:?}"
+                ));
+            }
+            let target = match (command, get("trivy_target")) {
+                ("image", None) => {
+                    return Err(
+                        "`trivy_command: image` needs `trivy_target` (an image reference)".into(),
+                    );
+                }
+                ("image", Some(reference)) => reference.to_string(),
+                (_, target) => {
+                    let target = target.unwrap_or(".");
+                    relative_path("trivy_target", target)?;
+                    target.to_string()
+                }
+            };
+            Some(TrivyRun {
+                image: image.to_string(),
+                command: command.to_string(),
+                target,
+                network: flag(get("trivy_network"), "trivy_network", false)?,
+            })
+        }
+    };
+    let trivy_report = non_empty("trivy_report", get("trivy_report"))?;
+    if let Some(path) = trivy_report {
+        relative_path("trivy_report", path)?;
+    }
+    if bandit.is_none() && trivy.is_none() && trivy_report.is_none() {
+        return Err(
+            "nothing to scan: `bandit` is false and neither `trivy_image` nor `trivy_report` is set"
+                .into(),
+        );
+    }
+    let max_mb = number(get("max_report_mb"), "max_report_mb", DEFAULT_MAX_REPORT_MB)?;
+    if !(1..=MAX_REPORT_MB_LIMIT).contains(&max_mb) {
+        return Err(format!(
+            "`max_report_mb` must be between 1 and {MAX_REPORT_MB_LIMIT}, got {max_mb}"
+        ));
+    }
+    let timeout = number(get("timeout_secs"), "timeout_secs", 600)?;
+    Ok(Settings {
+        bandit,
+        trivy,
+        trivy_report: trivy_report.map(str::to_string),
+        threshold: threshold(get("fail_on"))?,
+        ignores: parse_ignores(config)?,
+        max_report_bytes: max_mb << 20,
+        timeout_secs: u32::try_from(timeout)
+            .ok()
+            .filter(|t| *t > 0)
+            .ok_or_else(|| format!("`timeout_secs` must be 1 to {}, got {timeout}", u32::MAX))?,
+    })
+}
+
+/// `fail_on`: severities that block, e.g. `HIGH,CRITICAL` (the default). The lowest one
+/// listed is the threshold: everything at or above it blocks. `none` never blocks.
+fn threshold(raw: Option<&str>) -> Result<Option<Severity>, String> {
+    let Some(raw) = raw else {
+        return Ok(Some(Severity::High));
+    };
+    if raw.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let mut lowest: Option<Severity> = None;
+    for word in raw.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        let severity = match word.to_ascii_uppercase().as_str() {
+            "UNKNOWN" | "INFO" => Severity::Info,
+            "LOW" => Severity::Low,
+            "MEDIUM" => Severity::Medium,
+            "HIGH" => Severity::High,
+            "CRITICAL" => Severity::Critical,
+            _ => {
+                return Err(format!(
+                    "`fail_on` lists {word:?}; use UNKNOWN, LOW, MEDIUM, HIGH, CRITICAL or none"
+                ));
+            }
+        };
+        if lowest.is_none_or(|l| severity.rank() < l.rank()) {
+            lowest = Some(severity);
+        }
+    }
+    lowest
+        .map(Some)
+        .ok_or_else(|| "`fail_on` is empty; list severities or write `none`".to_string())
+}
+
+fn flag(raw: Option<&str>, key: &str, default: bool) -> Result<bool, String> {
+    match raw {
+        None => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(format!("`{key}` must be true or false, got {other:?}")),
+    }
+}
+
+fn number(raw: Option<&str>, key: &str, default: u64) -> Result<u64, String> {
+    match raw {
+        None => Ok(default),
+        Some(text) => text
+            .parse()
+            .map_err(|_| format!("`{key}` must be a whole number, got {text:?}")),
+    }
+}
+
+fn non_empty<'a>(key: &str, raw: Option<&'a str>) -> Result<Option<&'a str>, String> {
+    match raw {
+        Some("") => Err(format!("`{key}` is empty")),
+        other => Ok(other),
+    }
+}
+
+/// A path that stays inside the workspace: relative, no `..`.
+fn relative_path(key: &str, path: &str) -> Result<(), String> {
+    let escapes =
+        path.starts_with('/') || path.contains('\0') || path.split('/').any(|part| part == "..");
+    if path.is_empty() || escapes {
+        return Err(format!(
+            "`{key}` must be a relative path inside the workspace, got {path:?}"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_pairs(pairs: &[(&str, &str)]) -> Result<Settings, String> {
+        let config: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse(&config)
+    }
+
+    #[test]
+    fn defaults_run_bandit_on_the_workspace_and_block_at_high() {
+        let settings = parse_pairs(&[]).unwrap();
+        assert_eq!(
+            settings.bandit,
+            Some(BanditRun {
+                image: DEFAULT_PYTHON_IMAGE.into(),
+                target: ".".into()
+            })
+        );
+        assert_eq!(settings.trivy, None);
+        assert_eq!(settings.threshold, Some(Severity::High));
+        assert_eq!(settings.max_report_bytes, 64 << 20);
+        assert!(settings.ignores.is_empty());
+    }
+
+    #[test]
+    fn fail_on_takes_the_lowest_listed_severity_or_none() {
+        let at = |raw: &str| parse_pairs(&[("fail_on", raw)]).map(|s| s.threshold);
+        assert_eq!(at("HIGH,CRITICAL"), Ok(Some(Severity::High)));
+        assert_eq!(at("critical"), Ok(Some(Severity::Critical)));
+        assert_eq!(at("CRITICAL, MEDIUM"), Ok(Some(Severity::Medium)));
+        assert_eq!(at("none"), Ok(None));
+        assert!(at("SEVERE").unwrap_err().contains("\"SEVERE\""));
+        assert!(at(" , ").unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn trivy_runs_and_reports_are_configured() {
+        let settings = parse_pairs(&[
+            ("bandit", "false"),
+            ("trivy_image", "aquasec/trivy:0.58.0"),
+            ("trivy_report", "reports/trivy.json"),
+        ])
+        .unwrap();
+        assert_eq!(settings.bandit, None);
+        let trivy = settings.trivy.unwrap();
+        assert_eq!(
+            (trivy.command.as_str(), trivy.target.as_str(), trivy.network),
+            ("fs", ".", false)
+        );
+        assert_eq!(settings.trivy_report.as_deref(), Some("reports/trivy.json"));
+        let image = parse_pairs(&[
+            ("trivy_image", "aquasec/trivy"),
+            ("trivy_command", "image"),
+            ("trivy_target", "127.0.0.1:5000/acme/app:abc"),
+            ("trivy_network", "true"),
+        ])
+        .unwrap()
+        .trivy
+        .unwrap();
+        assert_eq!(image.target, "127.0.0.1:5000/acme/app:abc");
+        assert!(image.network);
+    }
+
+    #[test]
+    fn bad_settings_name_the_key() {
+        for (pairs, expected) in [
+            (vec![("fail-on", "HIGH")], "unknown setting `fail-on`"),
+            (vec![("bandit", "yes")], "`bandit` must be true or false"),
+            (
+                vec![("bandit", "false")],
+                "nothing to scan: `bandit` is false",
+            ),
+            (
+                vec![("trivy_report", "../x.json")],
+                "`trivy_report` must be a relative path",
+            ),
+            (
+                vec![("bandit_target", "/etc")],
+                "`bandit_target` must be a relative path",
+            ),
+            (vec![("trivy_image", "")], "`trivy_image` is empty"),
+            (
+                vec![("trivy_image", "t"), ("trivy_command", "sbom")],
+                "`trivy_command` must be fs, config or image",
+            ),
+            (
+                vec![("trivy_image", "t"), ("trivy_command", "image")],
+                "needs `trivy_target`",
+            ),
+            (vec![("max_report_mb", "1000")], "between 1 and 192"),
+            (vec![("max_report_mb", "lots")], "whole number"),
+            (vec![("timeout_secs", "0")], "`timeout_secs` must be 1"),
+            (
+                vec![("ignore", "CVE-1: no date")],
+                "needs an id and an expiry date",
+            ),
+        ] {
+            let err = parse_pairs(&pairs).unwrap_err();
+            assert!(err.contains(expected), "{pairs:?}: {err}");
+        }
+        assert!(parse_pairs(&[("environment", "staging")]).is_ok());
+    }
+}

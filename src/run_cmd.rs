@@ -1,0 +1,358 @@
+//! `bosun run [DIR]`: the repository's pipeline on the embedded default (in-memory bus,
+//! SQLite under `.bosun/`, built-in plugins, Docker when it answers), with progress per
+//! stage and a summary table.
+
+use anyhow::{Context, bail};
+use bosun::embedded::{Embedded, EmbeddedOptions};
+use bosun_host::{
+    ContainerRunner, DockerRunner, DockerSettings, NoContainerRuntime, ProcessRunner,
+};
+use bosun_orchestrator::model::{RunRecord, RunStatus, RunTrigger, StageState};
+use bosun_orchestrator::scheduler::Accepted;
+use bosun_orchestrator::settings::ServerSettings;
+use bosun_orchestrator::store::{AttemptRow, Store};
+use clap::{Args, ValueEnum};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Where tools run.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RunContainers {
+    /// Docker when the engine answers, otherwise plain processes (said plainly).
+    Auto,
+    /// Hardened containers on the Docker Engine.
+    Docker,
+    /// Plain processes on this machine: NOT sandboxed.
+    Process,
+    /// No tools.
+    None,
+}
+
+/// Run a repository's pipeline locally.
+///
+/// Example: bosun run examples/python-app
+#[derive(Args)]
+pub struct RunArgs {
+    /// The repository (its working tree as it is, uncommitted changes included).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Print the finished run as JSON instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Where tools run.
+    #[arg(long, value_enum, default_value_t = RunContainers::Auto)]
+    containers: RunContainers,
+    /// Extra plugin folders (besides the built-ins).
+    #[arg(long = "plugins", value_delimiter = ',')]
+    plugins: Vec<PathBuf>,
+    /// Branch name the pipeline sees.
+    #[arg(long, default_value = "main")]
+    branch: String,
+}
+
+fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "bosun run")
+        .env("GIT_AUTHOR_EMAIL", "run@bosun.invalid")
+        .env("GIT_COMMITTER_NAME", "bosun run")
+        .env("GIT_COMMITTER_EMAIL", "run@bosun.invalid")
+        .output()
+        .context("cannot run git (install it: apt-get install git)")?;
+    if !out.status.success() {
+        bail!(
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Copy the working tree into a snapshot repository and commit it, so the pipeline sees
+/// exactly what is on disk.
+fn snapshot(dir: &Path, into: &Path) -> anyhow::Result<String> {
+    const SKIP: &[&str] = &[
+        ".git",
+        ".bosun",
+        "target",
+        "node_modules",
+        "__pycache__",
+        ".venv",
+    ];
+    fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if SKIP.iter().any(|s| name == *s) {
+                continue;
+            }
+            let kind = entry.file_type()?;
+            let target = to.join(&name);
+            if kind.is_dir() {
+                copy(&entry.path(), &target)?;
+            } else if kind.is_file() {
+                std::fs::copy(entry.path(), &target)?;
+            }
+        }
+        Ok(())
+    }
+    if into.exists() {
+        std::fs::remove_dir_all(into)
+            .with_context(|| format!("cannot clear {}", into.display()))?;
+    }
+    copy(dir, into).with_context(|| format!("cannot copy {} into a snapshot", dir.display()))?;
+    git(into, &["init", "--quiet", "--initial-branch=main"])?;
+    git(into, &["add", "--all"])?;
+    git(
+        into,
+        &[
+            "commit",
+            "--quiet",
+            "--allow-empty",
+            "-m",
+            "bosun run snapshot",
+        ],
+    )?;
+    git(into, &["rev-parse", "HEAD"])
+}
+
+async fn runner(mode: RunContainers) -> (Arc<dyn ContainerRunner>, bool) {
+    let process = || {
+        eprintln!(
+            "bosun run: tools run as plain processes on this machine: they are NOT sandboxed"
+        );
+        (
+            Arc::new(ProcessRunner::default()) as Arc<dyn ContainerRunner>,
+            true,
+        )
+    };
+    match mode {
+        RunContainers::None => (Arc::new(NoContainerRuntime), false),
+        RunContainers::Process => process(),
+        RunContainers::Docker | RunContainers::Auto => {
+            let settings = DockerSettings {
+                agent_id: format!("run-{}", std::process::id()),
+                ..DockerSettings::default()
+            };
+            match DockerRunner::connect(settings).await {
+                Ok(docker) => (Arc::new(docker), false),
+                Err(e) if matches!(mode, RunContainers::Auto) => {
+                    eprintln!("bosun run: the Docker Engine does not answer ({e})");
+                    process()
+                }
+                Err(e) => {
+                    eprintln!(
+                        "bosun run: the Docker Engine does not answer ({e}); start it with: bash scripts/services.sh"
+                    );
+                    (Arc::new(NoContainerRuntime), false)
+                }
+            }
+        }
+    }
+}
+
+fn state_word(state: StageState) -> &'static str {
+    match state {
+        StageState::Pending => "waiting",
+        StageState::Gating => "policy check",
+        StageState::Running => "running",
+        StageState::RetryWait => "retry soon",
+        StageState::Success => "passed",
+        StageState::Failure => "FAILED",
+        StageState::Errored => "ERROR",
+        StageState::Skipped => "skipped",
+        StageState::Cancelled => "cancelled",
+    }
+}
+
+fn key_numbers(attempts: &[AttemptRow], stage: &str) -> String {
+    let Some(last) = attempts
+        .iter()
+        .filter(|a| a.stage == stage)
+        .max_by_key(|a| a.attempt)
+    else {
+        return String::new();
+    };
+    let Some(report) = &last.report else {
+        return last.failure_message.clone().unwrap_or_default();
+    };
+    let mut parts = Vec::new();
+    if let Some(t) = report.tests {
+        parts.push(format!("tests {}/{} passed", t.passed, t.total));
+    }
+    if !report.findings.is_empty() {
+        parts.push(format!("{} findings", report.findings.len()));
+    }
+    if let Some(c) = report.coverage {
+        parts.push(format!("coverage {:.1}%", c.percent()));
+    }
+    if parts.is_empty() {
+        report.summary.clone()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn table(run: &RunRecord, attempts: &[AttemptRow]) -> String {
+    let mut out = format!(
+        "{:<12} {:<12} {:>9} {:>8}  {}\n",
+        "STAGE", "OUTCOME", "TIME", "ATTEMPTS", "DETAILS"
+    );
+    for stage in &run.stages {
+        let time = match (stage.started_ms, stage.finished_ms) {
+            (Some(a), Some(b)) => format!("{:.1}s", b.saturating_sub(a) as f64 / 1000.0),
+            _ => "-".into(),
+        };
+        out.push_str(&format!(
+            "{:<12} {:<12} {:>9} {:>8}  {}\n",
+            stage.name,
+            state_word(stage.state),
+            time,
+            stage.attempt,
+            key_numbers(attempts, &stage.name)
+        ));
+    }
+    out
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let dir = args
+        .dir
+        .canonicalize()
+        .with_context(|| format!("cannot open {}", args.dir.display()))?;
+    if !dir.join(".bosun.yml").exists() {
+        bail!(
+            "{} has no .bosun.yml (see `bosun validate --help` for the format)",
+            dir.display()
+        );
+    }
+    let state_dir = dir.join(".bosun");
+    let sha = snapshot(&dir, &state_dir.join("snapshot"))?;
+    let (containers, unsandboxed) = runner(args.containers).await;
+    let tools = containers.describe();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "repo".into());
+    let settings = ServerSettings {
+        listen: "127.0.0.1:0".into(),
+        store: state_dir.join("bosun.db"),
+        work_dir: state_dir.join("orchestrator"),
+        ..ServerSettings::default()
+    };
+    let store_path = settings.store.clone();
+    let system = Embedded::start(EmbeddedOptions {
+        settings,
+        plugin_dirs: args.plugins.clone(),
+        containers,
+        private_checkouts: unsandboxed,
+        work_dir: state_dir.join("agent"),
+        extra_stages: vec![],
+        concurrency: 2,
+        tick: Duration::from_millis(20),
+    })
+    .await?;
+    let trigger = RunTrigger {
+        tenant: "local".into(),
+        repository: format!("local/{name}"),
+        clone_url: format!("file://{}", state_dir.join("snapshot").display()),
+        default_branch: "main".into(),
+        commit: sha.clone(),
+        branch: args.branch.clone(),
+        event: "manual".into(),
+        changed_paths: None,
+        pull_request: None,
+        sender: std::env::var("USER").unwrap_or_else(|_| "local".into()),
+        message: None,
+    };
+    let run_id = match system
+        .orchestrator
+        .trigger(trigger, None)
+        .await
+        .map_err(anyhow::Error::msg)?
+    {
+        Accepted::Queued { run_id } => run_id,
+        Accepted::Duplicate { run_id } => run_id.unwrap_or_default(),
+    };
+    if !args.json {
+        eprintln!(
+            "bosun run {name}@{} (run {run_id}; tools: {tools}; dashboard API {}/api/runs/{run_id})",
+            &sha[..8],
+            system.base_url
+        );
+    }
+    let store = Store::open(&store_path)?;
+    let started = Instant::now();
+    let mut shown: HashMap<String, (StageState, u32)> = HashMap::new();
+    let spinner = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+    let mut tick = 0usize;
+    let run = loop {
+        let run = store
+            .run(&run_id)?
+            .context("the run disappeared from the store")?;
+        if !args.json {
+            for stage in &run.stages {
+                let now = (stage.state, stage.attempt);
+                if shown.get(&stage.name) != Some(&now) && stage.state != StageState::Pending {
+                    eprintln!(
+                        "  {:<10} {:<12} attempt {}  {:>6.1}s",
+                        stage.name,
+                        state_word(stage.state),
+                        stage.attempt,
+                        started.elapsed().as_secs_f64()
+                    );
+                    shown.insert(stage.name.clone(), now);
+                }
+            }
+            if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                eprint!(
+                    "\r{} {:.1}s\r",
+                    spinner[tick % spinner.len()],
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        }
+        tick += 1;
+        if run.status.is_final() {
+            break run;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let attempts = store.attempts(&run_id)?;
+    if args.json {
+        let events = store.events(&run_id)?;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "run": run, "attempts": attempts, "events": events })
+            )?
+        );
+    } else {
+        println!("\n{}", table(&run, &attempts));
+        let verdict = match run.status {
+            RunStatus::Success => "passed".to_string(),
+            other => format!(
+                "{}: {}",
+                other.as_str(),
+                run.error.clone().unwrap_or_default()
+            ),
+        };
+        println!(
+            "pipeline {verdict} in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    system.shutdown().await;
+    Ok(match run.status {
+        RunStatus::Success => ExitCode::SUCCESS,
+        RunStatus::ConfigError => ExitCode::from(2),
+        _ => ExitCode::from(1),
+    })
+}
