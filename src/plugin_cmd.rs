@@ -1,11 +1,13 @@
 //! `bosun plugin check|run|list`: try a plugin before deploying it.
 
+use crate::agent_cmd::ContainersMode;
 use crate::report_view;
 use anyhow::{Context, bail};
 use bosun_bus::Task;
 use bosun_host::{
-    ArtifactCache, EngineSettings, HostEngine, LoadedPlugin, PluginRegistry, PluginRuntime,
-    PluginSource, StageCall,
+    ArtifactCache, ContainerRunner, DockerRunner, DockerSettings, EngineSettings, HostEngine,
+    LoadedPlugin, NoContainerRuntime, PluginRegistry, PluginRuntime, PluginSource, ProcessRunner,
+    StageCall,
 };
 use clap::Subcommand;
 use std::borrow::Cow;
@@ -33,6 +35,9 @@ pub enum PluginCommand {
     /// Exit code 0 when the stage passes, 1 when it fails, 2 on an error.
     ///
     /// Example: bosun plugin run todo-scan --workspace . --config max_markers=10
+    ///
+    /// Example (tools in hardened containers): bosun plugin run lint.wasm --workspace
+    /// examples/node-app --containers docker
     Run {
         /// A component file, or the name of a built-in plugin.
         plugin: String,
@@ -48,6 +53,14 @@ pub enum PluginCommand {
         /// Stage name given to the plugin (default: the plugin's name).
         #[arg(long)]
         stage: Option<String>,
+        /// Attempt number given to the plugin (tools see it as BOSUN_ATTEMPT).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        attempt: u32,
+        /// Where the plugin's tools run: `docker` (hardened containers on the Docker
+        /// Engine), `process` (plain processes on this machine: NOT sandboxed) or `none`
+        /// (tools are refused).
+        #[arg(long, value_enum, default_value_t = ContainersMode::None)]
+        containers: ContainersMode,
         /// Wall-clock deadline in seconds.
         #[arg(long, default_value_t = 900)]
         timeout: u64,
@@ -108,6 +121,31 @@ fn runtime(cache: &CacheArgs, settings: EngineSettings) -> anyhow::Result<Plugin
         .context("failed to set up the plugin runtime")
 }
 
+/// The container runner for `--containers`, set up as `bosun agent` sets up its own.
+async fn runner(mode: ContainersMode) -> anyhow::Result<Arc<dyn ContainerRunner>> {
+    Ok(match mode {
+        ContainersMode::Docker => {
+            let settings = DockerSettings {
+                agent_id: format!("plugin-run-{}", std::process::id()),
+                ..DockerSettings::default()
+            };
+            let runner = DockerRunner::connect(settings)
+                .await
+                .map_err(anyhow::Error::msg)
+                .context(
+                    "--containers docker: start the engine (bash scripts/services.sh) or pass \
+                     --containers process",
+                )?;
+            Arc::new(runner)
+        }
+        ContainersMode::Process => {
+            eprintln!("warning: --containers process: tools run as plain processes, NOT sandboxed");
+            Arc::new(ProcessRunner::default())
+        }
+        ContainersMode::None => Arc::new(NoContainerRuntime),
+    })
+}
+
 fn builtins() -> Vec<(String, Cow<'static, [u8]>)> {
     bosun_builtins::BUILTINS
         .iter()
@@ -124,15 +162,23 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
             out,
             config,
             stage,
+            attempt,
+            containers,
             timeout,
             json,
             cache,
         } => {
             let mut settings = EngineSettings::default();
             settings.limits.deadline = Duration::from_secs(timeout.max(1));
-            let rt = runtime(&cache, settings)?;
+            let rt = runtime(&cache, settings)?.with_containers(runner(containers).await?);
             let loaded = load_for_run(&rt, &plugin).await?;
-            run_stage(&rt, &loaded, &workspace, out, &config, stage, json).await
+            let stage = StageArgs {
+                config,
+                stage,
+                attempt,
+                containers,
+            };
+            run_stage(&rt, &loaded, &workspace, out, stage, json).await
         }
         PluginCommand::List {
             folders,
@@ -208,16 +254,24 @@ fn parse_config(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// What the task given to the plugin says (its `with:` settings, stage and attempt),
+/// and where its tools run.
+struct StageArgs {
+    config: Vec<String>,
+    stage: Option<String>,
+    attempt: u32,
+    containers: ContainersMode,
+}
+
 async fn run_stage(
     rt: &PluginRuntime,
     plugin: &LoadedPlugin,
     workspace: &Path,
     out: Option<PathBuf>,
-    config: &[String],
-    stage: Option<String>,
+    args: StageArgs,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let config = parse_config(config)?;
+    let config = parse_config(&args.config)?;
     if !workspace.is_dir() {
         bail!("workspace {} is not a folder", workspace.display());
     }
@@ -245,8 +299,8 @@ async fn run_stage(
         .unwrap_or_else(|| "local/workspace".into());
     let task = Task {
         run_id: format!("local-{}", std::process::id()),
-        stage: stage.unwrap_or_else(|| plugin.id.name.clone()),
-        attempt: 1,
+        stage: args.stage.unwrap_or_else(|| plugin.id.name.clone()),
+        attempt: args.attempt,
         tenant: "local".into(),
         repository,
         commit: "0000000000000000000000000000000000000000".into(),
@@ -265,6 +319,15 @@ async fn run_stage(
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
         report_view::print_result(&result, &out);
+        let wanted_tools = result
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.message.contains("no container runtime"));
+        if wanted_tools && matches!(args.containers, ContainersMode::None) {
+            eprintln!(
+                "hint: this plugin runs tools; pass --containers docker (or --containers process)"
+            );
+        }
     }
     Ok(if result.failure.is_some() {
         ExitCode::from(2)

@@ -15,6 +15,8 @@ const BUILTIN_PACKAGES: &[&str] = &[
     "bosun-plugin-security",
     "bosun-plugin-build",
     "bosun-plugin-deploy",
+    "bosun-plugin-lint",
+    "bosun-plugin-test",
 ];
 
 fn main() {

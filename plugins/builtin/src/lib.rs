@@ -3,7 +3,7 @@
 //!
 //! The build script compiles the built-in plugins for `wasm32-wasip2` (see
 //! `bosun-wasm-build`) and embeds the components with `include_bytes!`, so an agent needs
-//! no plugin folder for them: the stages `todo-scan`, `junit-report`, `security`, `build` and `deploy`, the tenant
+//! no plugin folder for them: the stages `lint`, `test`, `build`, `security`, `deploy`, `todo-scan` and `junit-report`, the tenant
 //! policies `no-critical-vulns`, `min-coverage` and `production-only-from-default-branch`,
 //! and the notifier `slack`. The host loads them like any plugin file, under
 //! [`Builtin::file_name`], which is the plugin's name with `.wasm`.
@@ -36,11 +36,13 @@ mod tests {
                 "build.wasm",
                 "deploy.wasm",
                 "junit-report.wasm",
+                "lint.wasm",
                 "min-coverage.wasm",
                 "no-critical-vulns.wasm",
                 "production-only-from-default-branch.wasm",
                 "security.wasm",
                 "slack.wasm",
+                "test.wasm",
                 "todo-scan.wasm",
             ]
         );
