@@ -74,6 +74,10 @@ pub struct AgentArgs {
     /// Names of environment variables whose values are secrets to mask; repeatable.
     #[arg(long = "secret-env", value_delimiter = ',')]
     secret_env: Vec<String>,
+    /// The image registry build stages push to (e.g. 127.0.0.1:5000); none: builds are
+    /// refused a push.
+    #[arg(long, env = "BOSUN_REGISTRY")]
+    registry: Option<String>,
     /// Compiled plugin cache.
     #[arg(long, env = "BOSUN_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
@@ -102,14 +106,16 @@ pub async fn connect_with_retry(url: &str) -> Arc<dyn Bus> {
     }
 }
 
-async fn containers(
+pub(crate) async fn containers(
     mode: ContainersMode,
     agent_id: &str,
+    registry: Option<String>,
 ) -> anyhow::Result<Arc<dyn ContainerRunner>> {
     Ok(match mode {
         ContainersMode::Docker => {
             let settings = DockerSettings {
                 agent_id: agent_id.to_string(),
+                registry,
                 ..DockerSettings::default()
             };
             let runner = DockerRunner::connect(settings)
@@ -167,7 +173,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let cache = args.cache_dir.clone().or_else(|| {
         std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/bosun/artifacts"))
     });
-    let runner = containers(args.containers, &agent_id).await?;
+    let runner = containers(args.containers, &agent_id, args.registry.clone()).await?;
     let runtime = Arc::new(
         PluginRuntime::new(engine, ArtifactCache::new(cache))
             .map_err(anyhow::Error::from)?

@@ -5,9 +5,8 @@ use crate::report_view;
 use anyhow::{Context, bail};
 use bosun_bus::Task;
 use bosun_host::{
-    ArtifactCache, ContainerRunner, DockerRunner, DockerSettings, EngineSettings, HostEngine,
-    LoadedPlugin, NoContainerRuntime, PluginRegistry, PluginRuntime, PluginSource, ProcessRunner,
-    StageCall,
+    ArtifactCache, EngineSettings, HostEngine, LoadedPlugin, PluginRegistry, PluginRuntime,
+    PluginSource, StageCall,
 };
 use clap::Subcommand;
 use std::borrow::Cow;
@@ -121,31 +120,6 @@ fn runtime(cache: &CacheArgs, settings: EngineSettings) -> anyhow::Result<Plugin
         .context("failed to set up the plugin runtime")
 }
 
-/// The container runner for `--containers`, set up as `bosun agent` sets up its own.
-async fn runner(mode: ContainersMode) -> anyhow::Result<Arc<dyn ContainerRunner>> {
-    Ok(match mode {
-        ContainersMode::Docker => {
-            let settings = DockerSettings {
-                agent_id: format!("plugin-run-{}", std::process::id()),
-                ..DockerSettings::default()
-            };
-            let runner = DockerRunner::connect(settings)
-                .await
-                .map_err(anyhow::Error::msg)
-                .context(
-                    "--containers docker: start the engine (bash scripts/services.sh) or pass \
-                     --containers process",
-                )?;
-            Arc::new(runner)
-        }
-        ContainersMode::Process => {
-            eprintln!("warning: --containers process: tools run as plain processes, NOT sandboxed");
-            Arc::new(ProcessRunner::default())
-        }
-        ContainersMode::None => Arc::new(NoContainerRuntime),
-    })
-}
-
 fn builtins() -> Vec<(String, Cow<'static, [u8]>)> {
     bosun_builtins::BUILTINS
         .iter()
@@ -170,7 +144,14 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
         } => {
             let mut settings = EngineSettings::default();
             settings.limits.deadline = Duration::from_secs(timeout.max(1));
-            let rt = runtime(&cache, settings)?.with_containers(runner(containers).await?);
+            let rt = runtime(&cache, settings)?.with_containers(
+                crate::agent_cmd::containers(
+                    containers,
+                    &format!("plugin-run-{}", std::process::id()),
+                    std::env::var("BOSUN_REGISTRY").ok(),
+                )
+                .await?,
+            );
             let loaded = load_for_run(&rt, &plugin).await?;
             let stage = StageArgs {
                 config,

@@ -51,6 +51,9 @@ pub struct RunArgs {
     /// Branch name the pipeline sees.
     #[arg(long, default_value = "main")]
     branch: String,
+    /// The image registry the build stage pushes to (`scripts/services.sh` starts one here).
+    #[arg(long, env = "BOSUN_REGISTRY", default_value = "127.0.0.1:5000")]
+    registry: String,
 }
 
 fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
@@ -123,7 +126,7 @@ fn snapshot(dir: &Path, into: &Path) -> anyhow::Result<String> {
     git(into, &["rev-parse", "HEAD"])
 }
 
-async fn runner(mode: RunContainers) -> (Arc<dyn ContainerRunner>, bool) {
+async fn runner(mode: RunContainers, registry: &str) -> (Arc<dyn ContainerRunner>, bool) {
     let process = || {
         eprintln!(
             "bosun run: tools run as plain processes on this machine: they are NOT sandboxed"
@@ -139,6 +142,7 @@ async fn runner(mode: RunContainers) -> (Arc<dyn ContainerRunner>, bool) {
         RunContainers::Docker | RunContainers::Auto => {
             let settings = DockerSettings {
                 agent_id: format!("run-{}", std::process::id()),
+                registry: Some(registry.to_string()).filter(|r| !r.is_empty()),
                 ..DockerSettings::default()
             };
             match DockerRunner::connect(settings).await {
@@ -235,7 +239,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let state_dir = dir.join(".bosun");
     let sha = snapshot(&dir, &state_dir.join("snapshot"))?;
-    let (containers, unsandboxed) = runner(args.containers).await;
+    let (containers, unsandboxed) = runner(args.containers, &args.registry).await;
     let tools = containers.describe();
     let name = dir
         .file_name()

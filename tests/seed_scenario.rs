@@ -1,0 +1,565 @@
+//! The seed scenario end to end with every real part: `bosun orchestrator` and two
+//! `bosun agent` processes over the Tansu Kafka-protocol broker, tools in hardened
+//! containers on the Docker Engine, images pushed to the local registry, and local HTTP
+//! receivers standing in for Slack and the GitHub statuses API. A signed push webhook
+//! starts the run on a copy of `examples/python-app` in a local git repository.
+//!
+//! Then: lint passes; test fails two tests on its first attempt and passes on the retry;
+//! build builds and pushes the image; security finds exactly one HIGH issue; the run
+//! stops before deploy; Slack gets a report naming that issue and the two flaky tests;
+//! GitHub gets the per-stage statuses; the event log holds every step. The same
+//! scenario also runs through `bosun run` on the embedded default.
+//!
+//! Needs `bash scripts/services.sh` (Docker, images, registry, Tansu). Under `CI=true` a
+//! missing service fails the test; elsewhere it skips, loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "seed-scenario-secret";
+
+fn services_or_skip(test: &str) -> Option<(String, String)> {
+    let kafka = std::env::var("BOSUN_TEST_KAFKA").ok();
+    let registry = std::env::var("BOSUN_TEST_REGISTRY").ok();
+    let docker = std::path::Path::new("/var/run/docker.sock").exists();
+    let kafka_up = kafka
+        .as_deref()
+        .is_some_and(|k| std::net::TcpStream::connect(k).is_ok());
+    match (kafka, registry) {
+        (Some(k), Some(r)) if kafka_up && docker => Some((k, r)),
+        _ => {
+            let why = "needs the Docker Engine, BOSUN_TEST_KAFKA and BOSUN_TEST_REGISTRY";
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("{test}: {why}; start them with: bash scripts/services.sh");
+            }
+            eprintln!("SKIPPED {test}: {why}; start them with: bash scripts/services.sh");
+            None
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Received {
+    path: String,
+    headers: HeaderMap,
+    body: String,
+}
+
+type Log = Arc<Mutex<Vec<Received>>>;
+
+async fn receiver() -> (String, Log) {
+    let log: Log = Arc::default();
+    async fn record(
+        State(log): State<Log>,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> &'static str {
+        log.lock().unwrap().push(Received {
+            path: uri.path().to_string(),
+            headers,
+            body: String::from_utf8_lossy(&body).to_string(),
+        });
+        "{}"
+    }
+    let app = Router::new().fallback(record).with_state(Arc::clone(&log));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, log)
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "Bosun Test")
+        .env("GIT_AUTHOR_EMAIL", "test@bosun.invalid")
+        .env("GIT_COMMITTER_NAME", "Bosun Test")
+        .env("GIT_COMMITTER_EMAIL", "test@bosun.invalid")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if [".bosun", "__pycache__", ".pytest_cache"]
+            .iter()
+            .any(|s| name == *s)
+        {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A copy of the Python sample as a git repository: its `file://` URL and commit.
+fn sample(dir: &Path) -> (PathBuf, String, String) {
+    let repo = dir.join("shop");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/python-app"),
+        &repo,
+    );
+    git(&repo, &["init", "--quiet", "--initial-branch=main"]);
+    git(&repo, &["add", "--all"]);
+    git(&repo, &["commit", "--quiet", "-m", "shop"]);
+    let sha = git(&repo, &["rev-parse", "HEAD"]);
+    (repo.clone(), format!("file://{}", repo.display()), sha)
+}
+
+/// A `bosun` process whose output lines are collected.
+struct Process {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Process {
+    fn start(args: &[&str], dir: &Path) -> Process {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bosun"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .env("BOSUN_CACHE_DIR", dir.join("cache"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let sink = Arc::clone(&lines);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    sink.lock().unwrap().push(line);
+                }
+            });
+        }
+        Process { child, lines }
+    }
+
+    fn find(&self, needle: &str) -> Option<String> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| l.contains(needle))
+            .cloned()
+    }
+
+    fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sign(body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn push_payload(clone_url: &str, sha: &str) -> Vec<u8> {
+    let text =
+        include_str!("../orchestrator/tests/fixtures/github/push-with-new-branch.payload.json");
+    let mut payload: serde_json::Value = serde_json::from_str(text).unwrap();
+    payload["ref"] = "refs/heads/main".into();
+    payload["after"] = sha.into();
+    payload["head_commit"]["id"] = sha.into();
+    payload["repository"]["full_name"] = "acme/shop".into();
+    payload["repository"]["name"] = "shop".into();
+    payload["repository"]["owner"]["login"] = "acme".into();
+    payload["repository"]["clone_url"] = clone_url.into();
+    payload["repository"]["default_branch"] = "main".into();
+    serde_json::to_vec(&payload).unwrap()
+}
+
+fn high_or_worse(report: &serde_json::Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| matches!(f["severity"].as_str(), Some("high" | "critical")))
+        .map(|f| f["rule"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_scenario_across_processes_over_kafka_with_docker() {
+    let Some((kafka, registry)) =
+        services_or_skip("seed_scenario_across_processes_over_kafka_with_docker")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (slack, slack_log) = receiver().await;
+    let (github, github_log) = receiver().await;
+    let (_repo, url, sha) = sample(dir.path());
+    let settings = dir.path().join("bosun-server.yaml");
+    std::fs::write(
+        &settings,
+        format!(
+            "listen: 127.0.0.1:0
+bus: kafka://{kafka}
+store: {store}
+work_dir: {work}
+github_api: {github}
+tenants:
+  - owner: acme
+    webhook_secret: {{ value: {SECRET} }}
+    slack_webhook: {{ value: {slack}/services/T000/B000/XXXX }}
+    github_token: {{ value: ghs_seed_scenario }}
+",
+            store = dir.path().join("runs.db").display(),
+            work = dir.path().join("orchestrator").display(),
+        ),
+    )
+    .unwrap();
+    let orchestrator = Process::start(
+        &["orchestrator", "--config", settings.to_str().unwrap()],
+        dir.path(),
+    );
+    let agents: Vec<Process> = [
+        ("agent-a", "lint,test,build,policy"),
+        ("agent-b", "security,deploy,report"),
+    ]
+    .iter()
+    .map(|(id, stages)| {
+        let work = dir.path().join(id);
+        std::fs::create_dir_all(&work).unwrap();
+        Process::start(
+            &[
+                "agent",
+                "--bus",
+                &format!("kafka://{kafka}"),
+                "--stages",
+                stages,
+                "--agent-id",
+                id,
+                "--containers",
+                "docker",
+                "--registry",
+                &registry,
+                "--listen",
+                "127.0.0.1:0",
+                "--work-dir",
+                work.to_str().unwrap(),
+                "--concurrency",
+                "1",
+            ],
+            dir.path(),
+        )
+    })
+    .collect();
+    // The orchestrator prints its address once it listens.
+    let start = Instant::now();
+    let base = loop {
+        if let Some(line) = orchestrator.find("bosun orchestrator on http://") {
+            let address = line
+                .split("http://")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap();
+            break format!("http://{address}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "orchestrator did not start:\n{}",
+            orchestrator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    let body = push_payload(&url, &sha);
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("{base}/webhook/github"))
+        .header("X-GitHub-Event", "push")
+        .header("X-GitHub-Delivery", "seed-1")
+        .header("X-Hub-Signature-256", sign(&body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let accepted: serde_json::Value = response.json().await.unwrap();
+    let run_id = accepted["run_id"].as_str().unwrap().to_string();
+
+    let start = Instant::now();
+    let detail = loop {
+        let detail: serde_json::Value = client
+            .get(format!("{base}/api/runs/{run_id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let status = detail["run"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if status != "queued" && status != "running" {
+            break detail;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "run still {status}: {detail}\norchestrator:\n{}\nagents:\n{}\n{}",
+            orchestrator.log(),
+            agents[0].log(),
+            agents[1].log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let stage = |name: &str| {
+        let s = detail["run"]["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()
+            .clone();
+        (
+            s["state"].as_str().unwrap().to_string(),
+            s["attempt"].as_u64().unwrap(),
+        )
+    };
+    let context = format!("{detail:#}\n{}\n{}", agents[0].log(), agents[1].log());
+    assert_eq!(stage("lint"), ("success".into(), 1), "{context}");
+    assert_eq!(stage("test"), ("success".into(), 2), "{context}");
+    assert_eq!(stage("build"), ("success".into(), 1), "{context}");
+    assert_eq!(stage("security"), ("failure".into(), 1), "{context}");
+    assert_eq!(stage("deploy").0, "skipped");
+    assert_eq!(detail["run"]["status"], "failure");
+
+    let attempts = detail["attempts"].as_array().unwrap();
+    let attempt = |stage: &str, n: u64| {
+        attempts
+            .iter()
+            .find(|a| a["stage"] == stage && a["attempt"] == n)
+            .unwrap()
+    };
+    // Two agents did the work, each result names the plugin's digest.
+    let agents_seen: std::collections::BTreeSet<&str> = attempts
+        .iter()
+        .filter_map(|a| a["agent_id"].as_str())
+        .collect();
+    assert_eq!(
+        agents_seen.into_iter().collect::<Vec<_>>(),
+        ["agent-a", "agent-b"]
+    );
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a["plugin_digest"].as_str().unwrap().starts_with("sha256:"))
+    );
+    let failed: Vec<String> = attempt("test", 1)["report"]["test_failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    let image = attempt("build", 1)["report"]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "image")
+        .unwrap()
+        .clone();
+    assert!(
+        image["reference"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{registry}/acme/shop:{sha}")),
+        "{image}"
+    );
+    let digest = image["digest"].as_str().unwrap();
+    let manifest = client
+        .head(format!("http://{registry}/v2/acme/shop/manifests/{sha}"))
+        .header(
+            "Accept",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        manifest.headers()["docker-content-digest"]
+            .to_str()
+            .unwrap(),
+        digest
+    );
+    let blocking = high_or_worse(&attempt("security", 1)["report"]);
+    assert_eq!(blocking.len(), 1, "exactly one HIGH issue: {blocking:?}");
+
+    // Slack: one report naming the issue and both flaky tests.
+    let start = Instant::now();
+    while slack_log.lock().unwrap().is_empty() && start.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let slack_messages = slack_log.lock().unwrap().clone();
+    assert_eq!(slack_messages.len(), 1, "{slack_messages:?}");
+    assert_eq!(slack_messages[0].path, "/services/T000/B000/XXXX");
+    let text = &slack_messages[0].body;
+    assert!(serde_json::from_str::<serde_json::Value>(text).unwrap()["blocks"].is_array());
+    assert!(text.contains(&blocking[0]), "{text}");
+    for name in &failed {
+        assert!(
+            text.contains(name.as_str()),
+            "flaky test {name} not named: {text}"
+        );
+    }
+
+    // GitHub: statuses per stage, with the token.
+    let statuses = github_log.lock().unwrap().clone();
+    assert!(
+        statuses
+            .iter()
+            .all(|s| s.path == format!("/repos/acme/shop/statuses/{sha}"))
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| s.headers["authorization"] == "Bearer ghs_seed_scenario")
+    );
+    let posted: Vec<(String, String)> = statuses
+        .iter()
+        .map(|s| {
+            let v: serde_json::Value = serde_json::from_str(&s.body).unwrap();
+            (
+                v["context"].as_str().unwrap().to_string(),
+                v["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (context, state) in [
+        ("bosun/lint", "success"),
+        ("bosun/test", "success"),
+        ("bosun/build", "success"),
+        ("bosun/security", "failure"),
+        ("bosun", "failure"),
+    ] {
+        assert!(
+            posted.contains(&(context.to_string(), state.to_string())),
+            "{context} {state} not in {posted:?}"
+        );
+    }
+
+    // The event log: every step, with timestamps, in order.
+    let events: serde_json::Value = client
+        .get(format!("{base}/api/runs/{run_id}/events"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events = events["events"].as_array().unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    for kind in [
+        "run.created",
+        "run.started",
+        "stage.dispatched",
+        "stage.result",
+        "stage.retry-scheduled",
+        "stage.passed",
+        "stage.failed",
+        "stage.skipped",
+        "run.failed",
+        "notify.requested",
+        "notify.sent",
+    ] {
+        assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
+    }
+    let times: Vec<u64> = events
+        .iter()
+        .map(|e| e["at_ms"].as_u64().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[test]
+fn seed_scenario_through_bosun_run_on_the_embedded_default() {
+    let Some((_, registry)) =
+        services_or_skip("seed_scenario_through_bosun_run_on_the_embedded_default")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _, _) = sample(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
+        .args([
+            "run",
+            repo.to_str().unwrap(),
+            "--json",
+            "--containers",
+            "docker",
+            "--registry",
+            &registry,
+        ])
+        .env("BOSUN_CACHE_DIR", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the run fails at security: {stderr}"
+    );
+    let result: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let stages = result["run"]["stages"].as_array().unwrap();
+    let state = |name: &str| {
+        let s = stages.iter().find(|s| s["name"] == name).unwrap();
+        (
+            s["state"].as_str().unwrap().to_string(),
+            s["attempt"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(state("lint"), ("success".into(), 1));
+    assert_eq!(state("test"), ("success".into(), 2));
+    assert_eq!(state("build"), ("success".into(), 1));
+    assert_eq!(state("security"), ("failure".into(), 1));
+    assert_eq!(state("deploy").0, "skipped");
+    let security = result["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["stage"] == "security")
+        .unwrap();
+    assert_eq!(high_or_worse(&security["report"]).len(), 1);
+}
