@@ -10,6 +10,7 @@
 #
 # Usage: scripts/services.sh [up|status|down|env]
 #   up (default)  install what is missing, start what is not running, write .bosun/services.env
+#                 (`up --no-kafka`: everything but the Tansu broker, for `bosun run`)
 #   status        print each service's state (exit 1 when something is not up)
 #   down          stop the services this script started (pid files in .bosun/services/)
 #   env           print .bosun/services.env
@@ -648,11 +649,13 @@ EOF
 }
 
 cmd_up() {
-    local t_all
+    local t_all kafka=1
+    [[ "${1:-}" == "--no-kafka" ]] && kafka=0
     t_all=$(now)
     mkdir -p "$STATE"
     trap cleanup_jobs EXIT
-    start_tansu_install # slowest step: compiles in the background while the rest runs
+    # slowest step: compiles in the background while the rest runs
+    if ((kafka)); then start_tansu_install; fi
     step_packages
     step_docker
     step_registry
@@ -660,7 +663,7 @@ cmd_up() {
     step_image_check
     step_deploy_image
     step_registry_push
-    step_tansu
+    if ((kafka)); then step_tansu; else say "tansu: skipped (--no-kafka)"; fi
     write_env
     record "TOTAL" "$(elapsed "$t_all")"
     say "timings:"
@@ -750,7 +753,7 @@ cmd_down() {
 }
 
 case "${1:-up}" in
-up) cmd_up ;;
+up) cmd_up "${2:-}" ;;
 status) cmd_status ;;
 down) cmd_down ;;
 env) cat "$ENV_FILE" ;;
