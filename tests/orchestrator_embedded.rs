@@ -8,17 +8,15 @@
 //! `with:`; the stage plugins on real tools are exercised in their own tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::routing::post;
+mod common;
+
 use bosun::embedded::{Embedded, EmbeddedOptions};
 use bosun_host::NoContainerRuntime;
 use bosun_orchestrator::settings::{PolicySettings, Secret, ServerSettings, TenantSettings};
 use bosun_orchestrator::store::Store;
+use common::{git, receiver};
 use std::path::Path;
-use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SEED_WITH_SCRIPTED_STAGES: &str = r#"pipeline:
@@ -47,44 +45,6 @@ const SEED_WITH_SCRIPTED_STAGES: &str = r#"pipeline:
     - name: deploy
       plugin: scripted
 "#;
-
-type Received = Arc<Mutex<Vec<String>>>;
-
-async fn slack_receiver() -> (String, Received) {
-    let received: Received = Arc::default();
-    async fn hook(State(seen): State<Received>, body: Bytes) -> &'static str {
-        seen.lock()
-            .unwrap()
-            .push(String::from_utf8_lossy(&body).to_string());
-        "ok"
-    }
-    let app = Router::new()
-        .route("/hook", post(hook))
-        .with_state(Arc::clone(&received));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, received)
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "Bosun Test")
-        .env("GIT_AUTHOR_EMAIL", "test@bosun.invalid")
-        .env("GIT_COMMITTER_NAME", "Bosun Test")
-        .env("GIT_COMMITTER_EMAIL", "test@bosun.invalid")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 fn repository(dir: &Path, pipeline: &str) -> (String, String) {
     std::fs::create_dir_all(dir).unwrap();
@@ -162,7 +122,8 @@ async fn wait_until_finished(store: &Store, run_id: &str) -> bosun_orchestrator:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_scenario_on_the_in_memory_bus() {
     let dir = tempfile::tempdir().unwrap();
-    let (slack, received) = slack_receiver().await;
+    let (slack, received) = receiver().await;
+    let slack = format!("{slack}/hook");
     let (url, sha) = repository(&dir.path().join("shop"), SEED_WITH_SCRIPTED_STAGES);
     let tenant = TenantSettings {
         owner: "acme".into(),
@@ -216,7 +177,12 @@ async fn seed_scenario_on_the_in_memory_bus() {
     while received.lock().unwrap().is_empty() && start.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let messages = received.lock().unwrap().clone();
+    let messages: Vec<String> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.body.clone())
+        .collect();
     let events = store.events(&run_id).unwrap();
     let log: Vec<String> = events
         .iter()

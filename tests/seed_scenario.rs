@@ -14,10 +14,9 @@
 //! missing service fails the test; elsewhere it skips, loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
+mod common;
+
+use common::{git, receiver};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::io::{BufRead, BufReader};
@@ -46,56 +45,6 @@ fn services_or_skip(test: &str) -> Option<(String, String)> {
             None
         }
     }
-}
-
-#[derive(Clone, Debug)]
-struct Received {
-    path: String,
-    headers: HeaderMap,
-    body: String,
-}
-
-type Log = Arc<Mutex<Vec<Received>>>;
-
-async fn receiver() -> (String, Log) {
-    let log: Log = Arc::default();
-    async fn record(
-        State(log): State<Log>,
-        uri: Uri,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> &'static str {
-        log.lock().unwrap().push(Received {
-            path: uri.path().to_string(),
-            headers,
-            body: String::from_utf8_lossy(&body).to_string(),
-        });
-        "{}"
-    }
-    let app = Router::new().fallback(record).with_state(Arc::clone(&log));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (base, log)
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "Bosun Test")
-        .env("GIT_AUTHOR_EMAIL", "test@bosun.invalid")
-        .env("GIT_COMMITTER_NAME", "Bosun Test")
-        .env("GIT_COMMITTER_EMAIL", "test@bosun.invalid")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn copy_tree(from: &Path, to: &Path) {

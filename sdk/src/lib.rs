@@ -26,6 +26,8 @@ pub mod containers;
 pub mod fs;
 pub mod log;
 pub mod report;
+pub mod report_file;
+pub mod settings;
 pub mod task;
 
 pub use bindings::notifier::exports::bosun::agent::notifier_plugin::{

@@ -26,7 +26,7 @@ pub mod eslint;
 pub mod json_error;
 pub mod message;
 pub mod pylint;
-mod report_file;
+use bosun_sdk::report_file;
 pub mod sarif;
 pub mod settings;
 pub mod tools;

@@ -3,7 +3,7 @@
 //! report file each writes under `/out`, and the checks on what came back.
 
 use crate::detect::Language;
-use crate::report_file::{self, MAX_REPORT_BYTES, ReadError};
+use bosun_sdk::report_file::{self, MAX_REPORT_BYTES, ReadError};
 use crate::{eslint, pylint};
 use bosun_sdk::ContainerOutput;
 use bosun_sdk::fs::OUT;

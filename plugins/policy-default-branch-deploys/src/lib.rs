@@ -29,22 +29,11 @@ impl Policy for DefaultBranchDeploys {
 
 /// The protected environment from this tenant's settings.
 fn protected_environment(input: &PolicyInput) -> Result<&str, String> {
-    if let Some((key, _)) = input
-        .config
-        .iter()
-        .find(|(key, _)| !KNOWN_SETTINGS.contains(&key.as_str()))
-    {
-        return Err(format!(
-            "unknown setting `{key}` (known: {})",
-            KNOWN_SETTINGS.join(", ")
-        ));
-    }
-    match input.config.iter().find(|(k, _)| k == "environment") {
+    input.check_settings(KNOWN_SETTINGS)?;
+    match input.setting("environment") {
         None => Ok(DEFAULT_ENVIRONMENT),
-        Some((_, raw)) if raw.trim().is_empty() => {
-            Err("setting `environment` must name an environment; it is empty".to_string())
-        }
-        Some((_, raw)) => Ok(raw.trim()),
+        Some("") => Err("setting `environment` must name an environment; it is empty".to_string()),
+        Some(name) => Ok(name),
     }
 }
 

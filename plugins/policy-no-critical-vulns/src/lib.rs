@@ -37,23 +37,8 @@ struct Settings {
 }
 
 fn settings(input: &PolicyInput) -> Result<Settings, String> {
-    if let Some((key, _)) = input
-        .config
-        .iter()
-        .find(|(key, _)| !KNOWN_SETTINGS.contains(&key.as_str()))
-    {
-        return Err(format!(
-            "unknown setting `{key}` (known: {})",
-            KNOWN_SETTINGS.join(", ")
-        ));
-    }
-    let setting = |key: &str| {
-        input
-            .config
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.trim())
-    };
+    input.check_settings(KNOWN_SETTINGS)?;
+    let setting = |key: &str| input.setting(key);
     let threshold = match setting("threshold") {
         None => Severity::Critical,
         Some(raw) => parse_threshold(raw).ok_or_else(|| {

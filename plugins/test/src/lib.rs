@@ -23,7 +23,7 @@
 
 pub mod cobertura;
 pub mod detect;
-mod report_file;
+use bosun_sdk::report_file;
 pub mod runners;
 pub mod settings;
 pub mod verdict;

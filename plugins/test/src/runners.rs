@@ -3,7 +3,7 @@
 //! reports each writes under `/out`, and what its exit status means.
 
 use crate::detect::{self, Runner};
-use crate::report_file::{self, MAX_REPORT_BYTES, ReadError};
+use bosun_sdk::report_file::{self, MAX_REPORT_BYTES, ReadError};
 use crate::settings::Settings;
 use bosun_junit::TestRun;
 use bosun_sdk::ContainerOutput;

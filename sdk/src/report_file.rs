@@ -1,10 +1,10 @@
-//! Reading a runner's report file with a size limit, so a runaway runner cannot exhaust
-//! the plugin's memory.
+//! Reading a tool's report file from `/out` with a size limit, so a runaway tool cannot
+//! exhaust the plugin's memory (tools write reports to files: their stdout is capped).
 
 use std::io::Read;
 use std::path::Path;
 
-/// Largest report the stage reads, in bytes (a JUnit report of about 200,000 cases).
+/// Largest report a stage reads by default, in bytes (about 200,000 findings or cases).
 pub const MAX_REPORT_BYTES: u64 = 64 << 20;
 
 /// Why a report file could not be used.
@@ -59,22 +59,22 @@ mod tests {
     #[test]
     fn small_files_are_read_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.xml");
-        std::fs::write(&path, b"<a/>").unwrap();
-        assert_eq!(read_limited(&path, 10).unwrap(), b"<a/>");
-        assert_eq!(read_limited(&path, 4).unwrap(), b"<a/>");
-        assert_eq!(read_limited(&path, 3), Err(ReadError::TooLarge(4)));
+        let path = dir.path().join("r.json");
+        std::fs::write(&path, b"[]").unwrap();
+        assert_eq!(read_limited(&path, 10).unwrap(), b"[]");
+        assert_eq!(read_limited(&path, 2).unwrap(), b"[]");
+        assert_eq!(read_limited(&path, 1), Err(ReadError::TooLarge(2)));
     }
 
     #[test]
     fn missing_and_oversized_files_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(
-            read_limited(&dir.path().join("none.xml"), 10),
+            read_limited(&dir.path().join("none.json"), 10),
             Err(ReadError::Missing)
         );
         // 100 MB without writing 100 MB: a sparse file.
-        let path = dir.path().join("huge.xml");
+        let path = dir.path().join("huge.json");
         let file = std::fs::File::create(&path).unwrap();
         file.set_len(100 << 20).unwrap();
         assert_eq!(

@@ -1,0 +1,65 @@
+//! Shared by the end-to-end tests: git as the tests drive it, and a real local HTTP
+//! receiver that records every request (the stand-in for Slack and GitHub).
+#![allow(dead_code)]
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+/// Run git in `dir` with a fixed identity; its trimmed stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "Bosun Test")
+        .env("GIT_AUTHOR_EMAIL", "test@bosun.invalid")
+        .env("GIT_COMMITTER_NAME", "Bosun Test")
+        .env("GIT_COMMITTER_EMAIL", "test@bosun.invalid")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// One request as it arrived.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+/// What a receiver has seen.
+pub type Log = Arc<Mutex<Vec<Received>>>;
+
+/// A receiver on 127.0.0.1:0 answering `{}` to everything: its base URL and its log.
+pub async fn receiver() -> (String, Log) {
+    let log: Log = Arc::default();
+    async fn record(
+        State(log): State<Log>,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> &'static str {
+        log.lock().unwrap().push(Received {
+            path: uri.path().to_string(),
+            headers,
+            body: String::from_utf8_lossy(&body).to_string(),
+        });
+        "{}"
+    }
+    let app = Router::new().fallback(record).with_state(Arc::clone(&log));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, log)
+}
