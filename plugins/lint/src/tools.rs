@@ -3,11 +3,11 @@
 //! report file each writes under `/out`, and the checks on what came back.
 
 use crate::detect::Language;
-use bosun_sdk::report_file::{self, MAX_REPORT_BYTES, ReadError};
 use crate::{eslint, pylint};
 use bosun_sdk::ContainerOutput;
 use bosun_sdk::fs::OUT;
 use bosun_sdk::prelude::*;
+use bosun_sdk::report_file::{self, MAX_REPORT_BYTES, ReadError};
 use std::path::Path;
 
 /// Default tool images, as `scripts/services.sh` tags them.

@@ -3,12 +3,12 @@
 //! reports each writes under `/out`, and what its exit status means.
 
 use crate::detect::{self, Runner};
-use bosun_sdk::report_file::{self, MAX_REPORT_BYTES, ReadError};
 use crate::settings::Settings;
 use bosun_junit::TestRun;
 use bosun_sdk::ContainerOutput;
 use bosun_sdk::fs::OUT;
 use bosun_sdk::prelude::*;
+use bosun_sdk::report_file::{self, MAX_REPORT_BYTES, ReadError};
 use std::path::Path;
 
 /// Default tool images, as `scripts/services.sh` tags them.
