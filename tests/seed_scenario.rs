@@ -88,11 +88,11 @@ struct Process {
 }
 
 impl Process {
-    fn start(args: &[&str], dir: &Path) -> Process {
+    fn start(args: &[&str]) -> Process {
         let mut child = Command::new(env!("CARGO_BIN_EXE_bosun"))
             .args(args)
             .env("RUST_LOG", "warn")
-            .env("BOSUN_CACHE_DIR", dir.join("cache"))
+            .env("BOSUN_CACHE_DIR", common::artifact_cache())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -195,10 +195,7 @@ tenants:
         ),
     )
     .unwrap();
-    let orchestrator = Process::start(
-        &["orchestrator", "--config", settings.to_str().unwrap()],
-        dir.path(),
-    );
+    let orchestrator = Process::start(&["orchestrator", "--config", settings.to_str().unwrap()]);
     let agents: Vec<Process> = [
         ("agent-a", "lint,test,build,policy"),
         ("agent-b", "security,deploy,report"),
@@ -207,28 +204,25 @@ tenants:
     .map(|(id, stages)| {
         let work = dir.path().join(id);
         std::fs::create_dir_all(&work).unwrap();
-        Process::start(
-            &[
-                "agent",
-                "--bus",
-                &format!("kafka://{kafka}"),
-                "--stages",
-                stages,
-                "--agent-id",
-                id,
-                "--containers",
-                "docker",
-                "--registry",
-                &registry,
-                "--listen",
-                "127.0.0.1:0",
-                "--work-dir",
-                work.to_str().unwrap(),
-                "--concurrency",
-                "1",
-            ],
-            dir.path(),
-        )
+        Process::start(&[
+            "agent",
+            "--bus",
+            &format!("kafka://{kafka}"),
+            "--stages",
+            stages,
+            "--agent-id",
+            id,
+            "--containers",
+            "docker",
+            "--registry",
+            &registry,
+            "--listen",
+            "127.0.0.1:0",
+            "--work-dir",
+            work.to_str().unwrap(),
+            "--concurrency",
+            "1",
+        ])
     })
     .collect();
     // The orchestrator prints its address once it listens.
@@ -480,7 +474,7 @@ fn seed_scenario_through_bosun_run_on_the_embedded_default() {
             "--registry",
             &registry,
         ])
-        .env("BOSUN_CACHE_DIR", dir.path().join("cache"))
+        .env("BOSUN_CACHE_DIR", common::artifact_cache())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -63,3 +63,9 @@ pub async fn receiver() -> (String, Log) {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (base, log)
 }
+
+/// One compiled-plugin cache for every agent process the tests start (keyed by plugin
+/// digest and engine, so sharing is safe), so each plugin is compiled once per build.
+pub fn artifact_cache() -> std::path::PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifact-cache")
+}
