@@ -5,6 +5,7 @@ mod orchestrator_cmd;
 mod plugin_cmd;
 mod report_view;
 mod run_cmd;
+mod trigger_cmd;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -39,6 +40,8 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Run the orchestrator: webhook, scheduler, run store and API.
     Orchestrator(orchestrator_cmd::OrchestratorArgs),
+    /// Start a run on a running orchestrator.
+    Trigger(trigger_cmd::TriggerArgs),
     /// Check a pipeline config: its errors (exit 1) or the resolved plan (exit 0).
     Validate(validate_cmd::ValidateArgs),
 }
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
             Command::Agent(args) => agent_cmd::run(args).await,
             Command::Run(args) => run_cmd::run(args).await,
             Command::Orchestrator(args) => orchestrator_cmd::run(args).await,
+            Command::Trigger(args) => trigger_cmd::run(args).await,
             Command::Validate(args) => validate_cmd::run(args),
         }
     });

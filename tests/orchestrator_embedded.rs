@@ -269,3 +269,63 @@ async fn a_policy_deny_halts_before_the_deploy_with_its_reason() {
     );
     system.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bosun_trigger_starts_a_run_and_names_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, sha) = repository(
+        &dir.path().join("shop"),
+        "pipeline:\n  stages:\n    - { name: lint, plugin: scripted }\n",
+    );
+    let tenant = TenantSettings {
+        owner: "acme".into(),
+        ..TenantSettings::default()
+    };
+    let system = start(dir.path(), tenant).await;
+    let bosun = env!("CARGO_BIN_EXE_bosun");
+    let base = system.base_url.clone();
+    let (url2, sha2) = (url.clone(), sha.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bosun)
+            .args(["trigger", "--server", &base, "--repository", "acme/shop"])
+            .args(["--clone-url", &url2, "--commit", &sha2, "--branch", "main"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run_id = stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(';')
+        .to_string();
+    let store = Store::open(&dir.path().join("runs.db")).unwrap();
+    let run = wait_until_finished(&store, &run_id).await;
+    assert_eq!(run.status.as_str(), "success");
+    assert_eq!(run.trigger.event, "manual");
+
+    let base = system.base_url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bosun)
+            .args(["trigger", "--server", &base, "--repository", "no-owner"])
+            .args(["--clone-url", &url, "--commit", &sha])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("400") && stderr.contains("owner/name"),
+        "{stderr}"
+    );
+    system.shutdown().await;
+}
