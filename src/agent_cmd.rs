@@ -71,7 +71,8 @@ pub struct AgentArgs {
     /// Seconds a shutdown waits for tasks in flight before releasing them.
     #[arg(long, default_value_t = 30)]
     shutdown_grace: u64,
-    /// Names of environment variables whose values are secrets to mask; repeatable.
+    /// Names of environment variables holding secrets: masked in every log and output,
+    /// and given to tools that ask for `${{ secrets.NAME }}` (e.g. a deploy's kubeconfig).
     #[arg(long = "secret-env", value_delimiter = ',')]
     secret_env: Vec<String>,
     /// The image registry build stages push to (e.g. 127.0.0.1:5000); none: builds are
@@ -193,8 +194,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let secrets = args
         .secret_env
         .iter()
-        .filter_map(|name| std::env::var(name).ok())
-        .filter(|v| !v.is_empty())
+        .filter_map(|name| std::env::var(name).ok().map(|v| (name.clone(), v)))
+        .filter(|(_, v)| !v.is_empty())
         .collect();
     let settings = AgentSettings {
         agent_id: agent_id.clone(),

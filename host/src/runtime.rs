@@ -91,8 +91,9 @@ pub struct StageCall {
     pub out: PathBuf,
     /// Whether the tenant grants network access to this stage's tools.
     pub network_allowed: bool,
-    /// Values to mask in logs and tool output.
-    pub secrets: Vec<String>,
+    /// Named secrets `(name, value)`: values are masked in logs and tool output, and a
+    /// tool's environment may refer to them as `${{ secrets.NAME }}`.
+    pub secrets: Vec<(String, String)>,
 }
 
 /// The agent host's runtime: one engine, one linker per plugin kind, the artifact
@@ -390,7 +391,7 @@ impl PluginRuntime {
         let logs = LogSink::new(
             limits.log_line_bytes,
             limits.log_total_bytes,
-            call.secrets.clone(),
+            call.secrets.iter().map(|(_, v)| v.clone()).collect(),
         );
         let deadline = started + limits.deadline;
         let name = plugin.id.name.clone();

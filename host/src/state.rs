@@ -154,8 +154,8 @@ impl containers::Host for PluginState {
             ),
             Err(e) => tracing::warn!(tool = %argv0, error = ?e, "container failed"),
         }
-        let secrets = &access.context.secrets;
-        Ok(result.map(|out| mask_output(out, secrets)))
+        let secrets = access.context.secret_values();
+        Ok(result.map(|out| mask_output(out, &secrets)))
     }
 
     #[tracing::instrument(skip_all, fields(repository = %request.repository))]
@@ -182,9 +182,9 @@ impl containers::Host for PluginState {
             }
             Err(e) => tracing::warn!(error = ?e, "image build failed"),
         }
-        let secrets = &access.context.secrets;
+        let secrets = access.context.secret_values();
         Ok(result.map(|mut out| {
-            out.log = crate::capabilities::log::mask_secrets(&out.log, secrets);
+            out.log = crate::capabilities::log::mask_secrets(&out.log, &secrets);
             out
         }))
     }

@@ -858,7 +858,11 @@ async fn deploy_kubeconfig_secret_reaches_the_tool_as_a_file_by_name_only() {
             ("values", "chart/values.yaml"),
         ],
     );
-    let result = rt.run_stage(&plugin, &t, &call(&d, true)).await;
+    // The agent holds the secret (`--secret-env KUBE_PRODUCTION`); the plugin only names it.
+    let kubeconfig = "apiVersion: v1\nkind: Config\nclusters: []\n";
+    let mut granted = call(&d, true);
+    granted.secrets = vec![("KUBE_PRODUCTION".into(), kubeconfig.into())];
+    let result = rt.run_stage(&plugin, &t, &granted).await;
     assert_eq!(report_of(&result).outcome, Outcome::Success);
     let recorded = recorded_argv(&d);
     assert_eq!(
@@ -869,9 +873,28 @@ async fn deploy_kubeconfig_secret_reaches_the_tool_as_a_file_by_name_only() {
         ),
         "the wrapper execs helm with its argv untouched"
     );
+    assert_eq!(
+        recorded[1],
+        // The plugin's wrapper writes the value with `echo`, which adds a newline.
+        format!(
+            "kubeconfig: /tmp/kubeconfig ({} bytes)",
+            kubeconfig.len() + 1
+        ),
+        "the tool got the secret's value, resolved by the host"
+    );
     assert!(
-        recorded[1].starts_with("kubeconfig: /tmp/kubeconfig ("),
-        "{recorded:?}"
+        result
+            .logs
+            .iter()
+            .all(|l| !l.message.contains("clusters: []")),
+        "the secret never appears in the logs"
+    );
+    // Without the secret the host refuses the request and names what to do.
+    let refused = rt.run_stage(&plugin, &t, &call(&d, true)).await;
+    let failure = refused.failure.expect("a stage error without the secret");
+    assert!(
+        failure.message.contains("KUBE_PRODUCTION") && failure.message.contains("--secret-env"),
+        "{failure:?}"
     );
     let logged: Vec<&str> = result.logs.iter().map(|l| l.message.as_str()).collect();
     assert!(

@@ -41,8 +41,9 @@ pub struct AgentSettings {
     pub shutdown_grace: Duration,
     /// The dead-letter rule.
     pub dead_letter: DeadLetterRule,
-    /// Secrets masked in logs and tool output.
-    pub secrets: Vec<String>,
+    /// Named secrets: masked in logs and tool output, available to tools as
+    /// `${{ secrets.NAME }}` in their environment.
+    pub secrets: Vec<(String, String)>,
 }
 
 /// A running agent's shared parts.

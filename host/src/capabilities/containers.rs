@@ -43,8 +43,9 @@ pub struct ContainerContext {
     pub network_allowed: bool,
     /// The stage deadline; a tool never outlives it.
     pub deadline: Instant,
-    /// Values masked in every output.
-    pub secrets: Vec<String>,
+    /// Named secrets `(name, value)`: masked in every output; a tool's environment may
+    /// refer to one as `${{ secrets.NAME }}`, resolved here so plugins never see values.
+    pub secrets: Vec<(String, String)>,
 }
 
 /// Something that can run a tool image: the Docker Engine, or plain processes.
@@ -159,8 +160,48 @@ pub fn check_request(
             context.stage, context.tenant
         )));
     }
+    for (_, value) in &mut request.env {
+        *value = resolve_secret_refs(context, value)?;
+    }
     request.timeout_ms = capped_timeout(context, request.timeout_ms)?;
     Ok(request)
+}
+
+impl ContainerContext {
+    /// The secret values, for masking.
+    pub fn secret_values(&self) -> Vec<String> {
+        self.secrets.iter().map(|(_, v)| v.clone()).collect()
+    }
+}
+
+/// Replace each `${{ secrets.NAME }}` in an environment value with the named secret the
+/// agent was given; a name it was not given is refused (never passed on verbatim).
+fn resolve_secret_refs(context: &ContainerContext, value: &str) -> Result<String, ContainerError> {
+    const OPEN: &str = "${{";
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find(OPEN) {
+        let Some(len) = rest[start..].find("}}") else {
+            break;
+        };
+        let inner = rest[start + OPEN.len()..start + len].trim();
+        let Some(name) = inner.strip_prefix("secrets.") else {
+            out.push_str(&rest[..start + len + 2]);
+            rest = &rest[start + len + 2..];
+            continue;
+        };
+        let name = name.trim();
+        let Some((_, secret)) = context.secrets.iter().find(|(n, _)| n == name) else {
+            return Err(ContainerError::Denied(format!(
+                "secret {name} is not given to this agent (start it with --secret-env {name})"
+            )));
+        };
+        out.push_str(&rest[..start]);
+        out.push_str(secret);
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// A workspace-relative path that stays inside the workspace.
@@ -240,7 +281,7 @@ mod tests {
             out: PathBuf::from("/tmp/out"),
             network_allowed: false,
             deadline: Instant::now() + Duration::from_secs(60),
-            secrets: vec!["s3cret".into()],
+            secrets: vec![("TOKEN".into(), "s3cret".into())],
         }
     }
 
@@ -291,6 +332,25 @@ mod tests {
     }
 
     #[test]
+    fn secret_references_resolve_to_granted_secrets_only() {
+        let mut ask = request();
+        ask.env = vec![
+            ("KUBECONFIG_DATA".into(), "${{ secrets.TOKEN }}".into()),
+            ("PLAIN".into(), "a ${{ not.a.secret }} b".into()),
+        ];
+        let checked = check_request(&context(), ask).unwrap();
+        assert_eq!(checked.env[0].1, "s3cret");
+        assert_eq!(checked.env[1].1, "a ${{ not.a.secret }} b");
+        let mut ask = request();
+        ask.env = vec![("K".into(), "${{secrets.KUBE_PROD}}".into())];
+        let err = check_request(&context(), ask).unwrap_err();
+        assert!(
+            matches!(&err, ContainerError::Denied(m) if m.contains("KUBE_PROD") && m.contains("--secret-env")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
     fn secrets_are_masked_in_output() {
         let out = ContainerOutput {
             exit_code: 0,
@@ -299,6 +359,9 @@ mod tests {
             truncated: false,
             duration_ms: 1,
         };
-        assert_eq!(mask_output(out, &context().secrets).stdout, "token ***");
+        assert_eq!(
+            mask_output(out, &context().secret_values()).stdout,
+            "token ***"
+        );
     }
 }

@@ -86,7 +86,7 @@ pub fn call(dirs: &Dirs) -> StageCall {
         workspace: dirs.workspace.clone(),
         out: dirs.out.clone(),
         network_allowed: false,
-        secrets: vec!["s3cr3t-token".into()],
+        secrets: vec![("TOKEN".into(), "s3cr3t-token".into())],
     }
 }
 
