@@ -999,7 +999,8 @@ async fn deploy_needs_the_network_granted_to_the_stage() {
     );
     let result = rt.run_stage(&plugin, &t, &call(&d, false)).await;
     let (kind, message) = failure_of(&result);
-    assert_eq!(kind, StageFailureKind::ToolFailed);
+    // A refused request is a config problem: retrying it would be refused again.
+    assert_eq!(kind, StageFailureKind::InvalidConfig);
     assert!(
         message.contains("helm:") && message.contains("network access is not granted"),
         "{message}"

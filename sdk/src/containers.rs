@@ -67,8 +67,9 @@ pub fn build_image(request: &ImageBuildRequest) -> Result<ImageBuildOutput, Stag
 
 fn describe_error(image: &str, e: ContainerError) -> StageError {
     match e {
+        // A refused request will be refused again: a config problem, not worth a retry.
         ContainerError::Denied(why) => {
-            StageError::ToolFailed(format!("{image}: request denied: {why}"))
+            StageError::InvalidConfig(format!("{image}: request denied: {why}"))
         }
         ContainerError::ImageNotFound(why) => {
             StageError::ToolFailed(format!("{image}: image not found: {why}"))

@@ -67,6 +67,9 @@ impl Stage for Deploy {
         let tool_name = settings.tool.name();
         let output = tool.run().map_err(|e| match e {
             StageError::ToolFailed(why) => StageError::ToolFailed(format!("{tool_name}: {why}")),
+            StageError::InvalidConfig(why) => {
+                StageError::InvalidConfig(format!("{tool_name}: {why}"))
+            }
             other => other,
         })?;
         for line in tail(&output.stdout).chain(tail(&output.stderr)) {
