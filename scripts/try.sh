@@ -9,9 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/services.sh up --no-kafka
-cargo build --quiet --release
+cargo build --quiet --bin bosun
 status=0
-./target/release/bosun run examples/python-app || status=$?
+./target/debug/bosun run examples/python-app || status=$?
 if [[ $status -eq 1 ]]; then
     echo "(exit 1 is the expected outcome: the sample carries one HIGH security issue on purpose)"
     exit 0
