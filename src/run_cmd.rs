@@ -126,6 +126,14 @@ fn snapshot(dir: &Path, into: &Path) -> anyhow::Result<String> {
     git(into, &["rev-parse", "HEAD"])
 }
 
+/// A stable, short name for a repository path.
+fn path_hash(dir: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut hasher);
+    hasher.finish()
+}
+
 async fn runner(mode: RunContainers, registry: &str) -> (Arc<dyn ContainerRunner>, bool) {
     let process = || {
         eprintln!(
@@ -238,7 +246,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let state_dir = dir.join(".bosun");
-    let sha = snapshot(&dir, &state_dir.join("snapshot"))?;
+    // The snapshot lives outside the repository, so tools that scan the repository never
+    // see a second copy of its sources; one place per repository keeps mirrors reusable.
+    let snapshot_repo = std::env::temp_dir()
+        .join("bosun-run")
+        .join(format!("{:016x}", path_hash(&dir)))
+        .join("repo");
+    let sha = snapshot(&dir, &snapshot_repo)?;
     let (containers, unsandboxed) = runner(args.containers, &args.registry).await;
     let tools = containers.describe();
     let name = dir
@@ -266,7 +280,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let trigger = RunTrigger {
         tenant: "local".into(),
         repository: format!("local/{name}"),
-        clone_url: format!("file://{}", state_dir.join("snapshot").display()),
+        clone_url: format!("file://{}", snapshot_repo.display()),
         default_branch: "main".into(),
         commit: sha.clone(),
         branch: args.branch.clone(),
