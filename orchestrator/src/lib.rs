@@ -7,6 +7,7 @@
 //! `agent.policy` and `agent.report`.
 
 pub mod config;
+pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod scheduler;

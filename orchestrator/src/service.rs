@@ -80,6 +80,7 @@ enum Command {
 pub struct Orchestrator {
     commands: mpsc::Sender<Command>,
     settings: Arc<ServerSettings>,
+    metrics: Arc<crate::metrics::OrchestratorMetrics>,
 }
 
 /// Knobs for tests and benchmarks.
@@ -121,6 +122,7 @@ impl Orchestrator {
     ) -> Result<(Orchestrator, tokio::task::JoinHandle<()>), ServiceError> {
         let store = Store::open(&settings.store)?;
         let scheduler = Scheduler::open(store, Arc::clone(&settings))?;
+        let metrics = scheduler.metrics();
         let mut all_topics: Vec<String> = vec![
             topics::AGENT_RESULTS.into(),
             topics::PIPELINE_EVENTS.into(),
@@ -160,9 +162,15 @@ impl Orchestrator {
             Orchestrator {
                 commands: tx,
                 settings,
+                metrics,
             },
             handle,
         ))
+    }
+
+    /// What it counts, for `/metrics`.
+    pub fn metrics(&self) -> &Arc<crate::metrics::OrchestratorMetrics> {
+        &self.metrics
     }
 
     /// The settings it runs with.

@@ -68,6 +68,11 @@ async fn a_bad_signature_is_refused_and_nothing_runs() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(run_count(&server), 0);
     assert!(seen.lock().unwrap().is_empty(), "no task may be published");
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains("bosun_webhook_deliveries_total{result=\"unauthorized\"} 5"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -138,6 +143,11 @@ async fn one_delivery_makes_one_run_in_a_row_concurrently_and_after_a_restart() 
     assert_eq!(after, 200, "{json}");
     assert_eq!(json["run_id"], run_id.as_str());
     assert_eq!(run_count(&server), 2);
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains("bosun_webhook_deliveries_total{result=\"duplicate\"} 1"),
+        "only this server's redelivery counts: {metrics}"
+    );
     // d-1 and d-2 each ran lint and test once (the second run superseded nothing: the first had finished).
     let tasks = seen.lock().unwrap().clone();
     assert_eq!(tasks.len(), 4, "{tasks:?}");
@@ -171,6 +181,11 @@ async fn an_oversized_body_is_refused_before_it_is_read() {
     .unwrap();
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert_eq!(run_count(&server), 0);
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains("bosun_webhook_deliveries_total{result=\"too-large\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -282,4 +297,15 @@ async fn a_restart_between_two_stages_completes_the_run_with_each_stage_settled_
         events.iter().filter(|e| e.kind == "stage.passed").count(),
         2
     );
+    // The restarted orchestrator counted what it settled.
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains("bosun_runs_total{status=\"success\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("bosun_stage_seconds_count{stage=\"test\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("bosun_active_runs 0"), "{metrics}");
 }

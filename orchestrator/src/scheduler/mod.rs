@@ -13,6 +13,7 @@ pub mod summary;
 pub use step::ROLLBACK_SUFFIX;
 
 use crate::config::{self, PipelineConfig};
+use crate::metrics::OrchestratorMetrics;
 use crate::model::{RunRecord, RunStatus, RunTrigger, StageRecord};
 use crate::settings::ServerSettings;
 use crate::store::{Store, StoreError};
@@ -133,6 +134,7 @@ fn new_run_id(now_ms: u64) -> String {
 /// The scheduler (see the module docs).
 pub struct Scheduler {
     store: Store,
+    metrics: Arc<OrchestratorMetrics>,
     settings: Arc<ServerSettings>,
     active: HashMap<String, ActiveRun>,
     configs: HashMap<String, Arc<PipelineConfig>>,
@@ -162,6 +164,7 @@ impl Scheduler {
     pub fn open(store: Store, settings: Arc<ServerSettings>) -> Result<Scheduler, SchedulerError> {
         let mut scheduler = Scheduler {
             store,
+            metrics: Arc::new(OrchestratorMetrics::default()),
             settings,
             active: HashMap::new(),
             configs: HashMap::new(),
@@ -176,6 +179,11 @@ impl Scheduler {
                 .insert(record.id.clone(), ActiveRun { record, config });
         }
         Ok(scheduler)
+    }
+
+    /// What the scheduler counts (shared with the HTTP side for `/metrics`).
+    pub fn metrics(&self) -> Arc<OrchestratorMetrics> {
+        Arc::clone(&self.metrics)
     }
 
     /// The store (for reads by the service and tests).
@@ -240,6 +248,8 @@ impl Scheduler {
                 other => out.push(other),
             }
         }
+        // After wrap-up, which drops finished runs.
+        self.metrics.active_runs.set(self.active.len() as i64);
         Ok(out)
     }
 
@@ -440,6 +450,12 @@ impl Scheduler {
             Err(message) => {
                 let record = &mut active.record;
                 record.status = RunStatus::ConfigError;
+                self.metrics
+                    .runs
+                    .get_or_create(&crate::metrics::StatusLabels {
+                        status: RunStatus::ConfigError.as_str().into(),
+                    })
+                    .inc();
                 record.finished_ms = Some(now);
                 record.error = Some(message.clone());
                 journal.event(
@@ -506,6 +522,7 @@ impl Scheduler {
                         config: &other_config,
                         tenant,
                         settings: &self.settings,
+                        metrics: &self.metrics,
                         now,
                         journal: &mut journal,
                         effects: &mut effects,
@@ -525,6 +542,7 @@ impl Scheduler {
                 config: &config,
                 tenant,
                 settings: &self.settings,
+                metrics: &self.metrics,
                 now,
                 journal: &mut journal,
                 effects: &mut effects,
@@ -557,6 +575,7 @@ impl Scheduler {
                 config: &config,
                 tenant,
                 settings: &self.settings,
+                metrics: &self.metrics,
                 now,
                 journal: &mut journal,
                 effects: &mut effects,

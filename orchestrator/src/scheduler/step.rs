@@ -8,6 +8,7 @@
 use super::journal::{Journal, Write};
 use super::{Effect, StatusState, StatusUpdate};
 use crate::config::{PipelineConfig, StageSpec};
+use crate::metrics::{OrchestratorMetrics, StageLabels, StatusLabels};
 use crate::model::{PendingGate, RunRecord, RunStatus, StageState};
 use crate::settings::{ServerSettings, TenantSettings};
 use bosun_bus::messages::{self, MESSAGE_VERSION, TaskMessage};
@@ -27,6 +28,8 @@ pub struct Step<'a> {
     pub tenant: Option<&'a TenantSettings>,
     /// Server settings.
     pub settings: &'a ServerSettings,
+    /// Counters and histograms.
+    pub metrics: &'a OrchestratorMetrics,
     /// Now, ms since the epoch.
     pub now: u64,
     /// Buffered writes.
@@ -519,6 +522,22 @@ impl Step<'_> {
         let Some(spec) = self.stage_spec(stage_name).cloned() else {
             return false;
         };
+        if agent_id != "orchestrator"
+            && agent_id != "dead-letter"
+            && let Some(deadline) = self.run.stage(stage_name).and_then(|s| s.deadline_ms)
+        {
+            let dispatched = deadline.saturating_sub(spec.timeout.as_millis() as u64);
+            let waited = self
+                .now
+                .saturating_sub(dispatched)
+                .saturating_sub(result.duration_ms);
+            self.metrics
+                .task_wait_seconds
+                .get_or_create(&StageLabels {
+                    stage: stage_name.to_string(),
+                })
+                .observe(waited as f64 / 1000.0);
+        }
         let verdict = classify(&result);
         let summary = result_summary(&result);
         let plugin = result
@@ -576,6 +595,12 @@ impl Step<'_> {
                         stage.state = StageState::RetryWait;
                         stage.next_attempt_ms = Some(at);
                     }
+                    self.metrics
+                        .retries
+                        .get_or_create(&StageLabels {
+                            stage: stage_name.to_string(),
+                        })
+                        .inc();
                     self.event_with(
                         "stage.retry-scheduled",
                         Some(stage_name),
@@ -601,6 +626,14 @@ impl Step<'_> {
     }
 
     fn settle(&mut self, stage_name: &str, state: StageState, summary: String) {
+        if let Some(started) = self.run.stage(stage_name).and_then(|s| s.started_ms) {
+            self.metrics
+                .stage_seconds
+                .get_or_create(&StageLabels {
+                    stage: stage_name.to_string(),
+                })
+                .observe(self.now.saturating_sub(started) as f64 / 1000.0);
+        }
         if let Some(stage) = self.run.stage_mut(stage_name) {
             stage.state = state;
             stage.finished_ms = Some(self.now);
@@ -941,6 +974,15 @@ impl Step<'_> {
     }
 
     fn conclude(&mut self, status: RunStatus) {
+        self.metrics
+            .runs
+            .get_or_create(&StatusLabels {
+                status: status.as_str().to_string(),
+            })
+            .inc();
+        if status == RunStatus::Halted {
+            self.metrics.halts.inc();
+        }
         self.run.status = status;
         self.run.finished_ms = Some(self.now);
         let (state, description) = match status {

@@ -33,7 +33,10 @@ pub fn router(state: AppState) -> Router {
             "/webhook/github",
             post(webhook::github)
                 .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
-                .layer(middleware::from_fn(refuse_oversized)),
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    refuse_oversized,
+                )),
         )
         .route("/api/runs", get(api::list_runs).post(api::trigger_run))
         .route("/api/runs/{id}", get(api::run_detail))
@@ -45,18 +48,31 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/dead-letters", get(api::dead_letters))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/metrics",
+            get(
+                |axum::extract::State(state): axum::extract::State<AppState>| async move {
+                    state.orchestrator.metrics().render()
+                },
+            ),
+        )
         .with_state(state)
 }
 
 /// Answer 413 from the announced length alone, before any of the body is read; bodies
 /// without a length are cut at the same limit while they are read.
-async fn refuse_oversized(request: Request, next: Next) -> Response {
+async fn refuse_oversized(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let announced = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|n| n > MAX_WEBHOOK_BODY as u64) {
+        state.orchestrator.metrics().webhook("too-large");
         let body = axum::Json(serde_json::json!({
             "error": format!("body larger than the {} MB limit", MAX_WEBHOOK_BODY / (1024 * 1024))
         }));

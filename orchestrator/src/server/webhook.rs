@@ -19,14 +19,30 @@ fn answer(status: StatusCode, body: Value) -> (StatusCode, Json<Value>) {
     (status, Json(body))
 }
 
-/// Handle one GitHub delivery.
+/// Handle one GitHub delivery, counting its result for `/metrics`.
 pub async fn github(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, Json<Value>) {
+    let answer = handle(&state, &headers, &body).await;
+    let result = match answer.0 {
+        StatusCode::ACCEPTED if answer.1.get("ignored").is_some() => "ignored",
+        StatusCode::ACCEPTED => "accepted",
+        StatusCode::OK if answer.1.get("pong").is_some() => "ping",
+        StatusCode::OK => "duplicate",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::BAD_REQUEST => "bad-request",
+        _ => "unavailable",
+    };
+    state.orchestrator.metrics().webhook(result);
+    answer
+}
+
+async fn handle(state: &AppState, headers: &HeaderMap, body: &Bytes) -> (StatusCode, Json<Value>) {
     let settings = state.orchestrator.settings();
-    let signature = header(&headers, "x-hub-signature-256");
+    let signature = header(headers, "x-hub-signature-256");
     // The signature decides which tenant sent it; nothing is parsed before it matches.
     let mut last_error = SignatureError::MissingHeader;
     let mut tenant = None;
@@ -34,7 +50,7 @@ pub async fn github(
         let Some(secret) = candidate.webhook_secret.resolve() else {
             continue;
         };
-        match verify_signature(secret.as_bytes(), signature, &body) {
+        match verify_signature(secret.as_bytes(), signature, body) {
             Ok(()) => {
                 tenant = Some(candidate);
                 break;
@@ -49,14 +65,14 @@ pub async fn github(
             json!({ "error": last_error.to_string() }),
         );
     };
-    let Some(event) = header(&headers, "x-github-event") else {
+    let Some(event) = header(headers, "x-github-event") else {
         return answer(
             StatusCode::BAD_REQUEST,
             json!({ "error": "missing X-GitHub-Event header" }),
         );
     };
     let Some(delivery) =
-        header(&headers, "x-github-delivery").filter(|d| !d.is_empty() && d.len() <= 128)
+        header(headers, "x-github-delivery").filter(|d| !d.is_empty() && d.len() <= 128)
     else {
         return answer(
             StatusCode::BAD_REQUEST,
@@ -67,7 +83,7 @@ pub async fn github(
         build_tags: settings.build_tags,
         ..EventOptions::default()
     };
-    let parsed = match parse_event(event, &body, &options) {
+    let parsed = match parse_event(event, body, &options) {
         Ok(parsed) => parsed,
         Err(e) => return answer(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
     };

@@ -171,6 +171,16 @@ impl Server {
         (status, json)
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
         let response = reqwest::get(format!("{}{path}", self.base)).await.unwrap();
         let status = response.status().as_u16();
