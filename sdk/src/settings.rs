@@ -1,17 +1,32 @@
-//! Settings given as `(key, value)` pairs, as a policy receives its tenant's settings:
-//! lookup, and the check that every key is one the plugin knows (a misspelt key must not
-//! quietly switch a rule off).
+//! Settings given as `(key, value)` pairs (a stage's `with:`, a tenant's policy
+//! settings): lookup, and the check that every key is one the plugin knows (a misspelt
+//! key must not quietly switch a rule off).
 
 use crate::bindings::policy::exports::bosun::agent::policy_plugin::PolicyInput;
 
-/// The trimmed value of `key`, if given.
+/// The trimmed value of `key`, if given; a later pair overrides an earlier one.
 pub fn value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim())
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.trim())
 }
 
-/// `Err` naming the first key not in `known`, and listing the known ones.
+/// Whether `key` is `pattern`: a plain name, or a family written `prefix.<NAME>…`, which
+/// takes any key starting with `prefix.`.
+fn matches_known(key: &str, pattern: &str) -> bool {
+    match pattern.split_once('<') {
+        Some((prefix, _)) => key.starts_with(prefix),
+        None => key == pattern,
+    }
+}
+
+/// `Err` naming the first key not in `known`, and listing the known ones. Entries like
+/// `env.<NAME>` accept a family of keys.
 pub fn check_known(pairs: &[(String, String)], known: &[&str]) -> Result<(), String> {
-    match pairs.iter().find(|(key, _)| !known.contains(&key.as_str())) {
+    let unknown = |key: &str| !known.iter().any(|pattern| matches_known(key, pattern));
+    match pairs.iter().find(|(key, _)| unknown(key)) {
         Some((key, _)) => Err(format!(
             "unknown setting `{key}` (known: {})",
             known.join(", ")
@@ -44,5 +59,13 @@ mod tests {
         assert!(check_known(&pairs, &["min", "warn_only"]).is_ok());
         let err = check_known(&pairs, &["threshold"]).unwrap_err();
         assert_eq!(err, "unknown setting `min` (known: threshold)");
+        let family = vec![("env.HOME".to_string(), "x".to_string())];
+        assert!(check_known(&family, &["image", "env.<NAME>"]).is_ok());
+        assert!(check_known(&family, &["image", "environment"]).is_err());
+        let both = vec![
+            ("a".to_string(), "1".to_string()),
+            ("a".to_string(), "2".to_string()),
+        ];
+        assert_eq!(value(&both, "a"), Some("2"), "a later pair overrides");
     }
 }

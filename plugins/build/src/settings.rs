@@ -54,22 +54,8 @@ pub struct Settings {
 /// Parse the stage's `with:` pairs; `task_repository` (`Owner/Name`) is the default
 /// image repository, lower-cased.
 pub fn parse(config: &[(String, String)], task_repository: &str) -> Result<Settings, String> {
-    if let Some((key, _)) = config
-        .iter()
-        .find(|(key, _)| !KNOWN_KEYS.contains(&key.as_str()) && !key.starts_with("build_args."))
-    {
-        return Err(format!(
-            "unknown setting `{key}` (known: {}, build_args.<NAME>)",
-            KNOWN_KEYS.join(", ")
-        ));
-    }
-    let get = |key: &str| {
-        config
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.trim())
-    };
+    bosun_sdk::settings::check_known(config, &[KNOWN_KEYS, &["build_args.<NAME>"]].concat())?;
+    let get = |key: &str| bosun_sdk::settings::value(config, key);
     let dockerfile = get("dockerfile").unwrap_or("Dockerfile");
     relative_path("dockerfile", dockerfile)?;
     let context = get("context").unwrap_or(".");

@@ -99,23 +99,8 @@ pub fn parse(
     repository: &str,
     commit: &str,
 ) -> Result<Settings, String> {
-    if let Some((key, _)) = config
-        .iter()
-        .find(|(key, _)| !KNOWN_KEYS.contains(&key.as_str()) && !key.starts_with("env."))
-    {
-        return Err(format!(
-            "unknown setting `{key}` (known: {}, env.<NAME>)",
-            KNOWN_KEYS.join(", ")
-        ));
-    }
-    let get = |key: &str| {
-        config
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
-    };
+    bosun_sdk::settings::check_known(config, &[KNOWN_KEYS, &["env.<NAME>"]].concat())?;
+    let get = |key: &str| bosun_sdk::settings::value(config, key).filter(|v| !v.is_empty());
     let action = match get("action").unwrap_or("deploy") {
         "deploy" => Action::Deploy,
         "rollback" => Action::Rollback,

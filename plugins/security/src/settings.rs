@@ -72,22 +72,11 @@ pub struct TrivyRun {
 
 /// Parse the stage's `with:` pairs.
 pub fn parse(config: &[(String, String)]) -> Result<Settings, String> {
-    if let Some((key, _)) = config
-        .iter()
-        .find(|(key, _)| !KNOWN_KEYS.contains(&key.as_str()) && !key.starts_with("ignore."))
-    {
-        return Err(format!(
-            "unknown setting `{key}` (known: {}, ignore.<id>.until, ignore.<id>.reason)",
-            KNOWN_KEYS.join(", ")
-        ));
-    }
-    let get = |key: &str| {
-        config
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.trim())
-    };
+    bosun_sdk::settings::check_known(
+        config,
+        &[KNOWN_KEYS, &["ignore.<id>.until", "ignore.<id>.reason"]].concat(),
+    )?;
+    let get = |key: &str| bosun_sdk::settings::value(config, key);
     let bandit = if flag(get("bandit"), "bandit", true)? {
         let target = get("bandit_target").unwrap_or(".");
         relative_path("bandit_target", target)?;

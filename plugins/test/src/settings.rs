@@ -55,16 +55,7 @@ impl Settings {
     pub fn from_task(task: &Task) -> Result<Settings, StageError> {
         let invalid =
             |message: String| StageError::InvalidConfig(format!("stage {}: {message}", task.stage));
-        if let Some((key, _)) = task
-            .config
-            .iter()
-            .find(|(k, _)| !KNOWN.contains(&k.as_str()))
-        {
-            return Err(invalid(format!(
-                "unknown setting `{key}` (known: {})",
-                KNOWN.join(", ")
-            )));
-        }
+        bosun_sdk::settings::check_known(&task.config, KNOWN).map_err(invalid)?;
         let language = task
             .config("language")
             .map(|raw| {
