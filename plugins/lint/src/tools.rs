@@ -4,7 +4,7 @@
 
 use crate::detect::Language;
 use crate::{eslint, pylint};
-use bosun_sdk::ContainerOutput;
+pub use bosun_sdk::containers::with_output;
 use bosun_sdk::fs::OUT;
 use bosun_sdk::prelude::*;
 use bosun_sdk::report_file::{self, MAX_REPORT_BYTES, ReadError};
@@ -124,60 +124,10 @@ pub fn run(invocation: &Invocation, timeout_secs: u32) -> Result<Vec<u8>, StageE
     }
 }
 
-/// `problem`, followed by the end of what the tool printed (stderr, else stdout).
-pub fn with_output(problem: String, output: &ContainerOutput) -> String {
-    let printed = if output.stderr.trim().is_empty() {
-        &output.stdout
-    } else {
-        &output.stderr
-    };
-    match tail(printed) {
-        Some(tail) => format!("{problem}; it printed:\n{tail}"),
-        None => format!("{problem}; it printed nothing"),
-    }
-}
-
-/// The last lines of a tool's output, at most 20 lines and about 2 KiB, without the
-/// terminal colour codes some tools print even when not on a terminal.
-fn tail(text: &str) -> Option<String> {
-    const MAX_BYTES: usize = 2048;
-    let text = without_colours(text);
-    let lines: Vec<&str> = text.trim_end().lines().collect();
-    if lines.iter().all(|l| l.trim().is_empty()) {
-        return None;
-    }
-    let start = lines.len().saturating_sub(20);
-    let joined = lines.get(start..).unwrap_or_default().join("\n");
-    let mut cut = joined.len().saturating_sub(MAX_BYTES);
-    while !joined.is_char_boundary(cut) {
-        cut += 1;
-    }
-    Some(joined.get(cut..).unwrap_or_default().to_string())
-}
-
-/// `text` without ANSI escape sequences (`ESC [ ... letter`).
-fn without_colours(text: &str) -> String {
-    let mut clean = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            chars.next();
-            // Parameters and intermediates, then one final letter.
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            clean.push(c);
-        }
-    }
-    clean
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bosun_sdk::ContainerOutput;
 
     const USAGE_STDERR: &str = include_str!("../tests/fixtures/pylint-usage-error.stderr");
     const ESLINT_CONFIG_STDERR: &str =
@@ -239,15 +189,5 @@ mod tests {
         );
         assert!(eslint.contains("Cannot read config file"), "{eslint}");
         assert!(with_output("x".into(), &output(1, " \n")).ends_with("it printed nothing"));
-    }
-
-    #[test]
-    fn tails_keep_the_last_lines_within_the_byte_cap() {
-        let long: String = (0..100).map(|i| format!("line {i}\n")).collect();
-        let tail = tail(&long).unwrap();
-        assert!(tail.starts_with("line 80"), "{tail}");
-        assert!(tail.ends_with("line 99"));
-        let wide = "é".repeat(3000);
-        assert!(super::tail(&wide).unwrap().len() <= 2048);
     }
 }

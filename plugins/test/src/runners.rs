@@ -6,6 +6,7 @@ use crate::detect::{self, Runner};
 use crate::settings::Settings;
 use bosun_junit::TestRun;
 use bosun_sdk::ContainerOutput;
+pub use bosun_sdk::containers::with_output;
 use bosun_sdk::fs::OUT;
 use bosun_sdk::prelude::*;
 use bosun_sdk::report_file::{self, MAX_REPORT_BYTES, ReadError};
@@ -244,57 +245,6 @@ pub fn read_error(writer: Option<&str>, what: &str, path: &Path, error: ReadErro
         )),
         ReadError::Io(e) => StageError::Io(format!("reading the {what} {shown}: {e}")),
     }
-}
-
-/// `problem`, followed by the end of what the runner printed (stderr, else stdout).
-pub fn with_output(problem: String, output: &ContainerOutput) -> String {
-    let printed = if output.stderr.trim().is_empty() {
-        &output.stdout
-    } else {
-        &output.stderr
-    };
-    match tail(printed) {
-        Some(tail) => format!("{problem}; it printed:\n{tail}"),
-        None => format!("{problem}; it printed nothing"),
-    }
-}
-
-/// The last lines of a runner's output, at most 20 lines and about 2 KiB, without the
-/// terminal colour codes some runners print even when not on a terminal.
-fn tail(text: &str) -> Option<String> {
-    const MAX_BYTES: usize = 2048;
-    let text = without_colours(text);
-    let lines: Vec<&str> = text.trim_end().lines().collect();
-    if lines.iter().all(|l| l.trim().is_empty()) {
-        return None;
-    }
-    let start = lines.len().saturating_sub(20);
-    let joined = lines.get(start..).unwrap_or_default().join("\n");
-    let mut cut = joined.len().saturating_sub(MAX_BYTES);
-    while !joined.is_char_boundary(cut) {
-        cut += 1;
-    }
-    Some(joined.get(cut..).unwrap_or_default().to_string())
-}
-
-/// `text` without ANSI escape sequences (`ESC [ ... letter`).
-fn without_colours(text: &str) -> String {
-    let mut clean = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            chars.next();
-            // Parameters and intermediates, then one final letter.
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            clean.push(c);
-        }
-    }
-    clean
 }
 
 #[cfg(test)]
