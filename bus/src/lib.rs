@@ -6,6 +6,7 @@
 //! host converts between these types and the plugin bindings.
 
 pub mod dead_letter;
+pub mod git_refs;
 pub mod kafka;
 pub mod memory;
 pub mod messages;

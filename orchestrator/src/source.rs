@@ -20,19 +20,17 @@ pub struct ConfigSource {
 }
 
 fn check_url(url: &str) -> Result<(), String> {
-    let allowed = ["https://", "http://", "ssh://", "file://", "git@"];
-    if url.starts_with('-') || url.contains('\0') || !allowed.iter().any(|p| url.starts_with(p)) {
+    if !bosun_bus::git_refs::is_allowed_clone_url(url) {
         return Err(format!("clone URL {url:?} is not allowed"));
     }
     Ok(())
 }
 
 fn check_commit(commit: &str) -> Result<(), String> {
-    if (4..=64).contains(&commit.len()) && commit.chars().all(|c| c.is_ascii_hexdigit()) {
-        Ok(())
-    } else {
-        Err(format!("commit {commit:?} is not a hexadecimal sha"))
+    if !bosun_bus::git_refs::is_commit_sha(commit) {
+        return Err(format!("commit {commit:?} is not a hexadecimal sha"));
     }
+    Ok(())
 }
 
 async fn git(dir: Option<&Path>, args: &[&str]) -> Result<std::process::Output, String> {

@@ -89,16 +89,14 @@ pub struct WorkspaceCache {
 }
 
 fn check_url(url: &str) -> Result<(), WorkspaceError> {
-    let allowed = ["https://", "http://", "ssh://", "file://", "git@"];
-    if url.starts_with('-') || !allowed.iter().any(|p| url.starts_with(p)) || url.contains('\0') {
+    if !bosun_bus::git_refs::is_allowed_clone_url(url) {
         return Err(WorkspaceError::BadUrl(url.to_string()));
     }
     Ok(())
 }
 
 fn check_commit(commit: &str) -> Result<(), WorkspaceError> {
-    let ok = (4..=64).contains(&commit.len()) && commit.chars().all(|c| c.is_ascii_hexdigit());
-    if !ok {
+    if !bosun_bus::git_refs::is_commit_sha(commit) {
         return Err(WorkspaceError::BadCommit(commit.to_string()));
     }
     Ok(())
