@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 mkdir -p .bosun
+echo "== disk before the build"
+df -h . | tail -1
 echo "== services (Docker Engine, tool images, registry, Tansu): background, log in .bosun/services-up.log"
 bash scripts/services.sh >.bosun/services-up.log 2>&1 &
 services_pid=$!
@@ -35,3 +37,6 @@ set +a
 
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast
+echo "== disk used by the build"
+du -sh target 2>/dev/null || true
+df -h . | tail -1
