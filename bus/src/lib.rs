@@ -7,6 +7,7 @@
 
 pub mod dead_letter;
 pub mod git_refs;
+pub mod inventory;
 pub mod kafka;
 pub mod memory;
 pub mod messages;

@@ -1,5 +1,6 @@
 //! Versioned JSON messages carried on the bus, one envelope per message kind.
 
+use crate::inventory::InventoryMessage;
 use crate::notify::{ReportReplyMessage, ReportTaskMessage};
 use crate::policy::{PolicyReplyMessage, PolicyTaskMessage};
 use crate::types::{StageResult, Task};
@@ -49,6 +50,8 @@ pub enum AgentReply {
     Policy(PolicyReplyMessage),
     /// A formatted notification.
     Report(ReportReplyMessage),
+    /// An agent's stages and loaded plugins (start-up, reload, heartbeat).
+    Inventory(InventoryMessage),
 }
 
 impl AgentReply {
@@ -59,6 +62,8 @@ impl AgentReply {
             AgentReply::Stage(m) => m.result.task_id.rsplitn(3, '/').last().unwrap_or_default(),
             AgentReply::Policy(m) => &m.run_id,
             AgentReply::Report(m) => &m.run_id,
+            // Not about a run: keyed by the agent so its announcements stay in order.
+            AgentReply::Inventory(m) => &m.agent_id,
         }
     }
 }
@@ -122,6 +127,7 @@ impl Versioned for AgentReply {
             AgentReply::Stage(m) => m.version,
             AgentReply::Policy(m) => m.version,
             AgentReply::Report(m) => m.version,
+            AgentReply::Inventory(m) => m.version,
         }
     }
 }

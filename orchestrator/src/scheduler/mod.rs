@@ -645,6 +645,10 @@ impl Scheduler {
                     }
                 }
             }
+            AgentReply::Inventory(message) => {
+                tracing::debug!(agent = %message.agent_id, plugins = message.plugins.len(), "agent inventory");
+                Ok(Vec::new())
+            }
         }
     }
 
