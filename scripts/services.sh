@@ -205,12 +205,17 @@ step_packages() {
     command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
     command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
     command -v curl >/dev/null 2>&1 || missing+=(curl)
+    # The dashboard's browser test (headless Chromium, with a font for screenshots)
+    # and the compose file's check (`docker-compose config`).
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    [[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || missing+=(fonts-dejavu-core)
+    command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
     if [[ ${#missing[@]} -gt 0 ]]; then
         # shellcheck disable=SC2207
         missing=($(printf '%s\n' "${missing[@]}" | sort -u))
         apt_install "${missing[@]}"
     else
-        say "packages: dockerd, mmdebstrap, docker-registry already installed"
+        say "packages: dockerd, mmdebstrap, docker-registry, chromium, docker-compose already installed"
     fi
     record "packages (apt)" "$(elapsed "$t0")"
 }
@@ -642,6 +647,7 @@ BOSUN_TEST_PYTHON_IMAGE=$IMAGE_REPO/python-tools:${IMAGE_HASH[python-tools]}
 BOSUN_TEST_NODE_IMAGE=$IMAGE_REPO/node-tools:${IMAGE_HASH[node-tools]}
 BOSUN_TEST_BASE_IMAGE=$IMAGE_REPO/base:${IMAGE_HASH[base]}
 BOSUN_TEST_DEPLOY_IMAGE=$IMAGE_REPO/deploy-tools:${IMAGE_HASH[deploy-tools]}
+BOSUN_TEST_CHROMIUM=$(command -v chromium)
 EOF
     mv "$tmp" "$ENV_FILE"
     say "wrote .bosun/services.env:"
