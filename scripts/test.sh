@@ -10,6 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A fresh CI machine gains nothing from incremental artifacts; they only take disk.
+if [[ "${CI:-}" == "true" ]]; then
+    export CARGO_INCREMENTAL=0
+fi
+
 bash scripts/setup.sh
 mkdir -p .bosun
 echo "== disk before the build"

@@ -6,6 +6,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use bosun_bus::{Bus, DeadLetterRule};
+use bosun_host::agent::metrics::AgentMetrics;
 use bosun_host::agent::workspace::WorkspaceCache;
 use bosun_host::agent::{Agent, AgentSettings};
 use bosun_host::{
@@ -174,7 +175,9 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let cache = args.cache_dir.clone().or_else(|| {
         std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/bosun/artifacts"))
     });
-    let runner = containers(args.containers, &agent_id, args.registry.clone()).await?;
+    let agent_metrics = Arc::new(AgentMetrics::default());
+    let runner = agent_metrics
+        .timed_runner(containers(args.containers, &agent_id, args.registry.clone()).await?);
     let runtime = Arc::new(
         PluginRuntime::new(engine, ArtifactCache::new(cache))
             .map_err(anyhow::Error::from)?
@@ -213,7 +216,13 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         ContainersMode::Process => WorkspaceCache::new(work_dir).with_private_checkouts(),
         _ => WorkspaceCache::new(work_dir),
     };
-    let agent = Agent::new(settings, bus.clone(), registry.clone(), workspaces);
+    let agent = Agent::with_metrics(
+        settings,
+        bus.clone(),
+        registry.clone(),
+        workspaces,
+        agent_metrics,
+    );
 
     let health = Arc::new(Health {
         agent_id: agent_id.clone(),

@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 use bosun_bus::{Bus, DeadLetterRule, MemoryBus};
+use bosun_host::agent::metrics::AgentMetrics;
 use bosun_host::agent::workspace::WorkspaceCache;
 use bosun_host::agent::{Agent, AgentSettings};
 use bosun_host::{
@@ -77,10 +78,11 @@ impl Embedded {
         };
         let engine = HostEngine::new(engine_settings).map_err(anyhow::Error::from)?;
         let cache = ArtifactCache::new(Some(options.work_dir.join("artifact-cache")));
+        let metrics = Arc::new(AgentMetrics::default());
         let runtime = Arc::new(
             PluginRuntime::new(engine, cache)
                 .map_err(anyhow::Error::from)?
-                .with_containers(Arc::clone(&options.containers)),
+                .with_containers(metrics.timed_runner(Arc::clone(&options.containers))),
         );
         let builtins = bosun_builtins::BUILTINS
             .iter()
@@ -93,7 +95,7 @@ impl Embedded {
         let workspaces = options.work_dir.join("workspaces");
         std::fs::create_dir_all(&workspaces)
             .with_context(|| format!("cannot create {}", workspaces.display()))?;
-        let agent = Agent::new(
+        let agent = Agent::with_metrics(
             AgentSettings {
                 agent_id: format!("embedded-{}", std::process::id()),
                 stages,
@@ -109,6 +111,7 @@ impl Embedded {
             } else {
                 WorkspaceCache::new(workspaces.canonicalize()?)
             },
+            metrics,
         );
         let mut tasks = Vec::new();
         {

@@ -116,11 +116,7 @@ async fn start() -> Harness {
 impl Harness {
     /// The next reply on `agent.results`, checked to be keyed by `run_id`.
     async fn reply(&mut self, run_id: &str) -> AgentReply {
-        let delivery = tokio::time::timeout(Duration::from_secs(60), self.results.next())
-            .await
-            .expect("a reply within a minute")
-            .unwrap();
-        self.results.ack(&delivery).await.unwrap();
+        let delivery = common::next_task_reply(&mut self.results).await;
         assert_eq!(delivery.record.key, run_id, "replies are keyed by run id");
         messages::decode(&delivery.record.payload).unwrap()
     }

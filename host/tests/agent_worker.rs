@@ -84,12 +84,7 @@ async fn start_agent(bus: Arc<MemoryBus>, work: &Path) -> tokio::sync::watch::Se
 }
 
 async fn next_payload(sub: &mut Box<dyn bosun_bus::Subscription>) -> Vec<u8> {
-    let delivery = tokio::time::timeout(Duration::from_secs(60), sub.next())
-        .await
-        .expect("a message within a minute")
-        .unwrap();
-    sub.ack(&delivery).await.unwrap();
-    delivery.record.payload
+    common::next_task_reply(sub).await.record.payload
 }
 
 #[tokio::test]
@@ -188,10 +183,7 @@ async fn agent_stage_replies_are_tagged_and_still_decode_as_result_messages() {
     )
     .await
     .unwrap();
-    let delivery = tokio::time::timeout(Duration::from_secs(60), results.next())
-        .await
-        .expect("a reply within a minute")
-        .unwrap();
+    let delivery = common::next_task_reply(&mut results).await;
     assert_eq!(delivery.record.key, "run-42", "replies are keyed by run id");
     let payload = &delivery.record.payload;
     let json: serde_json::Value = serde_json::from_slice(payload).unwrap();
@@ -202,6 +194,41 @@ async fn agent_stage_replies_are_tagged_and_still_decode_as_result_messages() {
         panic!("a stage task is answered with a stage reply");
     };
     assert_eq!(tagged, plain);
+}
+
+#[tokio::test]
+async fn agent_announces_its_stages_and_plugins_on_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = Arc::new(MemoryBus::new());
+    let mut results = bus
+        .subscribe("test", &[topics::AGENT_RESULTS.to_string()])
+        .await
+        .unwrap();
+    let _stop = start_agent(bus.clone(), dir.path()).await;
+    let delivery = tokio::time::timeout(Duration::from_secs(60), results.next())
+        .await
+        .expect("an announcement within a minute")
+        .unwrap();
+    assert_eq!(delivery.record.key, "agent-test", "keyed by the agent");
+    let AgentReply::Inventory(inventory) =
+        messages::decode::<AgentReply>(&delivery.record.payload).unwrap()
+    else {
+        panic!("the first message of an idle agent is its inventory");
+    };
+    assert_eq!(inventory.agent_id, "agent-test");
+    assert_eq!(inventory.stages, vec!["lint".to_string()]);
+    let todo = inventory
+        .plugins
+        .iter()
+        .find(|p| p.name == "todo-scan")
+        .expect("the built-in todo-scan plugin is announced");
+    assert_eq!(todo.kind, "stage");
+    assert_eq!(todo.source, "builtin");
+    assert!(todo.digest.starts_with("sha256:"), "{}", todo.digest);
+    assert!(
+        inventory.plugins.iter().any(|p| p.kind == "policy"),
+        "policy plugins are announced too"
+    );
 }
 
 #[tokio::test]

@@ -1,12 +1,15 @@
 //! Agent metrics in the Prometheus text format, served on `/metrics`.
 
+use crate::bindings::{ContainerRequest, ImageBuildRequest};
+use crate::capabilities::containers::{BuildFuture, ContainerContext, ContainerRunner, RunFuture};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// Labels of a finished task.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -60,6 +63,8 @@ pub struct AgentMetrics {
     pub policy_verdicts: Family<VerdictLabels, Counter>,
     /// Notifications formatted or failed.
     pub notifications: Family<NotificationLabels, Counter>,
+    /// Tool containers (or processes) from start to exit, logs collected, by stage.
+    pub container_seconds: Family<StageLabels, Histogram>,
 }
 
 fn seconds_histogram() -> Histogram {
@@ -80,6 +85,9 @@ impl Default for AgentMetrics {
         let released = Counter::default();
         let policy_verdicts = Family::<VerdictLabels, Counter>::default();
         let notifications = Family::<NotificationLabels, Counter>::default();
+        let container_seconds = Family::<StageLabels, Histogram>::new_with_constructor(
+            seconds_histogram as fn() -> Histogram,
+        );
         let mut registry = Registry::with_prefix("bosun_agent");
         registry.register(
             "tasks",
@@ -121,6 +129,11 @@ impl Default for AgentMetrics {
             "Notifications formatted by notifier plugins, or failed",
             notifications.clone(),
         );
+        registry.register(
+            "container_seconds",
+            "Run time of a tool container (or process), start to exit, by stage",
+            container_seconds.clone(),
+        );
         AgentMetrics {
             registry: Mutex::new(registry),
             tasks,
@@ -131,6 +144,7 @@ impl Default for AgentMetrics {
             released,
             policy_verdicts,
             notifications,
+            container_seconds,
         }
     }
 }
@@ -162,6 +176,16 @@ impl AgentMetrics {
             .inc();
     }
 
+    /// `inner`, with every tool run timed into [`AgentMetrics::container_seconds`].
+    /// The plugin runtime is built before the agent, so the agent's metrics wrap the
+    /// runner the runtime is given.
+    pub fn timed_runner(&self, inner: Arc<dyn ContainerRunner>) -> Arc<dyn ContainerRunner> {
+        Arc::new(TimedRunner {
+            inner,
+            seconds: self.container_seconds.clone(),
+        })
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut text = String::new();
@@ -169,5 +193,93 @@ impl AgentMetrics {
             let _ = prometheus_client::encoding::text::encode(&mut text, &registry);
         }
         text
+    }
+}
+
+/// A runner that records how long each tool run took; failures are timed too, since a
+/// tool killed at its deadline is exactly what the histogram should show.
+struct TimedRunner {
+    inner: Arc<dyn ContainerRunner>,
+    seconds: Family<StageLabels, Histogram>,
+}
+
+impl ContainerRunner for TimedRunner {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn run<'a>(
+        &'a self,
+        context: &'a ContainerContext,
+        request: ContainerRequest,
+    ) -> RunFuture<'a> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = self.inner.run(context, request).await;
+            self.seconds
+                .get_or_create(&StageLabels {
+                    stage: context.stage.clone(),
+                })
+                .observe(started.elapsed().as_secs_f64());
+            result
+        })
+    }
+
+    fn build_image<'a>(
+        &'a self,
+        context: &'a ContainerContext,
+        request: ImageBuildRequest,
+    ) -> BuildFuture<'a> {
+        self.inner.build_image(context, request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capabilities::process::ProcessRunner;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn timed_runner_records_each_tool_run_by_stage() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = AgentMetrics::default();
+        let runner = metrics.timed_runner(Arc::new(ProcessRunner::default()));
+        let context = ContainerContext {
+            run_id: "r1".into(),
+            stage: "lint".into(),
+            attempt: 1,
+            commit: "abc".into(),
+            branch: "main".into(),
+            tenant: "acme".into(),
+            workspace: dir.path().to_path_buf(),
+            out: dir.path().join("out"),
+            network_allowed: false,
+            deadline: Instant::now() + Duration::from_secs(30),
+            secrets: vec![],
+        };
+        let request = ContainerRequest {
+            image: "any".into(),
+            argv: vec!["sleep".into(), "0.2".into()],
+            env: vec![],
+            workdir: None,
+            timeout_ms: 10_000,
+            network: false,
+        };
+        runner.run(&context, request).await.unwrap();
+        let text = metrics.render();
+        let count = text
+            .lines()
+            .find(|l| l.starts_with("bosun_agent_container_seconds_count{stage=\"lint\"}"))
+            .unwrap_or_else(|| panic!("no container count for lint in:\n{text}"));
+        assert!(count.ends_with(" 1"), "{count}");
+        let sum: f64 = text
+            .lines()
+            .find(|l| l.starts_with("bosun_agent_container_seconds_sum{stage=\"lint\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        assert!(sum >= 0.2, "the run took at least the tool's sleep: {sum}");
+        assert_eq!(runner.describe(), ProcessRunner::default().describe());
     }
 }

@@ -4,6 +4,7 @@
 //! requests (see [`gates`]).
 
 pub mod gates;
+pub mod inventory;
 pub mod metrics;
 pub mod workspace;
 
@@ -136,12 +137,30 @@ impl Agent {
         registry: Arc<PluginRegistry>,
         workspaces: WorkspaceCache,
     ) -> Arc<Agent> {
+        Agent::with_metrics(
+            settings,
+            bus,
+            registry,
+            workspaces,
+            Arc::new(AgentMetrics::default()),
+        )
+    }
+
+    /// [`Agent::new`] counting into `metrics`, made before the plugin runtime so that
+    /// its container runner can be wrapped with [`AgentMetrics::timed_runner`].
+    pub fn with_metrics(
+        settings: AgentSettings,
+        bus: Arc<dyn Bus>,
+        registry: Arc<PluginRegistry>,
+        workspaces: WorkspaceCache,
+        metrics: Arc<AgentMetrics>,
+    ) -> Arc<Agent> {
         Arc::new(Agent {
             settings,
             bus,
             registry,
             workspaces: Arc::new(workspaces),
-            metrics: Arc::new(AgentMetrics::default()),
+            metrics,
         })
     }
 
@@ -162,6 +181,7 @@ impl Agent {
     /// finish within the grace period, and release the rest for redelivery.
     pub async fn run(self: &Arc<Self>, shutdown: watch::Receiver<bool>) -> Result<(), BusError> {
         self.bus.ensure_topics(&self.topics()).await?;
+        let announcer = tokio::spawn(Arc::clone(self).announce(shutdown.clone()));
         let mut workers = tokio::task::JoinSet::new();
         for stage in &self.settings.stages {
             let kind = TaskKind::of(stage);
@@ -180,6 +200,7 @@ impl Agent {
                 tracing::error!(error = %e, "a consumer stopped");
             }
         }
+        announcer.abort();
         Ok(())
     }
 

@@ -115,3 +115,20 @@ pub async fn assert_host_still_serves(rt: &PluginRuntime, plugin: &LoadedPlugin)
 pub fn path_of(p: &Path) -> String {
     p.display().to_string()
 }
+
+/// The next reply to a task on `agent.results`, acknowledged; agents' inventory
+/// announcements on the same topic are acknowledged and passed over.
+pub async fn next_task_reply(sub: &mut Box<dyn bosun_bus::Subscription>) -> bosun_bus::Delivery {
+    loop {
+        let delivery = tokio::time::timeout(Duration::from_secs(60), sub.next())
+            .await
+            .expect("a reply within a minute")
+            .unwrap();
+        sub.ack(&delivery).await.unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&delivery.record.payload).unwrap_or_default();
+        if json["kind"] != "inventory" {
+            return delivery;
+        }
+    }
+}
