@@ -223,23 +223,30 @@ async fn bus(broker: &str) -> KafkaBus {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn agents_in_one_group_share_tasks_and_hand_over_work_on_shutdown() {
-    let Some(broker) =
-        broker_or_skip("agents_in_one_group_share_tasks_and_hand_over_work_on_shutdown")
-    else {
-        return;
-    };
+/// Two agent processes serving one fresh stage over the broker, both holding
+/// partitions, and a subscription to the results.
+struct Pair {
+    bus: KafkaBus,
+    results: Box<dyn Subscription>,
+    a: AgentProcess,
+    b: AgentProcess,
+    stage: String,
+    url: String,
+    commit: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn two_agents(broker: &str) -> Pair {
     let dir = tempfile::tempdir().unwrap();
     let (url, commit) = repo(dir.path());
     let plugins = plugin_folder(dir.path());
     let stage = unique_stage();
-    let bus = bus(&broker).await;
+    let bus = bus(broker).await;
     let stage_topic = topics::stage_topic(&stage);
     bus.ensure_topics(&[stage_topic.clone(), topics::AGENT_RESULTS.to_string()])
         .await
         .unwrap();
-    let mut results = bus
+    let results = bus
         .subscribe(
             &format!("test-{stage}"),
             &[topics::AGENT_RESULTS.to_string()],
@@ -248,7 +255,7 @@ async fn agents_in_one_group_share_tasks_and_hand_over_work_on_shutdown() {
         .unwrap();
 
     let a = AgentProcess::start(
-        &broker,
+        broker,
         &stage,
         "agent-a",
         &plugins,
@@ -256,7 +263,7 @@ async fn agents_in_one_group_share_tasks_and_hand_over_work_on_shutdown() {
         &[],
     );
     let b = AgentProcess::start(
-        &broker,
+        broker,
         &stage,
         "agent-b",
         &plugins,
@@ -275,25 +282,76 @@ async fn agents_in_one_group_share_tasks_and_hand_over_work_on_shutdown() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
+    Pair {
+        bus,
+        results,
+        a,
+        b,
+        stage,
+        url,
+        commit,
+        _dir: dir,
+    }
+}
 
+/// Publish a 5 s task as `run_id` and wait until one agent starts it: true when that
+/// is `pair.a`.
+async fn start_long_task(pair: &Pair, run_id: &str) -> bool {
+    let task_id = format!("{run_id}/{}/1", pair.stage);
+    publish(
+        &pair.bus,
+        &pair.url,
+        task(
+            run_id,
+            &pair.stage,
+            1,
+            &pair.commit,
+            &[("mode", "sleep"), ("ms", "5000")],
+        ),
+    )
+    .await;
+    let started = Instant::now();
+    loop {
+        if pair.a.saw(&task_id) {
+            return true;
+        }
+        if pair.b.saw(&task_id) {
+            return false;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no agent started the long task"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_in_one_group_share_tasks_and_hand_over_work_on_shutdown() {
+    let Some(broker) =
+        broker_or_skip("agents_in_one_group_share_tasks_and_hand_over_work_on_shutdown")
+    else {
+        return;
+    };
+    let mut pair = two_agents(&broker).await;
     // Shared work: twelve runs spread over the partitions.
-    let prefix = format!("{stage}-share-");
+    let prefix = format!("{}-share-", pair.stage);
     for i in 0..12 {
         publish(
-            &bus,
-            &url,
+            &pair.bus,
+            &pair.url,
             task(
                 &format!("{prefix}{i}"),
-                &stage,
+                &pair.stage,
                 1,
-                &commit,
+                &pair.commit,
                 &[("mode", "echo")],
             ),
         )
         .await;
     }
     let done: Vec<ResultMessage> = collect(
-        &mut results,
+        &mut pair.results,
         &prefix,
         Duration::from_secs(120),
         |r: &[ResultMessage]| r.len() >= 12,
@@ -307,33 +365,12 @@ async fn agents_in_one_group_share_tasks_and_hand_over_work_on_shutdown() {
     assert_eq!(by_agent.len(), 2, "both agents took tasks: {by_agent:?}");
 
     // A long task; stop whichever agent starts it, mid-task.
-    let long_run = format!("{stage}-kill-0");
-    let task_id = format!("{long_run}/{stage}/1");
-    publish(
-        &bus,
-        &url,
-        task(
-            &long_run,
-            &stage,
-            1,
-            &commit,
-            &[("mode", "sleep"), ("ms", "5000")],
-        ),
-    )
-    .await;
-    let started = Instant::now();
-    let (mut victim, survivor) = loop {
-        if a.saw(&format!("task started task={task_id}")) || a.saw(&task_id) {
-            break (a, b);
-        }
-        if b.saw(&task_id) {
-            break (b, a);
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no agent started the long task"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let long_run = format!("{}-stop-0", pair.stage);
+    let a_started_it = start_long_task(&pair, &long_run).await;
+    let (victim, survivor) = if a_started_it {
+        (&mut pair.a, &pair.b)
+    } else {
+        (&mut pair.b, &pair.a)
     };
     // SIGTERM: the agent stops taking work, waits its 2 s grace period, then releases
     // the 5 s task for redelivery instead of finishing it.
@@ -349,24 +386,29 @@ async fn agents_in_one_group_share_tasks_and_hand_over_work_on_shutdown() {
         victim.log()
     );
     assert!(victim.saw("releasing a task in flight"), "{}", victim.log());
+    let survivor_id = if a_started_it { "agent-b" } else { "agent-a" };
+    let survivor_log = survivor.log();
+    expect_one_result(&mut pair, &long_run, survivor_id, &survivor_log).await;
+}
+
+/// The long task `run_id` settles exactly once, run by `survivor_id` to the end.
+async fn expect_one_result(pair: &mut Pair, run_id: &str, survivor_id: &str, survivor_log: &str) {
+    let task_id = format!("{run_id}/{}/1", pair.stage);
     let settled = tokio::time::timeout(
         Duration::from_secs(90),
         collect(
-            &mut results,
-            &long_run,
+            &mut pair.results,
+            run_id,
             Duration::from_secs(600),
             |r: &[ResultMessage]| !r.is_empty(),
         ),
     )
     .await
     .unwrap_or_else(|_| {
-        panic!(
-            "the released task was not redelivered; survivor log:\n{}",
-            survivor.log()
-        )
+        panic!("{task_id} was not redelivered; survivor log (at the stop):\n{survivor_log}")
     });
     assert_eq!(settled[0].result.task_id, task_id);
-    assert_ne!(settled[0].agent_id, "", "{}", survivor.log());
+    assert_eq!(settled[0].agent_id, survivor_id);
     assert_eq!(
         settled[0].result.report.as_ref().unwrap().summary,
         "slept 5000 ms"
@@ -374,8 +416,8 @@ async fn agents_in_one_group_share_tasks_and_hand_over_work_on_shutdown() {
     // Exactly one result for the attempt: nothing else arrives for it.
     let late = tokio::time::timeout(Duration::from_secs(8), async {
         collect(
-            &mut results,
-            &long_run,
+            &mut pair.results,
+            run_id,
             Duration::from_secs(600),
             |r: &[ResultMessage]| !r.is_empty(),
         )
@@ -383,6 +425,31 @@ async fn agents_in_one_group_share_tasks_and_hand_over_work_on_shutdown() {
     })
     .await;
     assert!(late.is_err(), "a second result for {task_id} arrived");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_killed_mid_task_has_its_task_redelivered_to_the_other() {
+    let Some(broker) =
+        broker_or_skip("agent_killed_mid_task_has_its_task_redelivered_to_the_other")
+    else {
+        return;
+    };
+    let mut pair = two_agents(&broker).await;
+    let long_run = format!("{}-kill-0", pair.stage);
+    let a_started_it = start_long_task(&pair, &long_run).await;
+    let (victim, survivor) = if a_started_it {
+        (&mut pair.a, &pair.b)
+    } else {
+        (&mut pair.b, &pair.a)
+    };
+    // SIGKILL: no release, no commit, no leaving the group. The broker expires the
+    // member after the session timeout and the task goes to the other agent.
+    victim.child.kill().unwrap();
+    let status = victim.child.wait().unwrap();
+    assert!(!status.success(), "killed, not exited");
+    let survivor_id = if a_started_it { "agent-b" } else { "agent-a" };
+    let survivor_log = survivor.log();
+    expect_one_result(&mut pair, &long_run, survivor_id, &survivor_log).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

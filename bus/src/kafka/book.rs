@@ -21,6 +21,9 @@ pub(crate) struct Book {
     pub(crate) next_token: u64,
     pub(crate) partitions: HashMap<(String, i32), PartitionState>,
     pub(crate) outstanding: HashMap<u64, Held>,
+    /// When partitions were last assigned: the orphan check runs only for a while
+    /// after a rebalance, which is when a dead member's partitions can be lost.
+    pub(crate) last_assigned: Option<std::time::Instant>,
 }
 
 #[derive(Default)]
@@ -89,6 +92,7 @@ impl ConsumerContext for GroupContext {
                         }
                         assigned.push(format!("{}/{}", elem.topic(), elem.partition()));
                     }
+                    book.last_assigned = Some(std::time::Instant::now());
                 }
                 // librdkafka (2.12) keeps an application pause across revoke/assign of
                 // the same partition. So a partition whose delivery was settled while it

@@ -23,6 +23,10 @@
 //!   key (the orchestrator's idempotence makes that harmless). If the copy cannot be
 //!   published, `release` seeks back to the record instead, so it is still redelivered,
 //!   uncounted.
+//! - **Dead members**: a member killed without leaving is expired by the broker after
+//!   the session timeout. Where the broker then hands its partitions to nobody (Tansu
+//!   0.6 does), the survivors notice and rejoin the group (see `orphans`), so the dead
+//!   member's unsettled record is redelivered.
 //! - **Known gap**: a consumer that dies without releasing (crash, dropped subscription)
 //!   leaves the record uncommitted; the group redelivers it with the same count. Offset
 //!   commit metadata would have carried a per-offset count durably, but Tansu (0.6)
@@ -38,6 +42,7 @@
 mod book;
 mod config;
 mod context;
+mod orphans;
 mod subscription;
 
 pub(crate) use config::check_broker_address;
@@ -70,6 +75,8 @@ pub struct KafkaBus {
     address: String,
     producer: FutureProducer<LogContext>,
     admin: std::sync::Arc<AdminClient<LogContext>>,
+    /// This process's subscriptions by group, for the orphaned-partition check.
+    local_members: std::sync::Arc<orphans::LocalMembers>,
 }
 
 impl KafkaBus {
@@ -110,6 +117,7 @@ impl KafkaBus {
                         address,
                         producer,
                         admin: std::sync::Arc::new(admin),
+                        local_members: Default::default(),
                     })
                 }
                 Ok(_) => Err(BusError::Unreachable {
@@ -143,7 +151,13 @@ impl KafkaBus {
         topics: &[String],
     ) -> Result<KafkaSubscription, BusError> {
         check_subscription(group, topics)?;
-        KafkaSubscription::start(&self.config, group, topics, self.producer.clone())
+        KafkaSubscription::start(
+            &self.config,
+            group,
+            topics,
+            self.producer.clone(),
+            std::sync::Arc::clone(&self.local_members),
+        )
     }
 
     /// Publish `payload` with extra headers, to a fixed partition when given.

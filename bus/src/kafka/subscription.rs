@@ -11,6 +11,7 @@
 
 use super::book::{Book, GroupConsumer, GroupContext, Held, lock};
 use super::context::LogContext;
+use super::orphans::{LocalMembers, OrphanWatch};
 use super::{KafkaBus, KafkaConfig, copy_headers, kafka_detail};
 use crate::memory::not_outstanding;
 use crate::transport::{BoxFuture, BusError, Delivery, Record, Subscription};
@@ -50,8 +51,10 @@ impl KafkaSubscription {
         group: &str,
         topics: &[String],
         producer: FutureProducer<LogContext>,
+        local_members: Arc<LocalMembers>,
     ) -> Result<Self, BusError> {
         let book = Arc::new(Mutex::new(Book::default()));
+        local_members.register(group, &book);
         let context = GroupContext {
             group: group.to_owned(),
             book: Arc::clone(&book),
@@ -79,6 +82,7 @@ impl KafkaSubscription {
             deliveries: tx,
             group: group.to_owned(),
             topics: topics.join(","),
+            orphans: OrphanWatch::new(local_members, group, topics),
         };
         std::thread::Builder::new()
             .name(format!("kafka-poll-{group}"))
@@ -286,13 +290,15 @@ struct Poller {
     deliveries: mpsc::UnboundedSender<Result<Delivery, BusError>>,
     group: String,
     topics: String,
+    orphans: OrphanWatch,
 }
 
 impl Poller {
-    fn run(self) {
+    fn run(mut self) {
         let _span =
             tracing::info_span!("kafka.poll", group = %self.group, topics = %self.topics).entered();
         while !self.deliveries.is_closed() {
+            self.orphans.tick(&self.consumer, &self.book);
             match self.consumer.poll(POLL_INTERVAL) {
                 None => {}
                 Some(Ok(message)) => {
