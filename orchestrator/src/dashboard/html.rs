@@ -70,7 +70,7 @@ main{max-width:1240px;margin:0 auto;padding:16px}
 h1{font-size:22px;margin:8px 0 12px}h2{font-size:17px;margin:22px 0 8px}h3{font-size:15px;margin:14px 0 6px}
 a{color:#0969da}
 table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #d0d7de;margin-bottom:8px}
-th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #eaeef2;vertical-align:top}
+th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #eaeef2;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f6f8fa;font-weight:600}
 code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px}
 pre{white-space:pre-wrap;word-break:break-word;margin:0}
@@ -81,7 +81,8 @@ pre{white-space:pre-wrap;word-break:break-word;margin:0}
 .b-warn,.b-medium{background:#bf8700}.b-high,.b-critical{background:#cf222e}.b-allow{background:#1a7f37}
 .b-low,.b-info{background:#8c959f}
 .box{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:10px 14px;margin:10px 0}
-.why{border-color:#cf222e;background:#fff5f5}.why h2{margin-top:4px;color:#a40e26}
+.box h2:first-child{margin-top:4px}
+.why{border-color:#cf222e;background:#fff5f5}.why h2{color:#a40e26}
 .meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px}
 .meta dt{color:#57606a}.meta dd{margin:0}
 .muted{color:#57606a}

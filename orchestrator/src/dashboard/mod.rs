@@ -16,6 +16,9 @@ mod run_sections;
 mod runs;
 mod stats;
 
+#[cfg(test)]
+mod tests;
+
 pub use html::{Esc, Seg};
 
 use crate::server::AppState;
