@@ -70,11 +70,12 @@ main{max-width:1240px;margin:0 auto;padding:16px}
 h1{font-size:22px;margin:8px 0 12px}h2{font-size:17px;margin:22px 0 8px}h3{font-size:15px;margin:14px 0 6px}
 a{color:#0969da}
 table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #d0d7de;margin-bottom:8px}
-th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #eaeef2;vertical-align:top;overflow-wrap:anywhere}
+th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #eaeef2;vertical-align:top}
+td.wrap,p.wrap{overflow-wrap:anywhere}
 th{background:#f6f8fa;font-weight:600}
 code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px}
 pre{white-space:pre-wrap;word-break:break-word;margin:0}
-.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff;background:#6e7781}
+.badge{white-space:nowrap;display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff;background:#6e7781}
 .b-success{background:#1a7f37}.b-failure,.b-errored,.b-error,.b-deny{background:#cf222e}
 .b-halted{background:#bc4c00}.b-running,.b-gating,.b-queued,.b-retry-wait{background:#0969da}
 .b-cancelled,.b-skipped,.b-pending{background:#8c959f}.b-config-error{background:#8250df}

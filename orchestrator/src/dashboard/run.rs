@@ -267,7 +267,7 @@ fn timeline(body: &mut String, run: &RunRecord, now_ms: u64) {
     let span = (end - start) as f64;
     body.push_str(
         "<table id=\"timeline\"><tr><th>Wave</th><th>Stage</th><th>State</th><th>Attempts</th>\
-         <th>Duration</th><th style=\"width:40%\">Timeline</th><th>Summary</th></tr>",
+         <th>Duration</th><th style=\"width:30%\">Timeline</th><th>Summary</th></tr>",
     );
     for (index, wave) in waves.iter().enumerate() {
         for name in wave {
@@ -306,7 +306,7 @@ fn timeline(body: &mut String, run: &RunRecord, now_ms: u64) {
             let _ = write!(
                 body,
                 "<tr><td class=\"wave\">{}</td><td><a href=\"#stage-{}\">{}</a></td><td>{}</td>\
-                 <td>{}</td><td>{took}</td><td><div class=\"track\">{bar}</div></td><td>{notes}</td></tr>",
+                 <td>{}</td><td>{took}</td><td><div class=\"track\">{bar}</div></td><td class=\"wrap\">{notes}</td></tr>",
                 index + 1,
                 Seg(name),
                 Esc(name),

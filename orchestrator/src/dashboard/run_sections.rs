@@ -190,7 +190,7 @@ pub fn stages(body: &mut String, view: &RunView, now_ms: u64) {
         if report.truncated {
             facts.push("<em>the report was cut at the agent's size caps</em>".into());
         }
-        let _ = write!(body, "<p class=\"muted\">{}</p>", facts.join(" · "));
+        let _ = write!(body, "<p class=\"muted wrap\">{}</p>", facts.join(" · "));
     }
 }
 
