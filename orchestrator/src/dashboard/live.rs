@@ -19,10 +19,7 @@ use std::time::Duration;
 pub const POLL: Duration = Duration::from_millis(500);
 
 fn is_final(status: &str) -> bool {
-    !matches!(
-        status,
-        s if s == RunStatus::Queued.as_str() || s == RunStatus::Running.as_str()
-    )
+    status != RunStatus::Queued.as_str() && status != RunStatus::Running.as_str()
 }
 
 /// Where a run's stream is.
