@@ -7,6 +7,7 @@
 //! `agent.policy` and `agent.report`.
 
 pub mod config;
+pub mod dashboard;
 pub mod metrics;
 pub mod model;
 pub mod notify;

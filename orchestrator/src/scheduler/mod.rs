@@ -647,6 +647,9 @@ impl Scheduler {
             }
             AgentReply::Inventory(message) => {
                 tracing::debug!(agent = %message.agent_id, plugins = message.plugins.len(), "agent inventory");
+                // Stored with the orchestrator's clock, not the agent's: last-seen times
+                // are compared with each other and with now on the dashboard.
+                self.store.write(|w| w.upsert_agent(&message, now))?;
                 Ok(Vec::new())
             }
         }

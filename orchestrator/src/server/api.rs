@@ -1,5 +1,6 @@
 //! The JSON API: list runs, one run with its stages, attempts, gates, notifications and
-//! events, an attempt's logs, dead letters; trigger and cancel runs.
+//! events, an attempt's logs, dead letters, the agents' inventories; trigger and cancel
+//! runs.
 
 use super::AppState;
 use crate::model::RunTrigger;
@@ -98,6 +99,14 @@ pub async fn attempt_logs(
 pub async fn dead_letters(State(state): State<AppState>) -> Answer {
     match read(&state, |s| s.dead_letters(100)) {
         Ok(rows) => (StatusCode::OK, Json(json!({ "dead_letters": rows }))),
+        Err(e) => e,
+    }
+}
+
+/// `GET /api/agents`: every agent that announced itself, with its stages and plugins.
+pub async fn agents(State(state): State<AppState>) -> Answer {
+    match read(&state, |s| s.agents()) {
+        Ok(rows) => (StatusCode::OK, Json(json!({ "agents": rows }))),
         Err(e) => e,
     }
 }

@@ -1,5 +1,5 @@
-//! The orchestrator's HTTP side (axum): the GitHub webhook, the JSON API the dashboard
-//! and the CLI use, and `/healthz`.
+//! The orchestrator's HTTP side (axum): the GitHub webhook, the JSON API the CLI uses,
+//! the HTML dashboard (`crate::dashboard`), `/metrics` and `/healthz`.
 
 mod api;
 mod webhook;
@@ -26,7 +26,7 @@ pub struct AppState {
     pub reads: Arc<Mutex<Store>>,
 }
 
-/// The router: webhook, API and health.
+/// The router: webhook, API, dashboard, metrics and health.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
             get(api::attempt_logs),
         )
         .route("/api/dead-letters", get(api::dead_letters))
+        .route("/api/agents", get(api::agents))
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/metrics",
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
                 },
             ),
         )
+        .merge(crate::dashboard::routes())
         .with_state(state)
 }
 

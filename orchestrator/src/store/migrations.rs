@@ -94,4 +94,15 @@ pub const MIGRATIONS: &[&str] = &[
         at_ms INTEGER NOT NULL
     );
     ",
+    // 2: the agents' announced inventories (stages and loaded plugins), one row per agent.
+    "
+    CREATE TABLE agents (
+        agent_id TEXT PRIMARY KEY,
+        stages_json TEXT NOT NULL,
+        plugins_json TEXT NOT NULL,
+        first_seen_ms INTEGER NOT NULL,
+        last_seen_ms INTEGER NOT NULL
+    );
+    CREATE INDEX attempts_by_dispatched ON attempts (dispatched_ms);
+    ",
 ];

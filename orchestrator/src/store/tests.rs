@@ -68,11 +68,17 @@ fn migrations_apply_once_and_reopen_keeps_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("runs.db");
     let mut store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(
+        store.schema_version().unwrap(),
+        migrations::MIGRATIONS.len() as i64
+    );
     store.write(|w| w.save_run(&run("r1", "main", 1))).unwrap();
     drop(store);
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(
+        store.schema_version().unwrap(),
+        migrations::MIGRATIONS.len() as i64
+    );
     assert_eq!(store.run("r1").unwrap().unwrap().trigger.branch, "main");
 }
 
@@ -86,7 +92,8 @@ fn a_newer_schema_is_refused_with_both_versions() {
     drop(conn);
     let err = Store::open(&path).err().unwrap().to_string();
     assert!(
-        err.contains("schema version 99") && err.contains("(1)"),
+        err.contains("schema version 99")
+            && err.contains(&format!("({})", migrations::MIGRATIONS.len())),
         "{err}"
     );
 }
