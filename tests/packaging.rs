@@ -170,6 +170,11 @@ fn packaging_images_run_the_binary_as_non_root() {
     };
     let context = tempfile::tempdir().unwrap();
     build_context(context.path());
+    // Dropped last: the binary stage the builder leaves behind, once the images are gone.
+    let _stage = Cleanup(
+        vec!["image", "prune", "--force", "--filter"],
+        "label=org.bosun.build-stage=binary".into(),
+    );
     let (orchestrator, _o) = build_image(context.path(), &base, "orchestrator");
     let (agent, _a) = build_image(context.path(), &base, "agent");
     let expected = format!("bosun {}", env!("CARGO_PKG_VERSION"));
