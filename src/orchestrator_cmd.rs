@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
-/// Run the orchestrator.
+/// Run the orchestrator: webhook, scheduler, run store and API.
 ///
 /// Example: bosun orchestrator --config bosun-server.yaml --bus kafka://127.0.0.1:9092
 #[derive(Args)]

@@ -1,0 +1,160 @@
+//! What `bosun run` and `bosun up` share: the repository folder and its state under
+//! `DIR/.bosun/`, where tools run (`--containers`), and the embedded system's options, so
+//! `bosun up DIR` serves exactly the runs `bosun run DIR` recorded.
+
+use anyhow::{Context, bail};
+use bosun::embedded::EmbeddedOptions;
+use bosun_host::{
+    ContainerRunner, DockerRunner, DockerSettings, NoContainerRuntime, ProcessRunner,
+};
+use bosun_orchestrator::settings::ServerSettings;
+use clap::{Args, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where tools run.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LocalContainers {
+    /// Docker when the engine answers, otherwise plain processes (said plainly).
+    Auto,
+    /// Hardened containers on the Docker Engine (required to answer).
+    Docker,
+    /// Plain processes on this machine: NOT sandboxed.
+    Process,
+    /// No tools: plugins that run tools fail with a clear error.
+    None,
+}
+
+/// The flags the embedded commands share.
+#[derive(Args)]
+pub struct LocalArgs {
+    /// Where tools run.
+    #[arg(long, value_enum, default_value_t = LocalContainers::Auto)]
+    pub containers: LocalContainers,
+    /// Extra plugin folders besides the built-ins (drop-ins); repeatable or comma-separated.
+    #[arg(long = "plugins", value_name = "DIR", value_delimiter = ',')]
+    pub plugins: Vec<PathBuf>,
+    /// The image registry the build stage pushes to (`scripts/services.sh` starts one here).
+    #[arg(long, env = "BOSUN_REGISTRY", default_value = "127.0.0.1:5000")]
+    pub registry: String,
+}
+
+/// A repository folder and the state Bosun keeps in it.
+pub struct Repository {
+    /// The folder, absolute.
+    pub dir: PathBuf,
+    /// `DIR/.bosun`: run store, mirrors, workspaces, compiled-plugin cache.
+    pub state_dir: PathBuf,
+}
+
+impl Repository {
+    /// Resolve `dir`; `command` (e.g. `bosun run`) is named in the error so the user
+    /// sees which argument to fix.
+    pub fn open(dir: &Path, command: &str) -> anyhow::Result<Repository> {
+        if !dir.exists() {
+            bail!(
+                "{command} {}: no such folder (give a repository folder, e.g. {command} examples/python-app)",
+                dir.display()
+            );
+        }
+        if !dir.is_dir() {
+            bail!(
+                "{command} {}: not a folder (give the repository folder, not a file in it)",
+                dir.display()
+            );
+        }
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("cannot open {}", dir.display()))?;
+        let state_dir = dir.join(".bosun");
+        Ok(Repository { dir, state_dir })
+    }
+
+    /// The SQLite run store both commands use.
+    pub fn store(&self) -> PathBuf {
+        self.state_dir.join("bosun.db")
+    }
+
+    /// Settings pointed at this repository's state: the run store and the
+    /// orchestrator's mirrors under `DIR/.bosun/`, unless `settings` already names
+    /// places of their own (anything but the defaults).
+    pub fn settings(&self, mut settings: ServerSettings) -> ServerSettings {
+        let defaults = ServerSettings::default();
+        if settings.store == defaults.store {
+            settings.store = self.store();
+        }
+        if settings.work_dir == defaults.work_dir {
+            settings.work_dir = self.state_dir.join("orchestrator");
+        }
+        settings
+    }
+
+    /// Options for [`bosun::embedded::Embedded::start`] on this repository's state.
+    pub fn embedded_options(
+        &self,
+        settings: ServerSettings,
+        plugin_dirs: Vec<PathBuf>,
+        tools: Tools,
+    ) -> EmbeddedOptions {
+        EmbeddedOptions {
+            settings: self.settings(settings),
+            plugin_dirs,
+            containers: tools.runner,
+            private_checkouts: tools.unsandboxed,
+            work_dir: self.state_dir.join("agent"),
+            extra_stages: vec![],
+            concurrency: 2,
+            tick: Duration::from_millis(20),
+        }
+    }
+}
+
+/// The tool runner chosen, and whether it runs tools unsandboxed (then every task gets
+/// its own checkout, since a tool may write to it).
+pub struct Tools {
+    /// The runner.
+    pub runner: Arc<dyn ContainerRunner>,
+    /// Tools run as plain processes.
+    pub unsandboxed: bool,
+}
+
+/// Pick the tool runner; `command` prefixes what is said on stderr.
+pub async fn tools(mode: LocalContainers, registry: &str, command: &str) -> anyhow::Result<Tools> {
+    let process = || {
+        eprintln!(
+            "{command}: tools run as plain processes on this machine: they are NOT sandboxed"
+        );
+        Tools {
+            runner: Arc::new(ProcessRunner::default()),
+            unsandboxed: true,
+        }
+    };
+    match mode {
+        LocalContainers::None => Ok(Tools {
+            runner: Arc::new(NoContainerRuntime),
+            unsandboxed: false,
+        }),
+        LocalContainers::Process => Ok(process()),
+        LocalContainers::Docker | LocalContainers::Auto => {
+            let settings = DockerSettings {
+                agent_id: format!("local-{}", std::process::id()),
+                registry: Some(registry.to_string()).filter(|r| !r.is_empty()),
+                ..DockerSettings::default()
+            };
+            match DockerRunner::connect(settings).await {
+                Ok(docker) => Ok(Tools {
+                    runner: Arc::new(docker),
+                    unsandboxed: false,
+                }),
+                Err(e) if matches!(mode, LocalContainers::Auto) => {
+                    eprintln!("{command}: the Docker Engine does not answer ({e})");
+                    Ok(process())
+                }
+                Err(e) => bail!(
+                    "--containers docker: the Docker Engine does not answer ({e}); start it (bash scripts/services.sh) or pass --containers process"
+                ),
+            }
+        }
+    }
+}
