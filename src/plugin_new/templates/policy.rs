@@ -84,7 +84,10 @@ mod tests {
     #[test]
     fn frozen_stages_are_denied() {
         let config = [("frozen", "true"), ("stages", "deploy")];
-        assert!(matches!(decide(&input("deploy", &config)), Decision::Deny(_)));
+        assert!(matches!(
+            decide(&input("deploy", &config)),
+            Decision::Deny(_)
+        ));
         assert!(matches!(decide(&input("test", &config)), Decision::Allow));
     }
 
@@ -97,7 +100,13 @@ mod tests {
 
     #[test]
     fn bad_settings_deny() {
-        assert!(matches!(decide(&input("deploy", &[("frozen", "yes")])), Decision::Deny(_)));
-        assert!(matches!(decide(&input("deploy", &[("frozn", "true")])), Decision::Deny(_)));
+        assert!(matches!(
+            decide(&input("deploy", &[("frozen", "yes")])),
+            Decision::Deny(_)
+        ));
+        assert!(matches!(
+            decide(&input("deploy", &[("frozn", "true")])),
+            Decision::Deny(_)
+        ));
     }
 }

@@ -34,8 +34,13 @@ impl Stage for CountFiles {
                     .into_iter()
                     .map(|path| {
                         let message = format!("matches {pattern} (at most {max} allowed)");
-                        Finding::new(env!("CARGO_PKG_NAME"), "too-many-files", Severity::Low, message)
-                            .at(path, None, None)
+                        Finding::new(
+                            env!("CARGO_PKG_NAME"),
+                            "too-many-files",
+                            Severity::Low,
+                            message,
+                        )
+                        .at(path, None, None)
                     })
                     .collect();
                 StageReport::failure(format!("{summary}, more than {max}")).with_findings(findings)
