@@ -40,6 +40,29 @@ pub struct LocalArgs {
     pub registry: String,
 }
 
+impl LocalArgs {
+    /// Refuse a plugin folder that does not exist: the host would only warn, and the
+    /// plugins the user meant to add would be missing from every run without a word.
+    pub fn check_plugin_dirs(&self) -> anyhow::Result<()> {
+        for dir in &self.plugins {
+            if !dir.is_dir() {
+                bail!(
+                    "--plugins {}: no such folder (create it: .wasm files dropped into it later load without a restart)",
+                    dir.display()
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Server settings from a file; the error names the file, and the line and column of a
+/// YAML mistake.
+pub fn load_settings(path: &Path) -> anyhow::Result<ServerSettings> {
+    // The message already holds the I/O cause; anyhow's chain would print it twice.
+    ServerSettings::load(path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 /// A repository folder and the state Bosun keeps in it.
 pub struct Repository {
     /// The folder, absolute.

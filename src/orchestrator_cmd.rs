@@ -32,7 +32,7 @@ pub struct OrchestratorArgs {
 /// Load settings, applying the command-line overrides.
 pub fn settings(args: &OrchestratorArgs) -> anyhow::Result<ServerSettings> {
     let mut settings = match &args.config {
-        Some(path) => ServerSettings::load(path)?,
+        Some(path) => crate::local::load_settings(path)?,
         None => ServerSettings::default(),
     };
     if let Some(bus) = &args.bus {

@@ -182,6 +182,7 @@ fn table(run: &RunRecord, attempts: &[AttemptRow]) -> String {
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let repo = Repository::open(&args.dir, "bosun run")?;
+    args.local.check_plugin_dirs()?;
     let dir = repo.dir.clone();
     if !dir.join(".bosun.yml").exists() {
         bail!(

@@ -3,7 +3,7 @@
 //! SIGTERM.
 
 use crate::local::{self, LocalArgs, Repository};
-use anyhow::Context;
+use anyhow::{Context, bail};
 use bosun::embedded::Embedded;
 use bosun_orchestrator::settings::ServerSettings;
 use clap::Args;
@@ -40,8 +40,7 @@ pub struct UpArgs {
 
 fn settings(args: &UpArgs) -> anyhow::Result<ServerSettings> {
     let mut settings = match &args.config {
-        // The error names the file, and the line and column of a YAML mistake.
-        Some(path) => ServerSettings::load(path).map_err(anyhow::Error::from)?,
+        Some(path) => local::load_settings(path)?,
         None => ServerSettings::default(),
     };
     if let Some(listen) = &args.listen {
@@ -58,8 +57,16 @@ fn settings(args: &UpArgs) -> anyhow::Result<ServerSettings> {
 
 pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let repo = Repository::open(&args.dir, "bosun up")?;
+    args.local.check_plugin_dirs()?;
     let settings = settings(&args)?;
     let listen = settings.listen.clone();
+    // Tried here, before the plugins are compiled, so a busy or mistyped address fails
+    // at once and with a hint; the listener is closed again for the server to take.
+    if let Err(e) = std::net::TcpListener::bind(listen.as_str()) {
+        bail!(
+            "cannot listen on {listen}: {e} (another `bosun up` on it? choose a free address with --listen, e.g. --listen 127.0.0.1:0)"
+        );
+    }
     std::fs::create_dir_all(&repo.state_dir)
         .with_context(|| format!("cannot create {}", repo.state_dir.display()))?;
     let tools = local::tools(args.local.containers, &args.local.registry, "bosun up").await?;

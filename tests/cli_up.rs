@@ -239,3 +239,35 @@ fn cli_up_names_the_settings_file_and_line_of_a_mistake() {
     assert!(err.contains("webhok_secret"), "{err}");
     assert!(err.contains("line 4"), "{err}");
 }
+
+#[test]
+fn cli_up_on_a_busy_port_says_how_to_pick_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
+        .args(["up", dir.path().to_str().unwrap(), "--listen", &addr])
+        .args(["--containers", "none"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    assert!(err.contains("--listen 127.0.0.1:0"), "{err}");
+}
+
+#[test]
+fn cli_up_names_a_missing_plugin_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("my-plugins");
+    let out = bosun_up(dir.path(), &["--plugins", missing.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("--plugins {}: no such folder", missing.display())),
+        "{err}"
+    );
+}
