@@ -123,13 +123,33 @@ async fn wait_for_run(api: &str, run_id: &str) -> serde_json::Value {
     }
 }
 
+/// `bosun run DIR` as a newcomer runs it first; its run id.
+fn bosun_run(dir: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
+        .arg("run")
+        .arg(dir)
+        .args(["--containers", "none", "--json"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    // The `test` stage fails by design: exit 1.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    result["run"]["id"].as_str().unwrap().to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cli_up_serves_a_manual_run_and_stops_on_sigterm() {
+async fn cli_up_serves_bosun_runs_and_a_manual_run_then_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let (clone_url, commit) = repository(&dir.path().join("shop"));
-    let served = dir.path().join("served");
-    std::fs::create_dir_all(&served).unwrap();
-    let mut up = start(&served);
+    let shop = dir.path().join("shop");
+    let (clone_url, commit) = repository(&shop);
+    let earlier = bosun_run(&shop);
+    let mut up = start(&shop);
 
     let base = up.urls["dashboard"].trim_end_matches('/').to_string();
     assert!(base.starts_with("http://127.0.0.1:"), "{:?}", up.urls);
@@ -139,6 +159,16 @@ async fn cli_up_serves_a_manual_run_and_stops_on_sigterm() {
     assert_eq!(up.urls["metrics"], format!("{base}/metrics"));
 
     let api = up.urls["api"].clone();
+    // The run `bosun run` recorded is served: one run store in DIR/.bosun/.
+    let listed: serde_json::Value = reqwest::get(&api).await.unwrap().json().await.unwrap();
+    let ids: Vec<&str> = listed["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(ids, [earlier.as_str()], "{listed}");
+
     let response = reqwest::Client::new()
         .post(&api)
         .json(&serde_json::json!({
@@ -185,8 +215,6 @@ async fn cli_up_serves_a_manual_run_and_stops_on_sigterm() {
             .any(|l| l.starts_with("bosun_runs_total{status=\"failure\"} 1")),
         "{metrics}"
     );
-    // The run store is the one `bosun run DIR` uses.
-    assert!(served.join(".bosun/bosun.db").is_file());
 
     let pid = up.child.id().to_string();
     let signalled = Instant::now();
