@@ -299,6 +299,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "pipeline {verdict} in {:.1}s",
             started.elapsed().as_secs_f64()
         );
+        // This process's server stops with it; the run stays in the store.
+        eprintln!(
+            "browse this run and earlier ones: bosun up {}",
+            args.dir.display()
+        );
     }
     system.shutdown().await;
     Ok(match run.status {
