@@ -94,6 +94,41 @@ impl Repository {
         Ok(Repository { dir, state_dir })
     }
 
+    /// Claim the state folder for this process. One orchestrator per run store: a second
+    /// one would resume the first one's runs and run their stages again.
+    pub fn lock(&self, command: &str) -> anyhow::Result<StateLock> {
+        std::fs::create_dir_all(&self.state_dir)
+            .with_context(|| format!("cannot create {}", self.state_dir.display()))?;
+        let path = self.state_dir.join("lock");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {
+                let mut lock = StateLock { file };
+                lock.describe(&format!("{command} (pid {})", std::process::id()))?;
+                Ok(lock)
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = Some(holder.trim())
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or("another bosun process");
+                bail!(
+                    "{} is in use by {holder}: stop it first, or start runs on a running `bosun up` with `bosun trigger` (POST /api/runs)",
+                    self.state_dir.display()
+                )
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            }
+        }
+    }
+
     /// The SQLite run store both commands use.
     pub fn store(&self) -> PathBuf {
         self.state_dir.join("bosun.db")
@@ -130,6 +165,21 @@ impl Repository {
             concurrency: 2,
             tick: Duration::from_millis(20),
         }
+    }
+}
+
+/// The claim on a state folder; released when dropped (or when the process dies).
+pub struct StateLock {
+    file: std::fs::File,
+}
+
+impl StateLock {
+    /// Say who holds the folder, for the error another command shows.
+    pub fn describe(&mut self, holder: &str) -> anyhow::Result<()> {
+        use std::io::{Seek, Write};
+        self.file.set_len(0)?;
+        self.file.rewind()?;
+        writeln!(self.file, "{holder}").context("cannot write the lock file")
     }
 }
 

@@ -190,6 +190,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             dir.display()
         );
     }
+    let _lock = repo.lock("bosun run")?;
     // The snapshot lives outside the repository, so tools that scan the repository never
     // see a second copy of its sources; one place per repository keeps mirrors reusable.
     let snapshot_repo = std::env::temp_dir()

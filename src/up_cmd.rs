@@ -57,6 +57,7 @@ fn settings(args: &UpArgs) -> anyhow::Result<ServerSettings> {
 
 pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let repo = Repository::open(&args.dir, "bosun up")?;
+    let mut lock = repo.lock("bosun up")?;
     args.local.check_plugin_dirs()?;
     let settings = settings(&args)?;
     let listen = settings.listen.clone();
@@ -67,8 +68,6 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             "cannot listen on {listen}: {e} (another `bosun up` on it? choose a free address with --listen, e.g. --listen 127.0.0.1:0)"
         );
     }
-    std::fs::create_dir_all(&repo.state_dir)
-        .with_context(|| format!("cannot create {}", repo.state_dir.display()))?;
     let tools = local::tools(args.local.containers, &args.local.registry, "bosun up").await?;
     let tools_word = tools.runner.describe();
     let options = repo.embedded_options(settings, args.local.plugins.clone(), tools);
@@ -83,6 +82,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let _watch = system.registry.watch(Duration::from_secs(10));
 
     let base = &system.base_url;
+    lock.describe(&format!("bosun up (pid {}) on {base}", std::process::id()))?;
     println!("dashboard: {base}/");
     println!("webhook: {base}/webhook/github");
     println!("api: {base}/api/runs");

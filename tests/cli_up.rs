@@ -216,6 +216,19 @@ async fn cli_up_serves_bosun_runs_and_a_manual_run_then_stops_on_sigterm() {
         "{metrics}"
     );
 
+    // One orchestrator per run store: `bosun run` on the served folder says who has it.
+    let second = Command::new(env!("CARGO_BIN_EXE_bosun"))
+        .arg("run")
+        .arg(&shop)
+        .args(["--containers", "none"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert!(err.contains("is in use by bosun up (pid"), "{err}");
+    assert!(err.contains(&base), "names the server's address: {err}");
+
     let pid = up.child.id().to_string();
     let signalled = Instant::now();
     assert!(
