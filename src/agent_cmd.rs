@@ -32,7 +32,9 @@ pub enum ContainersMode {
     None,
 }
 
-/// Run an agent: stage tasks, policy gates and notifications.
+/// Run a stage agent: take tasks from the bus, run plugins, publish results.
+///
+/// An agent serves stage tasks, policy gates (`policy`) and notifications (`report`).
 ///
 /// Example: bosun agent --bus kafka://127.0.0.1:9092 --stages lint,test,policy,report --plugins ./plugins --concurrency 2
 #[derive(Args)]

@@ -1,11 +1,15 @@
-//! The `bosun` command line: plugin authoring tools today, the whole system as it grows.
+//! The `bosun` command line: the embedded system (`run`, `up`), the distributed parts
+//! (`orchestrator`, `agent`, `trigger`), and tools for pipeline and plugin authors.
 
 mod agent_cmd;
+mod local;
 mod orchestrator_cmd;
 mod plugin_cmd;
+mod plugin_new;
 mod report_view;
 mod run_cmd;
 mod trigger_cmd;
+mod up_cmd;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -29,20 +33,22 @@ enum LogFormat {
     Json,
 }
 
+// The commands' help comes from their argument structs' doc comments (summary, then
+// `Example:` lines), so a variant carries no doc comment of its own: it would replace them.
 #[derive(Subcommand)]
 enum Command {
-    /// Check, run and list plugins.
+    /// Check, run, list and scaffold plugins.
+    ///
+    /// Example: bosun plugin new my-check --kind stage
+    ///
+    /// Example: bosun plugin check my-check/target/wasm32-wasip2/release/my_check.wasm
     #[command(subcommand)]
     Plugin(plugin_cmd::PluginCommand),
-    /// Run a stage agent: take tasks from the bus, run plugins, publish results.
     Agent(agent_cmd::AgentArgs),
-    /// Run a repository's pipeline locally on the embedded default.
     Run(run_cmd::RunArgs),
-    /// Run the orchestrator: webhook, scheduler, run store and API.
+    Up(up_cmd::UpArgs),
     Orchestrator(orchestrator_cmd::OrchestratorArgs),
-    /// Start a run on a running orchestrator.
     Trigger(trigger_cmd::TriggerArgs),
-    /// Check a pipeline config: its errors (exit 1) or the resolved plan (exit 0).
     Validate(validate_cmd::ValidateArgs),
 }
 
@@ -76,6 +82,7 @@ fn main() -> ExitCode {
             Command::Plugin(cmd) => plugin_cmd::run(cmd).await,
             Command::Agent(args) => agent_cmd::run(args).await,
             Command::Run(args) => run_cmd::run(args).await,
+            Command::Up(args) => up_cmd::run(args).await,
             Command::Orchestrator(args) => orchestrator_cmd::run(args).await,
             Command::Trigger(args) => trigger_cmd::run(args).await,
             Command::Validate(args) => validate_cmd::run(args),

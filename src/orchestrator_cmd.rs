@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
-/// Run the orchestrator.
+/// Run the orchestrator: webhook, scheduler, run store and API.
 ///
 /// Example: bosun orchestrator --config bosun-server.yaml --bus kafka://127.0.0.1:9092
 #[derive(Args)]
@@ -32,7 +32,7 @@ pub struct OrchestratorArgs {
 /// Load settings, applying the command-line overrides.
 pub fn settings(args: &OrchestratorArgs) -> anyhow::Result<ServerSettings> {
     let mut settings = match &args.config {
-        Some(path) => ServerSettings::load(path)?,
+        Some(path) => crate::local::load_settings(path)?,
         None => ServerSettings::default(),
     };
     if let Some(bus) = &args.bus {

@@ -1,4 +1,5 @@
-//! `bosun plugin check|run|list`: try a plugin before deploying it.
+//! `bosun plugin check|run|list`: try a plugin before deploying it (`new` is in
+//! `plugin_new`).
 
 use crate::agent_cmd::ContainersMode;
 use crate::report_view;
@@ -87,6 +88,7 @@ pub enum PluginCommand {
         #[command(flatten)]
         cache: CacheArgs,
     },
+    New(crate::plugin_new::NewArgs),
 }
 
 #[derive(clap::Args)]
@@ -166,6 +168,7 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
             json,
             cache,
         } => list(folders, json, &cache).await,
+        PluginCommand::New(args) => crate::plugin_new::run(args),
     }
 }
 

@@ -2,38 +2,27 @@
 //! SQLite under `.bosun/`, built-in plugins, Docker when it answers), with progress per
 //! stage and a summary table.
 
+use crate::local::{self, LocalArgs, Repository};
 use anyhow::{Context, bail};
-use bosun::embedded::{Embedded, EmbeddedOptions};
-use bosun_host::{
-    ContainerRunner, DockerRunner, DockerSettings, NoContainerRuntime, ProcessRunner,
-};
+use bosun::embedded::Embedded;
 use bosun_orchestrator::model::{RunRecord, RunStatus, RunTrigger, StageState};
 use bosun_orchestrator::scheduler::Accepted;
 use bosun_orchestrator::settings::ServerSettings;
 use bosun_orchestrator::store::{AttemptRow, Store};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Where tools run.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum RunContainers {
-    /// Docker when the engine answers, otherwise plain processes (said plainly).
-    Auto,
-    /// Hardened containers on the Docker Engine.
-    Docker,
-    /// Plain processes on this machine: NOT sandboxed.
-    Process,
-    /// No tools.
-    None,
-}
-
-/// Run a repository's pipeline locally.
+/// Run a repository's pipeline locally on the embedded default.
+///
+/// The run is recorded in DIR/.bosun/bosun.db; `bosun up DIR` serves it on the dashboard
+/// and API afterwards.
 ///
 /// Example: bosun run examples/python-app
+///
+/// Example (tools as plain processes, JSON out): bosun run . --containers process --json
 #[derive(Args)]
 pub struct RunArgs {
     /// The repository (its working tree as it is, uncommitted changes included).
@@ -42,18 +31,11 @@ pub struct RunArgs {
     /// Print the finished run as JSON instead of the table.
     #[arg(long)]
     json: bool,
-    /// Where tools run.
-    #[arg(long, value_enum, default_value_t = RunContainers::Auto)]
-    containers: RunContainers,
-    /// Extra plugin folders (besides the built-ins).
-    #[arg(long = "plugins", value_delimiter = ',')]
-    plugins: Vec<PathBuf>,
+    #[command(flatten)]
+    local: LocalArgs,
     /// Branch name the pipeline sees.
     #[arg(long, default_value = "main")]
     branch: String,
-    /// The image registry the build stage pushes to (`scripts/services.sh` starts one here).
-    #[arg(long, env = "BOSUN_REGISTRY", default_value = "127.0.0.1:5000")]
-    registry: String,
 }
 
 fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
@@ -134,42 +116,6 @@ fn path_hash(dir: &Path) -> u64 {
     hasher.finish()
 }
 
-async fn runner(mode: RunContainers, registry: &str) -> (Arc<dyn ContainerRunner>, bool) {
-    let process = || {
-        eprintln!(
-            "bosun run: tools run as plain processes on this machine: they are NOT sandboxed"
-        );
-        (
-            Arc::new(ProcessRunner::default()) as Arc<dyn ContainerRunner>,
-            true,
-        )
-    };
-    match mode {
-        RunContainers::None => (Arc::new(NoContainerRuntime), false),
-        RunContainers::Process => process(),
-        RunContainers::Docker | RunContainers::Auto => {
-            let settings = DockerSettings {
-                agent_id: format!("run-{}", std::process::id()),
-                registry: Some(registry.to_string()).filter(|r| !r.is_empty()),
-                ..DockerSettings::default()
-            };
-            match DockerRunner::connect(settings).await {
-                Ok(docker) => (Arc::new(docker), false),
-                Err(e) if matches!(mode, RunContainers::Auto) => {
-                    eprintln!("bosun run: the Docker Engine does not answer ({e})");
-                    process()
-                }
-                Err(e) => {
-                    eprintln!(
-                        "bosun run: the Docker Engine does not answer ({e}); start it with: bash scripts/services.sh"
-                    );
-                    (Arc::new(NoContainerRuntime), false)
-                }
-            }
-        }
-    }
-}
-
 fn state_word(state: StageState) -> &'static str {
     match state {
         StageState::Pending => "waiting",
@@ -235,17 +181,16 @@ fn table(run: &RunRecord, attempts: &[AttemptRow]) -> String {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let dir = args
-        .dir
-        .canonicalize()
-        .with_context(|| format!("cannot open {}", args.dir.display()))?;
+    let repo = Repository::open(&args.dir, "bosun run")?;
+    args.local.check_plugin_dirs()?;
+    let dir = repo.dir.clone();
     if !dir.join(".bosun.yml").exists() {
         bail!(
-            "{} has no .bosun.yml (see `bosun validate --help` for the format)",
+            "{} has no .bosun.yml: write one (see `bosun validate --help` for the format) or give the repository folder that holds it",
             dir.display()
         );
     }
-    let state_dir = dir.join(".bosun");
+    let _lock = repo.lock("bosun run")?;
     // The snapshot lives outside the repository, so tools that scan the repository never
     // see a second copy of its sources; one place per repository keeps mirrors reusable.
     let snapshot_repo = std::env::temp_dir()
@@ -253,30 +198,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .join(format!("{:016x}", path_hash(&dir)))
         .join("repo");
     let sha = snapshot(&dir, &snapshot_repo)?;
-    let (containers, unsandboxed) = runner(args.containers, &args.registry).await;
-    let tools = containers.describe();
+    let tools = local::tools(args.local.containers, &args.local.registry, "bosun run").await?;
+    let tools_word = tools.runner.describe();
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "repo".into());
     let settings = ServerSettings {
         listen: "127.0.0.1:0".into(),
-        store: state_dir.join("bosun.db"),
-        work_dir: state_dir.join("orchestrator"),
         ..ServerSettings::default()
     };
-    let store_path = settings.store.clone();
-    let system = Embedded::start(EmbeddedOptions {
-        settings,
-        plugin_dirs: args.plugins.clone(),
-        containers,
-        private_checkouts: unsandboxed,
-        work_dir: state_dir.join("agent"),
-        extra_stages: vec![],
-        concurrency: 2,
-        tick: Duration::from_millis(20),
-    })
-    .await?;
+    let store_path = repo.store();
+    let system =
+        Embedded::start(repo.embedded_options(settings, args.local.plugins.clone(), tools)).await?;
     let trigger = RunTrigger {
         tenant: "local".into(),
         repository: format!("local/{name}"),
@@ -301,7 +235,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     if !args.json {
         eprintln!(
-            "bosun run {name}@{} (run {run_id}; tools: {tools}; dashboard API {}/api/runs/{run_id})",
+            "bosun run {name}@{} (run {run_id}; tools: {tools_word}; dashboard API {}/api/runs/{run_id})",
             &sha[..8],
             system.base_url
         );
@@ -365,6 +299,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         println!(
             "pipeline {verdict} in {:.1}s",
             started.elapsed().as_secs_f64()
+        );
+        // This process's server stops with it; the run stays in the store.
+        eprintln!(
+            "browse this run and earlier ones: bosun up {}",
+            args.dir.display()
         );
     }
     system.shutdown().await;

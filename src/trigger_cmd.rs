@@ -4,10 +4,9 @@ use anyhow::{Context, bail};
 use clap::Args;
 use std::process::ExitCode;
 
-/// Start a run on an orchestrator.
+/// Start a run on a running orchestrator (`POST /api/runs`).
 ///
-/// Example: bosun trigger --server http://127.0.0.1:8080 --repository acme/shop \
-///     --clone-url https://github.com/acme/shop.git --commit 4807158 --branch main
+/// Example: bosun trigger --server http://127.0.0.1:8080 --repository acme/shop --clone-url https://github.com/acme/shop.git --commit 4807158 --branch main
 #[derive(Args)]
 pub struct TriggerArgs {
     /// The orchestrator's base URL.

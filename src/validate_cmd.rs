@@ -21,7 +21,7 @@ with a 'help:' line when there is a likely fix, and the exit code is 1:
 
 A file that cannot be read exits 2.";
 
-/// Validate a pipeline config.
+/// Check a pipeline config: its errors (exit 1) or the resolved plan (exit 0).
 #[derive(Args)]
 #[command(after_help = EXAMPLES)]
 pub struct ValidateArgs {
