@@ -135,9 +135,11 @@ impl Embedded {
                 .context("the orchestrator could not start")?;
         tasks.push(worker);
         let reads = Store::open(&settings.store)?;
+        let agent_metrics = Arc::clone(&agent.metrics);
         let app = router(AppState {
             orchestrator: orchestrator.clone(),
             reads: Arc::new(Mutex::new(reads)),
+            extra_metrics: Some(Arc::new(move || agent_metrics.render())),
         });
         let listener = tokio::net::TcpListener::bind(&settings.listen)
             .await

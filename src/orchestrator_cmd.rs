@@ -64,6 +64,7 @@ pub async fn run(args: OrchestratorArgs) -> anyhow::Result<ExitCode> {
     let app = router(AppState {
         orchestrator,
         reads: Arc::new(Mutex::new(reads)),
+        extra_metrics: None,
     });
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await

@@ -215,6 +215,19 @@ async fn cli_up_serves_bosun_runs_and_a_manual_run_then_stops_on_sigterm() {
             .any(|l| l.starts_with("bosun_runs_total{status=\"failure\"} 1")),
         "{metrics}"
     );
+    // The embedded agent's metrics follow the orchestrator's in one exposition.
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("bosun_agent_plugin_call_seconds_count{stage=\"lint\"}")),
+        "the agent's plugin call latency is served too:\n{metrics}"
+    );
+    assert_eq!(
+        metrics.matches("# EOF").count(),
+        1,
+        "one terminator:\n{metrics}"
+    );
+    assert!(metrics.trim_end().ends_with("# EOF"), "{metrics}");
 
     // One orchestrator per run store: `bosun run` on the served folder says who has it.
     let second = Command::new(env!("CARGO_BIN_EXE_bosun"))

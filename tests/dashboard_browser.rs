@@ -13,9 +13,6 @@
 mod common;
 
 use bosun::embedded::{Embedded, EmbeddedOptions};
-use bosun_bus::inventory::{InventoryMessage, InventoryPlugin};
-use bosun_bus::messages::{self, AgentReply, MESSAGE_VERSION};
-use bosun_bus::{Bus, topics};
 use bosun_host::{DockerRunner, DockerSettings};
 use bosun_orchestrator::settings::{PolicySettings, ServerSettings, TenantSettings};
 use bosun_orchestrator::store::Store;
@@ -140,41 +137,6 @@ async fn start(dir: &Path, registry: &str) -> Embedded {
     .unwrap()
 }
 
-/// Announce the embedded agent's plugins as an agent host does on `agent.results`.
-async fn announce(system: &Embedded) {
-    let plugins = system
-        .registry
-        .list()
-        .iter()
-        .map(|p| InventoryPlugin {
-            name: p.id.name.clone(),
-            version: p.id.version.clone(),
-            kind: p.kind.to_string(),
-            digest: p.id.digest.clone(),
-            source: p.source.to_string(),
-        })
-        .collect();
-    let message = AgentReply::Inventory(InventoryMessage {
-        version: MESSAGE_VERSION,
-        agent_id: format!("embedded-{}", std::process::id()),
-        stages: bosun::embedded::DEFAULT_STAGES
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        plugins,
-        sent_unix_ms: 0,
-    });
-    system
-        .bus
-        .publish(
-            topics::AGENT_RESULTS,
-            "inventory",
-            messages::encode(&message),
-        )
-        .await
-        .unwrap();
-}
-
 /// Run Chromium headless with `args` and a fresh profile; its stdout and stderr.
 async fn chromium(binary: &Path, args: Vec<String>) -> (String, String) {
     let binary = binary.to_path_buf();
@@ -281,7 +243,6 @@ async fn dashboard_pages_render_a_halted_seed_run_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let (url, sha) = sample(dir.path());
     let system = start(dir.path(), &registry).await;
-    announce(&system).await;
     let base = system.base_url.clone();
     let response = reqwest::Client::new()
         .post(format!("{base}/api/runs"))

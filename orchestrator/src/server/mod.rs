@@ -24,6 +24,24 @@ pub struct AppState {
     pub orchestrator: Orchestrator,
     /// A read connection to the run store.
     pub reads: Arc<Mutex<Store>>,
+    /// More metrics served on `/metrics` after the orchestrator's own: the embedded
+    /// agent's, when one process runs both.
+    pub extra_metrics: Option<MetricsSource>,
+}
+
+/// Renders a Prometheus text exposition.
+pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// The orchestrator's metrics followed by the extra source's, as one exposition: a
+/// single `# EOF` terminator, at the end.
+fn render_metrics(state: &AppState) -> String {
+    let own = state.orchestrator.metrics().render();
+    let Some(extra) = &state.extra_metrics else {
+        return own;
+    };
+    let mut text = own.trim_end().trim_end_matches("# EOF").to_string();
+    text.push_str(&extra());
+    text
 }
 
 /// The router: webhook, API, dashboard, metrics and health.
@@ -53,7 +71,7 @@ pub fn router(state: AppState) -> Router {
             "/metrics",
             get(
                 |axum::extract::State(state): axum::extract::State<AppState>| async move {
-                    state.orchestrator.metrics().render()
+                    render_metrics(&state)
                 },
             ),
         )

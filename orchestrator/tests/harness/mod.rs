@@ -121,6 +121,7 @@ impl Server {
         let app = router(AppState {
             orchestrator,
             reads: Arc::new(Mutex::new(reads)),
+            extra_metrics: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
