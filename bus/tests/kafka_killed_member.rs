@@ -1,8 +1,9 @@
 //! A group member killed with SIGKILL while it holds a delivery: the broker expires it
 //! after the session timeout and the surviving member receives the unsettled record.
 //!
-//! The doomed member runs in a child process (this same test binary, re-run with the
-//! child's test name), so the kill is a real one: no LeaveGroup, no commit, no close.
+//! The doomed member runs in a child process (this same test, re-run with the topic and
+//! group in its environment), so the kill is a real one: no LeaveGroup, no commit, no
+//! close.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -19,11 +20,7 @@ const CHILD_GROUP: &str = "BOSUN_KILL_TEST_GROUP";
 
 /// The child's side: join the group, say when it owns partitions, take one delivery,
 /// say which, and hold it until killed.
-#[tokio::test]
-async fn kafka_killed_member_child() {
-    let (Ok(topic), Ok(group)) = (std::env::var(CHILD_TOPIC), std::env::var(CHILD_GROUP)) else {
-        return; // Only meaningful when started by the parent test below.
-    };
+async fn doomed_member(topic: String, group: String) {
     let Some(address) = broker() else { return };
     let bus = bus(&address, 2, std::slice::from_ref(&topic)).await;
     let mut member = bus
@@ -49,8 +46,9 @@ async fn kafka_killed_member_child() {
 
 #[tokio::test]
 async fn kafka_killed_member_record_redelivered_to_survivor() {
-    if std::env::var(CHILD_TOPIC).is_ok() {
-        return;
+    // Re-run by itself as the child process: be the member that gets killed.
+    if let (Ok(topic), Ok(group)) = (std::env::var(CHILD_TOPIC), std::env::var(CHILD_GROUP)) {
+        return doomed_member(topic, group).await;
     }
     let Some(address) = broker() else { return };
     let topic = unique("agent.test");
@@ -62,7 +60,11 @@ async fn kafka_killed_member_record_redelivered_to_survivor() {
         .unwrap();
 
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "kafka_killed_member_child", "--nocapture"])
+        .args([
+            "--exact",
+            "kafka_killed_member_record_redelivered_to_survivor",
+            "--nocapture",
+        ])
         .env(CHILD_TOPIC, &topic)
         .env(CHILD_GROUP, &group)
         .stdout(Stdio::piped())
