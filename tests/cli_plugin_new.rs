@@ -224,3 +224,32 @@ fn cli_plugin_new_without_the_sdk_says_how_to_point_at_it() {
     assert!(t.contains("--sdk PATH"), "{t}");
     assert!(!dir.path().join("lonely").exists());
 }
+
+#[test]
+fn cli_plugin_new_names_a_prefixed_plugin_as_the_sdk_does_in_its_readme() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bosun(
+        &[
+            "plugin",
+            "new",
+            "bosun-plugin-count-logs",
+            "--kind",
+            "policy",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let folder = dir.path().join("bosun-plugin-count-logs");
+    let readme = std::fs::read_to_string(folder.join("README.md")).unwrap();
+    assert!(readme.contains("plugin: count-logs"), "{readme}");
+    assert!(
+        !readme.contains("plugin: bosun-plugin-count-logs"),
+        "{readme}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&folder).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode, 0o755,
+        "an ordinary folder, not the private staging one"
+    );
+}

@@ -81,6 +81,8 @@ pub struct Orchestrator {
     commands: mpsc::Sender<Command>,
     settings: Arc<ServerSettings>,
     metrics: Arc<crate::metrics::OrchestratorMetrics>,
+    /// Turns true when the service is shutting down.
+    stopping: watch::Receiver<bool>,
 }
 
 /// Knobs for tests and benchmarks.
@@ -157,15 +159,27 @@ impl Orchestrator {
                 options.http_retry,
             )),
         };
+        let stopping = shutdown.clone();
         let handle = tokio::spawn(worker.run(rx, results, dead, options.tick, shutdown));
         Ok((
             Orchestrator {
                 commands: tx,
                 settings,
                 metrics,
+                stopping,
             },
             handle,
         ))
+    }
+
+    /// Resolves once the service is shutting down: long-lived responses (the
+    /// dashboard's event streams) end then, so a graceful HTTP shutdown is not held
+    /// open by a browser tab.
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut stopping = self.stopping.clone();
+        async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        }
     }
 
     /// What it counts, for `/metrics`.

@@ -286,4 +286,16 @@ async fn live_streams_send_changes_while_a_run_progresses_then_end() {
         .await
         .unwrap();
     assert_eq!(unknown.status().as_u16(), 404);
+
+    // A shutdown ends the streams that would otherwise stay open (the runs list's never
+    // ends by itself), so a graceful HTTP shutdown is not held by a browser tab.
+    let mut list = reqwest::get(format!("{}/runs/live", server.base))
+        .await
+        .unwrap();
+    server.begin_shutdown();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(_chunk) = list.chunk().await.unwrap() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the runs stream stays open after shutdown");
 }

@@ -230,8 +230,12 @@ fn files(name: &str, kind: Kind, sdk: &Path) -> Vec<(&'static str, String)> {
 }
 
 /// The README's kind-specific parts: how to try the plugin, and how to use it.
-fn usage(name: &str, kind: Kind) -> (String, String) {
-    let wasm = name.replace('-', "_");
+fn usage(crate_name: &str, kind: Kind) -> (String, String) {
+    let wasm = crate_name.replace('-', "_");
+    // Pipelines and settings name the plugin as the SDK does: without the prefix.
+    let name = crate_name
+        .strip_prefix("bosun-plugin-")
+        .unwrap_or(crate_name);
     match kind {
         Kind::Stage => (
             format!(
@@ -296,6 +300,10 @@ fn write_crate(target: &Path, files: &[(&str, String)]) -> anyhow::Result<()> {
     }
     std::fs::rename(staging.path(), target)
         .with_context(|| format!("cannot create {}", target.display()))?;
+    // The staging folder was private (0700); the crate is an ordinary folder.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(target, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot set the permissions of {}", target.display()))?;
     Ok(())
 }
 

@@ -24,6 +24,9 @@ pub(crate) struct Book {
     /// When partitions were last assigned: the orphan check runs only for a while
     /// after a rebalance, which is when a dead member's partitions can be lost.
     pub(crate) last_assigned: Option<std::time::Instant>,
+    /// The poll thread has stopped: this subscription is no longer a group member,
+    /// whatever its book still says.
+    pub(crate) closed: bool,
 }
 
 #[derive(Default)]
@@ -34,6 +37,9 @@ pub(crate) struct PartitionState {
     pub(crate) epoch: u64,
     /// The outstanding delivery that keeps this partition paused.
     pub(crate) held: Option<u64>,
+    /// A record from this partition was handed out by this subscription, so its
+    /// committed offset is the ack path's to move, never the orphan check's.
+    pub(crate) delivered: bool,
 }
 
 /// An outstanding delivery: where it came from and what a re-publish needs.

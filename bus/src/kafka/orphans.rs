@@ -57,6 +57,7 @@ impl LocalMembers {
         };
         members.retain(|m| m.strong_count() > 0);
         let mut owned = BTreeSet::new();
+        members.retain(|m| m.upgrade().is_some_and(|book| !lock(&book).closed));
         for book in members.iter().filter_map(Weak::upgrade) {
             let book = lock(&book);
             owned.extend(
@@ -136,10 +137,12 @@ impl OrphanWatch {
     /// description. Starting from the low watermark is what `auto.offset.reset=earliest`
     /// does anyway, so nothing is skipped.
     fn anchor(&self, consumer: &GroupConsumer, book: &Mutex<Book>) -> bool {
+        // Runs on the poll thread, the only one that hands out records: a partition
+        // with nothing delivered yet cannot have an ack racing this commit.
         let assigned: Vec<(String, i32)> = lock(book)
             .partitions
             .iter()
-            .filter(|(_, state)| state.assigned)
+            .filter(|(_, state)| state.assigned && !state.delivered)
             .map(|(tp, _)| tp.clone())
             .collect();
         if assigned.is_empty() {

@@ -324,6 +324,7 @@ impl Poller {
             }
         }
         tracing::debug!("poll thread stopping; closing the consumer");
+        lock(&self.book).closed = true;
         // Dropping the last reference closes the consumer and leaves the group, here
         // rather than on an async worker.
     }
@@ -360,6 +361,7 @@ impl Poller {
             .entry((topic.clone(), partition))
             .or_default();
         state.held = Some(token);
+        state.delivered = true;
         let epoch = state.epoch;
         book.outstanding.insert(
             token,

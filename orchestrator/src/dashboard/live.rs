@@ -11,6 +11,7 @@ use crate::server::AppState;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use futures_util::stream::{self, Stream};
 use std::convert::Infallible;
 use std::time::Duration;
@@ -44,7 +45,8 @@ pub async fn run(State(state): State<AppState>, Path(id): Path<String>) -> Respo
     } else {
         Watch::Open(first)
     };
-    sse(run_events(state, id, start))
+    let stopped = state.orchestrator.stopped();
+    sse(run_events(state, id, start).take_until(stopped))
 }
 
 fn run_events(
@@ -65,7 +67,7 @@ fn run_events(
             loop {
                 tokio::time::sleep(POLL).await;
                 // A store error or a vanished run ends the stream; the page keeps what
-                // it shows, and a reload reconnects.
+                // it shows (the browser's EventSource reconnects by itself).
                 let stamp = read(&state, |s| s.run_stamp(&id)).ok().flatten()?;
                 if stamp == last {
                     continue;
@@ -89,6 +91,7 @@ pub async fn runs(State(state): State<AppState>) -> Response {
         Ok(stamp) => stamp,
         Err(failed) => return failed.into_response(),
     };
+    let stopped = state.orchestrator.stopped();
     let events = stream::unfold(first, move |mut last| {
         let state = state.clone();
         async move {
@@ -103,7 +106,7 @@ pub async fn runs(State(state): State<AppState>) -> Response {
             }
         }
     });
-    sse(events)
+    sse(events.take_until(stopped))
 }
 
 fn sse(events: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -> Response {

@@ -146,6 +146,11 @@ impl Server {
         let _ = self.stop.send(true);
     }
 
+    /// Signal shutdown, as SIGTERM does in `bosun orchestrator`, leaving the HTTP side up.
+    pub fn begin_shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+
     pub fn store(&self) -> Store {
         Store::open(&self.settings.store).unwrap()
     }
