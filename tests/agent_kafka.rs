@@ -19,19 +19,8 @@ use std::time::{Duration, Instant};
 fn broker_or_skip(test: &str) -> Option<String> {
     match std::env::var("BOSUN_TEST_KAFKA") {
         Ok(addr) if std::net::TcpStream::connect(&addr).is_ok() => Some(addr),
-        other => {
-            let why = match other {
-                Ok(addr) => format!("nothing answers on {addr}"),
-                Err(_) => "BOSUN_TEST_KAFKA is not set".into(),
-            };
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!(
-                    "{test}: the Kafka broker is required in CI ({why}); start it with: bash scripts/services.sh"
-                );
-            }
-            eprintln!("SKIPPED {test}: {why}; start the broker with: bash scripts/services.sh");
-            None
-        }
+        Ok(addr) => common::missing_service(test, &format!("no Kafka broker answers on {addr}")),
+        Err(_) => common::missing_service(test, "BOSUN_TEST_KAFKA (the Kafka broker) is not set"),
     }
 }
 

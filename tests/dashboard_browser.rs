@@ -16,7 +16,6 @@ use bosun::embedded::{Embedded, EmbeddedOptions};
 use bosun_host::{DockerRunner, DockerSettings};
 use bosun_orchestrator::settings::{PolicySettings, ServerSettings, TenantSettings};
 use bosun_orchestrator::store::Store;
-use common::git;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -45,53 +44,14 @@ fn services_or_skip(test: &str) -> Option<(String, PathBuf)> {
         .unwrap_or_else(|_| PathBuf::from("/usr/bin/chromium"));
     match registry {
         Some(registry) if docker && chromium.exists() => Some((registry, chromium)),
-        _ => {
-            let why = format!(
+        _ => common::missing_service(
+            test,
+            &format!(
                 "needs the Docker Engine, BOSUN_TEST_REGISTRY and Chromium (BOSUN_TEST_CHROMIUM or {})",
                 chromium.display()
-            );
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{test}: {why}; start them with: bash scripts/services.sh");
-            }
-            eprintln!("SKIPPED {test}: {why}; start them with: bash scripts/services.sh");
-            None
-        }
+            ),
+        ),
     }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if [".bosun", "__pycache__", ".pytest_cache"]
-            .iter()
-            .any(|s| name == *s)
-        {
-            continue;
-        }
-        let target = to.join(&name);
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-/// A copy of the Python sample with [`PIPELINE`] as a git repository: URL and commit.
-fn sample(dir: &Path) -> (String, String) {
-    let repo = dir.join("shop");
-    copy_tree(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/python-app"),
-        &repo,
-    );
-    std::fs::write(repo.join(".bosun.yml"), PIPELINE).unwrap();
-    git(&repo, &["init", "--quiet", "--initial-branch=main"]);
-    git(&repo, &["add", "--all"]);
-    git(&repo, &["commit", "--quiet", "-m", "shop: cart totals"]);
-    let sha = git(&repo, &["rev-parse", "HEAD"]);
-    (format!("file://{}", repo.display()), sha)
 }
 
 async fn start(dir: &Path, registry: &str) -> Embedded {
@@ -241,7 +201,7 @@ async fn dashboard_pages_render_a_halted_seed_run_in_chromium() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (url, sha) = sample(dir.path());
+    let (_repo, url, sha) = common::python_sample(dir.path(), Some(PIPELINE));
     let system = start(dir.path(), &registry).await;
     let base = system.base_url.clone();
     let response = reqwest::Client::new()

@@ -9,6 +9,8 @@
 //! is a failure; elsewhere those tests skip, loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -17,18 +19,6 @@ use std::time::{Duration, Instant};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// Fail under CI, skip loudly elsewhere.
-fn missing(test: &str, what: &str) {
-    if in_ci() {
-        panic!("{test}: {what} is required in CI; start it with: bash scripts/services.sh");
-    }
-    eprintln!("SKIPPED {test}: no {what}; start it with: bash scripts/services.sh");
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -62,14 +52,11 @@ fn docker_or_skip(test: &str) -> Option<String> {
         .is_ok_and(|o| o.status.success());
     match std::env::var("BOSUN_TEST_BASE_IMAGE") {
         Ok(base) if answers => Some(base),
-        Ok(_) => {
-            missing(test, "Docker engine");
-            None
-        }
-        Err(_) => {
-            missing(test, "BOSUN_TEST_BASE_IMAGE (the locally built base image)");
-            None
-        }
+        Ok(_) => common::missing_service(test, "no Docker engine answers"),
+        Err(_) => common::missing_service(
+            test,
+            "BOSUN_TEST_BASE_IMAGE (the locally built base image) is not set",
+        ),
     }
 }
 
@@ -265,9 +252,9 @@ fn compose_or_skip(test: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        missing(
+        common::missing_service::<()>(
             test,
-            "docker-compose (Debian's package, installed by the script)",
+            "docker-compose (Debian's package, installed by the script) is missing",
         );
     }
     found

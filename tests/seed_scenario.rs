@@ -16,11 +16,10 @@
 
 mod common;
 
-use common::{git, receiver};
+use common::receiver;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,49 +35,11 @@ fn services_or_skip(test: &str) -> Option<(String, String)> {
         .is_some_and(|k| std::net::TcpStream::connect(k).is_ok());
     match (kafka, registry) {
         (Some(k), Some(r)) if kafka_up && docker => Some((k, r)),
-        _ => {
-            let why = "needs the Docker Engine, BOSUN_TEST_KAFKA and BOSUN_TEST_REGISTRY";
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{test}: {why}; start them with: bash scripts/services.sh");
-            }
-            eprintln!("SKIPPED {test}: {why}; start them with: bash scripts/services.sh");
-            None
-        }
+        _ => common::missing_service(
+            test,
+            "needs the Docker Engine, BOSUN_TEST_KAFKA and BOSUN_TEST_REGISTRY",
+        ),
     }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if [".bosun", "__pycache__", ".pytest_cache"]
-            .iter()
-            .any(|s| name == *s)
-        {
-            continue;
-        }
-        let target = to.join(&name);
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-/// A copy of the Python sample as a git repository: its `file://` URL and commit.
-fn sample(dir: &Path) -> (PathBuf, String, String) {
-    let repo = dir.join("shop");
-    copy_tree(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/python-app"),
-        &repo,
-    );
-    git(&repo, &["init", "--quiet", "--initial-branch=main"]);
-    git(&repo, &["add", "--all"]);
-    git(&repo, &["commit", "--quiet", "-m", "shop"]);
-    let sha = git(&repo, &["rev-parse", "HEAD"]);
-    (repo.clone(), format!("file://{}", repo.display()), sha)
 }
 
 /// A `bosun` process whose output lines are collected.
@@ -174,7 +135,7 @@ async fn seed_scenario_across_processes_over_kafka_with_docker() {
     let dir = tempfile::tempdir().unwrap();
     let (slack, slack_log) = receiver().await;
     let (github, github_log) = receiver().await;
-    let (_repo, url, sha) = sample(dir.path());
+    let (_repo, url, sha) = common::python_sample(dir.path(), None);
     let settings = dir.path().join("bosun-server.yaml");
     std::fs::write(
         &settings,
@@ -463,7 +424,7 @@ fn seed_scenario_through_bosun_run_on_the_embedded_default() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (repo, _, _) = sample(dir.path());
+    let (repo, _, _) = common::python_sample(dir.path(), None);
     let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
         .args([
             "run",

@@ -35,6 +35,24 @@ pub fn check_known(pairs: &[(String, String)], known: &[&str]) -> Result<(), Str
     }
 }
 
+/// A workspace-relative path that cannot escape the workspace or pass for an option.
+pub fn check_relative(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("empty path".into());
+    }
+    if path.starts_with('-') {
+        return Err(format!(
+            "{path:?} starts with '-' and would read as an option"
+        ));
+    }
+    if path.starts_with('/') || path.split('/').any(|part| part == "..") {
+        return Err(format!(
+            "{path:?} must be relative and stay inside the workspace"
+        ));
+    }
+    Ok(())
+}
+
 impl PolicyInput {
     /// This tenant's setting `key`, trimmed.
     pub fn setting(&self, key: &str) -> Option<&str> {
@@ -50,6 +68,19 @@ impl PolicyInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_paths_stay_inside_and_never_read_as_options() {
+        assert!(check_relative("reports/junit.xml").is_ok());
+        assert!(check_relative("").is_err());
+        assert!(
+            check_relative("--output=/etc")
+                .unwrap_err()
+                .contains("option")
+        );
+        assert!(check_relative("/etc/passwd").is_err());
+        assert!(check_relative("a/../../b").is_err());
+    }
 
     #[test]
     fn values_are_trimmed_and_unknown_keys_named() {

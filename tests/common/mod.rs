@@ -69,3 +69,53 @@ pub async fn receiver() -> (String, Log) {
 pub fn artifact_cache() -> std::path::PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifact-cache")
 }
+
+/// A service a test needs is missing: under `CI=true` the test fails saying how to
+/// start it; elsewhere it is skipped, loudly. Always `None`, for `let … else`.
+pub fn missing_service<T>(test: &str, why: &str) -> Option<T> {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: {why}; start it with: bash scripts/services.sh");
+    }
+    eprintln!("SKIPPED {test}: {why}; start it with: bash scripts/services.sh");
+    None
+}
+
+/// Copy `from` into `to`, leaving out run state and Python caches.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if [".bosun", "__pycache__", ".pytest_cache"]
+            .iter()
+            .any(|s| name == *s)
+        {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A copy of the Python sample (the seed scenario) at `dir/shop` as a git repository,
+/// with `pipeline` as its `.bosun.yml` when given: its folder, `file://` URL and commit.
+pub fn python_sample(dir: &Path, pipeline: Option<&str>) -> (std::path::PathBuf, String, String) {
+    let repo = dir.join("shop");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/python-app"),
+        &repo,
+    );
+    if let Some(pipeline) = pipeline {
+        std::fs::write(repo.join(".bosun.yml"), pipeline).unwrap();
+    }
+    git(&repo, &["init", "--quiet", "--initial-branch=main"]);
+    git(&repo, &["add", "--all"]);
+    git(&repo, &["commit", "--quiet", "-m", "shop: cart totals"]);
+    let sha = git(&repo, &["rev-parse", "HEAD"]);
+    let url = format!("file://{}", repo.display());
+    (repo, url, sha)
+}

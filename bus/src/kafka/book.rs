@@ -29,6 +29,16 @@ pub(crate) struct Book {
     pub(crate) closed: bool,
 }
 
+impl Book {
+    /// The partitions this member holds now, as `(topic, partition)`.
+    pub(crate) fn assigned(&self) -> impl Iterator<Item = &(String, i32)> {
+        self.partitions
+            .iter()
+            .filter(|(_, state)| state.assigned)
+            .map(|(tp, _)| tp)
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct PartitionState {
     pub(crate) assigned: bool,

@@ -55,17 +55,11 @@ impl LocalMembers {
         let Some(members) = groups.get_mut(group) else {
             return (0, BTreeSet::new());
         };
-        members.retain(|m| m.strong_count() > 0);
-        let mut owned = BTreeSet::new();
+        // Dropped subscriptions and stopped poll threads are members no more.
         members.retain(|m| m.upgrade().is_some_and(|book| !lock(&book).closed));
+        let mut owned = BTreeSet::new();
         for book in members.iter().filter_map(Weak::upgrade) {
-            let book = lock(&book);
-            owned.extend(
-                book.partitions
-                    .iter()
-                    .filter(|(_, state)| state.assigned)
-                    .map(|(tp, _)| tp.clone()),
-            );
+            owned.extend(lock(&book).assigned().cloned());
         }
         (members.len(), owned)
     }

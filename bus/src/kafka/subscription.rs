@@ -105,12 +105,7 @@ impl KafkaSubscription {
     /// The partitions currently assigned to this member, as `(topic, partition)`.
     pub fn assignment(&self) -> Vec<(String, i32)> {
         let book = lock(&self.book);
-        let mut assigned: Vec<(String, i32)> = book
-            .partitions
-            .iter()
-            .filter(|(_, state)| state.assigned)
-            .map(|(tp, _)| tp.clone())
-            .collect();
+        let mut assigned: Vec<(String, i32)> = book.assigned().cloned().collect();
         assigned.sort();
         assigned
     }

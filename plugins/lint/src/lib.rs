@@ -86,7 +86,7 @@ impl Stage for Lint {
 fn default_python_targets(root: &Path, stage: &str) -> Result<Vec<String>, StageError> {
     let targets: Vec<String> = detect::python_targets(root)
         .into_iter()
-        .filter(|t| settings::check_relative(t).is_ok())
+        .filter(|t| bosun_sdk::settings::check_relative(t).is_ok())
         .collect();
     if targets.is_empty() {
         return Err(StageError::InvalidConfig(format!(

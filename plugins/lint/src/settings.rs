@@ -2,6 +2,7 @@
 
 use crate::detect::Language;
 use crate::verdict::{FailOn, Thresholds};
+use bosun_sdk::settings::check_relative;
 use bosun_sdk::{StageError, Task};
 
 /// Settings the stage knows; any other key is refused, so a typo is not silently ignored.
@@ -105,24 +106,6 @@ impl Settings {
             max_findings: usize::try_from(max_findings).unwrap_or(usize::MAX),
         })
     }
-}
-
-/// A workspace-relative path that cannot escape the workspace or pass for an option.
-pub fn check_relative(path: &str) -> Result<(), String> {
-    if path.is_empty() {
-        return Err("empty path".into());
-    }
-    if path.starts_with('-') {
-        return Err(format!(
-            "{path:?} starts with '-' and would read as an option"
-        ));
-    }
-    if path.starts_with('/') || path.split('/').any(|part| part == "..") {
-        return Err(format!(
-            "{path:?} must be relative and stay inside the workspace"
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

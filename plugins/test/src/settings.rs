@@ -1,6 +1,7 @@
 //! The test stage's `with:` settings, read once and checked, with errors naming the key.
 
 use crate::detect::{Language, Runner};
+use bosun_sdk::settings::check_relative;
 use bosun_sdk::{StageError, Task};
 
 /// Settings the stage knows; any other key is refused, so a typo is not silently ignored.
@@ -158,24 +159,6 @@ fn checked_list(
         check_relative(item).map_err(|why| invalid(format!("`{key}`: {why}")))?;
     }
     Ok(list)
-}
-
-/// A workspace-relative path that cannot escape the workspace or pass for an option.
-pub fn check_relative(path: &str) -> Result<(), String> {
-    if path.is_empty() {
-        return Err("empty path".into());
-    }
-    if path.starts_with('-') {
-        return Err(format!(
-            "{path:?} starts with '-' and would read as an option"
-        ));
-    }
-    if path.starts_with('/') || path.split('/').any(|part| part == "..") {
-        return Err(format!(
-            "{path:?} must be relative and stay inside the workspace"
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
