@@ -94,6 +94,7 @@ fn main() {
             pull_request: None,
             sender: "bench".into(),
             message: None,
+            fork: false,
         };
         // Warm-up: the first run clones the mirror and compiles nothing (cached plugin).
         if let Ok(Accepted::Queued { run_id }) = system.orchestrator.trigger(trigger(usize::MAX), None).await {

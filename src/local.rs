@@ -129,6 +129,15 @@ impl Repository {
         }
     }
 
+    /// The agent id of this folder's tool containers: the same for every `bosun run`
+    /// and `bosun up` on it (they hold its lock in turn), so each sweeps what a killed
+    /// predecessor left, and different folders never sweep each other's.
+    pub fn agent_id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.state_dir.as_os_str().as_encoded_bytes());
+        format!("local-{}", hex::encode(&digest[..8]))
+    }
+
     /// The SQLite run store both commands use.
     pub fn store(&self) -> PathBuf {
         self.state_dir.join("bosun.db")
@@ -192,8 +201,16 @@ pub struct Tools {
     pub unsandboxed: bool,
 }
 
-/// Pick the tool runner; `command` prefixes what is said on stderr.
-pub async fn tools(mode: LocalContainers, registry: &str, command: &str) -> anyhow::Result<Tools> {
+/// Pick the tool runner; `command` prefixes what is said on stderr. Containers are
+/// labelled with `agent_id`, and what an earlier process with the same id left behind
+/// (a killed `bosun up`) is removed first: the caller holds the folder's lock, so no
+/// other process of that id is running.
+pub async fn tools(
+    mode: LocalContainers,
+    registry: &str,
+    agent_id: &str,
+    command: &str,
+) -> anyhow::Result<Tools> {
     let process = || {
         eprintln!(
             "{command}: tools run as plain processes on this machine: they are NOT sandboxed"
@@ -211,15 +228,24 @@ pub async fn tools(mode: LocalContainers, registry: &str, command: &str) -> anyh
         LocalContainers::Process => Ok(process()),
         LocalContainers::Docker | LocalContainers::Auto => {
             let settings = DockerSettings {
-                agent_id: format!("local-{}", std::process::id()),
+                agent_id: agent_id.to_string(),
                 registry: Some(registry.to_string()).filter(|r| !r.is_empty()),
                 ..DockerSettings::default()
             };
             match DockerRunner::connect(settings).await {
-                Ok(docker) => Ok(Tools {
-                    runner: Arc::new(docker),
-                    unsandboxed: false,
-                }),
+                Ok(docker) => {
+                    match docker.sweep_orphans().await {
+                        Ok(0) => {}
+                        Ok(removed) => eprintln!(
+                            "{command}: removed {removed} tool container(s) an earlier, stopped run left behind"
+                        ),
+                        Err(e) => eprintln!("{command}: could not sweep leftover containers: {e}"),
+                    }
+                    Ok(Tools {
+                        runner: Arc::new(docker),
+                        unsandboxed: false,
+                    })
+                }
                 Err(e) if matches!(mode, LocalContainers::Auto) => {
                     eprintln!("{command}: the Docker Engine does not answer ({e})");
                     Ok(process())

@@ -297,6 +297,8 @@ async fn run_stage(
         out: out.clone(),
         network_allowed: false,
         secrets: Vec::new(),
+        secrets_granted: Vec::new(),
+        push_repository: None,
     };
     let result = rt.run_stage(plugin, &task, &call).await;
     if json {

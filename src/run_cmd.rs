@@ -3,17 +3,21 @@
 //! stage and a summary table.
 
 use crate::local::{self, LocalArgs, Repository};
+use crate::snapshot;
 use anyhow::{Context, bail};
 use bosun::embedded::Embedded;
 use bosun_orchestrator::model::{RunRecord, RunStatus, RunTrigger, StageState};
 use bosun_orchestrator::scheduler::Accepted;
-use bosun_orchestrator::settings::ServerSettings;
+use bosun_orchestrator::settings::{ServerSettings, TenantSettings};
 use bosun_orchestrator::store::{AttemptRow, Store};
 use clap::Args;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
+
+/// The tenant a local run belongs to.
+const LOCAL_TENANT: &str = "local";
 
 /// Run a repository's pipeline locally on the embedded default.
 ///
@@ -36,84 +40,11 @@ pub struct RunArgs {
     /// Branch name the pipeline sees.
     #[arg(long, default_value = "main")]
     branch: String,
-}
-
-fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "bosun run")
-        .env("GIT_AUTHOR_EMAIL", "run@bosun.invalid")
-        .env("GIT_COMMITTER_NAME", "bosun run")
-        .env("GIT_COMMITTER_EMAIL", "run@bosun.invalid")
-        .output()
-        .context("cannot run git (install it: apt-get install git)")?;
-    if !out.status.success() {
-        bail!(
-            "git {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// Copy the working tree into a snapshot repository and commit it, so the pipeline sees
-/// exactly what is on disk.
-fn snapshot(dir: &Path, into: &Path) -> anyhow::Result<String> {
-    const SKIP: &[&str] = &[
-        ".git",
-        ".bosun",
-        "target",
-        "node_modules",
-        "__pycache__",
-        ".venv",
-    ];
-    fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
-        std::fs::create_dir_all(to)?;
-        for entry in std::fs::read_dir(from)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            if SKIP.iter().any(|s| name == *s) {
-                continue;
-            }
-            let kind = entry.file_type()?;
-            let target = to.join(&name);
-            if kind.is_dir() {
-                copy(&entry.path(), &target)?;
-            } else if kind.is_file() {
-                std::fs::copy(entry.path(), &target)?;
-            }
-        }
-        Ok(())
-    }
-    if into.exists() {
-        std::fs::remove_dir_all(into)
-            .with_context(|| format!("cannot clear {}", into.display()))?;
-    }
-    copy(dir, into).with_context(|| format!("cannot copy {} into a snapshot", dir.display()))?;
-    git(into, &["init", "--quiet", "--initial-branch=main"])?;
-    git(into, &["add", "--all"])?;
-    git(
-        into,
-        &[
-            "commit",
-            "--quiet",
-            "--allow-empty",
-            "-m",
-            "bosun run snapshot",
-        ],
-    )?;
-    git(into, &["rev-parse", "HEAD"])
-}
-
-/// A stable, short name for a repository path.
-fn path_hash(dir: &Path) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    dir.hash(&mut hasher);
-    hasher.finish()
+    /// A stage whose tools may use the network when its config asks for it
+    /// (`network: true`); repeatable or comma-separated. You are the operator of a
+    /// local run: without this, a stage that asks is a config error.
+    #[arg(long = "network", value_name = "STAGE", value_delimiter = ',')]
+    network: Vec<String>,
 }
 
 fn state_word(state: StageState) -> &'static str {
@@ -193,27 +124,37 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let _lock = repo.lock("bosun run")?;
     // The snapshot lives outside the repository, so tools that scan the repository never
     // see a second copy of its sources; one place per repository keeps mirrors reusable.
-    let snapshot_repo = std::env::temp_dir()
-        .join("bosun-run")
-        .join(format!("{:016x}", path_hash(&dir)))
-        .join("repo");
-    let sha = snapshot(&dir, &snapshot_repo)?;
-    let tools = local::tools(args.local.containers, &args.local.registry, "bosun run").await?;
+    let snapshot_repo = snapshot::place(&dir)?;
+    let sha = snapshot::take(&dir, &snapshot_repo)?;
+    let tools = local::tools(
+        args.local.containers,
+        &args.local.registry,
+        &repo.agent_id(),
+        "bosun run",
+    )
+    .await?;
     let tools_word = tools.runner.describe();
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "repo".into());
+    // The local tenant: what the person at the keyboard, as operator, grants this run.
+    let tenant = TenantSettings {
+        owner: LOCAL_TENANT.into(),
+        network_stages: args.network.clone(),
+        ..TenantSettings::default()
+    };
     let settings = ServerSettings {
         listen: "127.0.0.1:0".into(),
+        tenants: vec![tenant],
         ..ServerSettings::default()
     };
     let store_path = repo.store();
     let system =
         Embedded::start(repo.embedded_options(settings, args.local.plugins.clone(), tools)).await?;
     let trigger = RunTrigger {
-        tenant: "local".into(),
-        repository: format!("local/{name}"),
+        tenant: LOCAL_TENANT.into(),
+        repository: format!("{LOCAL_TENANT}/{name}"),
         clone_url: format!("file://{}", snapshot_repo.display()),
         default_branch: "main".into(),
         commit: sha.clone(),
@@ -223,6 +164,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         pull_request: None,
         sender: std::env::var("USER").unwrap_or_else(|_| "local".into()),
         message: None,
+        fork: false,
     };
     let run_id = match system
         .orchestrator
@@ -230,7 +172,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .await
         .map_err(anyhow::Error::msg)?
     {
-        Accepted::Queued { run_id } => run_id,
+        Accepted::Queued { run_id } | Accepted::AwaitingApproval { run_id } => run_id,
         Accepted::Duplicate { run_id } => run_id.unwrap_or_default(),
     };
     if !args.json {

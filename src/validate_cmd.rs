@@ -32,6 +32,20 @@ pub struct ValidateArgs {
     json: bool,
 }
 
+/// `text` with terminal control characters (escape sequences, carriage returns, bells)
+/// shown as `\u{..}` escapes: names in a config file reach the terminal only as text.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Print the errors (exit 1) or the resolved plan (exit 0).
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let name = args.file.display().to_string();
@@ -44,17 +58,17 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                 serde_json::to_writer_pretty(&mut out, &pipeline.plan())?;
                 writeln!(out)?;
             } else {
-                writeln!(out, "{name}: valid\n")?;
-                write!(out, "{}", pipeline.plan_text())?;
+                writeln!(out, "{}: valid\n", printable(&name))?;
+                write!(out, "{}", printable(&pipeline.plan_text()))?;
             }
             out.flush().context("cannot write the plan to stdout")?;
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
-            eprintln!("{error}");
+            eprintln!("{}", printable(&error.to_string()));
             let count = error.problems.len();
             let noun = if count == 1 { "problem" } else { "problems" };
-            eprintln!("{name}: {count} {noun}");
+            eprintln!("{}: {count} {noun}", printable(&name));
             if args.json {
                 serde_json::to_writer_pretty(&mut out, &error)?;
                 writeln!(out)?;

@@ -167,6 +167,8 @@ async fn publish(bus: &KafkaBus, url: &str, task: Task) {
         clone_url: url.to_string(),
         deadline_unix_ms: 0,
         network_allowed: false,
+        secrets_granted: Vec::new(),
+        push_repository: None,
         task,
     };
     let key = message.task.run_id.clone();

@@ -325,3 +325,55 @@ fn cli_up_names_a_missing_plugin_folder() {
         "{err}"
     );
 }
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker").args(args).output().unwrap()
+}
+
+#[test]
+fn cli_run_removes_the_tool_containers_a_killed_predecessor_left() {
+    let test = "cli_run_removes_the_tool_containers_a_killed_predecessor_left";
+    let Ok(image) = std::env::var("BOSUN_TEST_BASE_IMAGE") else {
+        return common::missing_service(test, "BOSUN_TEST_BASE_IMAGE is not set").unwrap_or(());
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let shop = dir.path().join("shop");
+    repository(&shop);
+    // The label a `bosun run` or `bosun up` on this folder gives its tool containers.
+    let state_dir = shop.canonicalize().unwrap().join(".bosun");
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(state_dir.as_os_str().as_encoded_bytes());
+    let agent = format!("local-{}", hex::encode(&digest[..8]));
+    // A container a killed `bosun up` on this folder left, and one of another folder.
+    let create = |agent: &str| {
+        let out = docker(&[
+            "create",
+            "--label",
+            "org.bosun.managed=true",
+            "--label",
+            &format!("org.bosun.agent={agent}"),
+            &image,
+            "true",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let (left, other) = (create(&agent), create("local-someone-else"));
+    let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
+        .arg("run")
+        .arg(&shop)
+        .args(["--containers", "docker", "--json"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let exists = |id: &str| docker(&["inspect", id]).status.success();
+    let other_kept = exists(&other);
+    docker(&["rm", "-f", &other]);
+    assert!(stderr.contains("removed 1 tool container(s)"), "{stderr}");
+    assert!(!exists(&left), "the leftover of this folder is removed");
+    assert!(other_kept, "another folder's container is left alone");
+}

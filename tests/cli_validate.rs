@@ -49,6 +49,27 @@ fn cli_validate_seed_prints_the_plan() {
 }
 
 #[test]
+fn cli_validate_shows_control_characters_in_names_as_escapes() {
+    let dir = tempfile::tempdir().unwrap();
+    // A stage name carrying a terminal escape (red text) and a carriage return.
+    let file = write(
+        dir.path(),
+        ".bosun.yml",
+        "pipeline:\n  stages:\n    - {name: \"lint\\e[31m\\rok\", plugin: lint}\n    - {name: test, needs: [\"x\\e[2J\"]}\n",
+    );
+    let out = validate(&[&file]);
+    let (text, errors) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{text}{errors}");
+    for shown in [&text, &errors] {
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\r'),
+            "{shown:?}"
+        );
+    }
+    assert!(errors.contains("\\u{1b}[2J"), "{errors}");
+}
+
+#[test]
 fn cli_validate_good_file_in_parallel_waves() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(

@@ -135,7 +135,9 @@ async fn seed_scenario_across_processes_over_kafka_with_docker() {
     let dir = tempfile::tempdir().unwrap();
     let (slack, slack_log) = receiver().await;
     let (github, github_log) = receiver().await;
-    let (_repo, url, sha) = common::python_sample(dir.path(), None);
+    let (repo, _, sha) = common::python_sample(dir.path(), None);
+    // Webhooks name only URLs a git server answers (never a local path).
+    let url = common::git_http::serve_git(&repo, "acme/shop");
     let settings = dir.path().join("bosun-server.yaml");
     std::fs::write(
         &settings,
@@ -145,6 +147,7 @@ bus: kafka://{kafka}
 store: {store}
 work_dir: {work}
 github_api: {github}
+clone_schemes: [https, http]
 tenants:
   - owner: acme
     webhook_secret: {{ value: {SECRET} }}

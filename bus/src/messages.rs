@@ -25,6 +25,13 @@ pub struct TaskMessage {
     /// Whether the tenant grants network access to this stage's tools.
     #[serde(default)]
     pub network_allowed: bool,
+    /// Names of the agent secrets this stage's tools may resolve (`${{ secrets.NAME }}`);
+    /// the orchestrator grants them from the tenant's settings, never to pull requests.
+    #[serde(default)]
+    pub secrets_granted: Vec<String>,
+    /// The only image repository this stage may push (none: builds do not push).
+    #[serde(default)]
+    pub push_repository: Option<String>,
 }
 
 /// A stage result, published by an agent on `agent.results`.

@@ -27,6 +27,8 @@ fn task_message(run_id: &str) -> TaskMessage {
         clone_url: "file:///tmp/app".to_owned(),
         deadline_unix_ms: 4_102_444_800_000,
         network_allowed: false,
+        secrets_granted: Vec::new(),
+        push_repository: None,
     }
 }
 

@@ -42,6 +42,8 @@ fn main() {
         network_allowed: false,
         deadline: Instant::now() + Duration::from_secs(3600),
         secrets: vec![],
+        secrets_granted: Vec::new(),
+        push_repository: None,
     };
     let argv = ["echo", "hello from a tool"];
     let runner = rt

@@ -105,6 +105,8 @@ async fn bench_call_overhead() {
         out: dirs.path().to_path_buf(),
         network_allowed: false,
         secrets: vec![],
+        secrets_granted: Vec::new(),
+        push_repository: None,
     };
     let t = task(&[("mode", "echo")]);
     for _ in 0..500 {
@@ -161,6 +163,8 @@ async fn bench_junit() {
         out: dirs.path().to_path_buf(),
         network_allowed: false,
         secrets: vec![],
+        secrets_granted: Vec::new(),
+        push_repository: None,
     };
     let t = task(&[("report", "junit.xml")]);
     let first = rt.run_stage(&plugin, &t, &call).await;

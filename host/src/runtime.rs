@@ -94,6 +94,10 @@ pub struct StageCall {
     /// Named secrets `(name, value)`: values are masked in logs and tool output, and a
     /// tool's environment may refer to them as `${{ secrets.NAME }}`.
     pub secrets: Vec<(String, String)>,
+    /// The names among `secrets` this task's tools may resolve.
+    pub secrets_granted: Vec<String>,
+    /// The only image repository this task may push (none: no pushes).
+    pub push_repository: Option<String>,
 }
 
 /// The agent host's runtime: one engine, one linker per plugin kind, the artifact
@@ -411,6 +415,8 @@ impl PluginRuntime {
                         network_allowed: call.network_allowed,
                         deadline,
                         secrets: call.secrets.clone(),
+                        secrets_granted: call.secrets_granted.clone(),
+                        push_repository: call.push_repository.clone(),
                     },
                 };
                 match self.new_store(
@@ -459,9 +465,15 @@ impl PluginRuntime {
         if dropped > 0 {
             tracing::warn!(dropped_bytes = dropped, "plugin log output was capped");
         }
+        let secret_values: Vec<String> = call.secrets.iter().map(|(_, v)| v.clone()).collect();
         let (report, failure) = match outcome {
-            Ok(report) => (Some(report), None),
-            Err(failure) => {
+            Ok(mut report) => {
+                crate::capabilities::mask::mask_report(&mut report, &secret_values);
+                (Some(report), None)
+            }
+            Err(mut failure) => {
+                failure.message =
+                    crate::capabilities::log::mask_secrets(&failure.message, &secret_values);
                 tracing::warn!(kind = ?failure.kind, message = %failure.message, "stage attempt failed");
                 (None, Some(failure))
             }

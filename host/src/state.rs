@@ -155,6 +155,8 @@ impl containers::Host for PluginState {
             Err(e) => tracing::warn!(tool = %argv0, error = ?e, "container failed"),
         }
         let secrets = access.context.secret_values();
+        // Reports a tool wrote to /out are masked before the plugin reads them.
+        crate::capabilities::mask::mask_folder(&access.context.out, &secrets);
         Ok(result.map(|out| mask_output(out, &secrets)))
     }
 
@@ -168,7 +170,16 @@ impl containers::Host for PluginState {
                 "containers capability is not granted to this plugin kind"
             ));
         };
+        let push_asked = request.push;
         let request = match check_build(&access.context, request) {
+            Ok(request) if push_asked && !request.push => {
+                self.logs.push(
+                    LogLevel::Warn,
+                    "host",
+                    "image push withheld: this run may not push images (pull requests never do); the image is built only",
+                );
+                request
+            }
             Ok(request) => request,
             Err(denied) => {
                 tracing::warn!(?denied, "image build refused");

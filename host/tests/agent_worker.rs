@@ -54,6 +54,8 @@ fn task_message(url: &str, commit: &str, plugin: &str) -> TaskMessage {
         clone_url: url.to_string(),
         deadline_unix_ms: 0,
         network_allowed: false,
+        secrets_granted: Vec::new(),
+        push_repository: None,
     }
 }
 

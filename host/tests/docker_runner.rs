@@ -76,6 +76,8 @@ fn context(dir: &Path, run_id: &str, timeout: Duration) -> ContainerContext {
         network_allowed: false,
         deadline: Instant::now() + timeout,
         secrets: vec![],
+        secrets_granted: Vec::new(),
+        push_repository: None,
     }
 }
 

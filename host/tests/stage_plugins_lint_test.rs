@@ -161,6 +161,8 @@ async fn run(env: &Env, plugin: &LoadedPlugin, dirs: &Dirs, task: &Task) -> Stag
         out: dirs.out.clone(),
         network_allowed: false,
         secrets: vec![],
+        secrets_granted: Vec::new(),
+        push_repository: None,
     };
     env.runtime.run_stage(plugin, task, &call).await
 }
@@ -500,6 +502,8 @@ async fn run_plain(
         out: dirs.out.clone(),
         network_allowed: false,
         secrets: vec![],
+        secrets_granted: Vec::new(),
+        push_repository: None,
     };
     rt.run_stage(plugin, task, &call).await
 }

@@ -279,6 +279,8 @@ fn call(dirs: &Dirs, network: bool) -> StageCall {
         out: dirs.out.clone(),
         network_allowed: network,
         secrets: vec![],
+        secrets_granted: Vec::new(),
+        push_repository: None,
     }
 }
 
@@ -679,7 +681,10 @@ async fn build_pushes_the_sample_image_and_reports_the_registry_digest() {
         ],
     );
     t.branch = "feature/login".into();
-    let result = rt.run_stage(&plugin, &t, &call(&d, false)).await;
+    // The orchestrator names the one repository this task may push.
+    let mut granted = call(&d, false);
+    granted.push_repository = Some(repository.clone());
+    let result = rt.run_stage(&plugin, &t, &granted).await;
     let report = report_of(&result);
     assert_eq!(report.outcome, Outcome::Success, "{}", report.summary);
     let references: Vec<&str> = report
@@ -862,6 +867,7 @@ async fn deploy_kubeconfig_secret_reaches_the_tool_as_a_file_by_name_only() {
     let kubeconfig = "apiVersion: v1\nkind: Config\nclusters: []\n";
     let mut granted = call(&d, true);
     granted.secrets = vec![("KUBE_PRODUCTION".into(), kubeconfig.into())];
+    granted.secrets_granted = vec!["KUBE_PRODUCTION".into()];
     let result = rt.run_stage(&plugin, &t, &granted).await;
     assert_eq!(report_of(&result).outcome, Outcome::Success);
     let recorded = recorded_argv(&d);

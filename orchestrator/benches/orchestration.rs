@@ -65,6 +65,7 @@ fn trigger(url: &str, sha: &str, branch: String) -> RunTrigger {
         pull_request: None,
         sender: "bench".into(),
         message: None,
+        fork: false,
     }
 }
 

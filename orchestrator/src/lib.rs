@@ -17,4 +17,5 @@ pub mod service;
 pub mod settings;
 pub mod source;
 pub mod store;
+pub mod trust;
 pub mod webhook;

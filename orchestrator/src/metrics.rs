@@ -28,7 +28,7 @@ pub struct StageLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     /// `accepted`, `duplicate`, `ignored`, `ping`, `unauthorized`, `bad-request`,
-    /// `forbidden`, `too-large`, `unavailable`.
+    /// `forbidden`, `too-large`, `busy`, `timeout`, `unavailable`.
     pub result: String,
 }
 

@@ -35,12 +35,26 @@ pub struct RunTrigger {
     /// Head commit message or PR title.
     #[serde(default)]
     pub message: Option<String>,
+    /// A pull request from a fork (its head is in another repository).
+    #[serde(default)]
+    pub fork: bool,
+}
+
+impl RunTrigger {
+    /// Whether the run builds a pull request: it gets less than a push (no secrets, no
+    /// pushes, no deploys, network only where the tenant opts in).
+    pub fn is_pull_request(&self) -> bool {
+        self.event == "pull_request"
+    }
 }
 
 /// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RunStatus {
+    /// A fork's pull request, waiting for a member of its tenant to approve it; nothing
+    /// of it (not even its config) is read before.
+    AwaitingApproval,
     /// Recorded; its config is being loaded.
     Queued,
     /// Stages are being dispatched.
@@ -60,12 +74,16 @@ pub enum RunStatus {
 impl RunStatus {
     /// The run is over.
     pub fn is_final(self) -> bool {
-        !matches!(self, RunStatus::Queued | RunStatus::Running)
+        !matches!(
+            self,
+            RunStatus::AwaitingApproval | RunStatus::Queued | RunStatus::Running
+        )
     }
 
     /// The name used in the store and the API.
     pub fn as_str(self) -> &'static str {
         match self {
+            RunStatus::AwaitingApproval => "awaiting-approval",
             RunStatus::Queued => "queued",
             RunStatus::Running => "running",
             RunStatus::Success => "success",

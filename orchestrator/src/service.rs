@@ -73,6 +73,11 @@ enum Command {
         reason: String,
         reply: oneshot::Sender<Result<bool, String>>,
     },
+    Approve {
+        run_id: String,
+        approver: String,
+        reply: oneshot::Sender<Result<Result<(), String>, String>>,
+    },
 }
 
 /// A handle to the running orchestrator (cheap to clone).
@@ -122,6 +127,9 @@ impl Orchestrator {
         options: ServiceOptions,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(Orchestrator, tokio::task::JoinHandle<()>), ServiceError> {
+        for warning in settings.warnings() {
+            tracing::warn!("{warning}");
+        }
         let store = Store::open(&settings.store)?;
         let scheduler = Scheduler::open(store, Arc::clone(&settings))?;
         let metrics = scheduler.metrics();
@@ -225,6 +233,25 @@ impl Orchestrator {
                 tenant: tenant.into(),
                 event: event.into(),
                 outcome: outcome.into(),
+                reply,
+            })
+            .await
+            .map_err(|_| ServiceError::Stopped.to_string())?;
+        rx.await.map_err(|_| ServiceError::Stopped.to_string())?
+    }
+
+    /// Approve a fork's run that waits for a tenant member: `Ok(Err(why))` when the
+    /// run does not wait for an approval.
+    pub async fn approve(
+        &self,
+        run_id: &str,
+        approver: &str,
+    ) -> Result<Result<(), String>, String> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Approve {
+                run_id: run_id.into(),
+                approver: approver.into(),
                 reply,
             })
             .await
@@ -363,6 +390,21 @@ impl Worker {
                 {
                     tracing::error!(run = %run_id, error = %e, "could not record a notification");
                 }
+            }
+            Command::Approve {
+                run_id,
+                approver,
+                reply,
+            } => {
+                let approved = match self.scheduler.approve(&run_id, &approver, now) {
+                    Ok(Ok(trigger)) => {
+                        self.load_config(run_id, trigger);
+                        Ok(Ok(()))
+                    }
+                    Ok(Err(refused)) => Ok(Err(refused)),
+                    Err(e) => Err(e.to_string()),
+                };
+                let _ = reply.send(approved);
             }
             Command::Cancel {
                 run_id,

@@ -94,9 +94,119 @@ pub struct TenantSettings {
     /// Policy gates.
     #[serde(default)]
     pub policies: Vec<PolicySettings>,
-    /// Stages whose tools may use the network (e.g. `build`).
+    /// Stages whose tools may use the network when the stage asks for it
+    /// (`network: true` in `.bosun.yml`); a stage not listed here never gets it.
     #[serde(default)]
     pub network_stages: Vec<String>,
+    /// How pull requests run: from forks, and whether they get the network.
+    #[serde(default)]
+    pub pull_requests: PullRequestSettings,
+    /// Hosts webhooks may name in clone URLs (e.g. `github.com`); empty: any host the
+    /// server's `clone_schemes` reach.
+    #[serde(default)]
+    pub clone_hosts: Vec<String>,
+    /// The image repository prefix this tenant's builds push under; default
+    /// `<owner>/`, lower-cased. A build may push only `<prefix><repository name>`.
+    #[serde(default)]
+    pub image_prefix: Option<String>,
+    /// Which agent secrets (`${{ secrets.NAME }}`) this tenant's stages may resolve.
+    #[serde(default)]
+    pub secrets: Vec<SecretGrant>,
+    /// A bearer token for this tenant's own API calls (approving fork runs,
+    /// triggering and cancelling its runs); it never acts on another tenant's runs.
+    #[serde(default)]
+    pub api_token: Secret,
+}
+
+impl TenantSettings {
+    /// The image repository a build of `repository` (`owner/name`) may push to, or
+    /// `None` for a name this tenant's prefix cannot hold.
+    pub fn push_repository(&self, repository: &str) -> Option<String> {
+        let name = repository.rsplit_once('/').map_or(repository, |(_, n)| n);
+        let prefix = match &self.image_prefix {
+            Some(prefix) => prefix.clone(),
+            None => format!("{}/", self.owner),
+        };
+        let image = format!("{prefix}{name}").to_ascii_lowercase();
+        (!name.is_empty()).then_some(image)
+    }
+
+    /// The secrets stage `stage` of a run started by `event` may resolve.
+    pub fn granted_secrets(&self, stage: &str, event: &str) -> Vec<String> {
+        self.secrets
+            .iter()
+            .filter(|g| g.applies(stage, event))
+            .map(|g| g.name.clone())
+            .collect()
+    }
+}
+
+/// What a fork's pull request does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForkRuns {
+    /// Waits until a tenant member approves it (`POST /api/runs/{id}/approve`).
+    #[default]
+    Approve,
+    /// Runs at once, with a pull request's reduced trust.
+    Run,
+    /// Never runs.
+    Ignore,
+}
+
+/// How a tenant's pull requests run. A pull request never resolves secrets, never
+/// pushes images and never runs deploy stages, whatever is set here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequestSettings {
+    /// Pull requests whose head is in another repository (a fork).
+    #[serde(default)]
+    pub from_forks: ForkRuns,
+    /// Whether pull-request runs get the network in the stages `network_stages` lists.
+    #[serde(default)]
+    pub network: bool,
+}
+
+/// One agent secret a tenant's stages may resolve.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretGrant {
+    /// The secret's name, as the agent knows it (`--secret-env NAME`).
+    pub name: String,
+    /// Stages that may resolve it (empty: all).
+    #[serde(default)]
+    pub stages: Vec<String>,
+    /// Events whose runs may resolve it (empty: `push` and `manual`); a
+    /// `pull_request` run never resolves a secret, even when listed.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+impl SecretGrant {
+    /// Whether stage `stage` of a run started by `event` may resolve this secret.
+    pub fn applies(&self, stage: &str, event: &str) -> bool {
+        let event_ok = if event == "pull_request" {
+            false
+        } else if self.events.is_empty() {
+            matches!(event, "push" | "manual")
+        } else {
+            self.events.iter().any(|e| e == event)
+        };
+        event_ok && (self.stages.is_empty() || self.stages.iter().any(|s| s == stage))
+    }
+}
+
+/// URL schemes a webhook's clone URL may use. `file://` is never one of them: only
+/// the local CLI (`bosun run`) builds from a folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CloneScheme {
+    /// `https://HOST/OWNER/NAME.git`.
+    Https,
+    /// `ssh://git@HOST/OWNER/NAME.git` or `git@HOST:OWNER/NAME.git`.
+    Ssh,
+    /// Plain `http://`: only for a git server on a private network (and the tests).
+    Http,
 }
 
 /// A repository's settings.
@@ -127,6 +237,15 @@ fn default_github_api() -> String {
 }
 fn default_gate_timeout() -> u64 {
     60
+}
+fn default_webhook_body_budget() -> u32 {
+    64
+}
+fn default_webhook_body_timeout() -> u64 {
+    10
+}
+fn default_clone_schemes() -> Vec<CloneScheme> {
+    vec![CloneScheme::Https]
 }
 
 /// Everything the orchestrator is configured with.
@@ -166,6 +285,17 @@ pub struct ServerSettings {
     /// Repositories with settings of their own.
     #[serde(default)]
     pub repositories: Vec<RepositorySettings>,
+    /// Schemes a webhook's clone URL may use (default: `https` only).
+    #[serde(default = "default_clone_schemes")]
+    pub clone_schemes: Vec<CloneScheme>,
+    /// MiB of webhook bodies read at once, counted by each delivery's announced
+    /// length (25 MiB when it announces none); a delivery that does not fit is answered
+    /// 503 with `Retry-After` (GitHub redelivers). Bounds what unsigned senders hold.
+    #[serde(default = "default_webhook_body_budget")]
+    pub webhook_body_budget_mib: u32,
+    /// Seconds a webhook body may take to arrive before the delivery is answered 408.
+    #[serde(default = "default_webhook_body_timeout")]
+    pub webhook_body_timeout_secs: u64,
 }
 
 impl Default for ServerSettings {
@@ -182,6 +312,9 @@ impl Default for ServerSettings {
             build_tags: false,
             tenants: Vec::new(),
             repositories: Vec::new(),
+            clone_schemes: default_clone_schemes(),
+            webhook_body_budget_mib: default_webhook_body_budget(),
+            webhook_body_timeout_secs: default_webhook_body_timeout(),
         }
     }
 }
@@ -228,6 +361,26 @@ impl ServerSettings {
             .iter()
             .find(|r| r.name.eq_ignore_ascii_case(repository))
             .and_then(|r| r.pipeline.as_deref())
+    }
+
+    /// What will not work as the operator probably meant, to say at start-up: a
+    /// tenant whose webhook secret is unset (every delivery of it would be refused).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for tenant in &self.tenants {
+            if tenant.webhook_secret.resolve().is_none() {
+                let source = match (&tenant.webhook_secret.value, &tenant.webhook_secret.env) {
+                    (_, Some(env)) => format!("environment variable {env} is unset or empty"),
+                    (Some(_), None) => "its `webhook_secret.value` is empty".to_string(),
+                    (None, None) => "it has no `webhook_secret`".to_string(),
+                };
+                warnings.push(format!(
+                    "tenant {}: {source}, so every webhook delivery of it is refused",
+                    tenant.owner
+                ));
+            }
+        }
+        warnings
     }
 
     /// How long a gate may go unanswered.
@@ -279,6 +432,53 @@ repositories:
         assert!(!policy.applies("security", PolicyPhase::BeforeStage));
         assert!(s.fallback_pipeline("ACME/shop").unwrap().contains("lint"));
         assert_eq!(s.base_url(), "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn a_tenant_without_a_webhook_secret_is_warned_about_by_name() {
+        let s = ServerSettings::parse(
+            Path::new("s.yaml"),
+            "tenants:\n  - owner: acme\n    webhook_secret: { env: BOSUN_TEST_SURELY_UNSET_SECRET }\n  - owner: bravo\n  - owner: carol\n    webhook_secret: { value: s3cret }\n",
+        )
+        .unwrap();
+        let warnings = s.warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].contains("acme") && warnings[0].contains("BOSUN_TEST_SURELY_UNSET_SECRET")
+        );
+        assert!(warnings[1].contains("bravo") && warnings[1].contains("no `webhook_secret`"));
+    }
+
+    #[test]
+    fn trust_settings_parse_and_default_to_the_narrowest() {
+        let s = ServerSettings::parse(
+            Path::new("s.yaml"),
+            "clone_schemes: [https, ssh]\ntenants:\n  - owner: Acme\n    network_stages: [build]\n    pull_requests: { from_forks: ignore, network: true }\n    clone_hosts: [github.com]\n    image_prefix: registry/acme/\n    secrets:\n      - { name: KUBE, stages: [deploy] }\n  - owner: bravo\n",
+        )
+        .unwrap();
+        assert_eq!(s.clone_schemes, [CloneScheme::Https, CloneScheme::Ssh]);
+        let acme = s.tenant("acme").unwrap();
+        assert_eq!(acme.pull_requests.from_forks, ForkRuns::Ignore);
+        assert_eq!(
+            acme.push_repository("Acme/Shop").as_deref(),
+            Some("registry/acme/shop")
+        );
+        assert_eq!(acme.granted_secrets("deploy", "push"), ["KUBE"]);
+        assert!(acme.granted_secrets("deploy", "pull_request").is_empty());
+        assert!(acme.granted_secrets("test", "push").is_empty());
+        let bravo = s.tenant("bravo").unwrap();
+        assert_eq!(bravo.pull_requests.from_forks, ForkRuns::Approve);
+        assert!(!bravo.pull_requests.network);
+        assert_eq!(
+            bravo.push_repository("bravo/app").as_deref(),
+            Some("bravo/app")
+        );
+        let defaults = ServerSettings::parse(Path::new("s.yaml"), "{}").unwrap();
+        assert_eq!(defaults.clone_schemes, [CloneScheme::Https]);
+        let err = ServerSettings::parse(Path::new("s.yaml"), "clone_schemes: [file]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("file"), "{err}");
     }
 
     #[test]

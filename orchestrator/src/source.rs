@@ -144,6 +144,20 @@ impl ConfigSource {
                 ));
             }
         }
+        // A symlinked config is refused by name: git would hand back the link's target
+        // path as if it were the file, and "no config" would hide the real cause.
+        let listed = git(
+            Some(&mirror),
+            &["ls-tree", &trigger.commit, "--", CONFIG_FILE],
+        )
+        .await?;
+        let listed = String::from_utf8_lossy(&listed.stdout);
+        if listed.starts_with("120000 ") {
+            return Err(format!(
+                "{CONFIG_FILE} at commit {} is a symlink; Bosun reads the pipeline only from a regular file: commit the file itself",
+                &trigger.commit[..trigger.commit.len().min(7)]
+            ));
+        }
         let spec = format!("{}:{CONFIG_FILE}", trigger.commit);
         let out = git(Some(&mirror), &["show", &spec]).await?;
         let text = if out.status.success() {

@@ -188,6 +188,68 @@ async fn an_oversized_body_is_refused_before_it_is_read() {
     );
 }
 
+/// Open a delivery that announces `length` bytes and sends only the first few.
+fn slow_delivery(address: &str, name: &str, length: usize) -> std::net::TcpStream {
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let head = format!(
+        "POST /webhook/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: {name}\r\nContent-Length: {length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(b"{\"ref\": ").unwrap();
+    stream
+}
+
+fn answer_of(stream: &mut std::net::TcpStream) -> String {
+    let mut buf = [0u8; 512];
+    let n = stream.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).to_string()
+}
+
+#[tokio::test]
+async fn slow_bodies_are_bounded_in_number_and_in_time() {
+    let (_dir, path) = temp();
+    let mut s = settings(&path, vec![tenant("acme")]);
+    s.webhook_body_budget_mib = 2;
+    s.webhook_body_timeout_secs = 1;
+    let server = Server::start(s, bosun_bus::MemoryBus::new()).await;
+    let address = server.base.trim_start_matches("http://").to_string();
+    let answers = tokio::task::spawn_blocking(move || {
+        // Two unsigned deliveries announcing 1 MiB each trickle in and hold the budget.
+        let mut first = slow_delivery(&address, "slow-1", 1 << 20);
+        let mut second = slow_delivery(&address, "slow-2", 1 << 20);
+        std::thread::sleep(Duration::from_millis(300));
+        // A third is turned away at once rather than buffered.
+        let mut third = slow_delivery(&address, "slow-3", 1 << 20);
+        let busy = answer_of(&mut third);
+        // The first two are cut off when their bodies do not arrive in time.
+        (busy, answer_of(&mut first), answer_of(&mut second))
+    })
+    .await
+    .unwrap();
+    assert!(answers.0.starts_with("HTTP/1.1 503"), "{}", answers.0);
+    assert!(
+        answers.0.to_ascii_lowercase().contains("retry-after: 5"),
+        "{}",
+        answers.0
+    );
+    assert!(answers.1.starts_with("HTTP/1.1 408"), "{}", answers.1);
+    assert!(answers.2.starts_with("HTTP/1.1 408"), "{}", answers.2);
+    // The budget is free again: a whole delivery is read and its signature checked.
+    let (status, _) = server
+        .deliver("after", "push", b"{}", Some(&sign("wrong", b"{}")))
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(run_count(&server), 0);
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains("bosun_webhook_deliveries_total{result=\"timeout\"} 2"),
+        "{metrics}"
+    );
+}
+
 #[tokio::test]
 async fn malformed_json_with_a_good_signature_is_a_400() {
     let (_dir, path) = temp();
@@ -247,6 +309,41 @@ async fn a_broken_config_is_recorded_and_reported_as_a_commit_status() {
     let (code, detail) = server.get(&format!("/api/runs/{run_id}")).await;
     assert_eq!(code, 200);
     assert_eq!(detail["run"]["status"], "config-error");
+}
+
+#[tokio::test]
+async fn a_symlinked_config_is_a_config_error_that_says_so() {
+    let (_dir, path) = temp();
+    let repo = path.join("repo");
+    git_repo(&repo, &[("ci/pipeline.yml", PIPELINE)]);
+    std::os::unix::fs::symlink("ci/pipeline.yml", repo.join(".bosun.yml")).unwrap();
+    git(&repo, &["add", "--all"]);
+    git(&repo, &["commit", "--quiet", "-m", "link"]);
+    let sha = git(&repo, &["rev-parse", "HEAD"]);
+    let server = Server::start(
+        settings(&path, vec![tenant("acme")]),
+        bosun_bus::MemoryBus::new(),
+    )
+    .await;
+    let url = format!("file://{}", repo.display());
+    let body = push_payload("acme", &url, &sha, "main");
+    let (status, json) = server
+        .deliver("link-1", "push", &body, Some(&sign(SECRET, &body)))
+        .await;
+    assert_eq!(status, 202, "{json}");
+    let run_id = json["run_id"].as_str().unwrap().to_string();
+    let store = server.store();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            store.run(&run_id).unwrap().unwrap().status.as_str() == "config-error"
+        })
+        .await
+    );
+    let error = store.run(&run_id).unwrap().unwrap().error.unwrap();
+    assert!(
+        error.contains(".bosun.yml") && error.contains("symlink"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

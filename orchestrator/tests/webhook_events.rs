@@ -96,6 +96,7 @@ fn events_push_with_new_branch_triggers_its_head() {
             changed_paths: Some(vec!["README.md".to_owned()]),
             sender: "Codertocat".to_owned(),
             message: Some("Initial commit".to_owned()),
+            fork: false,
         })
     );
 }
@@ -117,6 +118,7 @@ fn events_pull_request_opened_triggers_its_head_commit() {
             changed_paths: None,
             sender: "Codertocat".to_owned(),
             message: Some("Update the README with new information.".to_owned()),
+            fork: false,
         })
     );
 }
@@ -129,6 +131,41 @@ fn events_pull_request_synchronize_triggers_the_new_head() {
     assert_eq!(synchronized.pull_request, Some(2));
     assert_eq!(synchronized.event, "pull_request");
     assert_eq!(synchronized.changed_paths, None);
+}
+
+#[test]
+fn events_pull_request_from_a_fork_is_marked_as_one() {
+    let mut body = json_of(PR_OPENED);
+    body["pull_request"]["head"]["repo"]["full_name"] = json!("mallory/Hello-World");
+    assert!(trigger(parse_with("pull_request", &body, EventOptions::default())).fork);
+    // A deleted fork leaves `head.repo` null: still a fork, never the base's trust.
+    body["pull_request"]["head"]["repo"] = Value::Null;
+    assert!(trigger(parse_with("pull_request", &body, EventOptions::default())).fork);
+    // Same repository, spelled in another case: not a fork.
+    body["pull_request"]["head"]["repo"] = json!({ "full_name": "codertocat/hello-world" });
+    assert!(!trigger(parse_with("pull_request", &body, EventOptions::default())).fork);
+}
+
+#[test]
+fn events_a_repository_whose_full_name_is_another_owners_is_refused() {
+    // Signed by tenant B (owner.login), speaking for A's repository (full_name).
+    for (event, fixture) in [("push", PUSH_NEW_BRANCH), ("pull_request", PR_OPENED)] {
+        let mut body = json_of(fixture);
+        body["repository"]["full_name"] = json!("someone-else/Hello-World");
+        let err = parse_error(event, &body).to_string();
+        assert!(
+            err.contains("repository.full_name") && err.contains("owner.login"),
+            "{event}: {err}"
+        );
+        let mut body = json_of(fixture);
+        body["repository"]["name"] = json!("other");
+        let err = parse_error(event, &body).to_string();
+        assert!(err.contains("repository.name"), "{event}: {err}");
+        let mut body = json_of(fixture);
+        body["repository"]["full_name"] = json!("Codertocat/../a/shop");
+        let err = parse_error(event, &body).to_string();
+        assert!(err.contains("repository.full_name"), "{event}: {err}");
+    }
 }
 
 #[test]

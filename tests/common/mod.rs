@@ -2,6 +2,8 @@
 //! receiver that records every request (the stand-in for Slack and GitHub).
 #![allow(dead_code)]
 
+pub mod git_http;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;

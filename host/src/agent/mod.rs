@@ -416,6 +416,8 @@ impl Agent {
             out: workspace.out.clone(),
             network_allowed: message.network_allowed,
             secrets: self.settings.secrets.clone(),
+            secrets_granted: message.secrets_granted.clone(),
+            push_repository: message.push_repository.clone(),
         };
         let result = self
             .registry

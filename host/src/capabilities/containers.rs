@@ -46,6 +46,11 @@ pub struct ContainerContext {
     /// Named secrets `(name, value)`: masked in every output; a tool's environment may
     /// refer to one as `${{ secrets.NAME }}`, resolved here so plugins never see values.
     pub secrets: Vec<(String, String)>,
+    /// The names among `secrets` this task may resolve (the orchestrator grants them
+    /// per tenant, stage and event); every other secret is only masked.
+    pub secrets_granted: Vec<String>,
+    /// The only image repository this task may push; none: builds run without a push.
+    pub push_repository: Option<String>,
 }
 
 /// Something that can run a tool image: the Docker Engine, or plain processes.
@@ -191,6 +196,12 @@ fn resolve_secret_refs(context: &ContainerContext, value: &str) -> Result<String
             continue;
         };
         let name = name.trim();
+        if !context.secrets_granted.iter().any(|n| n == name) {
+            return Err(ContainerError::Denied(format!(
+                "secret {name} is not granted to stage {} of tenant {} for this run: the operator grants secrets by tenant, stage and event (the tenant's `secrets` in the orchestrator settings), and pull requests get none",
+                context.stage, context.tenant
+            )));
+        }
         let Some((_, secret)) = context.secrets.iter().find(|(n, _)| n == name) else {
             return Err(ContainerError::Denied(format!(
                 "secret {name} is not given to this agent (start it with --secret-env {name})"
@@ -234,6 +245,23 @@ pub fn check_build(
             "repository name {:?} is not valid (lower-case letters, digits, '.', '_', '-', '/')",
             request.repository
         )));
+    }
+    match &context.push_repository {
+        // A run that may not push (a pull request's) still builds, to check that the
+        // image builds; the caller says that the push was withheld.
+        None => request.push = false,
+        Some(allowed)
+            if request.repository == *allowed
+                || request
+                    .repository
+                    .strip_prefix(allowed.as_str())
+                    .is_some_and(|rest| rest.starts_with('/')) => {}
+        Some(allowed) => {
+            return Err(ContainerError::Denied(format!(
+                "image repository {:?} is not the one stage {} of tenant {} may build and push ({allowed}, or a path under it): the operator's tenant `image_prefix` decides it, never the repository's config",
+                request.repository, context.stage, context.tenant
+            )));
+        }
     }
     for (what, path) in [
         ("dockerfile", &request.dockerfile),
@@ -281,8 +309,56 @@ mod tests {
             out: PathBuf::from("/tmp/out"),
             network_allowed: false,
             deadline: Instant::now() + Duration::from_secs(60),
-            secrets: vec![("TOKEN".into(), "s3cret".into())],
+            secrets: vec![
+                ("TOKEN".into(), "s3cret".into()),
+                ("KUBE_PROD".into(), "prod-config".into()),
+            ],
+            secrets_granted: vec!["TOKEN".into()],
+            push_repository: Some("acme/shop".into()),
         }
+    }
+
+    fn build(repository: &str, push: bool) -> ImageBuildRequest {
+        ImageBuildRequest {
+            dockerfile: "Dockerfile".into(),
+            context: ".".into(),
+            repository: repository.into(),
+            build_args: vec![],
+            push,
+            timeout_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_secret_the_agent_holds_but_the_task_is_not_granted_is_refused() {
+        // The agent holds KUBE_PROD, but the orchestrator granted this task only TOKEN
+        // (a pull request's task, or another stage's or tenant's secret).
+        let mut ask = request();
+        ask.env = vec![("K".into(), "${{ secrets.KUBE_PROD }}".into())];
+        let err = check_request(&context(), ask).unwrap_err();
+        assert!(
+            matches!(&err, ContainerError::Denied(m) if m.contains("KUBE_PROD") && m.contains("not granted") && m.contains("`secrets`")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_build_pushes_only_the_repository_the_operator_grants() {
+        let ok = check_build(&context(), build("acme/shop", true)).unwrap();
+        assert!(ok.push);
+        assert!(check_build(&context(), build("acme/shop/cache", true)).is_ok());
+        for other in ["acme/shop2", "bravo/shop", "acme/other"] {
+            let err = check_build(&context(), build(other, true)).unwrap_err();
+            assert!(
+                matches!(&err, ContainerError::Denied(m) if m.contains("image_prefix")),
+                "{other}: {err:?}"
+            );
+        }
+        // A task without a push grant (a pull request's) builds without pushing.
+        let mut pr = context();
+        pr.push_repository = None;
+        let built = check_build(&pr, build("acme/shop", true)).unwrap();
+        assert!(!built.push);
     }
 
     fn request() -> ContainerRequest {
@@ -341,11 +417,13 @@ mod tests {
         let checked = check_request(&context(), ask).unwrap();
         assert_eq!(checked.env[0].1, "s3cret");
         assert_eq!(checked.env[1].1, "a ${{ not.a.secret }} b");
+        let mut ctx = context();
+        ctx.secrets_granted.push("KUBE_STAGING".into());
         let mut ask = request();
-        ask.env = vec![("K".into(), "${{secrets.KUBE_PROD}}".into())];
-        let err = check_request(&context(), ask).unwrap_err();
+        ask.env = vec![("K".into(), "${{secrets.KUBE_STAGING}}".into())];
+        let err = check_request(&ctx, ask).unwrap_err();
         assert!(
-            matches!(&err, ContainerError::Denied(m) if m.contains("KUBE_PROD") && m.contains("--secret-env")),
+            matches!(&err, ContainerError::Denied(m) if m.contains("KUBE_STAGING") && m.contains("--secret-env")),
             "{err:?}"
         );
     }

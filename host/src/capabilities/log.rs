@@ -20,15 +20,10 @@ struct LogBuffer {
     lines: Vec<LogLine>,
 }
 
-/// Replace every occurrence of each secret with `***`.
+/// Replace every occurrence of each secret, in every form it may take (encoded,
+/// split across lines), with `***`.
 pub fn mask_secrets(text: &str, secrets: &[String]) -> String {
-    let mut masked = text.to_string();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        if masked.contains(secret.as_str()) {
-            masked = masked.replace(secret.as_str(), "***");
-        }
-    }
-    masked
+    super::mask::mask(text, secrets)
 }
 
 /// Cut `text` to at most `max` bytes on a character boundary.

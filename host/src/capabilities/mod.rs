@@ -4,5 +4,6 @@ pub mod containers;
 pub mod docker;
 pub mod image_build;
 pub mod log;
+pub mod mask;
 pub mod process;
 pub mod stdio;

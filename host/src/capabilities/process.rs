@@ -153,6 +153,8 @@ mod tests {
             network_allowed: false,
             deadline: Instant::now() + Duration::from_secs(30),
             secrets: vec![],
+            secrets_granted: Vec::new(),
+            push_repository: None,
         }
     }
 

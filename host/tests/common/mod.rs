@@ -87,6 +87,8 @@ pub fn call(dirs: &Dirs) -> StageCall {
         out: dirs.out.clone(),
         network_allowed: false,
         secrets: vec![("TOKEN".into(), "s3cr3t-token".into())],
+        secrets_granted: vec!["TOKEN".into()],
+        push_repository: None,
     }
 }
 

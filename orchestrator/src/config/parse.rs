@@ -8,6 +8,11 @@ use super::validate::{DeployEnvironment, resolve};
 use super::{NotifyRules, PipelineConfig};
 use serde_yaml_ng::{Mapping, Value};
 
+/// Largest pipeline config read.
+pub(crate) const MAX_CONFIG_BYTES: usize = 256 * 1024;
+/// Most stages one pipeline may have.
+pub(crate) const MAX_STAGES: usize = 200;
+
 const ROOT_KEYS: Keys = Keys {
     allowed: &["pipeline"],
     elsewhere: &[
@@ -84,6 +89,23 @@ const RETRIES_WHEN_RETRYING: u32 = 2;
 /// Parses and validates the pipeline config `text`; `source_name` names the file in
 /// problems.
 pub fn parse(source_name: &str, text: &str) -> Result<PipelineConfig, ConfigError> {
+    if text.len() > MAX_CONFIG_BYTES {
+        // Refused before any parsing: a repository cannot make the scheduler chew on it.
+        let positions = Positions::scan("");
+        let mut reader = Reader::new(source_name, &positions);
+        reader.problem_at(
+            1,
+            1,
+            None,
+            format!(
+                "the pipeline config is {} KiB; at most {} KiB is read",
+                text.len().div_ceil(1024),
+                MAX_CONFIG_BYTES / 1024
+            ),
+            None,
+        );
+        return reader.finish(None);
+    }
     let positions = Positions::scan(text);
     let mut reader = Reader::new(source_name, &positions);
     let parsed = serde_yaml_ng::from_str::<Value>(text).and_then(|mut value| {
@@ -251,6 +273,18 @@ fn read_pipeline(reader: &mut Reader, map: &Mapping, path: &YamlPath) -> Option<
         );
         return None;
     };
+    if entries.len() > MAX_STAGES {
+        reader.at_value(
+            &stages_path,
+            Some("stages"),
+            format!(
+                "pipeline: {} stages; at most {MAX_STAGES} are allowed",
+                entries.len()
+            ),
+            Some("split the work into fewer, larger stages".into()),
+        );
+        return None;
+    }
     if entries.is_empty() {
         reader.at_value(
             &stages_path,

@@ -474,3 +474,51 @@ fn all_problems_are_reported_in_line_order() {
     let lines: Vec<usize> = found.iter().map(|p| p.line).collect();
     assert_eq!(lines, [2, 5, 7, 8], "{found:#?}");
 }
+
+#[test]
+fn a_config_past_the_size_cap_is_refused_before_it_is_parsed() {
+    let padding = "# filler\n".repeat(super::parse::MAX_CONFIG_BYTES / 9 + 1);
+    let problem = only(&format!("{padding}{}", stages_of("    - lint\n")));
+    assert_eq!(at(&problem), (1, 1));
+    assert!(problem.message.contains("at most 256 KiB"), "{problem:?}");
+    // Just under the cap is read as usual.
+    let fits = "# filler\n".repeat((super::parse::MAX_CONFIG_BYTES - 100) / 9);
+    assert!(parse("p.yml", &format!("{fits}{}", stages_of("    - lint\n"))).is_ok());
+}
+
+#[test]
+fn stage_count_needs_and_when_patterns_are_capped() {
+    let many: String = (0..=super::parse::MAX_STAGES)
+        .map(|i| format!("    - s{i}\n"))
+        .collect();
+    let problem = only(&stages_of(&many));
+    assert!(problem.message.contains("at most 200"), "{problem:?}");
+    let allowed: String = (0..super::parse::MAX_STAGES)
+        .map(|i| format!("    - s{i}\n"))
+        .collect();
+    assert!(parse("p.yml", &stages_of(&allowed)).is_ok());
+
+    let names: Vec<String> = (0..=super::stage::MAX_NEEDS)
+        .map(|i| format!("s{i}"))
+        .collect();
+    let mut body: String = names.iter().map(|n| format!("    - {n}\n")).collect();
+    body.push_str(&format!(
+        "    - {{name: last, needs: [{}]}}\n",
+        names.join(", ")
+    ));
+    let problem = only(&stages_of(&body));
+    assert_eq!(problem.key.as_deref(), Some("needs"));
+    assert!(problem.message.contains("at most 64"), "{problem:?}");
+
+    let long = format!("src/{}", "*a".repeat(200));
+    let problem = only(&stages_of(&format!(
+        "    - name: test\n      when: {{paths: [\"{long}\"]}}\n"
+    )));
+    assert!(problem.message.contains("longer than 256"), "{problem:?}");
+    let patterns: Vec<String> = (0..65).map(|i| format!("\"p{i}/**\"")).collect();
+    let problem = only(&stages_of(&format!(
+        "    - name: test\n      when: {{paths: [{}]}}\n",
+        patterns.join(", ")
+    )));
+    assert!(problem.message.contains("at most 64"), "{problem:?}");
+}

@@ -7,6 +7,13 @@ use super::{Backoff, StageSpec, When};
 use serde_yaml_ng::{Mapping, Value};
 use std::time::Duration;
 
+/// Most stages one `needs` may list.
+pub(crate) const MAX_NEEDS: usize = 64;
+/// Most patterns one `when` list may hold.
+const MAX_PATTERNS: usize = 64;
+/// Longest `when` pattern: matching stays cheap against every changed path.
+const MAX_PATTERN_CHARS: usize = 256;
+
 const STAGE_KEYS: Keys = Keys {
     allowed: &[
         "name",
@@ -214,6 +221,20 @@ fn read_stage_object(
     }
     let needs =
         field("needs").and_then(|(value, at)| reader.text_list(value, &at, "needs", &scope));
+    if let Some(listed) = &needs
+        && listed.len() > MAX_NEEDS
+        && let Some((_, at)) = field("needs")
+    {
+        reader.at_value(
+            &at,
+            Some("needs"),
+            format!(
+                "{scope}: 'needs' lists {} stages; at most {MAX_NEEDS} are allowed",
+                listed.len()
+            ),
+            None,
+        );
+    }
     if let Some((value, at)) = field("retries")
         && let Some(retries) = reader.number(value, &at, "retries", &scope, (0, MAX_RETRIES))
     {
@@ -385,6 +406,18 @@ fn read_when(reader: &mut Reader, value: &Value, path: &YamlPath, scope: &str) -
                 Some(format!("leave '{key}' out to place no condition on it")),
             );
         }
+        if items.len() > MAX_PATTERNS {
+            reader.at_value(
+                &at,
+                Some(key),
+                format!(
+                    "{scope}: '{key}' lists {} patterns; at most {MAX_PATTERNS} are allowed",
+                    items.len()
+                ),
+                None,
+            );
+            return Vec::new();
+        }
         let mut patterns = Vec::with_capacity(items.len());
         for (item, item_path) in items {
             if let Some((reason, hint)) = pattern_error(key, &item) {
@@ -404,6 +437,12 @@ fn read_when(reader: &mut Reader, value: &Value, path: &YamlPath, scope: &str) -
 
 /// Why a `when` entry under `key` can never match, with a hint.
 fn pattern_error(key: &str, pattern: &str) -> Option<(String, Option<String>)> {
+    if pattern.chars().count() > MAX_PATTERN_CHARS {
+        return Some((
+            format!("a '{key}' pattern is longer than {MAX_PATTERN_CHARS} characters"),
+            None,
+        ));
+    }
     if pattern.trim().is_empty() {
         return Some((format!("an empty entry in '{key}' matches nothing"), None));
     }

@@ -20,7 +20,13 @@ use std::time::Duration;
 pub const POLL: Duration = Duration::from_millis(500);
 
 fn is_final(status: &str) -> bool {
-    status != RunStatus::Queued.as_str() && status != RunStatus::Running.as_str()
+    ![
+        RunStatus::AwaitingApproval,
+        RunStatus::Queued,
+        RunStatus::Running,
+    ]
+    .iter()
+    .any(|s| s.as_str() == status)
 }
 
 /// Where a run's stream is.

@@ -9,6 +9,7 @@
 mod dead_letters;
 mod html;
 mod live;
+mod login;
 mod logs;
 mod plugins;
 mod run;
@@ -30,8 +31,8 @@ use axum::routing::get;
 use html::Nav;
 
 /// The dashboard's routes, merged into the server's router.
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes(state: AppState) -> Router<AppState> {
+    let pages = Router::new()
         .route("/", get(|| async { Redirect::to("/runs") }))
         .route("/runs", get(runs::show))
         .route("/runs/live", get(live::runs))
@@ -44,6 +45,10 @@ pub fn routes() -> Router<AppState> {
         .route("/stats", get(stats::show))
         .route("/plugins", get(plugins::show))
         .route("/dead-letters", get(dead_letters::show))
+        .layer(axum::middleware::from_fn_with_state(state, login::require));
+    Router::new()
+        .route("/login", get(login::show).post(login::submit))
+        .merge(pages)
 }
 
 /// The store could not be read; it answers with the 500 error page.

@@ -158,7 +158,7 @@ fn why_it_failed(body: &mut String, view: &RunView, summary: &RunSummary) {
     let run = &view.run;
     if matches!(
         run.status,
-        RunStatus::Success | RunStatus::Queued | RunStatus::Running
+        RunStatus::Success | RunStatus::AwaitingApproval | RunStatus::Queued | RunStatus::Running
     ) {
         return;
     }

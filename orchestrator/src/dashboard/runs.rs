@@ -36,7 +36,8 @@ fn given(value: &Option<String>) -> Option<String> {
         .map(str::to_string)
 }
 
-const STATUSES: [RunStatus; 7] = [
+const STATUSES: [RunStatus; 8] = [
+    RunStatus::AwaitingApproval,
     RunStatus::Queued,
     RunStatus::Running,
     RunStatus::Success,
@@ -52,6 +53,7 @@ pub async fn show(State(state): State<AppState>, Query(query): Query<RunsQuery>)
         repository: given(&query.repo),
         branch: given(&query.branch),
         status: given(&query.status),
+        tenant: None,
         limit: Some(PAGE_SIZE),
     };
     match read(&state, |s| s.list_runs(&filter)) {

@@ -28,6 +28,7 @@ fn trigger(branch: &str) -> RunTrigger {
         pull_request: None,
         sender: "<b>dev</b>".into(),
         message: Some("fix <img src=x onerror=alert(2)>".into()),
+        fork: false,
     }
 }
 

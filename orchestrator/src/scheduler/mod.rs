@@ -15,7 +15,7 @@ pub use step::ROLLBACK_SUFFIX;
 use crate::config::{self, PipelineConfig};
 use crate::metrics::OrchestratorMetrics;
 use crate::model::{RunRecord, RunStatus, RunTrigger, StageRecord};
-use crate::settings::ServerSettings;
+use crate::settings::{ForkRuns, ServerSettings};
 use crate::store::{Store, StoreError};
 use bosun_bus::messages::{self, AgentReply, DeadLetter, MESSAGE_VERSION, TaskMessage};
 use bosun_bus::notify::ReportTaskMessage;
@@ -107,6 +107,12 @@ pub enum SchedulerError {
 pub enum Accepted {
     /// A new run, queued for its config.
     Queued {
+        /// Its id.
+        run_id: String,
+    },
+    /// A new run from a fork's pull request, waiting for a tenant member's approval
+    /// before anything of it is read.
+    AwaitingApproval {
         /// Its id.
         run_id: String,
     },
@@ -357,10 +363,19 @@ impl Scheduler {
                 });
             }
         }
+        let waits = trigger.fork
+            && self
+                .settings
+                .tenant(&trigger.tenant)
+                .is_none_or(|t| t.pull_requests.from_forks == ForkRuns::Approve);
         let record = RunRecord {
             id: run_id.clone(),
             trigger,
-            status: RunStatus::Queued,
+            status: if waits {
+                RunStatus::AwaitingApproval
+            } else {
+                RunStatus::Queued
+            },
             created_ms: now,
             finished_ms: None,
             config_source: None,
@@ -389,6 +404,20 @@ impl Scheduler {
             ),
             None,
         );
+        if waits {
+            journal.event(
+                &run_id,
+                now,
+                "run.awaiting-approval",
+                None,
+                None,
+                format!(
+                    "pull request from a fork: it runs once a member of tenant {} approves it (POST /api/runs/{run_id}/approve)",
+                    record.trigger.tenant
+                ),
+                None,
+            );
+        }
         journal
             .writes
             .push(Write::SaveRun(Box::new(record.clone())));
@@ -400,7 +429,50 @@ impl Scheduler {
                 config: None,
             },
         );
-        Ok(Accepted::Queued { run_id })
+        Ok(if waits {
+            Accepted::AwaitingApproval { run_id }
+        } else {
+            Accepted::Queued { run_id }
+        })
+    }
+
+    /// A tenant member approved a fork's run: it is queued for its config, whose
+    /// trigger is returned. Refused when the run does not wait for an approval.
+    pub fn approve(
+        &mut self,
+        run_id: &str,
+        approver: &str,
+        now: u64,
+    ) -> Result<Result<RunTrigger, String>, SchedulerError> {
+        let Some(active) = self.active.get_mut(run_id) else {
+            return Ok(Err(format!("run {run_id} is not in flight")));
+        };
+        if active.record.status != RunStatus::AwaitingApproval {
+            return Ok(Err(format!(
+                "run {run_id} does not wait for an approval (it is {})",
+                active.record.status.as_str()
+            )));
+        }
+        active.record.status = RunStatus::Queued;
+        let mut journal = Journal::default();
+        journal.event(
+            run_id,
+            now,
+            "run.approved",
+            None,
+            None,
+            format!("approved by {approver}"),
+            None,
+        );
+        journal
+            .writes
+            .push(Write::SaveRun(Box::new(active.record.clone())));
+        let trigger = active.record.trigger.clone();
+        if let Err(e) = self.store.write(|w| journal.apply(w)) {
+            self.reload(run_id);
+            return Err(e.into());
+        }
+        Ok(Ok(trigger))
     }
 
     /// Record a delivery that starts no run (ping, ignored event); `false` if seen before.
@@ -436,10 +508,17 @@ impl Scheduler {
         let mut effects = Vec::new();
         let parsed = match loaded {
             Ok((text, origin)) => {
-                active.record.config_origin = Some(origin);
+                active.record.config_origin = Some(origin.clone());
                 let parsed = self
                     .parse_config(&active.record, &text)
-                    .map_err(|e| e.to_string());
+                    .map_err(|e| e.to_string())
+                    .and_then(|config| {
+                        // A repository's config only chooses among what its tenant grants.
+                        let tenant = self.settings.tenant(&active.record.trigger.tenant);
+                        crate::trust::check_plan(&config, &active.record.trigger, tenant)
+                            .map(|()| config)
+                            .map_err(|denied| format!("{origin}: {denied}"))
+                    });
                 active.record.config_source = Some(text);
                 parsed
             }
@@ -505,8 +584,15 @@ impl Scheduler {
                 .active
                 .values()
                 .filter(|r| {
-                    r.record.trigger.repository == trigger.repository
-                        && r.record.trigger.branch == trigger.branch
+                    // Only the same tenant's runs of the same repository, event and pull
+                    // request: a pull request's head branch named `main` must not
+                    // cancel a push to `main`.
+                    let other = &r.record.trigger;
+                    other.tenant.eq_ignore_ascii_case(&trigger.tenant)
+                        && other.repository.eq_ignore_ascii_case(&trigger.repository)
+                        && other.event == trigger.event
+                        && other.pull_request == trigger.pull_request
+                        && other.branch == trigger.branch
                         && r.record.created_ms <= active.record.created_ms
                         && !r.record.status.is_final()
                 })
@@ -761,8 +847,31 @@ impl Scheduler {
         reason: &str,
         now: u64,
     ) -> Result<(bool, Vec<Effect>), SchedulerError> {
-        if !self.active.contains_key(run_id) {
+        let Some(active) = self.active.get_mut(run_id) else {
             return Ok((false, Vec::new()));
+        };
+        if active.record.status == RunStatus::AwaitingApproval {
+            // Nothing of it ran: it ends here, with no config and no stages.
+            active.record.status = RunStatus::Cancelled;
+            active.record.finished_ms = Some(now);
+            active.record.error = Some(reason.to_string());
+            let mut journal = Journal::default();
+            journal.event(
+                run_id,
+                now,
+                "run.cancelled",
+                None,
+                None,
+                reason.to_string(),
+                None,
+            );
+            journal
+                .writes
+                .push(Write::SaveRun(Box::new(active.record.clone())));
+            let effects = vec![Effect::Finished {
+                run_id: run_id.to_string(),
+            }];
+            return Ok((true, self.commit(journal, effects, &[run_id], now)?));
         }
         let effects = self.with_run(run_id, now, |step| step.cancel(reason.to_string()))?;
         Ok((true, effects))

@@ -206,7 +206,13 @@ impl Step<'_> {
                     NeedsStatus::Ready => {
                         let t = &self.run.trigger;
                         let changed_paths = t.changed_paths.as_deref();
-                        if !spec.when.matches(&t.branch, &t.event, changed_paths) {
+                        if let Some(why) = crate::trust::withheld_from_pull_request(&spec, t) {
+                            let stage = &mut self.run.stages[index];
+                            stage.state = StageState::Skipped;
+                            stage.finished_ms = Some(self.now);
+                            stage.summary = why.clone();
+                            self.event("stage.skipped", Some(&name), None, format!("{name} {why}"));
+                        } else if !spec.when.matches(&t.branch, &t.event, changed_paths) {
                             let stage = &mut self.run.stages[index];
                             stage.state = StageState::Skipped;
                             stage.finished_ms = Some(self.now);
@@ -365,11 +371,8 @@ impl Step<'_> {
     ) -> (TaskMessage, u64) {
         let deadline_ms = self.now + spec.timeout.as_millis() as u64;
         let trigger = &self.run.trigger;
-        let network = spec.network
-            || self
-                .tenant
-                .map(|t| t.network_stages.iter().any(|s| s == &spec.name))
-                .unwrap_or(false);
+        // The stage asks and the tenant grants; a pull request gets less (trust.rs).
+        let grants = crate::trust::grants(spec, trigger, self.tenant);
         let message = TaskMessage {
             version: MESSAGE_VERSION,
             task: Task {
@@ -386,7 +389,9 @@ impl Step<'_> {
             plugin: Some(plugin.to_string()),
             clone_url: trigger.clone_url.clone(),
             deadline_unix_ms: deadline_ms,
-            network_allowed: network,
+            network_allowed: grants.network,
+            secrets_granted: grants.secrets,
+            push_repository: grants.push_repository,
         };
         (message, deadline_ms)
     }

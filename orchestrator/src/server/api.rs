@@ -2,7 +2,7 @@
 //! events, an attempt's logs, dead letters, the agents' inventories; trigger and cancel
 //! runs.
 
-use super::AppState;
+use super::{AppState, same_token};
 use crate::model::RunTrigger;
 use crate::scheduler::Accepted;
 use crate::store::{RunFilter, Store, StoreError};
@@ -38,12 +38,22 @@ pub struct ListQuery {
     limit: Option<u32>,
 }
 
-/// `GET /api/runs?repo=&branch=&status=&limit=`
-pub async fn list_runs(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Answer {
+/// `GET /api/runs?repo=&branch=&status=&limit=`: with a tenant's token, only its runs.
+pub async fn list_runs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Answer {
+    let tenant = match caller(&state, &headers) {
+        Ok(Caller::Operator) => None,
+        Ok(Caller::Tenant(own)) => Some(own),
+        Err(refused) => return refused,
+    };
     let filter = RunFilter {
         repository: q.repo,
         branch: q.branch,
         status: q.status,
+        tenant,
         limit: q.limit,
     };
     match read(&state, |s| s.list_runs(&filter)) {
@@ -53,7 +63,14 @@ pub async fn list_runs(State(state): State<AppState>, Query(q): Query<ListQuery>
 }
 
 /// `GET /api/runs/{id}`: the run, its attempts (with reports), gates and notifications.
-pub async fn run_detail(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
+pub async fn run_detail(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Answer {
+    if let Err(refused) = may_read_run(&state, &headers, &id) {
+        return refused;
+    }
     let detail = read(&state, |s| {
         let Some(run) = s.run(&id)? else {
             return Ok(None);
@@ -73,7 +90,14 @@ pub async fn run_detail(State(state): State<AppState>, Path(id): Path<String>) -
 }
 
 /// `GET /api/runs/{id}/events`: the audit log.
-pub async fn run_events(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
+pub async fn run_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Answer {
+    if let Err(refused) = may_read_run(&state, &headers, &id) {
+        return refused;
+    }
     match read(&state, |s| s.events(&id)) {
         Ok(events) => (StatusCode::OK, Json(json!({ "events": events }))),
         Err(e) => e,
@@ -83,8 +107,12 @@ pub async fn run_events(State(state): State<AppState>, Path(id): Path<String>) -
 /// `GET /api/runs/{id}/stages/{stage}/attempts/{attempt}/logs`
 pub async fn attempt_logs(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path((id, stage, attempt)): Path<(String, String, u32)>,
 ) -> Answer {
+    if let Err(refused) = may_read_run(&state, &headers, &id) {
+        return refused;
+    }
     match read(&state, |s| s.attempt_logs(&id, &stage, attempt)) {
         Ok(Some(logs)) => (StatusCode::OK, Json(json!({ "logs": logs }))),
         Ok(None) => error(
@@ -95,8 +123,11 @@ pub async fn attempt_logs(
     }
 }
 
-/// `GET /api/dead-letters`
-pub async fn dead_letters(State(state): State<AppState>) -> Answer {
+/// `GET /api/dead-letters`: the operator's (they name every tenant's tasks).
+pub async fn dead_letters(State(state): State<AppState>, headers: HeaderMap) -> Answer {
+    if let Err(refused) = operator_only(&state, &headers) {
+        return refused;
+    }
     match read(&state, |s| s.dead_letters(100)) {
         Ok(rows) => (StatusCode::OK, Json(json!({ "dead_letters": rows }))),
         Err(e) => e,
@@ -104,7 +135,10 @@ pub async fn dead_letters(State(state): State<AppState>) -> Answer {
 }
 
 /// `GET /api/agents`: every agent that announced itself, with its stages and plugins.
-pub async fn agents(State(state): State<AppState>) -> Answer {
+pub async fn agents(State(state): State<AppState>, headers: HeaderMap) -> Answer {
+    if let Err(refused) = operator_only(&state, &headers) {
+        return refused;
+    }
     match read(&state, |s| s.agents()) {
         Ok(rows) => (StatusCode::OK, Json(json!({ "agents": rows }))),
         Err(e) => e,
@@ -125,25 +159,81 @@ pub struct TriggerRequest {
     sender: Option<String>,
 }
 
-fn authorised(state: &AppState, headers: &HeaderMap) -> bool {
-    let Some(token) = state.orchestrator.settings().api_token.resolve() else {
-        return true;
+/// Who is calling a write endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Caller {
+    /// The operator's `api_token`, or anyone when the server has none (local use).
+    Operator,
+    /// A tenant's own `api_token`: acts on that tenant's runs only.
+    Tenant(String),
+}
+
+fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Answer> {
+    let settings = state.orchestrator.settings();
+    let Some(token) = settings.api_token.resolve() else {
+        return Ok(Caller::Operator);
     };
     let given = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    // Constant-time: compare digests of equal length.
-    use sha2::{Digest, Sha256};
-    let (a, b) = (
-        Sha256::digest(given.as_bytes()),
-        Sha256::digest(token.as_bytes()),
-    );
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
+    if !given.is_empty() {
+        if same_token(given, &token) {
+            return Ok(Caller::Operator);
+        }
+        for tenant in &settings.tenants {
+            if let Some(own) = tenant.api_token.resolve()
+                && same_token(given, &own)
+            {
+                return Ok(Caller::Tenant(tenant.owner.clone()));
+            }
+        }
+    }
+    Err(error(
+        StatusCode::UNAUTHORIZED,
+        "a valid `Authorization: Bearer` API token is required",
+    ))
+}
+
+/// Reads need a token too when the server has one: the operator's reads everything, a
+/// tenant's only its own runs (another tenant's run is "not found", not "forbidden",
+/// so its existence does not leak).
+fn may_read_run(state: &AppState, headers: &HeaderMap, id: &str) -> Result<(), Answer> {
+    match caller(state, headers)? {
+        Caller::Operator => Ok(()),
+        Caller::Tenant(own) => match run_tenant(state, id) {
+            Ok(tenant) if tenant.eq_ignore_ascii_case(&own) => Ok(()),
+            Ok(_) => Err(error(StatusCode::NOT_FOUND, format!("no run {id}"))),
+            Err(answer) => Err(answer),
+        },
+    }
+}
+
+fn operator_only(state: &AppState, headers: &HeaderMap) -> Result<(), Answer> {
+    match caller(state, headers)? {
+        Caller::Operator => Ok(()),
+        Caller::Tenant(_) => Err(error(
+            StatusCode::FORBIDDEN,
+            "only the operator's token reads this",
+        )),
+    }
+}
+
+/// Whether `caller` may act on a run of `tenant`.
+fn may_act_for(caller: &Caller, tenant: &str) -> bool {
+    match caller {
+        Caller::Operator => true,
+        Caller::Tenant(own) => own.eq_ignore_ascii_case(tenant),
+    }
+}
+
+/// The tenant of a stored run, or the answer to give when there is none.
+fn run_tenant(state: &AppState, id: &str) -> Result<String, Answer> {
+    match read(state, |s| s.run(id))? {
+        Some(run) => Ok(run.trigger.tenant),
+        None => Err(error(StatusCode::NOT_FOUND, format!("no run {id}"))),
+    }
 }
 
 /// `POST /api/runs`: a manual trigger.
@@ -152,12 +242,10 @@ pub async fn trigger_run(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Answer {
-    if !authorised(&state, &headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "a valid `Authorization: Bearer` API token is required",
-        );
-    }
+    let caller = match caller(&state, &headers) {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
     let request: TriggerRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -173,6 +261,33 @@ pub async fn trigger_run(
             format!("repository {:?} is not owner/name", request.repository),
         );
     };
+    if let Caller::Tenant(own) = &caller {
+        // A tenant's token starts its own repositories' runs, from where a webhook could.
+        if !may_act_for(&caller, owner) {
+            return error(
+                StatusCode::FORBIDDEN,
+                format!("the token of tenant {own} cannot start runs of {owner}"),
+            );
+        }
+        let settings = state.orchestrator.settings();
+        let hosts = settings
+            .tenant(own)
+            .map(|t| t.clone_hosts.clone())
+            .unwrap_or_default();
+        if let Err(refused) = crate::trust::check_clone_url(
+            &request.clone_url,
+            &request.repository,
+            &settings.clone_schemes,
+            &hosts,
+        ) {
+            return error(StatusCode::FORBIDDEN, refused);
+        }
+    } else if !bosun_bus::git_refs::is_allowed_clone_url(&request.clone_url) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("clone URL {:?} is not allowed", request.clone_url),
+        );
+    }
     let trigger = RunTrigger {
         tenant: owner.to_string(),
         repository: request.repository.clone(),
@@ -185,9 +300,10 @@ pub async fn trigger_run(
         pull_request: None,
         sender: request.sender.unwrap_or_else(|| "api".into()),
         message: None,
+        fork: false,
     };
     match state.orchestrator.trigger(trigger, None).await {
-        Ok(Accepted::Queued { run_id }) => {
+        Ok(Accepted::Queued { run_id } | Accepted::AwaitingApproval { run_id }) => {
             (StatusCode::ACCEPTED, Json(json!({ "run_id": run_id })))
         }
         Ok(Accepted::Duplicate { run_id }) => (
@@ -204,11 +320,21 @@ pub async fn cancel_run(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Answer {
-    if !authorised(&state, &headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "a valid `Authorization: Bearer` API token is required",
-        );
+    let caller = match caller(&state, &headers) {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    if caller != Caller::Operator {
+        match run_tenant(&state, &id) {
+            Ok(tenant) if may_act_for(&caller, &tenant) => {}
+            Ok(tenant) => {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    format!("run {id} belongs to tenant {tenant}, not to this token's"),
+                );
+            }
+            Err(answer) => return answer,
+        }
     }
     match state
         .orchestrator
@@ -217,6 +343,75 @@ pub async fn cancel_run(
     {
         Ok(true) => (StatusCode::OK, Json(json!({ "cancelled": id }))),
         Ok(false) => error(StatusCode::CONFLICT, format!("run {id} is not in flight")),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+/// Body of `POST /api/runs/{id}/approve`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveRequest {
+    /// The approving member's login, for the audit log.
+    #[serde(default)]
+    by: Option<String>,
+}
+
+/// `POST /api/runs/{id}/approve`: a member of the run's tenant (its token) or the
+/// operator lets a fork's pull request run.
+pub async fn approve_run(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Answer {
+    let caller = match caller(&state, &headers) {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    let request: ApproveRequest = if body.is_empty() {
+        ApproveRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid approve request: {e}"),
+                );
+            }
+        }
+    };
+    let tenant = match run_tenant(&state, &id) {
+        Ok(tenant) => tenant,
+        Err(answer) => return answer,
+    };
+    if !may_act_for(&caller, &tenant) {
+        return error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "run {id} belongs to tenant {tenant}: only its members or the operator approve it"
+            ),
+        );
+    }
+    let who: String = request
+        .by
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect();
+    let approver = match (&caller, who.is_empty()) {
+        (Caller::Operator, true) => "the operator".to_string(),
+        (Caller::Operator, false) => format!("{who} (operator token)"),
+        (Caller::Tenant(own), true) => format!("a member of {own}"),
+        (Caller::Tenant(own), false) => format!("{who} (token of tenant {own})"),
+    };
+    match state.orchestrator.approve(&id, &approver).await {
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            Json(json!({ "approved": id, "by": approver })),
+        ),
+        Ok(Err(refused)) => error(StatusCode::CONFLICT, refused),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }

@@ -17,6 +17,16 @@ use std::sync::{Arc, Mutex};
 /// Largest webhook body accepted (GitHub caps payloads at 25 MB).
 pub const MAX_WEBHOOK_BODY: usize = 25 * 1024 * 1024;
 
+/// Webhook bodies being read: each may be 25 MB before its signature can be checked,
+/// so the bytes unauthenticated senders can make the server hold are bounded by a
+/// budget (in KiB permits, taken by each delivery's announced length).
+#[derive(Clone)]
+struct WebhookGate {
+    state: AppState,
+    bodies: Arc<tokio::sync::Semaphore>,
+    timeout: std::time::Duration,
+}
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
@@ -44,22 +54,41 @@ fn render_metrics(state: &AppState) -> String {
     text
 }
 
+/// Whether a given token is `token`, in constant time (digests of equal length).
+pub(crate) fn same_token(given: &str, token: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (
+        Sha256::digest(given.as_bytes()),
+        Sha256::digest(token.as_bytes()),
+    );
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
 /// The router: webhook, API, dashboard, metrics and health.
 pub fn router(state: AppState) -> Router {
+    let settings = state.orchestrator.settings();
+    let gate = WebhookGate {
+        bodies: Arc::new(tokio::sync::Semaphore::new(
+            (settings.webhook_body_budget_mib.max(1) as usize).saturating_mul(1024),
+        )),
+        timeout: std::time::Duration::from_secs(settings.webhook_body_timeout_secs.max(1)),
+        state: state.clone(),
+    };
     Router::new()
         .route(
             "/webhook/github",
             post(webhook::github)
                 .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
-                .layer(middleware::from_fn_with_state(
-                    state.clone(),
-                    refuse_oversized,
-                )),
+                .layer(middleware::from_fn_with_state(gate, read_webhook_body)),
         )
         .route("/api/runs", get(api::list_runs).post(api::trigger_run))
         .route("/api/runs/{id}", get(api::run_detail))
         .route("/api/runs/{id}/events", get(api::run_events))
         .route("/api/runs/{id}/cancel", post(api::cancel_run))
+        .route("/api/runs/{id}/approve", post(api::approve_run))
         .route(
             "/api/runs/{id}/stages/{stage}/attempts/{attempt}/logs",
             get(api::attempt_logs),
@@ -75,28 +104,77 @@ pub fn router(state: AppState) -> Router {
                 },
             ),
         )
-        .merge(crate::dashboard::routes())
+        .merge(crate::dashboard::routes(state.clone()))
         .with_state(state)
 }
 
-/// Answer 413 from the announced length alone, before any of the body is read; bodies
-/// without a length are cut at the same limit while they are read.
-async fn refuse_oversized(
-    axum::extract::State(state): axum::extract::State<AppState>,
+fn refusal(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// Read a webhook body before the handler sees it: 413 from the announced length
+/// alone, before any of it is read (bodies without a length are cut at the same
+/// limit); 503 when the body does not fit in what is left of the read budget; 408
+/// when the body does not arrive within the timeout.
+async fn read_webhook_body(
+    axum::extract::State(gate): axum::extract::State<WebhookGate>,
     request: Request,
     next: Next,
 ) -> Response {
+    let metrics = gate.state.orchestrator.metrics();
     let announced = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|n| n > MAX_WEBHOOK_BODY as u64) {
-        state.orchestrator.metrics().webhook("too-large");
-        let body = axum::Json(serde_json::json!({
-            "error": format!("body larger than the {} MB limit", MAX_WEBHOOK_BODY / (1024 * 1024))
-        }));
-        return (StatusCode::PAYLOAD_TOO_LARGE, body).into_response();
+        metrics.webhook("too-large");
+        return refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "body larger than the {} MB limit",
+                MAX_WEBHOOK_BODY / (1024 * 1024)
+            ),
+        );
     }
-    next.run(request).await
+    // The announced length, or the most a body without one may grow to.
+    let cost = announced
+        .unwrap_or(MAX_WEBHOOK_BODY as u64)
+        .div_ceil(1024)
+        .max(1);
+    let cost = u32::try_from(cost).unwrap_or(u32::MAX);
+    let Ok(_permit) = Arc::clone(&gate.bodies).try_acquire_many_owned(cost) else {
+        metrics.webhook("busy");
+        let mut busy = refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many webhook bodies are being read at once; retry".to_string(),
+        );
+        busy.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        return busy;
+    };
+    let (parts, body) = request.into_parts();
+    let read = axum::body::to_bytes(body, MAX_WEBHOOK_BODY);
+    let bytes = match tokio::time::timeout(gate.timeout, read).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            metrics.webhook("too-large");
+            return refusal(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body larger than the limit, or cut short".to_string(),
+            );
+        }
+        Err(_) => {
+            metrics.webhook("timeout");
+            return refusal(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {} s",
+                    gate.timeout.as_secs()
+                ),
+            );
+        }
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
 }

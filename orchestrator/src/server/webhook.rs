@@ -4,6 +4,7 @@
 use super::AppState;
 use crate::model::RunTrigger;
 use crate::scheduler::Accepted;
+use crate::settings::ForkRuns;
 use crate::webhook::{EventOptions, SignatureError, WebhookEvent, parse_event, verify_signature};
 use axum::Json;
 use axum::body::Bytes;
@@ -59,6 +60,17 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &Bytes) -> (StatusC
         }
     }
     let Some(tenant) = tenant else {
+        if settings
+            .tenants
+            .iter()
+            .all(|t| t.webhook_secret.resolve().is_none())
+        {
+            // Not the sender's fault: say what the operator must set.
+            let error =
+                "no tenant on this server has a webhook secret set (see the warnings at start-up)";
+            tracing::warn!(error, "webhook refused");
+            return answer(StatusCode::UNAUTHORIZED, json!({ "error": error }));
+        }
         tracing::warn!(error = %last_error, "webhook refused");
         return answer(
             StatusCode::UNAUTHORIZED,
@@ -110,6 +122,28 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &Bytes) -> (StatusC
                     json!({ "error": format!("signed with the secret of tenant {} but the repository belongs to {}", tenant.owner, trigger.tenant) }),
                 );
             }
+            if let Err(refused) = crate::trust::check_clone_url(
+                &trigger.clone_url,
+                &trigger.repository,
+                &settings.clone_schemes,
+                &tenant.clone_hosts,
+            ) {
+                tracing::warn!(tenant = %tenant.owner, error = %refused, "webhook refused");
+                return answer(StatusCode::FORBIDDEN, json!({ "error": refused }));
+            }
+            if trigger.fork && tenant.pull_requests.from_forks == ForkRuns::Ignore {
+                let reason = format!(
+                    "pull requests from forks are ignored for tenant {} (pull_requests.from_forks: ignore)",
+                    tenant.owner
+                );
+                return match orchestrator
+                    .record_delivery(delivery, &tenant.owner, event, "ignored")
+                    .await
+                {
+                    Ok(_) => answer(StatusCode::ACCEPTED, json!({ "ignored": reason })),
+                    Err(e) => answer(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": e })),
+                };
+            }
             let run_trigger = RunTrigger {
                 tenant: tenant.owner.clone(),
                 repository: trigger.repository,
@@ -122,6 +156,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &Bytes) -> (StatusC
                 pull_request: trigger.pull_request,
                 sender: trigger.sender,
                 message: trigger.message,
+                fork: trigger.fork,
             };
             match orchestrator
                 .trigger(run_trigger, Some((delivery.to_string(), event.to_string())))
@@ -130,6 +165,10 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &Bytes) -> (StatusC
                 Ok(Accepted::Queued { run_id }) => {
                     answer(StatusCode::ACCEPTED, json!({ "run_id": run_id }))
                 }
+                Ok(Accepted::AwaitingApproval { run_id }) => answer(
+                    StatusCode::ACCEPTED,
+                    json!({ "run_id": run_id, "awaiting_approval": true }),
+                ),
                 Ok(Accepted::Duplicate { run_id }) => answer(
                     StatusCode::OK,
                     json!({ "duplicate": true, "run_id": run_id }),

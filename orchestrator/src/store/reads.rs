@@ -39,6 +39,8 @@ pub struct RunFilter {
     pub branch: Option<String>,
     /// Only this status.
     pub status: Option<String>,
+    /// Only this tenant's runs (GitHub logins compare without regard to case).
+    pub tenant: Option<String>,
     /// At most this many (default 50, at most 500).
     pub limit: Option<u32>,
 }
@@ -195,12 +197,19 @@ impl Store {
                  FROM runs
                  WHERE (?1 IS NULL OR repository = ?1) AND (?2 IS NULL OR branch = ?2)
                    AND (?3 IS NULL OR status = ?3)
+                   AND (?5 IS NULL OR tenant = ?5 COLLATE NOCASE)
                  ORDER BY created_ms DESC, id DESC LIMIT ?4",
             )
             .map_err(|e| self.sqlite(e))?;
         let rows = stmt
             .query_map(
-                params![filter.repository, filter.branch, filter.status, limit],
+                params![
+                    filter.repository,
+                    filter.branch,
+                    filter.status,
+                    limit,
+                    filter.tenant
+                ],
                 |r| {
                     Ok(RunRow {
                         id: r.get(0)?,

@@ -17,6 +17,7 @@ fn trigger(branch: &str) -> RunTrigger {
         pull_request: None,
         sender: "dev".into(),
         message: None,
+        fork: false,
     }
 }
 

@@ -66,6 +66,9 @@ pub struct Trigger {
     pub sender: String,
     /// The head commit's message, or the pull request's title.
     pub message: Option<String>,
+    /// A pull request whose head lives in another repository than its base (a fork,
+    /// or a fork since deleted).
+    pub fork: bool,
 }
 
 /// Why a delivery could not be read. The server answers 400 with the message.
@@ -177,13 +180,16 @@ pub(super) fn repository_fields(
             field: "repository",
         });
     };
+    let tenant = required(
+        repository.owner.and_then(|owner| owner.login),
+        event,
+        "repository.owner.login",
+    )?;
+    let full_name = required(repository.full_name, event, "repository.full_name")?;
+    check_identity(&tenant, &full_name, repository.name.as_deref(), event)?;
     Ok(RepositoryFields {
-        tenant: required(
-            repository.owner.and_then(|owner| owner.login),
-            event,
-            "repository.owner.login",
-        )?,
-        full_name: required(repository.full_name, event, "repository.full_name")?,
+        tenant,
+        full_name,
         clone_url: required(repository.clone_url, event, "repository.clone_url")?,
         default_branch: required(
             repository.default_branch,
@@ -191,6 +197,52 @@ pub(super) fn repository_fields(
             "repository.default_branch",
         )?,
     })
+}
+
+/// The repository's identity must be one: `full_name` is `<owner.login>/<name>`, so a
+/// delivery signed by one tenant cannot speak for another tenant's repository.
+fn check_identity(
+    owner: &str,
+    full_name: &str,
+    name: Option<&str>,
+    event: &'static str,
+) -> Result<(), EventError> {
+    let invalid = |reason: String| EventError::InvalidField {
+        event,
+        field: "repository.full_name",
+        reason,
+    };
+    let Some((full_owner, full_repo)) = full_name.split_once('/') else {
+        return Err(invalid("expected owner/name".to_owned()));
+    };
+    let safe = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 100
+            && !part.starts_with(['.', '-'])
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    if !safe(full_owner) || !safe(full_repo) {
+        return Err(invalid(
+            "owner and name may hold only letters, digits, '-', '_' and '.'".to_owned(),
+        ));
+    }
+    if !full_owner.eq_ignore_ascii_case(owner) {
+        return Err(invalid(format!(
+            "its owner is not `repository.owner.login` ({})",
+            owner.chars().take(100).collect::<String>()
+        )));
+    }
+    if let Some(name) = name
+        && !name.eq_ignore_ascii_case(full_repo)
+    {
+        return Err(invalid(format!(
+            "its name is not `repository.name` ({})",
+            name.chars().take(100).collect::<String>()
+        )));
+    }
+    Ok(())
 }
 
 pub(super) fn sender_login(

@@ -63,6 +63,8 @@ pub(super) struct PullRequestHead {
     #[serde(rename = "ref")]
     pub git_ref: Option<String>,
     pub sha: Option<String>,
+    /// The repository the head branch lives in; null when that fork was deleted.
+    pub repo: Option<Repository>,
 }
 
 /// A `ping` delivery, sent when a webhook is created.
@@ -75,6 +77,7 @@ pub(super) struct PingPayload {
 #[derive(Debug, Deserialize)]
 pub(super) struct Repository {
     pub full_name: Option<String>,
+    pub name: Option<String>,
     pub clone_url: Option<String>,
     pub default_branch: Option<String>,
     pub owner: Option<Account>,

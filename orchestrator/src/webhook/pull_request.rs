@@ -37,6 +37,12 @@ pub(super) fn parse(payload: PullRequestPayload) -> Result<WebhookEvent, EventEr
     let commit = commit_id(sha, EVENT, "pull_request.head.sha")?;
     let branch = required(head.git_ref, EVENT, "pull_request.head.ref")?;
     let repository = repository_fields(payload.repository, EVENT)?;
+    // A head in another repository (or in one since deleted) is a fork's: it gets what
+    // the tenant's `pull_requests.from_forks` says, never the base repository's trust.
+    let fork = head
+        .repo
+        .and_then(|repo| repo.full_name)
+        .is_none_or(|head| !head.eq_ignore_ascii_case(&repository.full_name));
     let sender = sender_login(payload.sender, EVENT)?;
 
     Ok(WebhookEvent::Trigger(Trigger {
@@ -52,5 +58,6 @@ pub(super) fn parse(payload: PullRequestPayload) -> Result<WebhookEvent, EventEr
         changed_paths: None,
         sender,
         message: pull_request.title,
+        fork,
     }))
 }

@@ -13,6 +13,11 @@ const EVENT: &str = "push";
 const NULL_COMMIT: &str = "0000000000000000000000000000000000000000";
 /// GitHub lists at most this many commits in a push; a list this long may be cut short.
 const MAX_LISTED_COMMITS: usize = 2048;
+/// Most changed paths kept for `when.paths`; a push touching more is matched as if its
+/// paths were unknown (every filter matches), so path matching stays cheap.
+const MAX_CHANGED_PATHS: usize = 10_000;
+/// Longest changed path kept; a longer one makes the list unknown, as above.
+const MAX_CHANGED_PATH_LEN: usize = 4096;
 
 enum PushedRef<'a> {
     Branch(&'a str),
@@ -104,6 +109,7 @@ pub(super) fn parse(
         changed_paths,
         sender,
         message: head_commit.and_then(|head| head.message),
+        fork: false,
     }))
 }
 
@@ -129,6 +135,12 @@ fn changed_paths(
         paths.extend(commit.added?);
         paths.extend(commit.modified?);
         paths.extend(commit.removed?);
+        if paths.len() > MAX_CHANGED_PATHS {
+            return None;
+        }
+    }
+    if paths.iter().any(|p| p.len() > MAX_CHANGED_PATH_LEN) {
+        return None;
     }
     Some(paths.into_iter().collect())
 }
@@ -182,6 +194,26 @@ mod tests {
             modified: None,
         });
         assert_eq!(changed_paths(Some(partial), false, false), None);
+    }
+
+    #[test]
+    fn changed_paths_unknown_when_a_push_lists_too_many_or_too_long_paths() {
+        let names: Vec<String> = (0..=MAX_CHANGED_PATHS).map(|i| format!("f{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(
+            changed_paths(Some(vec![commit(&refs, &[], &[])]), true, false),
+            None
+        );
+        let fits = &refs[..MAX_CHANGED_PATHS];
+        assert_eq!(
+            changed_paths(Some(vec![commit(fits, &[], &[])]), true, false).map(|p| p.len()),
+            Some(MAX_CHANGED_PATHS)
+        );
+        let long = "a/".repeat(MAX_CHANGED_PATH_LEN);
+        assert_eq!(
+            changed_paths(Some(vec![commit(&[&long], &[], &[])]), true, false),
+            None
+        );
     }
 
     #[test]

@@ -5,11 +5,16 @@
 
 #![allow(dead_code)]
 
+#[path = "../../../tests/common/git_http.rs"]
+mod git_http;
+#[allow(unused_imports)]
+pub use git_http::serve_git;
+
 use bosun_bus::messages::{self, AgentReply, MESSAGE_VERSION, ResultMessage, TaskMessage};
 use bosun_bus::{Bus, MemoryBus, Outcome, StageReport, StageResult, topics};
 use bosun_orchestrator::server::{AppState, router};
 use bosun_orchestrator::service::{Orchestrator, ServiceOptions};
-use bosun_orchestrator::settings::{Secret, ServerSettings, TenantSettings};
+use bosun_orchestrator::settings::{CloneScheme, Secret, ServerSettings, TenantSettings};
 use bosun_orchestrator::store::Store;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -28,7 +33,7 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -64,8 +69,14 @@ pub fn git_repo(dir: &Path, files: &[(&str, &str)]) -> (String, String) {
     )
 }
 
-/// A push payload (from GitHub's documented example) pointed at a local repository.
+/// A push payload (from GitHub's documented example) pointed at a local repository:
+/// a `file://` URL is served over HTTP at `/OWNER/shop.git`, since webhooks may not
+/// name local paths.
 pub fn push_payload(owner: &str, clone_url: &str, sha: &str, branch: &str) -> Vec<u8> {
+    let clone_url = match clone_url.strip_prefix("file://") {
+        Some(dir) => git_http::serve_git(Path::new(dir), &format!("{owner}/shop")),
+        None => clone_url.to_string(),
+    };
     let text = include_str!("../fixtures/github/push-with-new-branch.payload.json");
     let mut payload: serde_json::Value = serde_json::from_str(text).unwrap();
     payload["ref"] = format!("refs/heads/{branch}").into();
@@ -74,7 +85,7 @@ pub fn push_payload(owner: &str, clone_url: &str, sha: &str, branch: &str) -> Ve
     payload["repository"]["full_name"] = format!("{owner}/shop").into();
     payload["repository"]["name"] = "shop".into();
     payload["repository"]["owner"]["login"] = owner.into();
-    payload["repository"]["clone_url"] = clone_url.into();
+    payload["repository"]["clone_url"] = clone_url.as_str().into();
     payload["repository"]["default_branch"] = "main".into();
     serde_json::to_vec(&payload).unwrap()
 }
@@ -204,6 +215,8 @@ pub fn settings(dir: &Path, tenants: Vec<TenantSettings>) -> ServerSettings {
         work_dir: dir.join("work"),
         tenants,
         gate_timeout_secs: 5,
+        // The tests' git server speaks plain HTTP on 127.0.0.1.
+        clone_schemes: vec![CloneScheme::Https, CloneScheme::Http],
         ..ServerSettings::default()
     }
 }

@@ -1,6 +1,9 @@
 //! Built-in policy plugin `production-only-from-default-branch`: before a deploy to the
 //! protected environment, deny it unless the run is on the repository's default branch.
 //!
+//! A pull request never deploys there, whatever its head branch is called, nor a manual
+//! run, which may name any commit: only a push to the default branch does.
+//!
 //! Tenant settings: `environment` (the protected environment, compared without regard to
 //! case; default `production`). When the default branch is unknown, deploys to that
 //! environment are denied. A malformed or unknown setting denies in either phase with a
@@ -59,6 +62,14 @@ pub fn decide(input: &PolicyInput) -> Decision {
             "stage {}: {environment} deploys come only from the default branch, and the \
              default branch of {} is unknown",
             input.stage, input.repository
+        )]);
+    }
+    // A pull request's head branch may carry any name, `main` included, and a manual
+    // run may name any commit: only a push is the default branch's own history.
+    if input.event != "push" {
+        return Decision::Deny(vec![format!(
+            "stage {}: {environment} deploys come only from a push to the default branch {}; this run is a {} of branch {}",
+            input.stage, input.default_branch, input.event, input.branch
         )]);
     }
     if input.branch == input.default_branch {
@@ -143,6 +154,20 @@ mod tests {
         unknown.default_branch = String::new();
         let reasons = reasons(decide(&unknown));
         assert!(reasons[0].contains("default branch of acme/app is unknown"));
+    }
+
+    #[test]
+    fn a_pull_request_whose_head_is_named_like_the_default_branch_is_denied() {
+        let mut pr = input("main", Some("production"), &[]);
+        pr.event = "pull_request".into();
+        let denied = reasons(decide(&pr));
+        assert!(
+            denied[0].contains("only from a push") && denied[0].contains("pull_request"),
+            "{denied:?}"
+        );
+        let mut manual = input("main", Some("production"), &[]);
+        manual.event = "manual".into();
+        assert!(reasons(decide(&manual))[0].contains("manual"));
     }
 
     #[test]

@@ -1,0 +1,231 @@
+//! What one stage of one run may do: network, secrets and image pushes. The stage
+//! asks (`network: true`, `${{ secrets.NAME }}`, `push`), the tenant's settings grant,
+//! and a pull request's run gets less; an ask nothing grants is a config error that
+//! names the setting that would grant it.
+
+use crate::config::{PipelineConfig, StageSpec};
+use crate::model::RunTrigger;
+use crate::settings::TenantSettings;
+
+/// What a stage's tools may use, as the orchestrator puts it on the task.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StageGrants {
+    /// The stage asked for the network and its tenant grants it for this event.
+    pub network: bool,
+    /// Agent secrets the stage's tools may resolve by name.
+    pub secrets: Vec<String>,
+    /// The only image repository a build may push (none: builds do not push).
+    pub push_repository: Option<String>,
+}
+
+/// Why a stage never runs for a pull request, when it is a deploy: one with an
+/// `environment`, a rollback, or the deploy plugin or agent pool.
+pub fn withheld_from_pull_request(spec: &StageSpec, trigger: &RunTrigger) -> Option<String> {
+    let deploys = spec.environment.is_some()
+        || spec.rollback.is_some()
+        || spec.plugin == "deploy"
+        || spec.agent == "deploy";
+    (trigger.is_pull_request() && deploys)
+        .then(|| "skipped: deploy stages never run for pull requests".to_string())
+}
+
+/// The grants for `spec` in a run of `trigger` by `tenant` (none when the tenant has
+/// no settings on this server).
+pub fn grants(
+    spec: &StageSpec,
+    trigger: &RunTrigger,
+    tenant: Option<&TenantSettings>,
+) -> StageGrants {
+    let Some(tenant) = tenant else {
+        return StageGrants::default();
+    };
+    let pull_request = trigger.is_pull_request();
+    StageGrants {
+        network: spec.network && network_denial(spec, trigger, tenant).is_none(),
+        secrets: if pull_request {
+            Vec::new()
+        } else {
+            tenant.granted_secrets(&spec.name, &trigger.event)
+        },
+        push_repository: if pull_request {
+            None
+        } else {
+            tenant.push_repository(&trigger.repository)
+        },
+    }
+}
+
+/// Why the tenant does not grant `spec` the network it asks for, naming the setting.
+fn network_denial(
+    spec: &StageSpec,
+    trigger: &RunTrigger,
+    tenant: &TenantSettings,
+) -> Option<String> {
+    if !tenant.network_stages.iter().any(|s| s == &spec.name) {
+        return Some(format!(
+            "stage `{}` asks for `network: true`, which tenant {} does not grant: the operator lists the stage in the tenant's `network_stages` in the server settings",
+            spec.name, tenant.owner
+        ));
+    }
+    if trigger.is_pull_request() && !tenant.pull_requests.network {
+        return Some(format!(
+            "stage `{}` asks for `network: true`, and pull-request runs of tenant {} get no network: the operator sets `pull_requests: {{ network: true }}` for the tenant in the server settings",
+            spec.name, tenant.owner
+        ));
+    }
+    None
+}
+
+/// Refuse a pipeline that asks for more than its tenant grants this run: each stage
+/// that would run and asks for the network must be granted it.
+pub fn check_plan(
+    config: &PipelineConfig,
+    trigger: &RunTrigger,
+    tenant: Option<&TenantSettings>,
+) -> Result<(), String> {
+    for spec in config.stages.iter().filter(|s| s.network) {
+        if withheld_from_pull_request(spec, trigger).is_some() {
+            continue;
+        }
+        let denial = match tenant {
+            None => Some(format!(
+                "stage `{}` asks for `network: true`, but tenant {} has no settings on this server, so nothing grants it",
+                spec.name, trigger.tenant
+            )),
+            Some(tenant) => network_denial(spec, trigger, tenant),
+        };
+        if let Some(denial) = denial {
+            return Err(denial);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{PullRequestSettings, SecretGrant};
+
+    const PIPELINE: &str = "
+pipeline:
+  stages:
+    - name: build
+      network: true
+    - name: test
+    - name: deploy
+      environment: production
+      network: true
+";
+
+    fn trigger(event: &str) -> RunTrigger {
+        RunTrigger {
+            tenant: "acme".into(),
+            repository: "acme/shop".into(),
+            clone_url: "https://github.com/acme/shop.git".into(),
+            default_branch: "main".into(),
+            commit: "a".repeat(40),
+            branch: "main".into(),
+            event: event.into(),
+            changed_paths: None,
+            pull_request: (event == "pull_request").then_some(7),
+            sender: "dev".into(),
+            message: None,
+            fork: false,
+        }
+    }
+
+    fn tenant(network_stages: &[&str]) -> TenantSettings {
+        TenantSettings {
+            owner: "acme".into(),
+            network_stages: network_stages.iter().map(|s| s.to_string()).collect(),
+            secrets: vec![SecretGrant {
+                name: "KUBE_TOKEN".into(),
+                stages: vec!["deploy".into()],
+                events: Vec::new(),
+            }],
+            ..TenantSettings::default()
+        }
+    }
+
+    fn config() -> PipelineConfig {
+        crate::config::parse(".bosun.yml", PIPELINE).unwrap()
+    }
+
+    #[test]
+    fn network_needs_the_ask_and_the_grant() {
+        let config = config();
+        let build = config.stage("build").unwrap();
+        let test = config.stage("test").unwrap();
+        let push = trigger("push");
+        let granted = tenant(&["build", "test", "deploy"]);
+        assert!(grants(build, &push, Some(&granted)).network);
+        assert!(
+            !grants(test, &push, Some(&granted)).network,
+            "test did not ask"
+        );
+        let none = tenant(&[]);
+        assert!(
+            !grants(build, &push, Some(&none)).network,
+            "asked, not granted"
+        );
+        assert!(!grants(build, &push, None).network);
+    }
+
+    #[test]
+    fn an_ask_the_tenant_does_not_grant_is_a_config_error_naming_the_setting() {
+        let err = check_plan(&config(), &trigger("push"), Some(&tenant(&[]))).unwrap_err();
+        assert!(
+            err.contains("stage `build`") && err.contains("`network_stages`"),
+            "{err}"
+        );
+        let err = check_plan(&config(), &trigger("push"), None).unwrap_err();
+        assert!(err.contains("tenant acme has no settings"), "{err}");
+        assert_eq!(
+            check_plan(
+                &config(),
+                &trigger("push"),
+                Some(&tenant(&["build", "deploy"]))
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn pull_requests_get_network_only_where_the_tenant_opts_in() {
+        let config = config();
+        let build = config.stage("build").unwrap();
+        let pr = trigger("pull_request");
+        let mut granted = tenant(&["build"]);
+        let err = check_plan(&config, &pr, Some(&granted)).unwrap_err();
+        assert!(err.contains("`pull_requests: { network: true }`"), "{err}");
+        assert!(!grants(build, &pr, Some(&granted)).network);
+        granted.pull_requests = PullRequestSettings {
+            network: true,
+            ..PullRequestSettings::default()
+        };
+        // The deploy stage asks too, but never runs for a pull request.
+        assert_eq!(check_plan(&config, &pr, Some(&granted)), Ok(()));
+        assert!(grants(build, &pr, Some(&granted)).network);
+    }
+
+    #[test]
+    fn pull_requests_get_no_secrets_no_pushes_and_no_deploys() {
+        let config = config();
+        let deploy = config.stage("deploy").unwrap();
+        let build = config.stage("build").unwrap();
+        let granted = tenant(&["build", "deploy"]);
+        let push = grants(deploy, &trigger("push"), Some(&granted));
+        assert_eq!(push.secrets, ["KUBE_TOKEN"]);
+        assert_eq!(push.push_repository.as_deref(), Some("acme/shop"));
+        assert!(
+            grants(build, &trigger("push"), Some(&granted))
+                .secrets
+                .is_empty()
+        );
+        let pr = grants(deploy, &trigger("pull_request"), Some(&granted));
+        assert!(pr.secrets.is_empty() && pr.push_repository.is_none());
+        assert!(withheld_from_pull_request(deploy, &trigger("pull_request")).is_some());
+        assert!(withheld_from_pull_request(deploy, &trigger("push")).is_none());
+        assert!(withheld_from_pull_request(build, &trigger("pull_request")).is_none());
+    }
+}
