@@ -78,6 +78,11 @@ pub struct AgentArgs {
     /// and given to tools that ask for `${{ secrets.NAME }}` (e.g. a deploy's kubeconfig).
     #[arg(long = "secret-env", value_delimiter = ',')]
     secret_env: Vec<String>,
+    /// `TENANT=VAR`: fetch that tenant's repositories over HTTP(S) with the token in
+    /// environment variable VAR (its private repositories); repeatable. The agent holds
+    /// it: it never travels on the bus and never reaches a plugin or a log.
+    #[arg(long = "clone-token", value_name = "TENANT=VAR", value_delimiter = ',')]
+    clone_token: Vec<String>,
     /// The image registry build stages push to (e.g. 127.0.0.1:5000); none: builds are
     /// refused a push.
     #[arg(long, env = "BOSUN_REGISTRY")]
@@ -85,6 +90,24 @@ pub struct AgentArgs {
     /// Compiled plugin cache.
     #[arg(long, env = "BOSUN_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+}
+
+/// `TENANT=VAR` pairs read into (tenant, token); a malformed pair or an unset
+/// variable is an error naming it, so a private repository never fails later, unseen.
+fn clone_tokens(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    pairs
+        .iter()
+        .map(|pair| {
+            let Some((tenant, var)) = pair.split_once('=').filter(|(t, v)| !t.is_empty() && !v.is_empty())
+            else {
+                anyhow::bail!("--clone-token {pair:?}: expected TENANT=VAR (VAR names the environment variable holding the token)");
+            };
+            match std::env::var(var) {
+                Ok(token) if !token.is_empty() => Ok((tenant.to_string(), token)),
+                _ => anyhow::bail!("--clone-token {tenant}={var}: environment variable {var} is unset or empty"),
+            }
+        })
+        .collect()
 }
 
 fn default_agent_id() -> String {
@@ -217,7 +240,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         // Unsandboxed tools can write to their workspace: never share one between tasks.
         ContainersMode::Process => WorkspaceCache::new(work_dir).with_private_checkouts(),
         _ => WorkspaceCache::new(work_dir),
-    };
+    }
+    .with_clone_tokens(clone_tokens(&args.clone_token)?);
     let agent = Agent::with_metrics(
         settings,
         bus.clone(),

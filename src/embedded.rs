@@ -10,6 +10,7 @@ use bosun_host::agent::{Agent, AgentSettings};
 use bosun_host::{
     ArtifactCache, ContainerRunner, EngineSettings, HostEngine, PluginRegistry, PluginRuntime,
 };
+use bosun_orchestrator::known::KnownAgents;
 use bosun_orchestrator::server::{AppState, router};
 use bosun_orchestrator::service::{Orchestrator, ServiceOptions};
 use bosun_orchestrator::settings::ServerSettings;
@@ -98,7 +99,7 @@ impl Embedded {
         let agent = Agent::with_metrics(
             AgentSettings {
                 agent_id: format!("embedded-{}", std::process::id()),
-                stages,
+                stages: stages.clone(),
                 concurrency: options.concurrency.max(1),
                 shutdown_grace: Duration::from_secs(5),
                 dead_letter: DeadLetterRule::new(5),
@@ -113,6 +114,7 @@ impl Embedded {
             },
             metrics,
         );
+        let agent_stages = stages;
         let mut tasks = Vec::new();
         {
             let agent = Arc::clone(&agent);
@@ -125,8 +127,17 @@ impl Embedded {
         }
 
         let settings = Arc::new(options.settings);
+        // One agent in this process: the orchestrator knows what it can run, so a
+        // misspelt stage or plugin is a config error at once, not a wait for a timeout.
+        let loaded = Arc::clone(&registry);
         let service = ServiceOptions {
             tick: options.tick,
+            known_agents: Some(KnownAgents {
+                stages: agent_stages,
+                plugins: Arc::new(move || {
+                    loaded.list().iter().map(|p| p.id.name.clone()).collect()
+                }),
+            }),
             ..ServiceOptions::default()
         };
         let (orchestrator, worker) =

@@ -46,6 +46,29 @@ fn printable(text: &str) -> String {
     out
 }
 
+/// Stages whose plugin is not built in: valid, but only an agent with that plugin in a
+/// plugin folder runs them (a misspelt built-in would wait for an agent that never comes).
+fn unknown_plugins(pipeline: &config::PipelineConfig) -> Vec<String> {
+    let builtins: Vec<&str> = bosun_builtins::BUILTINS
+        .iter()
+        .filter_map(|b| b.file_name.strip_suffix(".wasm"))
+        .collect();
+    let mut warnings = Vec::new();
+    for spec in &pipeline.stages {
+        let rollback = spec.rollback.as_ref().map(|r| r.plugin.as_str());
+        for plugin in std::iter::once(spec.plugin.as_str()).chain(rollback) {
+            if !builtins.contains(&plugin) {
+                warnings.push(format!(
+                    "stage '{}' uses plugin '{plugin}', which is not built in: only agents with it in a plugin folder run the stage (built-ins: {})",
+                    spec.name,
+                    builtins.join(", ")
+                ));
+            }
+        }
+    }
+    warnings
+}
+
 /// Print the errors (exit 1) or the resolved plan (exit 0).
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let name = args.file.display().to_string();
@@ -54,6 +77,9 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match config::parse(&name, &text) {
         Ok(pipeline) => {
+            for warning in unknown_plugins(&pipeline) {
+                eprintln!("{}: warning: {}", printable(&name), printable(&warning));
+            }
             if args.json {
                 serde_json::to_writer_pretty(&mut out, &pipeline.plan())?;
                 writeln!(out)?;

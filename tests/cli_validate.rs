@@ -49,6 +49,24 @@ fn cli_validate_seed_prints_the_plan() {
 }
 
 #[test]
+fn cli_validate_warns_about_a_stage_whose_plugin_is_not_built_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        ".bosun.yml",
+        "pipeline:\n  stages: [lint, lnit]\n",
+    );
+    let out = validate(&[&file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let warnings = stderr(&out);
+    assert!(
+        warnings.contains("warning: stage 'lnit' uses plugin 'lnit', which is not built in"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("stage 'lint'"), "{warnings}");
+}
+
+#[test]
 fn cli_validate_shows_control_characters_in_names_as_escapes() {
     let dir = tempfile::tempdir().unwrap();
     // A stage name carrying a terminal escape (red text) and a carriage return.

@@ -329,3 +329,27 @@ async fn bosun_trigger_starts_a_run_and_names_a_refusal() {
     );
     system.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misspelt_stage_is_a_config_error_at_once_when_the_agent_is_embedded() {
+    let dir = tempfile::tempdir().unwrap();
+    // `lnit` has no agent pool and no plugin here: it is refused at once, naming what is
+    // there, rather than waiting its whole timeout for an agent that never comes.
+    let pipeline = "pipeline:\n  stages:\n    - {name: lnit, timeout: 10m}\n";
+    let (url, sha) = repository(&dir.path().join("shop"), pipeline);
+    let tenant = TenantSettings {
+        owner: "acme".into(),
+        ..TenantSettings::default()
+    };
+    let system = start(dir.path(), tenant).await;
+    let run_id = trigger(&system.base_url, &url, &sha, "main").await;
+    let store = Store::open(&dir.path().join("runs.db")).unwrap();
+    let run = wait_until_finished(&store, &run_id).await;
+    assert_eq!(run.status.as_str(), "config-error");
+    let error = run.error.unwrap();
+    assert!(
+        error.contains("`lnit`") && error.contains("lint"),
+        "{error}"
+    );
+    system.shutdown().await;
+}

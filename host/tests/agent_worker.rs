@@ -3,6 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[allow(dead_code)]
+#[path = "../../tests/common/git_http.rs"]
+mod git_http;
 
 use bosun_bus::messages::{
     self, AgentReply, DeadLetter, MESSAGE_VERSION, ResultMessage, TaskMessage,
@@ -267,4 +270,47 @@ async fn agent_dead_letters_undecodable_and_unfetchable_tasks() {
     assert_eq!(letter.key, "run-y");
     assert_eq!(letter.deliveries, 2);
     assert!(letter.reason.contains("git clone"), "{}", letter.reason);
+}
+
+#[tokio::test]
+async fn a_private_repository_is_fetched_with_the_agents_token_for_its_tenant_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("private");
+    std::fs::create_dir_all(&repo).unwrap();
+    let commit = self::repo(&repo);
+    let url = git_http::serve_private_git(&repo, "acme/shop", "ghs_agent-token");
+    let cache = |name: &str| {
+        let root = dir.path().join(name);
+        std::fs::create_dir_all(&root).unwrap();
+        WorkspaceCache::new(root.canonicalize().unwrap())
+            .with_clone_tokens(vec![("Acme".into(), "ghs_agent-token".into())])
+    };
+    // The agent holds acme's token: acme's task checks the commit out.
+    let workspace = cache("a")
+        .prepare_for("acme", &url, &commit, "run/lint/1")
+        .await
+        .unwrap();
+    assert!(workspace.source.join("app.py").is_file());
+    // Another tenant's task naming the same URL gets no token, and no code.
+    let err = cache("b")
+        .prepare_for("bravo", &url, &commit, "run/lint/1")
+        .await
+        .err()
+        .expect("no token, no clone")
+        .to_string();
+    assert!(err.contains("git clone"), "{err}");
+    // A wrong token fails naming the repository, never the token.
+    let wrong = dir.path().join("c");
+    std::fs::create_dir_all(&wrong).unwrap();
+    let err = WorkspaceCache::new(wrong.canonicalize().unwrap())
+        .with_clone_tokens(vec![("acme".into(), "ghs_wrong-token".into())])
+        .prepare_for("acme", &url, &commit, "run/lint/1")
+        .await
+        .err()
+        .expect("a wrong token is refused")
+        .to_string();
+    assert!(
+        err.contains(&url) && !err.contains("ghs_wrong-token"),
+        "{err}"
+    );
 }

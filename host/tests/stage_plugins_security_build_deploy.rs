@@ -895,11 +895,23 @@ async fn deploy_kubeconfig_secret_reaches_the_tool_as_a_file_by_name_only() {
             .all(|l| !l.message.contains("clusters: []")),
         "the secret never appears in the logs"
     );
-    // Without the secret the host refuses the request and names what to do.
-    let refused = rt.run_stage(&plugin, &t, &call(&d, true)).await;
+    // Granted, but the agent does not hold it: refused, naming the agent's flag.
+    let mut unheld = call(&d, true);
+    unheld.secrets_granted = vec!["KUBE_PRODUCTION".into()];
+    let refused = rt.run_stage(&plugin, &t, &unheld).await;
     let failure = refused.failure.expect("a stage error without the secret");
     assert!(
         failure.message.contains("KUBE_PRODUCTION") && failure.message.contains("--secret-env"),
+        "{failure:?}"
+    );
+    // Held, but not granted to this task (a pull request's, another stage's or
+    // tenant's): refused, naming the settings that grant it.
+    let mut ungranted = call(&d, true);
+    ungranted.secrets = vec![("KUBE_PRODUCTION".into(), kubeconfig.into())];
+    let refused = rt.run_stage(&plugin, &t, &ungranted).await;
+    let failure = refused.failure.expect("a stage error without the grant");
+    assert!(
+        failure.message.contains("not granted") && failure.message.contains("`secrets`"),
         "{failure:?}"
     );
     let logged: Vec<&str> = result.logs.iter().map(|l| l.message.as_str()).collect();

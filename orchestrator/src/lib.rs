@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod dashboard;
+pub mod known;
 pub mod metrics;
 pub mod model;
 pub mod notify;

@@ -97,6 +97,8 @@ pub struct ServiceOptions {
     pub tick: Duration,
     /// Retries for Slack and GitHub posts.
     pub http_retry: RetrySettings,
+    /// What the agents can run, when this process knows it (the embedded default).
+    pub known_agents: Option<crate::known::KnownAgents>,
 }
 
 impl Default for ServiceOptions {
@@ -104,6 +106,7 @@ impl Default for ServiceOptions {
         ServiceOptions {
             tick: Duration::from_millis(25),
             http_retry: RetrySettings::default(),
+            known_agents: None,
         }
     }
 }
@@ -131,7 +134,8 @@ impl Orchestrator {
             tracing::warn!("{warning}");
         }
         let store = Store::open(&settings.store)?;
-        let scheduler = Scheduler::open(store, Arc::clone(&settings))?;
+        let scheduler = Scheduler::open(store, Arc::clone(&settings))?
+            .with_known_agents(options.known_agents.clone());
         let metrics = scheduler.metrics();
         let mut all_topics: Vec<String> = vec![
             topics::AGENT_RESULTS.into(),
@@ -331,8 +335,14 @@ impl Worker {
             .settings
             .fallback_pipeline(&trigger.repository)
             .map(str::to_string);
+        let token = self
+            .settings
+            .tenant(&trigger.tenant)
+            .and_then(|t| t.clone_token.resolve());
         tokio::spawn(async move {
-            let loaded = source.load(&trigger, fallback.as_deref()).await;
+            let loaded = source
+                .load(&trigger, fallback.as_deref(), token.as_deref())
+                .await;
             let _ = tx.send(Command::ConfigLoaded { run_id, loaded }).await;
         });
     }

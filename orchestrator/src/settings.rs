@@ -112,6 +112,11 @@ pub struct TenantSettings {
     /// Which agent secrets (`${{ secrets.NAME }}`) this tenant's stages may resolve.
     #[serde(default)]
     pub secrets: Vec<SecretGrant>,
+    /// The token the orchestrator reads this tenant's private repositories with over
+    /// HTTP(S) (a GitHub App installation token or a personal token); agents hold
+    /// their own (`bosun agent --clone-token TENANT=VAR`), so it never crosses the bus.
+    #[serde(default)]
+    pub clone_token: Secret,
     /// A bearer token for this tenant's own API calls (approving fork runs,
     /// triggering and cancelling its runs); it never acts on another tenant's runs.
     #[serde(default)]

@@ -34,6 +34,17 @@ fn check_commit(commit: &str) -> Result<(), String> {
 }
 
 async fn git(dir: Option<&Path>, args: &[&str]) -> Result<std::process::Output, String> {
+    git_as(dir, args, None).await
+}
+
+/// Run git, authenticated over HTTP(S) with `token` when one is given: through the
+/// environment (never argv, never the mirror's config), as GitHub takes App
+/// installation and personal tokens.
+async fn git_as(
+    dir: Option<&Path>,
+    args: &[&str],
+    token: Option<&str>,
+) -> Result<std::process::Output, String> {
     let mut cmd = Command::new("git");
     if let Some(dir) = dir {
         cmd.arg("-C").arg(dir);
@@ -41,6 +52,17 @@ async fn git(dir: Option<&Path>, args: &[&str]) -> Result<std::process::Output, 
     cmd.args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
         .kill_on_drop(true);
+    if let Some(token) = token {
+        use base64::Engine;
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+        cmd.env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+            .env(
+                "GIT_CONFIG_VALUE_0",
+                format!("Authorization: Basic {basic}"),
+            );
+    }
     cmd.output()
         .await
         .map_err(|e| format!("cannot run git: {e}"))
@@ -62,9 +84,10 @@ impl ConfigSource {
         &self,
         trigger: &RunTrigger,
         fallback: Option<&str>,
+        token: Option<&str>,
     ) -> Result<(String, String), String> {
         let short = &trigger.commit[..trigger.commit.len().min(7)];
-        match self.read_at_commit(trigger).await? {
+        match self.read_at_commit(trigger, token).await? {
             Some(text) => Ok((text, format!("{CONFIG_FILE}@{short}"))),
             None => match fallback {
                 Some(text) => Ok((
@@ -79,7 +102,14 @@ impl ConfigSource {
         }
     }
 
-    async fn read_at_commit(&self, trigger: &RunTrigger) -> Result<Option<String>, String> {
+    async fn read_at_commit(
+        &self,
+        trigger: &RunTrigger,
+        token: Option<&str>,
+    ) -> Result<Option<String>, String> {
+        let token = token.filter(|_| {
+            trigger.clone_url.starts_with("https://") || trigger.clone_url.starts_with("http://")
+        });
         check_url(&trigger.clone_url)?;
         check_commit(&trigger.commit)?;
         let key = (trigger.clone_url.clone(), trigger.commit.clone());
@@ -99,7 +129,7 @@ impl ConfigSource {
         if !mirror.join("HEAD").exists() {
             std::fs::create_dir_all(&self.root)
                 .map_err(|e| format!("cannot create {}: {e}", self.root.display()))?;
-            let out = git(
+            let out = git_as(
                 None,
                 &[
                     "clone",
@@ -109,6 +139,7 @@ impl ConfigSource {
                     &trigger.clone_url,
                     &mirror.to_string_lossy(),
                 ],
+                token,
             )
             .await?;
             if !out.status.success() {
@@ -125,7 +156,12 @@ impl ConfigSource {
             .status
             .success();
         if !present {
-            let out = git(Some(&mirror), &["fetch", "--quiet", "--prune", "origin"]).await?;
+            let out = git_as(
+                Some(&mirror),
+                &["fetch", "--quiet", "--prune", "origin"],
+                token,
+            )
+            .await?;
             if !out.status.success() {
                 return Err(format!(
                     "git fetch of {} failed: {}",

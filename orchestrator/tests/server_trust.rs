@@ -622,3 +622,39 @@ async fn trust_reads_and_the_dashboard_need_a_token_when_auth_is_on() {
     assert_eq!(response.status().as_u16(), 200);
     assert!(response.text().await.unwrap().contains("acme/shop"));
 }
+
+#[tokio::test]
+async fn trust_a_private_repository_is_read_with_its_tenants_token_only() {
+    let (_dir, path) = temp();
+    let (_, sha) = git_repo(
+        &path.join("private"),
+        &[(".bosun.yml", "pipeline:\n  stages: [lint]\n")],
+    );
+    let url = serve_private_git(&path.join("private"), "acme/shop", "ghs_right-token");
+    for (token, expected) in [
+        ("ghs_right-token", "success"),
+        ("ghs_wrong-token", "config-error"),
+    ] {
+        let mut tenant = acme();
+        tenant.clone_token = value(token);
+        let server = start(&path.join(token), tenant).await;
+        recording_agent(&server, &["lint"]);
+        let mut body: serde_json::Value =
+            serde_json::from_slice(&push_payload("acme", &url, &sha, "main")).unwrap();
+        body["repository"]["clone_url"] = url.as_str().into();
+        let body = serde_json::to_vec(&body).unwrap();
+        let (status, json) = server
+            .deliver("private-1", "push", &body, Some(&sign(SECRET, &body)))
+            .await;
+        assert_eq!(status, 202, "{json}");
+        let run_id = json["run_id"].as_str().unwrap();
+        wait_for(&server, run_id, expected).await;
+        if expected == "config-error" {
+            let error = server.store().run(run_id).unwrap().unwrap().error.unwrap();
+            assert!(
+                error.contains("git clone") && !error.contains(token),
+                "{error}"
+            );
+        }
+    }
+}

@@ -2,7 +2,8 @@
 //! repository's `.git` folder (after `git update-server-info`) served read-only is
 //! enough for `git clone` and `git fetch`. Webhooks may name only URLs such a server
 //! answers (never `file://`), so tests that deliver webhooks serve their repositories
-//! through it at the path the payload names (`/OWNER/NAME.git`).
+//! through it at the path the payload names (`/OWNER/NAME.git`). A private repository
+//! asks for a token the way GitHub does.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -11,6 +12,18 @@ use std::path::{Component, Path, PathBuf};
 /// Serve the repository in `dir` (a work tree) at `http://127.0.0.1:PORT/{full_name}.git`
 /// on a port of its own, for the rest of the process; its clone URL.
 pub fn serve_git(dir: &Path, full_name: &str) -> String {
+    serve(dir, full_name, None)
+}
+
+/// As [`serve_git`], for a private repository: every request must carry `token` as
+/// GitHub takes it (`Authorization: Basic` of `x-access-token:TOKEN`), else 401.
+pub fn serve_private_git(dir: &Path, full_name: &str, token: &str) -> String {
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+    serve(dir, full_name, Some(format!("Basic {basic}")))
+}
+
+fn serve(dir: &Path, full_name: &str, authorization: Option<String>) -> String {
     let status = std::process::Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -34,7 +47,8 @@ pub fn serve_git(dir: &Path, full_name: &str) -> String {
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let (root, prefix) = (root.clone(), prefix.clone());
-            std::thread::spawn(move || answer(stream, &root, &prefix));
+            let authorization = authorization.clone();
+            std::thread::spawn(move || answer(stream, &root, &prefix, authorization.as_deref()));
         }
     });
     format!("http://127.0.0.1:{port}/{full_name}.git")
@@ -49,7 +63,7 @@ fn file_for(root: &Path, prefix: &str, target: &str) -> Option<PathBuf> {
         .then(|| root.join(relative))
 }
 
-fn answer(stream: TcpStream, root: &Path, prefix: &str) {
+fn answer(stream: TcpStream, root: &Path, prefix: &str, authorization: Option<&str>) {
     let mut reader = BufReader::new(match stream.try_clone() {
         Ok(s) => s,
         Err(_) => return,
@@ -58,14 +72,30 @@ fn answer(stream: TcpStream, root: &Path, prefix: &str) {
     if reader.read_line(&mut request_line).is_err() {
         return;
     }
-    // Skip the headers: nothing in them changes a static answer.
+    // Only the credentials among the headers change the answer.
+    let mut given = None;
     loop {
         let mut line = String::new();
         match reader.read_line(&mut line) {
             Ok(0) | Err(_) => return,
             Ok(_) if line == "\r\n" || line == "\n" => break,
-            Ok(_) => {}
+            Ok(_) => {
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("authorization")
+                {
+                    given = Some(value.trim().to_string());
+                }
+            }
         }
+    }
+    let mut stream = stream;
+    if let Some(expected) = authorization
+        && given.as_deref() != Some(expected)
+    {
+        let _ = stream.write_all(
+            b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        return;
     }
     let mut parts = request_line.split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
@@ -73,7 +103,6 @@ fn answer(stream: TcpStream, root: &Path, prefix: &str) {
         .then(|| file_for(root, prefix, target))
         .flatten()
         .and_then(|file| std::fs::read(file).ok());
-    let mut stream = stream;
     let _ = match body {
         Some(body) => stream
             .write_all(

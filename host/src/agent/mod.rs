@@ -408,7 +408,7 @@ impl Agent {
         };
         let workspace = self
             .workspaces
-            .prepare(&message.clone_url, &task.commit, &task.id())
+            .prepare_for(&task.tenant, &message.clone_url, &task.commit, &task.id())
             .await
             .map_err(|e| e.to_string())?;
         let call = StageCall {

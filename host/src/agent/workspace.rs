@@ -86,6 +86,8 @@ pub struct WorkspaceCache {
     shared: Mutex<Vec<(String, Arc<SharedCheckout>)>>,
     /// Commits already known to be in their mirror (no `git cat-file` needed).
     present: Mutex<std::collections::HashSet<String>>,
+    /// Clone tokens by tenant (lower-cased): the agent's own, from its operator.
+    tokens: HashMap<String, String>,
 }
 
 fn check_url(url: &str) -> Result<(), WorkspaceError> {
@@ -102,11 +104,20 @@ fn check_commit(commit: &str) -> Result<(), WorkspaceError> {
     Ok(())
 }
 
+/// The `http.extraHeader` that authenticates git over HTTP(S) with a token, as GitHub
+/// takes an App installation token or a personal token.
+pub fn token_header(token: &str) -> String {
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+    format!("Authorization: Basic {basic}")
+}
+
 async fn git(
     args: &[&str],
     cwd: Option<&Path>,
     action: &'static str,
     url: &str,
+    token: Option<&str>,
 ) -> Result<(), WorkspaceError> {
     let mut command = Command::new("git");
     command
@@ -114,6 +125,14 @@ async fn git(
         .env("GIT_TERMINAL_PROMPT", "0")
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
+    if let Some(token) = token {
+        // Through the environment, never argv (visible to every process) or the
+        // mirror's config (it outlives the task); git never prints the header.
+        command
+            .env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+            .env("GIT_CONFIG_VALUE_0", token_header(token));
+    }
     if let Some(dir) = cwd {
         command.current_dir(dir);
     }
@@ -148,7 +167,18 @@ impl WorkspaceCache {
             share: true,
             shared: Mutex::new(Vec::new()),
             present: Mutex::new(std::collections::HashSet::new()),
+            tokens: HashMap::new(),
         }
+    }
+
+    /// Fetch the repositories of these tenants (`tenant`, token) with their token: the
+    /// agent holds them itself, so no credential travels on the bus or reaches a plugin.
+    pub fn with_clone_tokens(mut self, tokens: Vec<(String, String)>) -> WorkspaceCache {
+        self.tokens = tokens
+            .into_iter()
+            .map(|(tenant, token)| (tenant.to_ascii_lowercase(), token))
+            .collect();
+        self
     }
 
     fn is_present(&self, key: &str, commit: &str) -> bool {
@@ -207,6 +237,23 @@ impl WorkspaceCache {
         commit: &str,
         task_id: &str,
     ) -> Result<Workspace, WorkspaceError> {
+        self.prepare_for("", url, commit, task_id).await
+    }
+
+    /// As [`WorkspaceCache::prepare`], fetching with `tenant`'s clone token if the
+    /// agent holds one.
+    pub async fn prepare_for(
+        &self,
+        tenant: &str,
+        url: &str,
+        commit: &str,
+        task_id: &str,
+    ) -> Result<Workspace, WorkspaceError> {
+        let token = self
+            .tokens
+            .get(&tenant.to_ascii_lowercase())
+            .map(String::as_str)
+            .filter(|_| url.starts_with("https://") || url.starts_with("http://"));
         check_url(url)?;
         check_commit(commit)?;
         let key = hex::encode(Sha256::digest(url.as_bytes()));
@@ -224,6 +271,7 @@ impl WorkspaceCache {
                     None,
                     "clone",
                     url,
+                    token,
                 )
                 .await?;
             } else if !self.is_present(&key, commit)
@@ -232,6 +280,7 @@ impl WorkspaceCache {
                     Some(&mirror),
                     "lookup",
                     url,
+                    None,
                 )
                 .await
                 .is_err()
@@ -241,6 +290,7 @@ impl WorkspaceCache {
                     Some(&mirror),
                     "fetch",
                     url,
+                    token,
                 )
                 .await?;
             }
@@ -330,6 +380,7 @@ async fn checkout_into(
         None,
         "checkout",
         url,
+        None,
     )
     .await?;
     git(
@@ -337,6 +388,7 @@ async fn checkout_into(
         Some(dest),
         "checkout",
         url,
+        None,
     )
     .await?;
     std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755)).map_err(io(dest))?;

@@ -13,6 +13,7 @@ pub mod summary;
 pub use step::ROLLBACK_SUFFIX;
 
 use crate::config::{self, PipelineConfig};
+use crate::known::KnownAgents;
 use crate::metrics::OrchestratorMetrics;
 use crate::model::{RunRecord, RunStatus, RunTrigger, StageRecord};
 use crate::settings::{ForkRuns, ServerSettings};
@@ -144,6 +145,8 @@ pub struct Scheduler {
     settings: Arc<ServerSettings>,
     active: HashMap<String, ActiveRun>,
     configs: HashMap<String, Arc<PipelineConfig>>,
+    /// What the agents can run, when the orchestrator knows it.
+    known: Option<KnownAgents>,
 }
 
 /// Split a task id `run/stage/attempt`.
@@ -174,6 +177,7 @@ impl Scheduler {
             settings,
             active: HashMap::new(),
             configs: HashMap::new(),
+            known: None,
         };
         for record in scheduler.store.unfinished_runs()? {
             let config = record
@@ -185,6 +189,12 @@ impl Scheduler {
                 .insert(record.id.clone(), ActiveRun { record, config });
         }
         Ok(scheduler)
+    }
+
+    /// Refuse configs whose stages no agent here can run (the embedded default).
+    pub fn with_known_agents(mut self, known: Option<KnownAgents>) -> Scheduler {
+        self.known = known;
+        self
     }
 
     /// What the scheduler counts (shared with the HTTP side for `/metrics`).
@@ -516,6 +526,10 @@ impl Scheduler {
                         // A repository's config only chooses among what its tenant grants.
                         let tenant = self.settings.tenant(&active.record.trigger.tenant);
                         crate::trust::check_plan(&config, &active.record.trigger, tenant)
+                            .and_then(|()| match &self.known {
+                                Some(known) => known.check(&config),
+                                None => Ok(()),
+                            })
                             .map(|()| config)
                             .map_err(|denied| format!("{origin}: {denied}"))
                     });

@@ -8,7 +8,7 @@
 #[path = "../../../tests/common/git_http.rs"]
 mod git_http;
 #[allow(unused_imports)]
-pub use git_http::serve_git;
+pub use git_http::{serve_git, serve_private_git};
 
 use bosun_bus::messages::{self, AgentReply, MESSAGE_VERSION, ResultMessage, TaskMessage};
 use bosun_bus::{Bus, MemoryBus, Outcome, StageReport, StageResult, topics};
