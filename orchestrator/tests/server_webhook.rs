@@ -250,6 +250,60 @@ async fn slow_bodies_are_bounded_in_number_and_in_time() {
     );
 }
 
+/// The most memory this process has held at once (`VmHWM`), in MiB.
+fn peak_memory_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib / 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_bodies_cannot_make_the_server_hold_more_than_its_budget() {
+    let (_dir, path) = temp();
+    let server = Server::start(
+        settings(&path, vec![tenant("acme")]),
+        bosun_bus::MemoryBus::new(),
+    )
+    .await;
+    // Sixteen 24 MB bodies at once, signed with nothing the server knows: before the
+    // budget, each was buffered whole, about 400 MB held at once.
+    let body = axum::body::Bytes::from(vec![b' '; 24 << 20]);
+    let before = peak_memory_mib();
+    let client = reqwest::Client::new();
+    let sends = (0..16).map(|i| {
+        let request = client
+            .post(format!("{}/webhook/github", server.base))
+            .header("X-GitHub-Event", "push")
+            .header("X-GitHub-Delivery", format!("flood-{i}"))
+            .header("X-Hub-Signature-256", format!("sha256={}", "0".repeat(64)))
+            .body(body.clone());
+        async move { request.send().await.map(|r| r.status().as_u16()) }
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap_or(0))
+        .collect();
+    let grown = peak_memory_mib().saturating_sub(before);
+    // Read and refused (401), or turned away unread: 503, or the connection closed
+    // while the client was still sending (0).
+    assert!(
+        statuses.contains(&401),
+        "some bodies are read and refused: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().any(|s| *s != 401),
+        "the rest are turned away: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| matches!(s, 401 | 503 | 0)),
+        "{statuses:?}"
+    );
+    assert!(grown < 200, "the peak grew by {grown} MiB");
+    assert_eq!(run_count(&server), 0);
+}
+
 #[tokio::test]
 async fn malformed_json_with_a_good_signature_is_a_400() {
     let (_dir, path) = temp();
