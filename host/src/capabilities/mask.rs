@@ -53,34 +53,36 @@ pub fn mask(text: &str, secrets: &[String]) -> String {
     if forms.is_empty() || text.is_empty() {
         return text.to_string();
     }
-    // Match on the text without its line breaks, remembering where each byte came from.
-    let mut joined = Vec::with_capacity(text.len());
-    let mut origin = Vec::with_capacity(text.len());
-    for (at, byte) in text.bytes().enumerate() {
-        if byte != b'\n' && byte != b'\r' {
-            joined.push(byte);
-            origin.push(at);
-        }
+    // Match on the text without its line breaks. Where a joined byte came from is
+    // found from the breaks alone (few), not a map of every byte.
+    let bytes = text.as_bytes();
+    let mut joined = Vec::with_capacity(bytes.len());
+    // For each removed break, how many joined bytes precede it.
+    let mut breaks: Vec<usize> = Vec::new();
+    let mut copied = 0;
+    for at in memchr::memchr2_iter(b'\n', b'\r', bytes) {
+        joined.extend_from_slice(bytes.get(copied..at).unwrap_or_default());
+        breaks.push(joined.len());
+        copied = at + 1;
     }
-    let mut hidden = vec![false; text.len()];
-    let mut any = false;
+    joined.extend_from_slice(bytes.get(copied..).unwrap_or_default());
+    let origin = |at: usize| at + breaks.partition_point(|&b| b <= at);
+    let mut hidden: Vec<usize> = Vec::new();
     for form in &forms {
         for start in memchr::memmem::find_iter(&joined, form) {
-            for at in origin.iter().skip(start).take(form.len()) {
-                if let Some(flag) = hidden.get_mut(*at) {
-                    *flag = true;
-                    any = true;
-                }
-            }
+            hidden.extend((start..start + form.len()).map(origin));
         }
     }
-    if !any {
+    if hidden.is_empty() {
         return text.to_string();
     }
-    let mut out = Vec::with_capacity(text.len());
+    hidden.sort_unstable();
+    hidden.dedup();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut next = hidden.iter().copied().peekable();
     let mut in_run = false;
-    for (byte, hide) in text.bytes().zip(hidden) {
-        if hide {
+    for (at, &byte) in bytes.iter().enumerate() {
+        if next.next_if_eq(&at).is_some() {
             if !in_run {
                 out.extend_from_slice(b"***");
             }
