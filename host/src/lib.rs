@@ -17,7 +17,7 @@ pub mod state;
 
 pub use cache::{ArtifactCache, CacheOutcome};
 pub use capabilities::containers::{
-    ContainerContext, ContainerRunner, NoContainerRuntime, RunFuture,
+    ContainerContext, ContainerRunner, NoContainerRuntime, RunFuture, StopFuture,
 };
 pub use capabilities::docker::{DockerRunner, DockerSettings};
 pub use capabilities::process::ProcessRunner;

@@ -138,6 +138,11 @@ impl PluginRuntime {
         self
     }
 
+    /// The runner tools go through (the agent stops a finished run's tools with it).
+    pub fn containers(&self) -> &Arc<dyn ContainerRunner> {
+        &self.containers
+    }
+
     /// The engine and its settings.
     pub fn engine(&self) -> &HostEngine {
         &self.engine

@@ -314,3 +314,123 @@ async fn a_private_repository_is_fetched_with_the_agents_token_for_its_tenant_on
         "{err}"
     );
 }
+
+/// A runner whose tools run until their run is stopped, then end as killed (137).
+struct UntilStopped {
+    started: tokio::sync::Notify,
+    stopped: tokio::sync::Notify,
+    stop_calls: std::sync::Mutex<Vec<String>>,
+}
+
+impl bosun_host::ContainerRunner for UntilStopped {
+    fn describe(&self) -> String {
+        "until-stopped".into()
+    }
+
+    fn run<'a>(
+        &'a self,
+        _context: &'a bosun_host::ContainerContext,
+        _request: bosun_host::bindings::ContainerRequest,
+    ) -> bosun_host::RunFuture<'a> {
+        Box::pin(async move {
+            self.started.notify_one();
+            self.stopped.notified().await;
+            Ok(bosun_host::bindings::ContainerOutput {
+                exit_code: 137,
+                stdout: "killed".into(),
+                stderr: String::new(),
+                truncated: false,
+                duration_ms: 1,
+            })
+        })
+    }
+
+    fn stop_run<'a>(&'a self, run_id: &'a str) -> bosun_host::StopFuture<'a> {
+        Box::pin(async move {
+            self.stop_calls.lock().unwrap().push(run_id.to_string());
+            self.stopped.notify_one();
+            Ok(1)
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_runs_tool_is_stopped_rather_than_left_to_run_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("repo");
+    std::fs::create_dir_all(&source).unwrap();
+    let commit = repo(&source);
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(bosun_test_plugins::HOSTILE, plugins.join("hostile.wasm")).unwrap();
+    let runner = Arc::new(UntilStopped {
+        started: tokio::sync::Notify::new(),
+        stopped: tokio::sync::Notify::new(),
+        stop_calls: std::sync::Mutex::new(Vec::new()),
+    });
+    let rt = Arc::new(common::runtime().with_containers(runner.clone()));
+    let registry = PluginRegistry::open(rt, vec![plugins], vec![]).await;
+    let bus = Arc::new(MemoryBus::new());
+    let mut results = bus
+        .subscribe("test", &[topics::AGENT_RESULTS.to_string()])
+        .await
+        .unwrap();
+    let agent = Agent::new(
+        AgentSettings {
+            agent_id: "agent-watch".into(),
+            stages: vec!["lint".into()],
+            concurrency: 1,
+            shutdown_grace: Duration::from_secs(5),
+            dead_letter: DeadLetterRule::new(2),
+            secrets: vec![],
+        },
+        bus.clone(),
+        registry,
+        WorkspaceCache::new(dir.path().join("work")),
+    );
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move { agent.run(stopped).await.unwrap() });
+
+    let mut message = task_message(&format!("file://{}", source.display()), &commit, "hostile");
+    message.task.config = vec![
+        ("mode".into(), "container".into()),
+        ("image".into(), "bosun/base".into()),
+        ("argv".into(), "sleep,3600".into()),
+    ];
+    let run_id = message.task.run_id.clone();
+    bus.publish(
+        &topics::stage_topic("lint"),
+        &run_id,
+        messages::encode(&message),
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), runner.started.notified())
+        .await
+        .expect("the tool starts");
+    // Another run's end leaves this tool alone; this run's end stops it.
+    for finished in ["some-other-run", run_id.as_str()] {
+        let event = serde_json::json!({
+            "version": 1, "kind": "run.finished", "run_id": finished, "status": "cancelled",
+            "at_ms": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64,
+        });
+        bus.publish(
+            topics::PIPELINE_EVENTS,
+            finished,
+            serde_json::to_vec(&event).unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    let reply: ResultMessage = messages::decode(&next_payload(&mut results).await).unwrap();
+    let report = reply
+        .result
+        .report
+        .expect("the plugin reports the killed tool");
+    assert!(
+        report.summary.starts_with("exit code 137"),
+        "{}",
+        report.summary
+    );
+    assert_eq!(*runner.stop_calls.lock().unwrap(), [run_id]);
+}

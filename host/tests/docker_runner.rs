@@ -573,3 +573,56 @@ async fn docker_build_refuses_paths_outside_the_context() {
 fn request_for(image: &str, argv: &[&str]) -> ContainerRequest {
     request(image, argv, Duration::from_secs(60))
 }
+
+#[tokio::test]
+async fn docker_a_finished_runs_tools_are_killed_and_other_runs_left_running() {
+    let Some(env) =
+        docker_or_skip("docker_a_finished_runs_tools_are_killed_and_other_runs_left_running").await
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (ended, other) = (unique("ended"), unique("other"));
+    let long = Duration::from_secs(600);
+    let spawn = |run: &str, sub: &str| {
+        let runner = Arc::clone(&env.runner);
+        let context = context(&dir.path().join(sub), run, long);
+        let request = request(&env.base, &["sleep", "600"], long);
+        tokio::spawn(async move { runner.run(&context, request).await })
+    };
+    let (ended_tool, other_tool) = (spawn(&ended, "a"), spawn(&other, "b"));
+    // Both tools are up before the run ends.
+    for run in [&ended, &other] {
+        let mut up = false;
+        for _ in 0..600 {
+            if !containers_with_run(&env.runner, run).await.is_empty() {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(up, "the tool of {run} never started");
+    }
+    assert_eq!(env.runner.stop_run(&ended).await.unwrap(), 1);
+    // Killed while running (137), or removed before its start (an error).
+    match ended_tool.await.unwrap() {
+        Ok(output) => assert_eq!(output.exit_code, 137, "{output:?}"),
+        Err(e) => assert!(format!("{e:?}").contains("starting"), "{e:?}"),
+    }
+    assert!(
+        containers_with_run(&env.runner, &ended).await.is_empty(),
+        "the killed tool's container is removed"
+    );
+    assert!(
+        !other_tool.is_finished(),
+        "another run's tool keeps running"
+    );
+    assert_eq!(env.runner.stop_run(&other).await.unwrap(), 1);
+    assert!(
+        other_tool
+            .await
+            .unwrap()
+            .is_ok_and(|output| output.exit_code == 137)
+            || containers_with_run(&env.runner, &other).await.is_empty()
+    );
+}

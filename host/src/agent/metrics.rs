@@ -1,7 +1,9 @@
 //! Agent metrics in the Prometheus text format, served on `/metrics`.
 
 use crate::bindings::{ContainerRequest, ImageBuildRequest};
-use crate::capabilities::containers::{BuildFuture, ContainerContext, ContainerRunner, RunFuture};
+use crate::capabilities::containers::{
+    BuildFuture, ContainerContext, ContainerRunner, RunFuture, StopFuture,
+};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -231,6 +233,10 @@ impl ContainerRunner for TimedRunner {
         request: ImageBuildRequest,
     ) -> BuildFuture<'a> {
         self.inner.build_image(context, request)
+    }
+
+    fn stop_run<'a>(&'a self, run_id: &'a str) -> StopFuture<'a> {
+        self.inner.stop_run(run_id)
     }
 }
 

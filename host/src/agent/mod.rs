@@ -3,6 +3,7 @@
 //! (fetch the workspace, run the stage's plugin), policy requests and notification
 //! requests (see [`gates`]).
 
+mod finished_runs;
 pub mod gates;
 pub mod inventory;
 pub mod metrics;
@@ -55,6 +56,8 @@ pub struct Agent {
     workspaces: Arc<WorkspaceCache>,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<AgentMetrics>,
+    /// Runs with a stage task in flight here, and how many (see `finished_runs`).
+    running: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 /// The kinds of task an agent consumes, by the stage name that selects them.
@@ -161,6 +164,7 @@ impl Agent {
             registry,
             workspaces: Arc::new(workspaces),
             metrics,
+            running: Default::default(),
         })
     }
 
@@ -174,7 +178,18 @@ impl Agent {
             .collect();
         all.push(topics::AGENT_RESULTS.to_string());
         all.push(self.settings.dead_letter.topic.clone());
+        if self.runs_stages() {
+            all.push(topics::PIPELINE_EVENTS.to_string());
+        }
         all
+    }
+
+    /// Whether this agent runs stage tasks (and so tools to stop when a run ends).
+    fn runs_stages(&self) -> bool {
+        self.settings
+            .stages
+            .iter()
+            .any(|s| TaskKind::of(s) == TaskKind::Stage)
     }
 
     /// Serve until `shutdown` turns true; then stop taking tasks, let tasks in flight
@@ -182,6 +197,15 @@ impl Agent {
     pub async fn run(self: &Arc<Self>, shutdown: watch::Receiver<bool>) -> Result<(), BusError> {
         self.bus.ensure_topics(&self.topics()).await?;
         let announcer = tokio::spawn(Arc::clone(self).announce(shutdown.clone()));
+        let watcher = self.runs_stages().then(|| {
+            let agent = Arc::clone(self);
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                if let Err(e) = agent.watch_finished_runs(shutdown).await {
+                    tracing::warn!(error = %e, "stopped watching for finished runs");
+                }
+            })
+        });
         let mut workers = tokio::task::JoinSet::new();
         for stage in &self.settings.stages {
             let kind = TaskKind::of(stage);
@@ -201,6 +225,9 @@ impl Agent {
             }
         }
         announcer.abort();
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
         Ok(())
     }
 
@@ -411,6 +438,8 @@ impl Agent {
             .prepare_for(&task.tenant, &message.clone_url, &task.commit, &task.id())
             .await
             .map_err(|e| e.to_string())?;
+        // While the plugin runs, a finished-run announcement stops its tools.
+        let _running = self.track(&task.run_id);
         let call = StageCall {
             workspace: workspace.source.clone(),
             out: workspace.out.clone(),

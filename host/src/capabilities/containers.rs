@@ -16,6 +16,9 @@ use std::time::Instant;
 pub type RunFuture<'a> =
     Pin<Box<dyn Future<Output = Result<ContainerOutput, ContainerError>> + Send + 'a>>;
 
+/// A boxed future returned by [`ContainerRunner::stop_run`]: how many tools it stopped.
+pub type StopFuture<'a> = Pin<Box<dyn Future<Output = Result<usize, String>> + Send + 'a>>;
+
 /// A boxed future returned by [`ContainerRunner::build_image`].
 pub type BuildFuture<'a> =
     Pin<Box<dyn Future<Output = Result<ImageBuildOutput, ContainerError>> + Send + 'a>>;
@@ -61,6 +64,13 @@ pub trait ContainerRunner: Send + Sync {
     /// Run an already-checked request to completion.
     fn run<'a>(&'a self, context: &'a ContainerContext, request: ContainerRequest)
     -> RunFuture<'a>;
+
+    /// Stop every tool this runner is running for `run_id` (the run was cancelled,
+    /// superseded or halted): each waiting `run` then returns as its tool was killed.
+    /// Runners that cannot find their tools by run stop nothing.
+    fn stop_run<'a>(&'a self, _run_id: &'a str) -> StopFuture<'a> {
+        Box::pin(async { Ok(0) })
+    }
 
     /// Build (and push) an image from the workspace; runners without an image
     /// builder refuse.

@@ -6,7 +6,7 @@
 //! task's `/out`, labels naming run/stage/attempt/agent, and CI-convention env. Argv
 //! goes to the engine as a list: no shell ever parses task data.
 
-use super::containers::{BuildFuture, ContainerContext, ContainerRunner, RunFuture};
+use super::containers::{BuildFuture, ContainerContext, ContainerRunner, RunFuture, StopFuture};
 use crate::bindings::{ContainerError, ContainerOutput, ContainerRequest, ImageBuildRequest};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 pub const LABEL_MANAGED: &str = "org.bosun.managed";
 /// Label naming the agent that created the container (scopes the orphan sweep).
 pub const LABEL_AGENT: &str = "org.bosun.agent";
+/// Label naming the run a container works for (stopped when the run ends early).
+pub const LABEL_RUN: &str = "org.bosun.run";
 /// Image label naming the non-root user tools should run as.
 pub const LABEL_IMAGE_USER: &str = "org.bosun.user";
 
@@ -80,6 +82,57 @@ impl DockerRunner {
     /// The underlying client (the image-build capability shares it).
     pub fn client(&self) -> &Docker {
         &self.docker
+    }
+
+    /// Stop this agent's containers of `run_id`: a running one is killed (the task
+    /// waiting on it sees the exit and removes it as usual), one not yet started is
+    /// removed (its task's start fails). Returns how many were stopped.
+    pub async fn kill_run(&self, run_id: &str) -> Result<usize, String> {
+        let mut filters = HashMap::new();
+        filters.insert(
+            "label".to_string(),
+            vec![
+                format!("{LABEL_MANAGED}=true"),
+                format!("{LABEL_AGENT}={}", self.settings.agent_id),
+                format!("{LABEL_RUN}={run_id}"),
+            ],
+        );
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let listed = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| format!("listing containers of run {run_id}: {e}"))?;
+        let mut stopped = 0;
+        for container in listed {
+            let Some(id) = container.id else { continue };
+            let state = container.state.map(|s| s.to_string()).unwrap_or_default();
+            let result = match state.as_str() {
+                // Killed, its task sees the exit and removes it as usual.
+                "running" => {
+                    let kill = KillContainerOptionsBuilder::default()
+                        .signal("KILL")
+                        .build();
+                    self.docker.kill_container(&id, Some(kill)).await
+                }
+                // Not started yet: removed, so its task's start fails instead.
+                "created" => {
+                    let force = RemoveContainerOptionsBuilder::default().force(true).build();
+                    self.docker.remove_container(&id, Some(force)).await
+                }
+                _ => continue,
+            };
+            match result {
+                Ok(()) => stopped += 1,
+                Err(e) => {
+                    tracing::warn!(container = %id, error = %e, "could not stop a tool of a finished run")
+                }
+            }
+        }
+        Ok(stopped)
     }
 
     /// Remove containers this agent left behind (a crash mid-task); returns how many.
@@ -157,7 +210,7 @@ impl DockerRunner {
         let labels = HashMap::from([
             (LABEL_MANAGED.to_string(), "true".to_string()),
             (LABEL_AGENT.to_string(), s.agent_id.clone()),
-            ("org.bosun.run".to_string(), context.run_id.clone()),
+            (LABEL_RUN.to_string(), context.run_id.clone()),
             ("org.bosun.stage".to_string(), context.stage.clone()),
             ("org.bosun.attempt".to_string(), context.attempt.to_string()),
         ]);
@@ -387,6 +440,10 @@ impl ContainerRunner for DockerRunner {
         request: ContainerRequest,
     ) -> RunFuture<'a> {
         Box::pin(self.run_checked(context, request))
+    }
+
+    fn stop_run<'a>(&'a self, run_id: &'a str) -> StopFuture<'a> {
+        Box::pin(self.kill_run(run_id))
     }
 
     fn build_image<'a>(
