@@ -281,6 +281,7 @@ async fn run_stage(
         .file_name()
         .map(|n| format!("local/{}", n.to_string_lossy()))
         .unwrap_or_else(|| "local/workspace".into());
+    let image = repository.to_ascii_lowercase();
     let task = Task {
         run_id: format!("local-{}", std::process::id()),
         stage: args.stage.unwrap_or_else(|| plugin.id.name.clone()),
@@ -298,7 +299,9 @@ async fn run_stage(
         network_allowed: false,
         secrets: Vec::new(),
         secrets_granted: Vec::new(),
-        push_repository: None,
+        // A local run: whoever runs it is the operator, and the image is its own.
+        push_repository: Some(image.clone()),
+        image_repository: Some(image),
     };
     let result = rt.run_stage(plugin, &task, &call).await;
     if json {

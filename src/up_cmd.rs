@@ -55,27 +55,13 @@ fn settings(args: &UpArgs) -> anyhow::Result<ServerSettings> {
     Ok(settings)
 }
 
-/// A warning when the server would answer other machines with no token asked: the
-/// API, the dashboard and manual runs are open to whoever reaches the address.
-fn open_listener_warning(listen: &str, has_token: bool) -> Option<String> {
-    let loopback = match listen.parse::<std::net::SocketAddr>() {
-        Ok(address) => address.ip().is_loopback(),
-        Err(_) => listen.starts_with("localhost:"),
-    };
-    (!loopback && !has_token).then(|| {
-        format!(
-            "listening on {listen} with no api_token: anyone who reaches it can read every run and start runs; set api_token in the settings (--config) or listen on 127.0.0.1"
-        )
-    })
-}
-
 pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let repo = Repository::open(&args.dir, "bosun up")?;
     let mut lock = repo.lock("bosun up")?;
     args.local.check_plugin_dirs()?;
     let settings = settings(&args)?;
     let listen = settings.listen.clone();
-    if let Some(warning) = open_listener_warning(&listen, settings.api_token.resolve().is_some()) {
+    for warning in settings.warnings() {
         eprintln!("bosun up: WARNING: {warning}");
     }
     // Tried here, before the plugins are compiled, so a busy or mistyped address fails
@@ -123,19 +109,4 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     eprintln!("bosun up: {signal_name}: finishing tasks in flight, then stopping");
     system.shutdown().await;
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::open_listener_warning;
-
-    #[test]
-    fn up_warns_when_it_listens_beyond_loopback_without_a_token() {
-        assert!(open_listener_warning("127.0.0.1:8080", false).is_none());
-        assert!(open_listener_warning("[::1]:8080", false).is_none());
-        assert!(open_listener_warning("localhost:8080", false).is_none());
-        let warning = open_listener_warning("0.0.0.0:8080", false).unwrap();
-        assert!(warning.contains("api_token"), "{warning}");
-        assert!(open_listener_warning("0.0.0.0:8080", true).is_none());
-    }
 }

@@ -169,6 +169,7 @@ async fn publish(bus: &KafkaBus, url: &str, task: Task) {
         network_allowed: false,
         secrets_granted: Vec::new(),
         push_repository: None,
+        image_repository: None,
         task,
     };
     let key = message.task.run_id.clone();

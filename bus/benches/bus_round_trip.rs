@@ -120,6 +120,7 @@ fn task(run_id: &str) -> TaskMessage {
         network_allowed: false,
         secrets_granted: Vec::new(),
         push_repository: None,
+        image_repository: None,
     }
 }
 

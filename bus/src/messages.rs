@@ -32,6 +32,10 @@ pub struct TaskMessage {
     /// The only image repository this stage may push (none: builds do not push).
     #[serde(default)]
     pub push_repository: Option<String>,
+    /// The only image repository this stage may build and tag, pushed or not (the
+    /// operator's name for the repository); none: no image builds.
+    #[serde(default)]
+    pub image_repository: Option<String>,
 }
 
 /// A stage result, published by an agent on `agent.results`.

@@ -29,6 +29,7 @@ fn task_message(run_id: &str) -> TaskMessage {
         network_allowed: false,
         secrets_granted: Vec::new(),
         push_repository: None,
+        image_repository: None,
     }
 }
 

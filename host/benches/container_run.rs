@@ -44,6 +44,7 @@ fn main() {
         secrets: vec![],
         secrets_granted: Vec::new(),
         push_repository: None,
+        image_repository: None,
     };
     let argv = ["echo", "hello from a tool"];
     let runner = rt

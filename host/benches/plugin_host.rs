@@ -107,6 +107,7 @@ async fn bench_call_overhead() {
         secrets: vec![],
         secrets_granted: Vec::new(),
         push_repository: None,
+        image_repository: None,
     };
     let t = task(&[("mode", "echo")]);
     for _ in 0..500 {
@@ -165,6 +166,7 @@ async fn bench_junit() {
         secrets: vec![],
         secrets_granted: Vec::new(),
         push_repository: None,
+        image_repository: None,
     };
     let t = task(&[("report", "junit.xml")]);
     let first = rt.run_stage(&plugin, &t, &call).await;

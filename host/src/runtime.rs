@@ -98,6 +98,8 @@ pub struct StageCall {
     pub secrets_granted: Vec<String>,
     /// The only image repository this task may push (none: no pushes).
     pub push_repository: Option<String>,
+    /// The only image repository this task may build and tag (else `push_repository`).
+    pub image_repository: Option<String>,
 }
 
 /// The agent host's runtime: one engine, one linker per plugin kind, the artifact
@@ -422,6 +424,7 @@ impl PluginRuntime {
                         secrets: call.secrets.clone(),
                         secrets_granted: call.secrets_granted.clone(),
                         push_repository: call.push_repository.clone(),
+                        image_repository: call.image_repository.clone(),
                     },
                 };
                 match self.new_store(

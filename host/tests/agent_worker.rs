@@ -59,6 +59,7 @@ fn task_message(url: &str, commit: &str, plugin: &str) -> TaskMessage {
         network_allowed: false,
         secrets_granted: Vec::new(),
         push_repository: None,
+        image_repository: None,
     }
 }
 

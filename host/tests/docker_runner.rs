@@ -78,6 +78,7 @@ fn context(dir: &Path, run_id: &str, timeout: Duration) -> ContainerContext {
         secrets: vec![],
         secrets_granted: Vec::new(),
         push_repository: None,
+        image_repository: None,
     }
 }
 

@@ -163,6 +163,7 @@ async fn run(env: &Env, plugin: &LoadedPlugin, dirs: &Dirs, task: &Task) -> Stag
         secrets: vec![],
         secrets_granted: Vec::new(),
         push_repository: None,
+        image_repository: None,
     };
     env.runtime.run_stage(plugin, task, &call).await
 }
@@ -504,6 +505,7 @@ async fn run_plain(
         secrets: vec![],
         secrets_granted: Vec::new(),
         push_repository: None,
+        image_repository: None,
     };
     rt.run_stage(plugin, task, &call).await
 }

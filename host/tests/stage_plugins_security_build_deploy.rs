@@ -281,6 +281,8 @@ fn call(dirs: &Dirs, network: bool) -> StageCall {
         secrets: vec![],
         secrets_granted: Vec::new(),
         push_repository: None,
+        // The name the orchestrator gives builds of the task's repository.
+        image_repository: Some("acme/python-app".into()),
     }
 }
 
@@ -684,6 +686,7 @@ async fn build_pushes_the_sample_image_and_reports_the_registry_digest() {
     // The orchestrator names the one repository this task may push.
     let mut granted = call(&d, false);
     granted.push_repository = Some(repository.clone());
+    granted.image_repository = Some(repository.clone());
     let result = rt.run_stage(&plugin, &t, &granted).await;
     let report = report_of(&result);
     assert_eq!(report.outcome, Outcome::Success, "{}", report.summary);

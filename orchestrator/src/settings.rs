@@ -136,11 +136,11 @@ impl TenantSettings {
         (!name.is_empty()).then_some(image)
     }
 
-    /// The secrets stage `stage` of a run started by `event` may resolve.
-    pub fn granted_secrets(&self, stage: &str, event: &str) -> Vec<String> {
+    /// The secrets a stage may resolve, used as `used` says.
+    pub fn granted_secrets(&self, used: &SecretUse<'_>) -> Vec<String> {
         self.secrets
             .iter()
-            .filter(|g| g.applies(stage, event))
+            .filter(|g| g.applies(used))
             .map(|g| g.name.clone())
             .collect()
     }
@@ -185,19 +185,50 @@ pub struct SecretGrant {
     /// `pull_request` run never resolves a secret, even when listed.
     #[serde(default)]
     pub events: Vec<String>,
+    /// Deploy environments whose stages may resolve it (compared without regard to
+    /// case; empty: any stage, with an environment or without).
+    #[serde(default)]
+    pub environments: Vec<String>,
+    /// Only runs on the repository's default branch may resolve it (a production
+    /// kubeconfig never reaches a feature branch's deploy).
+    #[serde(default)]
+    pub default_branch_only: bool,
+}
+
+/// How a stage would use a secret: what a [`SecretGrant`] is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretUse<'a> {
+    /// The stage.
+    pub stage: &'a str,
+    /// The run's event (`push`, `pull_request`, `manual`).
+    pub event: &'a str,
+    /// The stage's deploy environment, if any.
+    pub environment: Option<&'a str>,
+    /// Whether the run is on the repository's default branch.
+    pub on_default_branch: bool,
 }
 
 impl SecretGrant {
-    /// Whether stage `stage` of a run started by `event` may resolve this secret.
-    pub fn applies(&self, stage: &str, event: &str) -> bool {
-        let event_ok = if event == "pull_request" {
+    /// Whether a stage used as `used` says may resolve this secret.
+    pub fn applies(&self, used: &SecretUse<'_>) -> bool {
+        let event_ok = if used.event == "pull_request" {
             false
         } else if self.events.is_empty() {
-            matches!(event, "push" | "manual")
+            matches!(used.event, "push" | "manual")
         } else {
-            self.events.iter().any(|e| e == event)
+            self.events.iter().any(|e| e == used.event)
         };
-        event_ok && (self.stages.is_empty() || self.stages.iter().any(|s| s == stage))
+        let stage_ok = self.stages.is_empty() || self.stages.iter().any(|s| s == used.stage);
+        let environment_ok = self.environments.is_empty()
+            || used.environment.is_some_and(|env| {
+                self.environments
+                    .iter()
+                    .any(|e| e.eq_ignore_ascii_case(env))
+            });
+        event_ok
+            && stage_ok
+            && environment_ok
+            && (!self.default_branch_only || used.on_default_branch)
     }
 }
 
@@ -368,10 +399,38 @@ impl ServerSettings {
             .and_then(|r| r.pipeline.as_deref())
     }
 
+    /// Whether an `api_token` is configured (inline or by variable), set or not.
+    pub fn api_token_configured(&self) -> bool {
+        self.api_token.value.is_some() || self.api_token.env.is_some()
+    }
+
+    /// A warning when the server answers other machines with no token asked: the API,
+    /// the dashboard and manual runs are open to whoever reaches the address.
+    pub fn open_listener_warning(&self) -> Option<String> {
+        let listen = &self.listen;
+        let loopback = match listen.parse::<std::net::SocketAddr>() {
+            Ok(address) => address.ip().is_loopback(),
+            Err(_) => listen.starts_with("localhost:"),
+        };
+        (!loopback && !self.api_token_configured()).then(|| {
+            format!(
+                "listening on {listen} with no api_token: anyone who reaches it can read every run and start runs; set api_token in the settings or listen on 127.0.0.1"
+            )
+        })
+    }
+
     /// What will not work as the operator probably meant, to say at start-up: a
-    /// tenant whose webhook secret is unset (every delivery of it would be refused).
+    /// tenant whose webhook secret is unset (every delivery of it would be refused),
+    /// an `api_token` whose variable is unset (every API call is refused), an open API
+    /// beyond loopback.
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
+        if self.api_token_configured() && self.api_token.resolve().is_none() {
+            warnings.push(
+                "api_token is configured but empty or its variable unset: every API call and dashboard page is refused until it is set".to_string(),
+            );
+        }
+        warnings.extend(self.open_listener_warning());
         for tenant in &self.tenants {
             if tenant.webhook_secret.resolve().is_none() {
                 let source = match (&tenant.webhook_secret.value, &tenant.webhook_secret.env) {
@@ -455,6 +514,56 @@ repositories:
     }
 
     #[test]
+    fn a_production_secret_reaches_only_production_deploys_from_the_default_branch() {
+        let grant = SecretGrant {
+            name: "KUBE_PROD".into(),
+            stages: vec![],
+            events: vec![],
+            environments: vec!["production".into()],
+            default_branch_only: true,
+        };
+        let used = |environment, on_default_branch| SecretUse {
+            stage: "deploy",
+            event: "push",
+            environment,
+            on_default_branch,
+        };
+        assert!(grant.applies(&used(Some("Production"), true)));
+        assert!(
+            !grant.applies(&used(Some("production"), false)),
+            "a feature branch"
+        );
+        assert!(
+            !grant.applies(&used(Some("staging"), true)),
+            "another environment"
+        );
+        assert!(
+            !grant.applies(&used(None, true)),
+            "a stage that deploys nowhere"
+        );
+    }
+
+    #[test]
+    fn an_open_api_beyond_loopback_and_an_unset_api_token_are_warned_about() {
+        let parse = |text: &str| ServerSettings::parse(Path::new("s.yaml"), text).unwrap();
+        assert!(parse("listen: 127.0.0.1:8080\n").warnings().is_empty());
+        assert!(parse("listen: '[::1]:8080'\n").warnings().is_empty());
+        assert!(parse("listen: localhost:8080\n").warnings().is_empty());
+        let open = parse("listen: 0.0.0.0:8080\n").warnings();
+        assert!(
+            open.len() == 1 && open[0].contains("no api_token"),
+            "{open:?}"
+        );
+        let unset =
+            parse("listen: 0.0.0.0:8080\napi_token: { env: BOSUN_TEST_SURELY_UNSET_TOKEN }\n")
+                .warnings();
+        assert!(
+            unset.len() == 1 && unset[0].contains("refused"),
+            "{unset:?}"
+        );
+    }
+
+    #[test]
     fn trust_settings_parse_and_default_to_the_narrowest() {
         let s = ServerSettings::parse(
             Path::new("s.yaml"),
@@ -468,9 +577,18 @@ repositories:
             acme.push_repository("Acme/Shop").as_deref(),
             Some("registry/acme/shop")
         );
-        assert_eq!(acme.granted_secrets("deploy", "push"), ["KUBE"]);
-        assert!(acme.granted_secrets("deploy", "pull_request").is_empty());
-        assert!(acme.granted_secrets("test", "push").is_empty());
+        let used = |stage, event| SecretUse {
+            stage,
+            event,
+            environment: None,
+            on_default_branch: true,
+        };
+        assert_eq!(acme.granted_secrets(&used("deploy", "push")), ["KUBE"]);
+        assert!(
+            acme.granted_secrets(&used("deploy", "pull_request"))
+                .is_empty()
+        );
+        assert!(acme.granted_secrets(&used("test", "push")).is_empty());
         let bravo = s.tenant("bravo").unwrap();
         assert_eq!(bravo.pull_requests.from_forks, ForkRuns::Approve);
         assert!(!bravo.pull_requests.network);

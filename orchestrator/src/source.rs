@@ -86,7 +86,7 @@ impl ConfigSource {
         fallback: Option<&str>,
         token: Option<&str>,
     ) -> Result<(String, String), String> {
-        let short = &trigger.commit[..trigger.commit.len().min(7)];
+        let short = trigger.commit.get(..7).unwrap_or(&trigger.commit);
         match self.read_at_commit(trigger, token).await? {
             Some(text) => Ok((text, format!("{CONFIG_FILE}@{short}"))),
             None => match fallback {
@@ -191,10 +191,25 @@ impl ConfigSource {
         if listed.starts_with("120000 ") {
             return Err(format!(
                 "{CONFIG_FILE} at commit {} is a symlink; Bosun reads the pipeline only from a regular file: commit the file itself",
-                &trigger.commit[..trigger.commit.len().min(7)]
+                trigger.commit.get(..7).unwrap_or(&trigger.commit)
             ));
         }
         let spec = format!("{}:{CONFIG_FILE}", trigger.commit);
+        // The size first: a huge file is refused unread, never held or cached.
+        let size = git(Some(&mirror), &["cat-file", "-s", &spec]).await?;
+        if size.status.success()
+            && let Ok(bytes) = String::from_utf8_lossy(&size.stdout)
+                .trim()
+                .parse::<usize>()
+            && bytes > crate::config::MAX_CONFIG_BYTES
+        {
+            return Err(format!(
+                "{CONFIG_FILE} at commit {} is {} KiB; at most {} KiB is read",
+                trigger.commit.get(..7).unwrap_or(&trigger.commit),
+                bytes.div_ceil(1024),
+                crate::config::MAX_CONFIG_BYTES / 1024
+            ));
+        }
         let out = git(Some(&mirror), &["show", &spec]).await?;
         let text = if out.status.success() {
             Some(

@@ -311,6 +311,8 @@ pipeline:
         name: "KUBE_TOKEN".into(),
         stages: vec![],
         events: vec![],
+        environments: vec![],
+        default_branch_only: true,
     }];
     let server = start(&path, granted).await;
     let seen = recording_agent(&server, &["build", "deploy"]);
@@ -432,7 +434,10 @@ async fn trust_fork_pull_requests_wait_for_a_tenant_members_approval() {
     let (code, _) = api_post(&server, &approve, None, json!({})).await;
     assert_eq!(code, 401);
     let (code, json) = api_post(&server, &approve, Some(BRAVO_TOKEN), json!({})).await;
-    assert_eq!(code, 403, "another tenant's member: {json}");
+    assert_eq!(
+        code, 404,
+        "another tenant's member sees no such run: {json}"
+    );
     assert_eq!(status_of(&server, &run_id), "awaiting-approval");
     let (code, json) = api_post(&server, &approve, Some(ACME_TOKEN), json!({ "by": "octo" })).await;
     assert_eq!(code, 200, "{json}");
@@ -520,9 +525,21 @@ async fn trust_tenant_tokens_act_only_on_their_own_runs() {
         code, 403,
         "a tenant token may not name a local path: {json}"
     );
+    // Dot segments in the name reach another tenant's repository on many git hosts.
+    let (code, json) = api_post(
+        &server,
+        "/api/runs",
+        Some(BRAVO_TOKEN),
+        trigger(
+            "bravo/../acme/shop",
+            "https://github.com/bravo/../acme/shop",
+        ),
+    )
+    .await;
+    assert_eq!(code, 400, "{json}");
     let cancel = format!("/api/runs/{acme_run}/cancel");
     let (code, _) = api_post(&server, &cancel, Some(BRAVO_TOKEN), json!({})).await;
-    assert_eq!(code, 403);
+    assert_eq!(code, 404, "another tenant's run is not found");
     assert_eq!(status_of(&server, &acme_run), "running");
     let (code, json) = api_post(
         &server,
@@ -657,4 +674,37 @@ async fn trust_a_private_repository_is_read_with_its_tenants_token_only() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn trust_an_api_token_whose_variable_is_unset_closes_the_api_rather_than_opening_it() {
+    let (_dir, path) = temp();
+    let mut s = settings(&path, vec![acme(), bravo()]);
+    s.api_token = Secret {
+        value: None,
+        env: Some("BOSUN_TEST_SURELY_UNSET_API_TOKEN".into()),
+    };
+    let server = Server::start(s, bosun_bus::MemoryBus::new()).await;
+    assert_eq!(api_get(&server, "/api/runs", None).await.0, 503);
+    let trigger = json!({
+        "repository": "acme/shop", "clone_url": "https://evil.example/acme/shop",
+        "commit": "a".repeat(40), "branch": "main",
+    });
+    let (code, json) = api_post(&server, "/api/runs", None, trigger).await;
+    assert_eq!(code, 503, "{json}");
+    assert!(
+        json["error"].as_str().unwrap().contains("api_token"),
+        "{json}"
+    );
+    // Closed for tenant tokens too, until the operator sets the token.
+    assert_eq!(api_get(&server, "/api/runs", Some(ACME_TOKEN)).await.0, 503);
+    let page = reqwest::get(format!("{}/runs", server.base)).await.unwrap();
+    assert_eq!(page.status().as_u16(), 503);
+    assert!(
+        server
+            .store()
+            .list_runs(&Default::default())
+            .unwrap()
+            .is_empty()
+    );
 }

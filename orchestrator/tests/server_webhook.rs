@@ -195,7 +195,8 @@ fn slow_delivery(address: &str, name: &str, length: usize) -> std::net::TcpStrea
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     let head = format!(
-        "POST /webhook/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: {name}\r\nContent-Length: {length}\r\n\r\n"
+        "POST /webhook/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: {name}\r\nX-Hub-Signature-256: sha256={}\r\nContent-Length: {length}\r\n\r\n",
+        "0".repeat(64)
     );
     stream.write_all(head.as_bytes()).unwrap();
     stream.write_all(b"{\"ref\": ").unwrap();
@@ -305,6 +306,27 @@ async fn unsigned_bodies_cannot_make_the_server_hold_more_than_its_budget() {
 }
 
 #[tokio::test]
+async fn a_delivery_without_a_well_formed_signature_is_refused_before_its_body_is_read() {
+    let (_dir, path) = temp();
+    let mut s = settings(&path, vec![tenant("acme")]);
+    s.webhook_body_budget_mib = 1;
+    let server = Server::start(s, bosun_bus::MemoryBus::new()).await;
+    let address = server.base.trim_start_matches("http://").to_string();
+    let answer = tokio::task::spawn_blocking(move || {
+        // Announces 20 MB, more than the whole budget, and sends no signature.
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let head = "POST /webhook/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: unsigned\r\nContent-Length: 20000000\r\n\r\n";
+        stream.write_all(head.as_bytes()).unwrap();
+        answer_of(&mut stream)
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("missing X-Hub-Signature-256"), "{answer}");
+}
+
+#[tokio::test]
 async fn malformed_json_with_a_good_signature_is_a_400() {
     let (_dir, path) = temp();
     let server = Server::start(
@@ -398,6 +420,33 @@ async fn a_symlinked_config_is_a_config_error_that_says_so() {
         error.contains(".bosun.yml") && error.contains("symlink"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn an_oversized_config_is_refused_unread() {
+    let (_dir, path) = temp();
+    let huge = format!("{PIPELINE}{}", "# padding\n".repeat(40_000));
+    let (url, sha) = git_repo(&path.join("repo"), &[(".bosun.yml", &huge)]);
+    let server = Server::start(
+        settings(&path, vec![tenant("acme")]),
+        bosun_bus::MemoryBus::new(),
+    )
+    .await;
+    let body = push_payload("acme", &url, &sha, "main");
+    let (_, json) = server
+        .deliver("huge-1", "push", &body, Some(&sign(SECRET, &body)))
+        .await;
+    let run_id = json["run_id"].as_str().unwrap().to_string();
+    let store = server.store();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            store.run(&run_id).unwrap().unwrap().status.as_str() == "config-error"
+        })
+        .await
+    );
+    let run = store.run(&run_id).unwrap().unwrap();
+    assert!(run.error.unwrap().contains("at most 256 KiB"));
+    assert!(run.config_source.is_none(), "nothing of it is kept");
 }
 
 #[tokio::test]

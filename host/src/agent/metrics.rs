@@ -265,6 +265,7 @@ mod tests {
             secrets: vec![],
             secrets_granted: Vec::new(),
             push_repository: None,
+            image_repository: None,
         };
         let request = ContainerRequest {
             image: "any".into(),

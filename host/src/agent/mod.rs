@@ -447,6 +447,7 @@ impl Agent {
             secrets: self.settings.secrets.clone(),
             secrets_granted: message.secrets_granted.clone(),
             push_repository: message.push_repository.clone(),
+            image_repository: message.image_repository.clone(),
         };
         let result = self
             .registry

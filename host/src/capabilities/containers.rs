@@ -54,6 +54,9 @@ pub struct ContainerContext {
     pub secrets_granted: Vec<String>,
     /// The only image repository this task may push; none: builds run without a push.
     pub push_repository: Option<String>,
+    /// The only image repository this task may build and tag (else `push_repository`);
+    /// none of either: no image builds.
+    pub image_repository: Option<String>,
 }
 
 /// Something that can run a tool image: the Docker Engine, or plain processes.
@@ -256,22 +259,33 @@ pub fn check_build(
             request.repository
         )));
     }
-    match &context.push_repository {
+    // The name is the operator's, pushed or not: a build that may not push still tags
+    // images on the agent's engine, where other tenants' tools come from.
+    let Some(allowed) = context
+        .image_repository
+        .as_ref()
+        .or(context.push_repository.as_ref())
+    else {
+        return Err(ContainerError::Denied(format!(
+            "stage {} of tenant {} may not build images: the orchestrator named no image repository for it",
+            context.stage, context.tenant
+        )));
+    };
+    let inside = request.repository == *allowed
+        || request
+            .repository
+            .strip_prefix(allowed.as_str())
+            .is_some_and(|rest| rest.starts_with('/'));
+    if !inside {
+        return Err(ContainerError::Denied(format!(
+            "image repository {:?} is not the one stage {} of tenant {} may build ({allowed}, or a path under it): the operator's tenant `image_prefix` decides it, never the repository's config",
+            request.repository, context.stage, context.tenant
+        )));
+    }
+    if context.push_repository.is_none() {
         // A run that may not push (a pull request's) still builds, to check that the
         // image builds; the caller says that the push was withheld.
-        None => request.push = false,
-        Some(allowed)
-            if request.repository == *allowed
-                || request
-                    .repository
-                    .strip_prefix(allowed.as_str())
-                    .is_some_and(|rest| rest.starts_with('/')) => {}
-        Some(allowed) => {
-            return Err(ContainerError::Denied(format!(
-                "image repository {:?} is not the one stage {} of tenant {} may build and push ({allowed}, or a path under it): the operator's tenant `image_prefix` decides it, never the repository's config",
-                request.repository, context.stage, context.tenant
-            )));
-        }
+        request.push = false;
     }
     for (what, path) in [
         ("dockerfile", &request.dockerfile),
@@ -325,6 +339,7 @@ mod tests {
             ],
             secrets_granted: vec!["TOKEN".into()],
             push_repository: Some("acme/shop".into()),
+            image_repository: None,
         }
     }
 
@@ -364,11 +379,27 @@ mod tests {
                 "{other}: {err:?}"
             );
         }
-        // A task without a push grant (a pull request's) builds without pushing.
+        // A task without a push grant (a pull request's) builds its own name without
+        // pushing, and may not tag any other name on the agent's engine.
         let mut pr = context();
         pr.push_repository = None;
+        pr.image_repository = Some("acme/shop".into());
         let built = check_build(&pr, build("acme/shop", true)).unwrap();
         assert!(!built.push);
+        for other in ["bosun/python-tools", "acme/shop2"] {
+            let err = check_build(&pr, build(other, false)).unwrap_err();
+            assert!(
+                matches!(&err, ContainerError::Denied(m) if m.contains("may build")),
+                "{err:?}"
+            );
+        }
+        // A task the orchestrator named no image for builds nothing.
+        pr.image_repository = None;
+        let err = check_build(&pr, build("acme/shop", false)).unwrap_err();
+        assert!(
+            matches!(&err, ContainerError::Denied(m) if m.contains("may not build")),
+            "{err:?}"
+        );
     }
 
     fn request() -> ContainerRequest {

@@ -109,10 +109,12 @@ async fn build_inner(
         Some(r) => format!("{r}/{}", request.repository),
         None => request.repository.clone(),
     };
-    let references = vec![
-        format!("{base}:{}", context.commit),
-        format!("{base}:{}", branch_tag(&context.branch)),
-    ];
+    // The branch tag names what a branch's latest build is: only a build that may push
+    // sets it (a pull request's head branch may be called `main`).
+    let mut references = vec![format!("{base}:{}", context.commit)];
+    if request.push {
+        references.push(format!("{base}:{}", branch_tag(&context.branch)));
+    }
     let first = references.first().cloned().unwrap_or_default();
     let args: HashMap<String, String> = request.build_args.iter().cloned().collect();
     let options = BuildImageOptionsBuilder::default()

@@ -1,7 +1,8 @@
 //! Secret masking: every form a secret's value can take in a tool's output is replaced
 //! by `***`: the value itself, base64 (standard and URL-safe, at each of the three byte
-//! alignments it can have inside a longer encoded text), percent-encoded, and each of
-//! those split across lines (a wrapped base64 block, a token broken by a newline).
+//! alignments it can have inside a longer encoded text), percent-encoded (both escape
+//! sets, both hex cases), JSON-escaped, hex, and each of those split across lines (a
+//! wrapped base64 block, a token broken by a newline, a multi-line kubeconfig).
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -31,15 +32,56 @@ fn forms(secret: &str) -> Vec<Vec<u8>> {
             }
         }
     }
-    forms.push(
-        utf8_percent_encode(secret, NON_ALPHANUMERIC)
-            .to_string()
-            .into_bytes(),
-    );
+    // Percent-encoded: every byte but letters and digits, or all but the unreserved
+    // `-_.~` (as URL libraries do), with upper- or lower-case hex digits.
+    for set in [NON_ALPHANUMERIC, URL_UNRESERVED] {
+        let upper = utf8_percent_encode(secret, set).to_string();
+        forms.push(lower_hex_escapes(&upper).into_bytes());
+        forms.push(upper.into_bytes());
+    }
+    // JSON-escaped (a tool writing the value into a JSON report), and hex.
+    if let Ok(json) = serde_json::to_string(secret) {
+        let inner = json
+            .get(1..json.len().saturating_sub(1))
+            .unwrap_or_default();
+        forms.push(inner.as_bytes().to_vec());
+    }
+    if bytes.len() * 2 >= MIN_FRAGMENT {
+        let hex = hex::encode(bytes);
+        forms.push(hex.to_ascii_uppercase().into_bytes());
+        forms.push(hex.into_bytes());
+    }
+    // The text is matched with its line breaks taken out, so the forms are too: a
+    // secret that spans lines (a kubeconfig) still matches, printed whole or wrapped.
+    for form in &mut forms {
+        form.retain(|b| *b != b'\n' && *b != b'\r');
+    }
     forms.retain(|f| !f.is_empty());
     forms.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
     forms.dedup();
     forms
+}
+
+/// The characters URL libraries leave as they are: letters, digits and `-_.~`.
+const URL_UNRESERVED: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `%2F` escapes as `%2f`; the characters outside escapes are left as they are.
+fn lower_hex_escapes(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut rest = encoded;
+    while let Some(at) = rest.find('%') {
+        let (before, escape) = rest.split_at(at);
+        out.push_str(before);
+        let digits = escape.get(..3).unwrap_or(escape);
+        out.push_str(&digits.to_ascii_lowercase());
+        rest = escape.get(digits.len()..).unwrap_or_default();
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Replace every form of every secret in `text` with `***`; line breaks inside a match
@@ -238,6 +280,27 @@ mod tests {
         mask_report(&mut report, &secrets());
         assert_eq!(report.summary, "1 finding ***");
         assert_eq!(report.findings[0].message, "***");
+    }
+
+    #[test]
+    fn multi_line_secrets_and_other_encodings_are_masked() {
+        let kubeconfig = "apiVersion: v1\nkind: Config\nusers: [{token: s3cr3t-k8s}]\n";
+        let secrets = vec![kubeconfig.to_string(), "p@ss/w0rd~x".to_string()];
+        let masked = mask(&format!("config:\n{kubeconfig}done\n"), &secrets);
+        assert!(
+            !masked.contains("s3cr3t-k8s") && masked.ends_with("done\n"),
+            "{masked}"
+        );
+        for leaked in [
+            "p%40ss%2fw0rd~x".to_string(),   // URL library, lower-case hex
+            "p%40ss%2Fw0rd%7Ex".to_string(), // every byte escaped
+            hex::encode("p@ss/w0rd~x"),
+            serde_json::to_string(kubeconfig).unwrap(), // in a JSON report
+        ] {
+            let text = format!("x {leaked} y");
+            let shown = mask(&text, &secrets);
+            assert_ne!(shown, text, "{leaked} left as is");
+        }
     }
 
     #[test]

@@ -155,6 +155,7 @@ mod tests {
             secrets: vec![],
             secrets_granted: Vec::new(),
             push_repository: None,
+            image_repository: None,
         }
     }
 

@@ -89,6 +89,7 @@ pub fn call(dirs: &Dirs) -> StageCall {
         secrets: vec![("TOKEN".into(), "s3cr3t-token".into())],
         secrets_granted: vec!["TOKEN".into()],
         push_repository: None,
+        image_repository: None,
     }
 }
 

@@ -36,7 +36,17 @@ fn given_token(headers: &HeaderMap) -> Option<String> {
 /// Let a page through when auth is off or the request carries the operator's token;
 /// send everyone else to the login form.
 pub async fn require(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(token) = state.orchestrator.settings().api_token.resolve() else {
+    let settings = state.orchestrator.settings();
+    let Some(token) = settings.api_token.resolve() else {
+        if settings.api_token_configured() {
+            // Configured but unset: closed, never open.
+            return form(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(
+                    "The server's api_token is configured but not set: the dashboard is closed until the operator sets it.",
+                ),
+            );
+        }
         return next.run(request).await;
     };
     if given_token(request.headers()).is_some_and(|given| same_token(&given, &token)) {
@@ -71,7 +81,14 @@ pub async fn show() -> Response {
 /// `POST /login` (form field `token`): a valid token sets the cookie and opens the
 /// runs list; anything else shows the form again with 401.
 pub async fn submit(State(state): State<AppState>, body: Bytes) -> Response {
-    let Some(token) = state.orchestrator.settings().api_token.resolve() else {
+    let settings = state.orchestrator.settings();
+    let Some(token) = settings.api_token.resolve() else {
+        if settings.api_token_configured() {
+            return form(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("The server's api_token is not set."),
+            );
+        }
         return Redirect::to("/runs").into_response();
     };
     let given = form_urlencoded(&body, "token").unwrap_or_default();

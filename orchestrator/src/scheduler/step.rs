@@ -392,8 +392,27 @@ impl Step<'_> {
             network_allowed: grants.network,
             secrets_granted: grants.secrets,
             push_repository: grants.push_repository,
+            image_repository: grants.image_repository,
         };
         (message, deadline_ms)
+    }
+
+    /// The stage's config; for the built-in `build` plugin, the image name and whether
+    /// it pushes are the operator's, set over whatever `with:` says: its Kaniko builder
+    /// pushes from inside a tool container, where the host's push check cannot see.
+    fn builtin_build_config(&self, spec: &StageSpec) -> Vec<(String, String)> {
+        if spec.plugin != "build" {
+            return Self::stage_config(spec, &[]);
+        }
+        let grants = crate::trust::grants(spec, &self.run.trigger, self.tenant);
+        let mut extra = Vec::new();
+        if let Some(image) = &grants.image_repository {
+            extra.push(("repository", image.as_str()));
+        }
+        if grants.push_repository.is_none() {
+            extra.push(("push", "false"));
+        }
+        Self::stage_config(spec, &extra)
     }
 
     fn stage_config(spec: &StageSpec, extra: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -412,7 +431,7 @@ impl Step<'_> {
 
     /// Send an attempt to the stage's agents.
     fn dispatch(&mut self, spec: &StageSpec, attempt: u32) {
-        let config = Self::stage_config(spec, &[]);
+        let config = self.builtin_build_config(spec);
         let (message, deadline_ms) =
             self.task_message(spec, &spec.name, attempt, &spec.plugin, config);
         let topic = topics::stage_topic(&spec.agent);
@@ -460,7 +479,7 @@ impl Step<'_> {
                 continue;
             };
             if stage.state == StageState::Running {
-                let config = Self::stage_config(&spec, &[]);
+                let config = self.builtin_build_config(&spec);
                 let (mut message, _) =
                     self.task_message(&spec, &spec.name, stage.attempt, &spec.plugin, config);
                 message.deadline_unix_ms = stage.deadline_ms.unwrap_or(message.deadline_unix_ms);

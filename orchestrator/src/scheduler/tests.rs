@@ -512,3 +512,38 @@ fn a_newer_push_cancels_the_superseded_run() {
     assert!(h.run(&old).error.unwrap().contains(&new));
     assert_eq!(h.run(&new).status, RunStatus::Running);
 }
+
+#[test]
+fn a_fork_run_awaiting_approval_survives_a_restart_and_can_be_approved_or_cancelled() {
+    let mut h = Harness::new(vec![]);
+    let mut fork = trigger("patch-1");
+    fork.event = "pull_request".into();
+    fork.pull_request = Some(7);
+    fork.fork = true;
+    let accepted = h.scheduler.accept(fork.clone(), None, h.now).unwrap();
+    let Accepted::AwaitingApproval { run_id } = accepted else {
+        panic!("a fork's run waits: {accepted:?}")
+    };
+    let Accepted::AwaitingApproval { run_id: other } =
+        h.scheduler.accept(fork, None, h.now + 1).unwrap()
+    else {
+        panic!("waits")
+    };
+    assert!(
+        h.scheduler.queued_runs().is_empty(),
+        "nothing of a fork is loaded"
+    );
+    h.restart();
+    let approved = h
+        .scheduler
+        .approve(&run_id, "octo", h.now)
+        .unwrap()
+        .unwrap();
+    assert!(approved.fork);
+    assert_eq!(h.run(&run_id).status, RunStatus::Queued);
+    let (found, _) = h.scheduler.cancel(&other, "not this one", h.now).unwrap();
+    assert!(found);
+    assert_eq!(h.run(&other).status, RunStatus::Cancelled);
+    let again = h.scheduler.approve(&run_id, "octo", h.now).unwrap();
+    assert!(again.unwrap_err().contains("does not wait"));
+}

@@ -171,6 +171,13 @@ enum Caller {
 fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Answer> {
     let settings = state.orchestrator.settings();
     let Some(token) = settings.api_token.resolve() else {
+        if settings.api_token_configured() {
+            // Configured but unset (a missing variable): fail closed, never open.
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server's api_token is configured but empty or its variable unset: the API is closed until the operator sets it",
+            ));
+        }
         return Ok(Caller::Operator);
     };
     let given = headers
@@ -255,12 +262,22 @@ pub async fn trigger_run(
             );
         }
     };
-    let Some((owner, _)) = request.repository.split_once('/') else {
+    let Some((owner, _)) = request
+        .repository
+        .split_once('/')
+        .filter(|_| crate::trust::is_repository_name(&request.repository))
+    else {
         return error(
             StatusCode::BAD_REQUEST,
             format!("repository {:?} is not owner/name", request.repository),
         );
     };
+    if !bosun_bus::git_refs::is_commit_sha(&request.commit) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("commit {:?} is not a hexadecimal sha", request.commit),
+        );
+    }
     if let Caller::Tenant(own) = &caller {
         // A tenant's token starts its own repositories' runs, from where a webhook could.
         if !may_act_for(&caller, owner) {
@@ -327,12 +344,8 @@ pub async fn cancel_run(
     if caller != Caller::Operator {
         match run_tenant(&state, &id) {
             Ok(tenant) if may_act_for(&caller, &tenant) => {}
-            Ok(tenant) => {
-                return error(
-                    StatusCode::FORBIDDEN,
-                    format!("run {id} belongs to tenant {tenant}, not to this token's"),
-                );
-            }
+            // Another tenant's run is "not found": its existence does not leak.
+            Ok(_) => return error(StatusCode::NOT_FOUND, format!("no run {id}")),
             Err(answer) => return answer,
         }
     }
@@ -386,12 +399,8 @@ pub async fn approve_run(
         Err(answer) => return answer,
     };
     if !may_act_for(&caller, &tenant) {
-        return error(
-            StatusCode::FORBIDDEN,
-            format!(
-                "run {id} belongs to tenant {tenant}: only its members or the operator approve it"
-            ),
-        );
+        // Another tenant's run is "not found": its existence does not leak.
+        return error(StatusCode::NOT_FOUND, format!("no run {id}"));
     }
     let who: String = request
         .by

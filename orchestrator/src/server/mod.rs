@@ -137,6 +137,21 @@ async fn read_webhook_body(
             ),
         );
     }
+    // A delivery without a well-formed signature is refused before any budget is taken
+    // for its body (the secret only decides mismatches, after the body is read).
+    let signature = request
+        .headers()
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    if let Err(
+        e @ (crate::webhook::SignatureError::MissingHeader
+        | crate::webhook::SignatureError::WrongScheme { .. }
+        | crate::webhook::SignatureError::Malformed { .. }),
+    ) = crate::webhook::verify_signature(b"form only", signature, b"")
+    {
+        metrics.webhook("unauthorized");
+        return refusal(StatusCode::UNAUTHORIZED, e.to_string());
+    }
     // The announced length, or the most a body without one may grow to.
     let cost = announced
         .unwrap_or(MAX_WEBHOOK_BODY as u64)

@@ -43,22 +43,32 @@ pub async fn github(
 
 async fn handle(state: &AppState, headers: &HeaderMap, body: &Bytes) -> (StatusCode, Json<Value>) {
     let settings = state.orchestrator.settings();
-    let signature = header(headers, "x-hub-signature-256");
+    let signature = header(headers, "x-hub-signature-256").map(str::to_string);
     // The signature decides which tenant sent it; nothing is parsed before it matches.
-    let mut last_error = SignatureError::MissingHeader;
-    let mut tenant = None;
-    for candidate in &settings.tenants {
-        let Some(secret) = candidate.webhook_secret.resolve() else {
-            continue;
-        };
-        match verify_signature(secret.as_bytes(), signature, body) {
-            Ok(()) => {
-                tenant = Some(candidate);
-                break;
+    // One HMAC per tenant over up to 25 MB is CPU work: off the async threads.
+    let secrets: Vec<Option<String>> = settings
+        .tenants
+        .iter()
+        .map(|t| t.webhook_secret.resolve())
+        .collect();
+    let checked_body = body.clone();
+    let matched = tokio::task::spawn_blocking(move || {
+        let mut last_error = SignatureError::MissingHeader;
+        for (index, secret) in secrets.iter().enumerate() {
+            let Some(secret) = secret else { continue };
+            match verify_signature(secret.as_bytes(), signature.as_deref(), &checked_body) {
+                Ok(()) => return Ok(index),
+                Err(e) => last_error = e,
             }
-            Err(e) => last_error = e,
         }
-    }
+        Err(last_error)
+    })
+    .await
+    .unwrap_or(Err(SignatureError::Mismatch));
+    let (tenant, last_error) = match matched {
+        Ok(index) => (settings.tenants.get(index), SignatureError::Mismatch),
+        Err(e) => (None, e),
+    };
     let Some(tenant) = tenant else {
         if settings
             .tenants

@@ -171,7 +171,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, state_json FROM runs WHERE status IN ('queued', 'running') ORDER BY created_ms",
+                "SELECT id, state_json FROM runs WHERE status IN ('awaiting-approval', 'queued', 'running') ORDER BY created_ms",
             )
             .map_err(|e| self.sqlite(e))?;
         let rows = stmt

@@ -19,10 +19,14 @@ fn parts(url: &str) -> Result<Parts<'_>, String> {
     } else if let Some(rest) = url.strip_prefix("ssh://") {
         (CloneScheme::Ssh, rest)
     } else if !url.contains("://") && url.contains('@') {
-        // scp form: `user@host:owner/name.git`.
+        // scp form: `user@host:owner/name.git`; git takes a `/` before the `:` as a
+        // local path, so none may be there.
         let (user_host, path) = url
             .split_once(':')
             .ok_or_else(|| "an ssh clone URL in scp form needs `host:path`".to_string())?;
+        if user_host.contains('/') {
+            return Err("an scp-form clone URL may not hold '/' before its ':'".to_string());
+        }
         let host = user_host.rsplit_once('@').map_or(user_host, |(_, h)| h);
         return Ok(Parts {
             scheme: CloneScheme::Ssh,
@@ -99,7 +103,14 @@ pub fn check_clone_url(
             parts.host
         ));
     }
+    if !super::is_repository_name(repository) {
+        return refuse(format!("{repository:?} is not an owner/name"));
+    }
     let path = parts.path.trim_start_matches('/');
+    // No dot segments and no escapes: git and servers resolve them, this compare does not.
+    if path.contains('%') || path.split('/').any(|seg| seg == "." || seg == "..") {
+        return refuse("its path holds '.', '..' or '%' escapes".into());
+    }
     let path = path.strip_suffix(".git").unwrap_or(path);
     if !path.eq_ignore_ascii_case(repository) {
         return refuse(format!(
@@ -138,12 +149,19 @@ mod tests {
         assert!(err("file:///srv/bosun/mirrors/a/shop").contains("file:// only from `bosun run`"));
         assert!(err("/srv/a/shop").contains("not accepted from webhooks"));
         assert!(err("https://github.com/a/shop.git").contains("not the repository"));
-        assert!(err("https://github.com/b/shop/../../a/shop").contains("not the repository"));
+        assert!(err("https://github.com/b/shop/../../a/shop").contains("'..'"));
         assert!(err("https://user:pw@github.com/b/shop.git").contains("credentials"));
         assert!(err("ssh://git@github.com/b/shop.git").contains("`clone_schemes`"));
         assert!(err("git@github.com:b/shop.git").contains("`clone_schemes`"));
         assert!(err("http://127.0.0.1:9/b/shop.git").contains("`clone_schemes`"));
         assert!(err("-uhttps://github.com/b/shop").contains("starts with '-'"));
+        assert!(err("https://github.com/b/%2e%2e/a/shop").contains("'%'"));
+        // A name with dot segments, as an API trigger could give it.
+        let dots = check_clone_url("https://h/b/../a/shop", "b/../a/shop", HTTPS, &[]);
+        assert!(dots.unwrap_err().contains("not an owner/name"));
+        let all = &[CloneScheme::Https, CloneScheme::Ssh];
+        let scp = check_clone_url("git@a/b@h:b/shop", "b/shop", all, &[]).unwrap_err();
+        assert!(scp.contains("before its ':'"), "{scp}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::config::{PipelineConfig, StageSpec};
 use crate::model::RunTrigger;
-use crate::settings::TenantSettings;
+use crate::settings::{SecretUse, TenantSettings};
 
 /// What a stage's tools may use, as the orchestrator puts it on the task.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,6 +16,8 @@ pub struct StageGrants {
     pub secrets: Vec<String>,
     /// The only image repository a build may push (none: builds do not push).
     pub push_repository: Option<String>,
+    /// The only image repository a build may tag, pushed or not: the operator's name.
+    pub image_repository: Option<String>,
 }
 
 /// Why a stage never runs for a pull request, when it is a deploy: one with an
@@ -40,18 +42,21 @@ pub fn grants(
         return StageGrants::default();
     };
     let pull_request = trigger.is_pull_request();
+    let image = tenant.push_repository(&trigger.repository);
     StageGrants {
         network: spec.network && network_denial(spec, trigger, tenant).is_none(),
         secrets: if pull_request {
             Vec::new()
         } else {
-            tenant.granted_secrets(&spec.name, &trigger.event)
+            tenant.granted_secrets(&SecretUse {
+                stage: &spec.name,
+                event: &trigger.event,
+                environment: spec.environment.as_deref(),
+                on_default_branch: trigger.branch == trigger.default_branch,
+            })
         },
-        push_repository: if pull_request {
-            None
-        } else {
-            tenant.push_repository(&trigger.repository)
-        },
+        push_repository: if pull_request { None } else { image.clone() },
+        image_repository: image,
     }
 }
 
@@ -142,6 +147,8 @@ pipeline:
                 name: "KUBE_TOKEN".into(),
                 stages: vec!["deploy".into()],
                 events: Vec::new(),
+                environments: Vec::new(),
+                default_branch_only: false,
             }],
             ..TenantSettings::default()
         }
@@ -224,6 +231,8 @@ pipeline:
         );
         let pr = grants(deploy, &trigger("pull_request"), Some(&granted));
         assert!(pr.secrets.is_empty() && pr.push_repository.is_none());
+        // It still builds under the operator's name only, without pushing.
+        assert_eq!(pr.image_repository.as_deref(), Some("acme/shop"));
         assert!(withheld_from_pull_request(deploy, &trigger("pull_request")).is_some());
         assert!(withheld_from_pull_request(deploy, &trigger("push")).is_none());
         assert!(withheld_from_pull_request(build, &trigger("pull_request")).is_none());

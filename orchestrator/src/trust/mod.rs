@@ -8,3 +8,21 @@ mod grants;
 
 pub use clone_url::check_clone_url;
 pub use grants::{StageGrants, check_plan, grants, withheld_from_pull_request};
+
+/// Whether `part` is one segment of a GitHub `owner/name`: letters, digits, `-`, `_`
+/// and `.`, not starting with `.` or `-` (so never `.` or `..`), at most 100 long.
+pub fn is_name_segment(part: &str) -> bool {
+    !part.is_empty()
+        && part.len() <= 100
+        && !part.starts_with(['.', '-'])
+        && part
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Whether `full_name` is `owner/name`, each a [`is_name_segment`].
+pub fn is_repository_name(full_name: &str) -> bool {
+    full_name
+        .split_once('/')
+        .is_some_and(|(owner, name)| is_name_segment(owner) && is_name_segment(name))
+}

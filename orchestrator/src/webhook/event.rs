@@ -215,14 +215,7 @@ fn check_identity(
     let Some((full_owner, full_repo)) = full_name.split_once('/') else {
         return Err(invalid("expected owner/name".to_owned()));
     };
-    let safe = |part: &str| {
-        !part.is_empty()
-            && part.len() <= 100
-            && !part.starts_with(['.', '-'])
-            && part
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    };
+    let safe = crate::trust::is_name_segment;
     if !safe(full_owner) || !safe(full_repo) {
         return Err(invalid(
             "owner and name may hold only letters, digits, '-', '_' and '.'".to_owned(),
