@@ -11,7 +11,7 @@ use bosun_host::{
     ArtifactCache, ContainerRunner, EngineSettings, HostEngine, PluginRegistry, PluginRuntime,
 };
 use bosun_orchestrator::known::KnownAgents;
-use bosun_orchestrator::server::{AppState, router};
+use bosun_orchestrator::server::{AppState, GuardedListener, router};
 use bosun_orchestrator::service::{Orchestrator, ServiceOptions};
 use bosun_orchestrator::settings::ServerSettings;
 use bosun_orchestrator::store::Store;
@@ -156,6 +156,7 @@ impl Embedded {
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let base_url = format!("http://{}", listener.local_addr()?);
+        let listener = GuardedListener::new(listener, settings.read_timeout());
         let mut http_stop = stopped;
         tasks.push(tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {

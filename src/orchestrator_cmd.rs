@@ -1,7 +1,7 @@
 //! `bosun orchestrator`: the webhook, scheduler, run store and API over a bus.
 
 use anyhow::Context;
-use bosun_orchestrator::server::{AppState, router};
+use bosun_orchestrator::server::{AppState, GuardedListener, router};
 use bosun_orchestrator::service::{Orchestrator, ServiceOptions};
 use bosun_orchestrator::settings::ServerSettings;
 use bosun_orchestrator::store::Store;
@@ -75,6 +75,7 @@ pub async fn run(args: OrchestratorArgs) -> anyhow::Result<ExitCode> {
         bus.describe(),
         settings.store.display()
     );
+    let listener = GuardedListener::new(listener, settings.read_timeout());
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         crate::agent_cmd::wait_for_signal().await;
         let _ = stop.send(true);

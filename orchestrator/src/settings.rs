@@ -277,7 +277,7 @@ fn default_gate_timeout() -> u64 {
 fn default_webhook_body_budget() -> u32 {
     64
 }
-fn default_webhook_body_timeout() -> u64 {
+fn default_read_timeout() -> u64 {
     10
 }
 fn default_clone_schemes() -> Vec<CloneScheme> {
@@ -329,9 +329,10 @@ pub struct ServerSettings {
     /// 503 with `Retry-After` (GitHub redelivers). Bounds what unsigned senders hold.
     #[serde(default = "default_webhook_body_budget")]
     pub webhook_body_budget_mib: u32,
-    /// Seconds a webhook body may take to arrive before the delivery is answered 408.
-    #[serde(default = "default_webhook_body_timeout")]
-    pub webhook_body_timeout_secs: u64,
+    /// Seconds a request's headers may take to arrive (else the connection is closed),
+    /// and a webhook's body (else the delivery is answered 408).
+    #[serde(default = "default_read_timeout")]
+    pub read_timeout_secs: u64,
 }
 
 impl Default for ServerSettings {
@@ -350,7 +351,7 @@ impl Default for ServerSettings {
             repositories: Vec::new(),
             clone_schemes: default_clone_schemes(),
             webhook_body_budget_mib: default_webhook_body_budget(),
-            webhook_body_timeout_secs: default_webhook_body_timeout(),
+            read_timeout_secs: default_read_timeout(),
         }
     }
 }
@@ -445,6 +446,11 @@ impl ServerSettings {
             }
         }
         warnings
+    }
+
+    /// How long request headers, and a webhook's body, may take to arrive.
+    pub fn read_timeout(&self) -> Duration {
+        Duration::from_secs(self.read_timeout_secs.max(1))
     }
 
     /// How long a gate may go unanswered.

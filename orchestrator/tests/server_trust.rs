@@ -93,29 +93,6 @@ fn pr_payload(
     serde_json::to_vec(&payload).unwrap()
 }
 
-fn status_of(server: &Server, run_id: &str) -> String {
-    server
-        .store()
-        .run(run_id)
-        .unwrap()
-        .unwrap()
-        .status
-        .as_str()
-        .to_string()
-}
-
-async fn wait_for(server: &Server, run_id: &str, status: &str) {
-    let done = eventually(Duration::from_secs(10), || {
-        status_of(server, run_id) == status
-    })
-    .await;
-    assert!(
-        done,
-        "run {run_id} is {}, not {status}",
-        status_of(server, run_id)
-    );
-}
-
 async fn api_post(
     server: &Server,
     path: &str,

@@ -84,26 +84,30 @@ impl DockerRunner {
         &self.docker
     }
 
-    /// Stop this agent's containers of `run_id`: a running one is killed (the task
-    /// waiting on it sees the exit and removes it as usual), one not yet started is
-    /// removed (its task's start fails). Returns how many were stopped.
-    pub async fn kill_run(&self, run_id: &str) -> Result<usize, String> {
-        let mut filters = HashMap::new();
-        filters.insert(
-            "label".to_string(),
-            vec![
-                format!("{LABEL_MANAGED}=true"),
-                format!("{LABEL_AGENT}={}", self.settings.agent_id),
-                format!("{LABEL_RUN}={run_id}"),
-            ],
-        );
+    /// This agent's containers in any state, of one run or of all.
+    async fn own_containers(
+        &self,
+        run_id: Option<&str>,
+    ) -> Result<Vec<bollard::models::ContainerSummary>, bollard::errors::Error> {
+        let mut labels = vec![
+            format!("{LABEL_MANAGED}=true"),
+            format!("{LABEL_AGENT}={}", self.settings.agent_id),
+        ];
+        labels.extend(run_id.map(|run| format!("{LABEL_RUN}={run}")));
+        let filters = HashMap::from([("label".to_string(), labels)]);
         let options = ListContainersOptionsBuilder::default()
             .all(true)
             .filters(&filters)
             .build();
+        self.docker.list_containers(Some(options)).await
+    }
+
+    /// Stop this agent's containers of `run_id`: a running one is killed (the task
+    /// waiting on it sees the exit and removes it as usual), one not yet started is
+    /// removed (its task's start fails). Returns how many were stopped.
+    pub async fn kill_run(&self, run_id: &str) -> Result<usize, String> {
         let listed = self
-            .docker
-            .list_containers(Some(options))
+            .own_containers(Some(run_id))
             .await
             .map_err(|e| format!("listing containers of run {run_id}: {e}"))?;
         let mut stopped = 0;
@@ -137,21 +141,8 @@ impl DockerRunner {
 
     /// Remove containers this agent left behind (a crash mid-task); returns how many.
     pub async fn sweep_orphans(&self) -> Result<usize, String> {
-        let mut filters = HashMap::new();
-        filters.insert(
-            "label".to_string(),
-            vec![
-                format!("{LABEL_MANAGED}=true"),
-                format!("{LABEL_AGENT}={}", self.settings.agent_id),
-            ],
-        );
-        let options = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&filters)
-            .build();
         let leftovers = self
-            .docker
-            .list_containers(Some(options))
+            .own_containers(None)
             .await
             .map_err(|e| format!("listing containers: {e}"))?;
         let mut removed = 0;

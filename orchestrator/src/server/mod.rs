@@ -2,7 +2,10 @@
 //! the HTML dashboard (`crate::dashboard`), `/metrics` and `/healthz`.
 
 mod api;
+mod listener;
 mod webhook;
+
+pub use listener::{GuardedListener, GuardedStream};
 
 use crate::service::Orchestrator;
 use crate::store::Store;
@@ -74,7 +77,7 @@ pub fn router(state: AppState) -> Router {
         bodies: Arc::new(tokio::sync::Semaphore::new(
             (settings.webhook_body_budget_mib.max(1) as usize).saturating_mul(1024),
         )),
-        timeout: std::time::Duration::from_secs(settings.webhook_body_timeout_secs.max(1)),
+        timeout: settings.read_timeout(),
         state: state.clone(),
     };
     Router::new()

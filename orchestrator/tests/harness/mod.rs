@@ -12,7 +12,7 @@ pub use git_http::{serve_git, serve_private_git};
 
 use bosun_bus::messages::{self, AgentReply, MESSAGE_VERSION, ResultMessage, TaskMessage};
 use bosun_bus::{Bus, MemoryBus, Outcome, StageReport, StageResult, topics};
-use bosun_orchestrator::server::{AppState, router};
+use bosun_orchestrator::server::{AppState, GuardedListener, router};
 use bosun_orchestrator::service::{Orchestrator, ServiceOptions};
 use bosun_orchestrator::settings::{CloneScheme, Secret, ServerSettings, TenantSettings};
 use bosun_orchestrator::store::Store;
@@ -136,8 +136,9 @@ impl Server {
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let timeout = settings.read_timeout();
         let http = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(GuardedListener::new(listener, timeout), app).await;
         });
         Server {
             base,
@@ -219,6 +220,31 @@ pub fn settings(dir: &Path, tenants: Vec<TenantSettings>) -> ServerSettings {
         clone_schemes: vec![CloneScheme::Https, CloneScheme::Http],
         ..ServerSettings::default()
     }
+}
+
+/// A run's status as stored.
+pub fn status_of(server: &Server, run_id: &str) -> String {
+    server
+        .store()
+        .run(run_id)
+        .unwrap()
+        .unwrap()
+        .status
+        .as_str()
+        .to_string()
+}
+
+/// Wait (up to 10 s) until the run's status is `status`.
+pub async fn wait_for(server: &Server, run_id: &str, status: &str) {
+    let done = eventually(Duration::from_secs(10), || {
+        status_of(server, run_id) == status
+    })
+    .await;
+    assert!(
+        done,
+        "run {run_id} is {}, not {status}",
+        status_of(server, run_id)
+    );
 }
 
 /// Poll `check` until it is true or `limit` passes.
