@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod git_http;
+pub mod process;
 
 use axum::Router;
 use axum::body::Bytes;
