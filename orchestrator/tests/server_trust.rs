@@ -90,6 +90,7 @@ fn pr_payload(
         Some(fork) => format!("{fork}/shop").into(),
         None => full_name.as_str().into(),
     };
+    head["label"] = format!("{}:{head_ref}", fork_owner.unwrap_or(owner)).into();
     serde_json::to_vec(&payload).unwrap()
 }
 
@@ -401,6 +402,10 @@ async fn trust_fork_pull_requests_wait_for_a_tenant_members_approval() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(status_of(&server, &run_id), "awaiting-approval");
     let run = server.store().run(&run_id).unwrap().unwrap();
+    assert_eq!(
+        run.trigger.branch, "mallory:patch-1",
+        "a fork's branch is its label"
+    );
     assert!(
         run.config_source.is_none(),
         "nothing of a fork is read before approval"

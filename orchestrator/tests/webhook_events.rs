@@ -137,13 +137,20 @@ fn events_pull_request_synchronize_triggers_the_new_head() {
 fn events_pull_request_from_a_fork_is_marked_as_one() {
     let mut body = json_of(PR_OPENED);
     body["pull_request"]["head"]["repo"]["full_name"] = json!("mallory/Hello-World");
-    assert!(trigger(parse_with("pull_request", &body, EventOptions::default())).fork);
+    body["pull_request"]["head"]["label"] = json!("mallory:main");
+    body["pull_request"]["head"]["ref"] = json!("main");
+    let from_fork = trigger(parse_with("pull_request", &body, EventOptions::default()));
+    assert!(from_fork.fork);
+    // Its `main` is the fork's, named by its label: never the base's default branch.
+    assert_eq!(from_fork.branch, "mallory:main");
     // A deleted fork leaves `head.repo` null: still a fork, never the base's trust.
     body["pull_request"]["head"]["repo"] = Value::Null;
     assert!(trigger(parse_with("pull_request", &body, EventOptions::default())).fork);
-    // Same repository, spelled in another case: not a fork.
+    // Same repository, spelled in another case: not a fork, and its branch as named.
     body["pull_request"]["head"]["repo"] = json!({ "full_name": "codertocat/hello-world" });
-    assert!(!trigger(parse_with("pull_request", &body, EventOptions::default())).fork);
+    let same = trigger(parse_with("pull_request", &body, EventOptions::default()));
+    assert!(!same.fork);
+    assert_eq!(same.branch, "main");
 }
 
 #[test]

@@ -65,6 +65,8 @@ pub(super) struct PullRequestHead {
     pub sha: Option<String>,
     /// The repository the head branch lives in; null when that fork was deleted.
     pub repo: Option<Repository>,
+    /// `owner:branch`, as GitHub names the head across repositories.
+    pub label: Option<String>,
 }
 
 /// A `ping` delivery, sent when a webhook is created.

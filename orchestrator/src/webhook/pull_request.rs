@@ -43,6 +43,16 @@ pub(super) fn parse(payload: PullRequestPayload) -> Result<WebhookEvent, EventEr
         .repo
         .and_then(|repo| repo.full_name)
         .is_none_or(|head| !head.eq_ignore_ascii_case(&repository.full_name));
+    // A fork's branch is not one of the base repository's: it is named by its label
+    // (`owner:branch`), so a fork's `main` never matches `when: {branches: [main]}` nor
+    // passes for the default branch, and policies see that the head is a fork.
+    let branch = if fork {
+        head.label
+            .filter(|label| label.contains(':'))
+            .unwrap_or_else(|| format!("fork:{branch}"))
+    } else {
+        branch
+    };
     let sender = sender_login(payload.sender, EVENT)?;
 
     Ok(WebhookEvent::Trigger(Trigger {
