@@ -105,4 +105,21 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX attempts_by_dispatched ON attempts (dispatched_ms);
     ",
+    // 3: deliveries are deduplicated per tenant: one tenant reusing another's delivery
+    // id neither blocks that delivery nor learns the run it started.
+    "
+    CREATE TABLE deliveries_by_tenant (
+        tenant TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        received_ms INTEGER NOT NULL,
+        run_id TEXT,
+        outcome TEXT NOT NULL,
+        PRIMARY KEY (tenant, delivery_id)
+    );
+    INSERT INTO deliveries_by_tenant (tenant, delivery_id, event, received_ms, run_id, outcome)
+        SELECT tenant, delivery_id, event, received_ms, run_id, outcome FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_by_tenant RENAME TO deliveries;
+    ",
 ];

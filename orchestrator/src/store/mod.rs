@@ -198,8 +198,8 @@ impl Writer<'_> {
         let seen = self
             .tx
             .query_row(
-                "SELECT run_id, outcome FROM deliveries WHERE delivery_id = ?1",
-                [delivery_id],
+                "SELECT run_id, outcome FROM deliveries WHERE tenant = ?1 AND delivery_id = ?2",
+                [tenant, delivery_id],
                 |r| {
                     Ok(SeenDelivery {
                         run_id: r.get(0)?,

@@ -155,6 +155,40 @@ fn a_delivery_id_is_recorded_once() {
         })
     );
     assert_eq!(store.delivery_count("d-1").unwrap(), 1);
+    // Another tenant reusing the id is a delivery of its own: it learns nothing of
+    // acme's run and does not block acme's deliveries.
+    let other = store
+        .write(|w| w.record_delivery("d-1", "bravo", "push", "run", Some("r3"), 7))
+        .unwrap();
+    assert_eq!(other, None);
+    assert_eq!(store.delivery_count("d-1").unwrap(), 2);
+}
+
+#[test]
+fn deliveries_recorded_before_the_per_tenant_key_still_deduplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    drop(Store::open(&path).unwrap());
+    // A store at schema 2, with a delivery recorded under the old key.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TABLE deliveries;
+         CREATE TABLE deliveries (delivery_id TEXT PRIMARY KEY, tenant TEXT NOT NULL,
+             event TEXT NOT NULL, received_ms INTEGER NOT NULL, run_id TEXT, outcome TEXT NOT NULL);
+         INSERT INTO deliveries VALUES ('old-1', 'acme', 'push', 1, 'r1', 'run');
+         PRAGMA user_version = 2;",
+    )
+    .unwrap();
+    drop(conn);
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(
+        store.schema_version().unwrap(),
+        migrations::MIGRATIONS.len() as i64
+    );
+    let again = store
+        .write(|w| w.record_delivery("old-1", "acme", "push", "run", Some("r9"), 9))
+        .unwrap();
+    assert_eq!(again.and_then(|seen| seen.run_id).as_deref(), Some("r1"));
 }
 
 #[test]
