@@ -7,7 +7,26 @@
 /// text segments (none included); elsewhere `*` matches any run of characters within one
 /// segment and `?` exactly one character. Everything else matches itself.
 pub fn glob_matches(pattern: &str, text: &str) -> bool {
-    let patterns: Vec<&str> = pattern.split('/').collect();
+    let mut unlimited = u64::MAX;
+    glob_matches_within(pattern, text, &mut unlimited).unwrap_or(true)
+}
+
+/// Work units one stage's `when.paths` check may spend on every changed path and
+/// pattern together: a push of thousands of deep paths against crafted patterns stays
+/// a bounded piece of the scheduler's time.
+pub(crate) const MATCH_BUDGET: u64 = 20_000_000;
+
+/// Take `units` from `budget`; `None` once it is spent.
+fn spend(budget: &mut u64, units: u64) -> Option<()> {
+    *budget = budget.checked_sub(units)?;
+    Some(())
+}
+
+/// [`glob_matches`], spending `budget`: `None` when it runs out before an answer.
+pub(crate) fn glob_matches_within(pattern: &str, text: &str, budget: &mut u64) -> Option<bool> {
+    let mut patterns: Vec<&str> = pattern.split('/').collect();
+    // `**/**` matches what `**` does; collapsing keeps the table small.
+    patterns.dedup_by(|a, b| *a == "**" && *b == "**");
     let segments: Vec<&str> = text.split('/').collect();
     // matched[j]: do patterns[i..] match segments[j..], for the current i (filled from the
     // end, so each row needs only the row after it).
@@ -19,14 +38,15 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
     for pattern in patterns.iter().rev() {
         let mut current = vec![false; rows];
         for j in (0..rows).rev() {
+            spend(budget, 1)?;
             let next_row = |k: usize| after.get(k).copied().unwrap_or(false);
             let matched = if *pattern == "**" {
                 next_row(j) || current.get(j + 1).copied().unwrap_or(false)
             } else {
-                segments
-                    .get(j)
-                    .is_some_and(|segment| segment_matches(pattern, segment))
-                    && next_row(j + 1)
+                match segments.get(j) {
+                    Some(segment) if next_row(j + 1) => segment_matches(pattern, segment, budget)?,
+                    _ => false,
+                }
             };
             if let Some(slot) = current.get_mut(j) {
                 *slot = matched;
@@ -34,17 +54,18 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
         }
         after = current;
     }
-    after.first().copied().unwrap_or(false)
+    Some(after.first().copied().unwrap_or(false))
 }
 
 /// Matches one segment: `*` any run of characters, `?` one character.
-fn segment_matches(pattern: &str, text: &str) -> bool {
+fn segment_matches(pattern: &str, text: &str, budget: &mut u64) -> Option<bool> {
     let pattern: Vec<char> = pattern.chars().collect();
     let text: Vec<char> = text.chars().collect();
     let (mut p, mut t) = (0, 0);
     // Where the last `*` was, and how much text it has swallowed so far.
     let mut star: Option<(usize, usize)> = None;
     while let Some(c) = text.get(t) {
+        spend(budget, 1)?;
         match pattern.get(p) {
             Some('*') => {
                 star = Some((p, t));
@@ -64,14 +85,14 @@ fn segment_matches(pattern: &str, text: &str) -> bool {
                     t = star_t + 1;
                     star = Some((star_p, star_t + 1));
                 }
-                None => return false,
+                None => return Some(false),
             },
         }
     }
     while pattern.get(p) == Some(&'*') {
         p += 1;
     }
-    p == pattern.len()
+    Some(p == pattern.len())
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! A stage's `when` conditions: which branches, events and changed paths it runs for.
 
 use super::When;
-use super::glob::glob_matches;
+use super::glob::{MATCH_BUDGET, glob_matches, glob_matches_within};
 
 impl When {
     /// Whether a stage with these conditions runs for a push of `branch` by `event` that
@@ -11,11 +11,16 @@ impl When {
         let branch_matches =
             self.branches.is_empty() || self.branches.iter().any(|p| glob_matches(p, branch));
         let event_matches = self.events.is_empty() || self.events.iter().any(|e| e == event);
+        // Paths too many or too deep to match within the budget count as matched, as
+        // unknown paths do: the stage runs rather than the scheduler grinding.
+        let mut budget = MATCH_BUDGET;
         let paths_match = self.paths.is_empty()
             || changed_paths.is_none_or(|changed| {
-                changed
-                    .iter()
-                    .any(|path| self.paths.iter().any(|p| glob_matches(p, path)))
+                changed.iter().any(|path| {
+                    self.paths
+                        .iter()
+                        .any(|p| glob_matches_within(p, path, &mut budget).unwrap_or(true))
+                })
             });
         branch_matches && event_matches && paths_match
     }
@@ -96,6 +101,21 @@ mod tests {
             Some(&changed(&["docs/x.md", "sub/Cargo.toml"]))
         ));
         assert!(!w.matches("main", "push", Some(&changed(&[]))));
+    }
+
+    #[test]
+    fn when_paths_that_would_take_too_long_to_match_count_as_matched() {
+        // No path has a `b`, but deciding so costs each path thousands of steps per
+        // star: past the budget, the paths count as matched and the stage runs.
+        let crafted = when(&[], &[], &["*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b"]);
+        let deep: Vec<String> = (0..10_000)
+            .map(|i| format!("{}{i}", "a".repeat(4000)))
+            .collect();
+        assert!(crafted.matches("main", "push", Some(&deep)));
+        // An ordinary filter still decides within it.
+        let python = when(&[], &[], &["src/**/*.py"]);
+        let docs: Vec<String> = (0..10_000).map(|i| format!("docs/page{i}.md")).collect();
+        assert!(!python.matches("main", "push", Some(&docs)));
     }
 
     #[test]
