@@ -76,8 +76,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &Bytes) -> (StatusC
             .all(|t| t.webhook_secret.resolve().is_none())
         {
             // Not the sender's fault: say what the operator must set.
-            let error =
-                "no tenant on this server has a webhook secret set (see the warnings at start-up)";
+            let error = "no tenant on this server has a webhook secret set: the operator sets each tenant's `webhook_secret` in the server settings";
             tracing::warn!(error, "webhook refused");
             return answer(StatusCode::UNAUTHORIZED, json!({ "error": error }));
         }
