@@ -1,6 +1,7 @@
 //! Checks on a task's repository fields before git sees them: the clone URL and the
 //! commit travel on the bus and reach `git` on both the orchestrator and the agents, so
-//! neither may smuggle in an option or a ref expression.
+//! neither may smuggle in an option or a ref expression. Also the one way both
+//! authenticate git to a private repository.
 
 /// URL schemes Bosun fetches from.
 const ALLOWED_SCHEMES: &[&str] = &["https://", "http://", "ssh://", "file://", "git@"];
@@ -17,6 +18,23 @@ pub fn is_commit_sha(commit: &str) -> bool {
     (4..=64).contains(&commit.len()) && commit.chars().all(|c| c.is_ascii_hexdigit())
 }
 
+/// The environment that makes git send `token` over HTTP(S) as GitHub takes an App
+/// installation or a personal token (`http.extraHeader`, basic `x-access-token:TOKEN`):
+/// through the environment, never argv (visible to every process) or a repository's
+/// config (it outlives the fetch); git never prints the header.
+pub fn token_env(token: &str) -> [(&'static str, String); 3] {
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+    [
+        ("GIT_CONFIG_COUNT", "1".to_string()),
+        ("GIT_CONFIG_KEY_0", "http.extraHeader".to_string()),
+        (
+            "GIT_CONFIG_VALUE_0",
+            format!("Authorization: Basic {basic}"),
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -30,5 +48,17 @@ mod tests {
         assert!(is_commit_sha("0123abcd"));
         assert!(!is_commit_sha("--force"));
         assert!(!is_commit_sha("HEAD"));
+    }
+
+    #[test]
+    fn a_token_reaches_git_as_one_basic_header_in_the_environment() {
+        let env = token_env("ghs_abc");
+        assert_eq!(env[0], ("GIT_CONFIG_COUNT", "1".to_string()));
+        assert_eq!(env[1].1, "http.extraHeader");
+        // base64("x-access-token:ghs_abc")
+        assert_eq!(
+            env[2].1,
+            "Authorization: Basic eC1hY2Nlc3MtdG9rZW46Z2hzX2FiYw=="
+        );
     }
 }

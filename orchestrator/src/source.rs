@@ -37,9 +37,7 @@ async fn git(dir: Option<&Path>, args: &[&str]) -> Result<std::process::Output, 
     git_as(dir, args, None).await
 }
 
-/// Run git, authenticated over HTTP(S) with `token` when one is given: through the
-/// environment (never argv, never the mirror's config), as GitHub takes App
-/// installation and personal tokens.
+/// Run git, authenticated over HTTP(S) with `token` when one is given.
 async fn git_as(
     dir: Option<&Path>,
     args: &[&str],
@@ -53,15 +51,7 @@ async fn git_as(
         .env("GIT_TERMINAL_PROMPT", "0")
         .kill_on_drop(true);
     if let Some(token) = token {
-        use base64::Engine;
-        let basic =
-            base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
-        cmd.env("GIT_CONFIG_COUNT", "1")
-            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
-            .env(
-                "GIT_CONFIG_VALUE_0",
-                format!("Authorization: Basic {basic}"),
-            );
+        cmd.envs(bosun_bus::git_refs::token_env(token));
     }
     cmd.output()
         .await

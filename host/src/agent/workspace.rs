@@ -104,14 +104,6 @@ fn check_commit(commit: &str) -> Result<(), WorkspaceError> {
     Ok(())
 }
 
-/// The `http.extraHeader` that authenticates git over HTTP(S) with a token, as GitHub
-/// takes an App installation token or a personal token.
-pub fn token_header(token: &str) -> String {
-    use base64::Engine;
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
-    format!("Authorization: Basic {basic}")
-}
-
 async fn git(
     args: &[&str],
     cwd: Option<&Path>,
@@ -126,12 +118,7 @@ async fn git(
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
     if let Some(token) = token {
-        // Through the environment, never argv (visible to every process) or the
-        // mirror's config (it outlives the task); git never prints the header.
-        command
-            .env("GIT_CONFIG_COUNT", "1")
-            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
-            .env("GIT_CONFIG_VALUE_0", token_header(token));
+        command.envs(bosun_bus::git_refs::token_env(token));
     }
     if let Some(dir) = cwd {
         command.current_dir(dir);
