@@ -16,7 +16,8 @@ struct LogBuffer {
     total_cap: usize,
     kept_bytes: usize,
     dropped_bytes: u64,
-    secrets: Vec<String>,
+    /// The agent's secrets, their forms worked out once for every line.
+    masker: super::mask::Masker,
     lines: Vec<LogLine>,
 }
 
@@ -48,7 +49,7 @@ impl LogSink {
                 total_cap,
                 kept_bytes: 0,
                 dropped_bytes: 0,
-                secrets,
+                masker: super::mask::Masker::new(&secrets),
                 lines: Vec::new(),
             })),
         }
@@ -60,7 +61,7 @@ impl LogSink {
             return;
         };
         let line_cap = buf.line_cap;
-        let mut text = mask_secrets(truncate_utf8(message, line_cap), &buf.secrets);
+        let mut text = buf.masker.mask(truncate_utf8(message, line_cap));
         if message.len() > line_cap {
             buf.dropped_bytes += (message.len() - line_cap) as u64;
             text.push_str(" …[line truncated]");

@@ -85,13 +85,42 @@ fn lower_hex_escapes(encoded: &str) -> String {
 }
 
 /// Replace every form of every secret in `text` with `***`; line breaks inside a match
-/// are kept, each broken piece masked.
+/// are kept, each broken piece masked. To mask many texts, build a [`Masker`] once.
 pub fn mask(text: &str, secrets: &[String]) -> String {
-    let forms: Vec<Vec<u8>> = secrets
-        .iter()
-        .filter(|s| !s.is_empty())
-        .flat_map(|s| forms(s))
-        .collect();
+    Masker::new(secrets).mask(text)
+}
+
+/// The forms of a set of secrets, worked out once for every text masked with them
+/// (each log line, each report field).
+#[derive(Debug, Clone, Default)]
+pub struct Masker {
+    forms: Vec<Vec<u8>>,
+}
+
+impl Masker {
+    /// The forms of `secrets` (empty ones ignored).
+    pub fn new(secrets: &[String]) -> Masker {
+        Masker {
+            forms: secrets
+                .iter()
+                .filter(|s| !s.is_empty())
+                .flat_map(|s| forms(s))
+                .collect(),
+        }
+    }
+
+    /// Whether there is nothing to mask.
+    pub fn is_empty(&self) -> bool {
+        self.forms.is_empty()
+    }
+
+    /// `text` with every form of every secret replaced by `***`.
+    pub fn mask(&self, text: &str) -> String {
+        mask_forms(text, &self.forms)
+    }
+}
+
+fn mask_forms(text: &str, forms: &[Vec<u8>]) -> String {
     if forms.is_empty() || text.is_empty() {
         return text.to_string();
     }
@@ -110,7 +139,7 @@ pub fn mask(text: &str, secrets: &[String]) -> String {
     joined.extend_from_slice(bytes.get(copied..).unwrap_or_default());
     let origin = |at: usize| at + breaks.partition_point(|&b| b <= at);
     let mut hidden: Vec<usize> = Vec::new();
-    for form in &forms {
+    for form in forms {
         for start in memchr::memmem::find_iter(&joined, form) {
             hidden.extend((start..start + form.len()).map(origin));
         }
@@ -141,10 +170,11 @@ pub fn mask(text: &str, secrets: &[String]) -> String {
 /// Mask every text a stage report carries, so a plugin that copies a tool's report
 /// (SARIF, JUnit) into findings cannot carry a secret out.
 pub fn mask_report(report: &mut bosun_bus::StageReport, secrets: &[String]) {
-    if secrets.iter().all(String::is_empty) {
+    let masker = Masker::new(secrets);
+    if masker.is_empty() {
         return;
     }
-    let m = |text: &mut String| *text = mask(text, secrets);
+    let m = |text: &mut String| *text = masker.mask(text);
     m(&mut report.summary);
     for finding in &mut report.findings {
         m(&mut finding.rule);
@@ -175,9 +205,13 @@ const MAX_MASKED_FILE: u64 = 32 << 20;
 /// Mask the secrets in every text file under `dir` (a task's `/out`), in place, after
 /// a tool wrote there and before the plugin reads it. Symlinks are never followed.
 pub fn mask_folder(dir: &std::path::Path, secrets: &[String]) {
-    if secrets.iter().all(String::is_empty) {
-        return;
+    let masker = Masker::new(secrets);
+    if !masker.is_empty() {
+        mask_files(dir, &masker);
     }
+}
+
+fn mask_files(dir: &std::path::Path, masker: &Masker) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -187,12 +221,12 @@ pub fn mask_folder(dir: &std::path::Path, secrets: &[String]) {
         };
         let path = entry.path();
         if kind.is_dir() {
-            mask_folder(&path, secrets);
+            mask_files(&path, masker);
         } else if kind.is_file()
             && entry.metadata().is_ok_and(|m| m.len() <= MAX_MASKED_FILE)
             && let Ok(text) = std::fs::read_to_string(&path)
         {
-            let masked = mask(&text, secrets);
+            let masked = masker.mask(&text);
             if masked != text
                 && let Err(e) = std::fs::write(&path, masked)
             {
