@@ -10,7 +10,6 @@ mod common;
 use common::process::Process;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use std::time::{Duration, Instant};
 
 const ACME_SECRET: &str = "acme's webhook secret";
 const BRAVO_SECRET: &str = "bravo's webhook secret";
@@ -71,19 +70,7 @@ tenants:
     )
     .unwrap();
     let orchestrator = Process::start(&["orchestrator", "--config", settings.to_str().unwrap()]);
-    let start = Instant::now();
-    let base = loop {
-        if let Some(line) = orchestrator.find("bosun orchestrator on http://") {
-            let address = line.split("http://").nth(1).unwrap();
-            break format!("http://{}", address.split_whitespace().next().unwrap());
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the orchestrator did not start:\n{}",
-            orchestrator.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let base = orchestrator.printed_url("bosun orchestrator on").await;
     let client = reqwest::Client::new();
     let deliver = |id: &str, body: Vec<u8>, signature: Option<String>| {
         let mut request = client

@@ -138,25 +138,7 @@ tenants:
     })
     .collect();
     // The orchestrator prints its address once it listens.
-    let start = Instant::now();
-    let base = loop {
-        if let Some(line) = orchestrator.find("bosun orchestrator on http://") {
-            let address = line
-                .split("http://")
-                .nth(1)
-                .unwrap()
-                .split_whitespace()
-                .next()
-                .unwrap();
-            break format!("http://{address}");
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "orchestrator did not start:\n{}",
-            orchestrator.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let base = orchestrator.printed_url("bosun orchestrator on").await;
 
     let body = push_payload(&url, &sha);
     let client = reqwest::Client::new();

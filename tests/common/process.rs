@@ -53,6 +53,28 @@ impl Process {
             .cloned()
     }
 
+    /// The `http://HOST:PORT` it prints after `announcement` (e.g. `bosun orchestrator
+    /// on`), once it has; fails the test naming its output after a minute.
+    pub async fn printed_url(&self, announcement: &str) -> String {
+        let needle = format!("{announcement} http://");
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(line) = self.find(&needle) {
+                let address = line.split("http://").nth(1).unwrap_or_default();
+                return format!(
+                    "http://{}",
+                    address.split_whitespace().next().unwrap_or_default()
+                );
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "`{announcement}` was never printed:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Everything it printed so far.
     pub fn log(&self) -> String {
         self.lines.lock().unwrap().join("\n")
