@@ -11,6 +11,8 @@ pub enum Kind {
     Misconfiguration,
     /// A secret committed to a file (Trivy).
     Secret,
+    /// A package or file under a license its policy flags (Trivy, Snyk).
+    License,
     /// A weakness in source code (bandit).
     Code,
     /// A file the scanner could not read, so it went unscanned.

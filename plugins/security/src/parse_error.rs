@@ -18,6 +18,22 @@ pub enum ParseError {
         /// What serde_json found, with line and column.
         source: serde_json::Error,
     },
+    /// Valid JSON, but not a report of this format: none of the fields that mark one.
+    #[error("the report is not a {format} report: it has none of {expected}")]
+    Shape {
+        /// Which format was expected.
+        format: &'static str,
+        /// The fields any report of the format has.
+        expected: &'static str,
+    },
+    /// The tool wrote its own error instead of a report.
+    #[error("{format} reported an error instead of results: {message}")]
+    ToolError {
+        /// Which format was expected.
+        format: &'static str,
+        /// The tool's message.
+        message: String,
+    },
     /// A severity word the scanner does not use.
     #[error("{id} has severity {value:?}, which {format} does not use")]
     Severity {

@@ -137,12 +137,23 @@ pub fn summary(issues: &[Issue], verdict: &Verdict, ignores: &[Ignore], cap: usi
             listed(&expired, IDS_IN_SUMMARY)
         ));
     }
-    let unscanned = issues.iter().filter(|i| i.kind == Kind::ScanError).count();
-    if unscanned > 0 {
-        parts.push(format!(
-            "{} could not be scanned",
-            plural(unscanned, "file", "files")
-        ));
+    // bandit names the files it could not read; `trivy k8s` names cluster resources.
+    let unscanned = |file: bool| {
+        issues
+            .iter()
+            .filter(|i| i.kind == Kind::ScanError && i.file.is_some() == file)
+            .count()
+    };
+    let unscanned: Vec<String> = [
+        (unscanned(true), "file", "files"),
+        (unscanned(false), "resource", "resources"),
+    ]
+    .into_iter()
+    .filter(|(n, _, _)| *n > 0)
+    .map(|(n, one, many)| plural(n, one, many))
+    .collect();
+    if !unscanned.is_empty() {
+        parts.push(format!("{} could not be scanned", unscanned.join(" and ")));
     }
     if issues.len() > cap {
         parts.push(format!(
@@ -263,6 +274,19 @@ mod tests {
         assert_eq!(metric("blocking"), 1.0);
         assert_eq!(metric("severity_high"), 1.0);
         assert_eq!(metric("findings"), issues.len() as f64);
+    }
+
+    #[test]
+    fn a_cluster_scan_blocks_on_its_high_check_and_names_the_unscanned_resource() {
+        let issues = crate::trivy::parse(&fixture("trivy/k8s-cluster-all.json")).unwrap();
+        let verdict = decide(&issues, Some(Severity::High), &[], day());
+        let report = build(&issues, &verdict, &[], MAX_LISTED_FINDINGS);
+        assert_eq!(report.outcome, Outcome::Failure);
+        assert_eq!(
+            report.summary,
+            "1 CRITICAL and 1 HIGH issues (CVE-2019-18224, KSV017) block; 1 below threshold; \
+             1 resource could not be scanned"
+        );
     }
 
     #[test]

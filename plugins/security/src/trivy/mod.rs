@@ -1,99 +1,68 @@
-//! Trivy's JSON report (`trivy image|fs|config --format json`) into issues.
+//! Trivy's JSON report (`trivy image|fs|config|k8s --format json`) into issues.
 //!
-//! Schema 2 (Trivy 0.20 and later) is an object with `Results`; schema 1 was a bare list
-//! of results, and is read too. Each result (one per target: an OS, a lock file, a
-//! Dockerfile) may carry `Vulnerabilities`, `Misconfigurations` (failed checks only)
-//! and `Secrets`. Only the fields Bosun reports are kept; the rest is skipped unread.
+//! Schema 2 (Trivy 0.20 and later) is an object with `Results` (left out when nothing
+//! was found); schema 1 was a bare list of results, and `null` when an old Trivy found
+//! nothing: both are read. `trivy k8s` reports carry `ClusterName` and put results
+//! under resources ([`k8s`]). Each result may carry `Vulnerabilities`,
+//! `Misconfigurations` (failed checks only), `Secrets` and `Licenses` ([`result`]).
+//! Any other JSON is refused: a report Bosun cannot recognise must never pass as clean.
 
-use crate::issue::{Issue, Kind};
+mod k8s;
+mod result;
+
+use crate::issue::Issue;
 use crate::parse_error::ParseError;
-use bosun_sdk::{Finding, Severity};
+use bosun_sdk::Severity;
+use k8s::Resource;
+use result::{Origin, TargetResult};
 use serde::Deserialize;
 use std::io::BufRead;
+
+pub use k8s::SCAN_ERROR_RULE;
 
 /// The tool name findings carry.
 pub const TOOL: &str = "trivy";
 const FORMAT: &str = "Trivy";
 
+/// Every top-level field of the report shapes Bosun reads; which ones are present says
+/// whether this is a Trivy report at all.
 #[derive(Deserialize)]
 struct Report {
+    #[serde(rename = "SchemaVersion", default)]
+    schema_version: Option<serde_json::Value>,
+    #[serde(rename = "ArtifactName", default)]
+    artifact_name: Option<String>,
     #[serde(rename = "ArtifactType", default)]
     artifact_type: Option<String>,
     #[serde(rename = "Results", default)]
     results: Option<Vec<TargetResult>>,
-}
-
-#[derive(Deserialize)]
-struct TargetResult {
-    #[serde(rename = "Target", default)]
-    target: String,
-    #[serde(rename = "Class", default)]
-    class: Option<String>,
+    /// `trivy k8s`: present (possibly empty) in every cluster report.
+    #[serde(rename = "ClusterName", default)]
+    cluster_name: Option<String>,
+    #[serde(rename = "Resources", default)]
+    resources: Option<Vec<Resource>>,
+    #[serde(rename = "Findings", default)]
+    findings: Option<Vec<Resource>>,
     #[serde(rename = "Vulnerabilities", default)]
-    vulnerabilities: Option<Vec<Vulnerability>>,
+    vulnerable_resources: Option<Vec<Resource>>,
     #[serde(rename = "Misconfigurations", default)]
-    misconfigurations: Option<Vec<Misconfiguration>>,
-    #[serde(rename = "Secrets", default)]
-    secrets: Option<Vec<Secret>>,
+    misconfigured_resources: Option<Vec<Resource>>,
 }
 
-#[derive(Deserialize)]
-struct Vulnerability {
-    #[serde(rename = "VulnerabilityID")]
-    id: String,
-    #[serde(rename = "PkgName")]
-    package: String,
-    #[serde(rename = "InstalledVersion", default)]
-    installed: Option<String>,
-    #[serde(rename = "FixedVersion", default)]
-    fixed: Option<String>,
-    #[serde(rename = "Severity")]
-    severity: String,
-    #[serde(rename = "Title", default)]
-    title: Option<String>,
-    #[serde(rename = "PrimaryURL", default)]
-    url: Option<String>,
+impl Report {
+    /// A Trivy report names its schema, its artifact, or its cluster; anything else
+    /// (another tool's JSON, a typo'd file) is not one.
+    fn is_trivy(&self) -> bool {
+        self.schema_version.is_some()
+            || self.artifact_name.is_some()
+            || self.artifact_type.is_some()
+            || self.results.is_some()
+            || self.cluster_name.is_some()
+    }
 }
 
-#[derive(Deserialize)]
-struct Misconfiguration {
-    #[serde(rename = "ID")]
-    id: String,
-    #[serde(rename = "Title", default)]
-    title: Option<String>,
-    #[serde(rename = "Message", default)]
-    message: Option<String>,
-    #[serde(rename = "Severity")]
-    severity: String,
-    #[serde(rename = "Status", default)]
-    status: Option<String>,
-    #[serde(rename = "PrimaryURL", default)]
-    url: Option<String>,
-    #[serde(rename = "CauseMetadata", default)]
-    cause: Option<Cause>,
-}
-
-#[derive(Deserialize)]
-struct Cause {
-    #[serde(rename = "StartLine", default)]
-    start_line: Option<u32>,
-}
-
-/// A committed secret. Trivy's `Match`/`Code` fields (the secret in context) are never
-/// read, so the value cannot reach a report or a log.
-#[derive(Deserialize)]
-struct Secret {
-    #[serde(rename = "RuleID")]
-    id: String,
-    #[serde(rename = "Title", default)]
-    title: Option<String>,
-    #[serde(rename = "Severity")]
-    severity: String,
-    #[serde(rename = "StartLine", default)]
-    start_line: Option<u32>,
-}
-
-/// Every vulnerability, failed check and secret in a Trivy JSON report, in report order.
+/// Every vulnerability, failed check, secret and license in a Trivy JSON report, in
+/// report order.
 pub fn parse(bytes: &[u8]) -> Result<Vec<Issue>, ParseError> {
     parse_reader(bytes)
 }
@@ -104,22 +73,48 @@ pub fn parse_reader<R: BufRead>(mut reader: R) -> Result<Vec<Issue>, ParseError>
         format: FORMAT,
         source,
     };
-    let (artifact_type, results) = match first_byte(&mut reader)? {
-        None => return Err(ParseError::Empty),
-        Some(b'[') => (
-            None,
-            serde_json::from_reader::<_, Vec<TargetResult>>(reader).map_err(json)?,
-        ),
-        Some(_) => {
-            let report: Report = serde_json::from_reader(reader).map_err(json)?;
-            (report.artifact_type, report.results.unwrap_or_default())
-        }
-    };
-    // Targets of an image scan are paths inside the image, not workspace files.
-    let workspace_targets = artifact_type.as_deref() != Some("container_image");
     let mut issues = Vec::new();
-    for result in results {
-        result.collect(workspace_targets, &mut issues)?;
+    match first_byte(&mut reader)? {
+        None => return Err(ParseError::Empty),
+        Some(b'[') => {
+            let results: Vec<TargetResult> = serde_json::from_reader(reader).map_err(json)?;
+            for result in results {
+                result.collect(&Origin::Workspace, &mut issues)?;
+            }
+        }
+        Some(_) => {
+            // `null`: what Trivy before schema 2 printed for a clean scan.
+            let Some(report) =
+                serde_json::from_reader::<_, Option<Report>>(reader).map_err(json)?
+            else {
+                return Ok(issues);
+            };
+            if !report.is_trivy() {
+                return Err(ParseError::Shape {
+                    format: FORMAT,
+                    expected: "SchemaVersion, ArtifactName, Results or ClusterName",
+                });
+            }
+            // Targets of an image scan are paths inside the image, not workspace files.
+            let origin = if report.artifact_type.as_deref() == Some("container_image") {
+                Origin::Image
+            } else {
+                Origin::Workspace
+            };
+            for result in report.results.unwrap_or_default() {
+                result.collect(&origin, &mut issues)?;
+            }
+            for resources in [
+                report.resources,
+                report.findings,
+                report.vulnerable_resources,
+                report.misconfigured_resources,
+            ] {
+                for resource in resources.unwrap_or_default() {
+                    resource.collect(&mut issues)?;
+                }
+            }
+        }
     }
     Ok(issues)
 }
@@ -164,89 +159,10 @@ fn non_empty(text: Option<String>) -> Option<String> {
     text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
 }
 
-impl TargetResult {
-    fn collect(self, workspace_targets: bool, issues: &mut Vec<Issue>) -> Result<(), ParseError> {
-        let target = self.target;
-        // A lock file or a Dockerfile found by a repository scan is a workspace file;
-        // an OS package database is not.
-        let file = (workspace_targets && self.class.as_deref() != Some("os-pkgs"))
-            .then(|| crate::issue::workspace_relative(&target))
-            .filter(|f| !f.is_empty());
-        for v in self.vulnerabilities.unwrap_or_default() {
-            let severity = severity(&v.id, &v.severity)?;
-            let title = non_empty(v.title).unwrap_or_else(|| v.id.clone());
-            let installed = non_empty(v.installed);
-            let fixed = non_empty(v.fixed);
-            let version = installed.as_deref().unwrap_or("(version unknown)");
-            let fix = match &fixed {
-                Some(f) => format!("fixed in {f}"),
-                None => "no fixed version yet".to_string(),
-            };
-            let message = format!("{} {version}: {title}; {fix} [{target}]", v.package);
-            let mut finding = Finding::new(TOOL, v.id.clone(), severity, message);
-            finding.path = Some(v.package.clone());
-            finding.fixed_version = fixed;
-            issues.push(Issue {
-                finding,
-                kind: Kind::Vulnerability,
-                title,
-                file: file.clone(),
-                package: Some(match &installed {
-                    Some(version) => format!("{}@{version}", v.package),
-                    None => v.package.clone(),
-                }),
-                target: Some(target.clone()),
-                help_uri: non_empty(v.url),
-            });
-        }
-        for m in self.misconfigurations.unwrap_or_default() {
-            if m.status.as_deref().is_some_and(|s| s != "FAIL") {
-                continue;
-            }
-            let severity = severity(&m.id, &m.severity)?;
-            let title = non_empty(m.title).unwrap_or_else(|| m.id.clone());
-            let message = match non_empty(m.message) {
-                Some(detail) => format!("{title}: {detail}"),
-                None => title.clone(),
-            };
-            let line = m.cause.and_then(|c| c.start_line).filter(|l| *l > 0);
-            let mut finding = Finding::new(TOOL, m.id, severity, message);
-            finding.path = Some(crate::issue::workspace_relative(&target));
-            finding.line = line;
-            issues.push(Issue {
-                finding,
-                kind: Kind::Misconfiguration,
-                title,
-                file: file.clone(),
-                package: None,
-                target: Some(target.clone()),
-                help_uri: non_empty(m.url),
-            });
-        }
-        for s in self.secrets.unwrap_or_default() {
-            let severity = severity(&s.id, &s.severity)?;
-            let title = non_empty(s.title).unwrap_or_else(|| s.id.clone());
-            let message = format!("secret in {target}: {title}");
-            let mut finding = Finding::new(TOOL, s.id, severity, message);
-            finding.path = Some(crate::issue::workspace_relative(&target));
-            finding.line = s.start_line.filter(|l| *l > 0);
-            issues.push(Issue {
-                finding,
-                kind: Kind::Secret,
-                title,
-                file: file.clone(),
-                package: None,
-                target: Some(target.clone()),
-                help_uri: None,
-            });
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::issue::Kind;
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = format!("{}/tests/fixtures/trivy/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -418,5 +334,118 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("invalid type: map"), "{err}");
+    }
+
+    #[test]
+    fn k8s_cluster_report_reads_every_resources_results() {
+        let issues = parse(&fixture("k8s-cluster-all.json")).unwrap();
+        assert_eq!(
+            ids(&issues),
+            ["CVE-2019-18224", "KSV017", "KSV011", SCAN_ERROR_RULE]
+        );
+        // [info, low, medium, high, critical]: the privileged container is HIGH.
+        assert_eq!(counts(&issues), [1, 1, 0, 1, 1]);
+        let privileged = &issues[1];
+        assert_eq!(privileged.kind, Kind::Misconfiguration);
+        assert_eq!(
+            privileged.finding.path.as_deref(),
+            Some("shop/Deployment/inventory")
+        );
+        assert_eq!(
+            privileged.target.as_deref(),
+            Some("shop/Deployment/inventory: Deployment/inventory")
+        );
+        assert_eq!(
+            privileged.file, None,
+            "a cluster resource is no workspace file"
+        );
+        let vulnerability = &issues[0];
+        assert!(
+            vulnerability.finding.message.ends_with(
+                "[shop/Deployment/inventory: registry.example.com/shop/inventory:1.4.2 (debian 10.1)]"
+            ),
+            "{}",
+            vulnerability.finding.message
+        );
+        let unscanned = &issues[3];
+        assert_eq!(unscanned.kind, Kind::ScanError);
+        assert_eq!(
+            unscanned.finding.message,
+            "trivy could not scan kube-system/DaemonSet/kube-proxy: unable to pull image \
+             registry.k8s.io/kube-proxy:v1.31.0: unauthorized"
+        );
+    }
+
+    #[test]
+    fn k8s_cluster_summary_lists_of_resources_are_read() {
+        let issues = parse(&fixture("k8s-cluster-summary.json")).unwrap();
+        assert_eq!(ids(&issues), ["CVE-2019-18224", "KSV017"]);
+        assert_eq!(counts(&issues), [0, 0, 0, 1, 1]);
+        assert!(issues.iter().all(|i| i.file.is_none()));
+        // A cluster with nothing found is still a cluster report, and clean.
+        assert!(
+            parse(br#"{"ClusterName":"kind-staging"}"#)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn licenses_are_findings_with_trivys_severity() {
+        let issues = parse(&fixture("npm-licenses.json")).unwrap();
+        assert_eq!(ids(&issues), ["GPL-3.0", "WTFPL"]);
+        assert_eq!(counts(&issues), [0, 0, 0, 1, 1]);
+        let gpl = &issues[0];
+        assert_eq!(gpl.kind, Kind::License);
+        assert_eq!(gpl.finding.path.as_deref(), Some("gpl-thing"));
+        assert_eq!(gpl.package.as_deref(), Some("gpl-thing"));
+        assert_eq!(gpl.file.as_deref(), Some("package-lock.json"));
+        assert_eq!(
+            gpl.finding.message,
+            "gpl-thing is licensed GPL-3.0 (restricted license) [package-lock.json]"
+        );
+        assert_eq!(issues[1].severity(), Severity::Critical);
+        let file_license = br#"{"SchemaVersion":2,"Results":[{"Target":"Loose File License(s)",
+            "Class":"license-file","Licenses":[{"Severity":"HIGH","Category":"restricted",
+            "PkgName":"","FilePath":"vendor/lib/COPYING","Name":"GPL-2.0","Confidence":0.98}]}]}"#;
+        let issues = parse(file_license).unwrap();
+        assert_eq!(
+            issues[0].finding.path.as_deref(),
+            Some("vendor/lib/COPYING")
+        );
+        assert!(
+            issues[0]
+                .finding
+                .message
+                .starts_with("vendor/lib/COPYING is licensed GPL-2.0 (restricted license)"),
+            "{}",
+            issues[0].finding.message
+        );
+    }
+
+    #[test]
+    fn a_null_report_is_clean_but_unknown_shapes_fail() {
+        assert!(parse(b"null").unwrap().is_empty());
+        assert!(parse(b"  null\n").unwrap().is_empty());
+        assert!(parse(b"[]").unwrap().is_empty());
+        let bandit = std::fs::read(format!(
+            "{}/tests/fixtures/bandit/bandit-mixed.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        for other in [&bandit[..], b"{}", br#"{"results":[],"errors":[]}"#] {
+            let err = parse(other).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                "the report is not a Trivy report: it has none of SchemaVersion, ArtifactName, \
+                 Results or ClusterName"
+            );
+        }
+        let err = parse(br#"[{"Vulnerabilities":[]}]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing field `Target`"), "{err}");
+        let err = parse(br#""done""#).unwrap_err().to_string();
+        assert!(err.contains("invalid type: string"), "{err}");
     }
 }
