@@ -11,23 +11,7 @@ use quick_xml::errors::{Error as XmlError, SyntaxError};
 use quick_xml::events::{BytesStart, Event};
 use std::fmt;
 
-/// Line coverage totals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LineCoverage {
-    pub covered: u64,
-    pub total: u64,
-}
-
-impl LineCoverage {
-    /// Covered lines as a percentage; a run that measured no lines counts as 100%.
-    pub fn percent(&self) -> f64 {
-        if self.total == 0 {
-            100.0
-        } else {
-            self.covered as f64 * 100.0 / self.total as f64
-        }
-    }
-}
+pub use crate::coverage::LineCoverage;
 
 /// Why a coverage report could not be read; offsets count bytes from the start.
 #[derive(Debug, Clone, PartialEq, Eq)]

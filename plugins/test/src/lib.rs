@@ -21,7 +21,7 @@
 //! cannot be read or that contradicts its exit status) is a stage error naming the
 //! runner and the problem, never a pass.
 
-pub mod cobertura;
+pub use bosun_reports::cobertura;
 pub mod detect;
 use bosun_sdk::report_file;
 pub mod runners;

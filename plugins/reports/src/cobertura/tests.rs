@@ -1,9 +1,11 @@
-//! Cobertura parser tests on coverage.py 6.5's real reports (see `tests/fixtures/TOOLS.txt`).
+//! Cobertura parser tests on coverage.py 6.5's real reports, captured for the test
+//! plugin (see `plugins/test/tests/fixtures/TOOLS.txt`) and read from there.
 
 use super::*;
 
-const SAMPLES: &[u8] = include_bytes!("../../tests/fixtures/coverage-samples.xml");
-const PYTHON_APP: &[u8] = include_bytes!("../../tests/fixtures/coverage-python-app-attempt2.xml");
+const SAMPLES: &[u8] = include_bytes!("../../../test/tests/fixtures/coverage-samples.xml");
+const PYTHON_APP: &[u8] =
+    include_bytes!("../../../test/tests/fixtures/coverage-python-app-attempt2.xml");
 
 #[test]
 fn samples_report_thirteen_of_fifteen_lines() {
@@ -80,7 +82,7 @@ fn garbled_and_foreign_reports_are_errors() {
             .to_string()
             .starts_with("invalid coverage XML at byte")
     );
-    let junit = include_bytes!("../../tests/fixtures/pytest-samples.xml");
+    let junit = include_bytes!("../../../test/tests/fixtures/pytest-samples.xml");
     assert_eq!(
         parse(junit).unwrap_err().to_string(),
         "wrong root element <testsuites> at byte 38: expected Cobertura's <coverage>"
