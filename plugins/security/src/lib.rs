@@ -1,15 +1,22 @@
-//! Built-in stage plugin `security`: runs bandit (and Trivy, or reads a Trivy report),
+//! Built-in stage plugin `security`: runs bandit (and Trivy, or reads Trivy and Snyk reports),
 //! decides which findings block, and writes every finding to `/out/security.sarif`.
 //!
 //! `with:` settings (all optional):
 //! - `bandit` (default `true`): run `bandit -r <bandit_target>` (default `.`) in
 //!   `python_image` (default `bosun/python-tools:latest`).
 //! - `trivy_image`: a tool image with `trivy`; runs `trivy <trivy_command> <trivy_target>`
-//!   (`fs` of the workspace by default; `config`; or `image` with an image reference).
-//!   Without `trivy_network: true` Trivy must find its vulnerability database in its
-//!   image. No Trivy image can be built on Bosun's test machines, so this path is
-//!   exercised only up to the host's "image not found" answer.
-//! - `trivy_report`: a Trivy JSON report in the workspace to read instead (or as well).
+//!   (`fs` of the workspace by default; `config` for Dockerfiles, Kubernetes manifests
+//!   and Helm charts; or `image` with an image reference).
+//! - `trivy_scanners`: Trivy's `--scanners` for `fs`/`image` (`vuln`, `misconfig`,
+//!   `secret`, `license`; Trivy's default is `vuln,secret`). Setting it alone runs
+//!   Trivy in `bosun/trivy:latest`.
+//!   Without `trivy_network: true` nothing is fetched: checks are Trivy's built-in ones,
+//!   and a `vuln` scan needs its database inside the image. `bosun/trivy` carries none
+//!   (it cannot be fetched on Bosun's test machines), so secret, misconfig and license
+//!   scans are tested running for real, and vulnerability reading on real reports.
+//! - `trivy_report`: a Trivy JSON report in the workspace to read instead (or as well);
+//!   `trivy k8s` reports too.
+//! - `snyk_report`: a Snyk JSON report (`snyk test --json`, one project or a list).
 //! - `fail_on` (default `HIGH,CRITICAL`): findings at or above the lowest severity
 //!   listed fail the stage; `none` never fails.
 //! - `ignore`: accepted finding ids, each with an expiry date and a reason; see
@@ -30,6 +37,7 @@ pub mod report;
 pub mod sarif;
 pub mod scan;
 pub mod settings;
+pub mod snyk;
 pub mod trivy;
 pub mod verdict;
 
@@ -58,6 +66,10 @@ impl Stage for Security {
             if !scanners.contains(&trivy::TOOL) {
                 scanners.push(trivy::TOOL);
             }
+        }
+        if let Some(path) = &settings.snyk_report {
+            issues.extend(scan::snyk_report(path, &settings)?);
+            scanners.push(snyk::TOOL);
         }
         let verdict = verdict::decide(
             &issues,

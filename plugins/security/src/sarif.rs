@@ -16,6 +16,7 @@ fn information_uri(tool: &str) -> &'static str {
     match tool {
         "bandit" => "https://bandit.readthedocs.io/",
         "trivy" => "https://trivy.dev/",
+        "snyk" => "https://snyk.io/",
         _ => "https://github.com/",
     }
 }

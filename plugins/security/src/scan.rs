@@ -7,7 +7,7 @@
 use crate::issue::Issue;
 use crate::parse_error::ParseError;
 use crate::settings::{BanditRun, Settings, TrivyRun};
-use crate::{bandit, trivy};
+use crate::{bandit, snyk, trivy};
 use bosun_sdk::containers::Tool;
 use bosun_sdk::{ContainerOutput, StageError, fs};
 use std::fs::File;
@@ -38,8 +38,10 @@ pub fn bandit_argv(run: &BanditRun) -> Vec<String> {
 }
 
 /// Trivy's argv for `fs`, `config` or `image`, JSON to `/out/trivy.json`. Its caches go
-/// to `/tmp` (the tool's root file system is read-only); without network it must use
-/// the vulnerability database already in its image.
+/// to `/tmp` (the tool's root file system is read-only). Without network nothing is
+/// fetched: the checks are the ones built into Trivy, and a `vuln` scan must find its
+/// database already in the image (`bosun/trivy` has none, so its offline scans are
+/// `secret`, `misconfig` and `license`).
 pub fn trivy_argv(run: &TrivyRun) -> Vec<String> {
     let mut argv: Vec<String> = [
         "trivy",
@@ -55,8 +57,21 @@ pub fn trivy_argv(run: &TrivyRun) -> Vec<String> {
     ]
     .map(String::from)
     .to_vec();
-    if !run.network && run.command != "config" {
-        argv.push("--skip-db-update".into());
+    if !run.scanners.is_empty() {
+        argv.push("--scanners".into());
+        argv.push(run.scanners.join(","));
+    }
+    if !run.network {
+        if run.command != "config" {
+            for flag in [
+                "--skip-db-update",
+                "--skip-java-db-update",
+                "--offline-scan",
+            ] {
+                argv.push(flag.into());
+            }
+        }
+        argv.push("--skip-check-update".into());
     }
     argv.push(match run.command.as_str() {
         "image" => run.target.clone(),
@@ -102,6 +117,19 @@ pub fn trivy_report(relative: &str, settings: &Settings) -> Result<Vec<Issue>, S
     let what = format!("trivy report {relative}");
     let report = open_capped(&path, &what, settings.max_report_bytes)?;
     trivy::parse_reader(report).map_err(|e| bad_output(trivy::TOOL, relative, e))
+}
+
+/// Parse a Snyk report (`snyk test --json`) the workspace holds.
+pub fn snyk_report(relative: &str, settings: &Settings) -> Result<Vec<Issue>, StageError> {
+    let path = fs::workspace_path(relative)?;
+    if !path.is_file() {
+        return Err(StageError::InvalidConfig(format!(
+            "`snyk_report` names {relative}, which is not a file in the workspace"
+        )));
+    }
+    let what = format!("snyk report {relative}");
+    let report = open_capped(&path, &what, settings.max_report_bytes)?;
+    snyk::parse_reader(report).map_err(|e| bad_output(snyk::TOOL, relative, e))
 }
 
 fn run_tool(
@@ -230,12 +258,32 @@ mod tests {
             command: "fs".into(),
             target: ".".into(),
             network: false,
+            scanners: Vec::new(),
         };
         assert_eq!(
             trivy_argv(&run).join(" "),
             "trivy --cache-dir /tmp/trivy-cache fs --format json --output /out/trivy.json \
-             --exit-code 0 --skip-db-update /workspace"
+             --exit-code 0 --skip-db-update --skip-java-db-update --offline-scan \
+             --skip-check-update /workspace"
         );
+        run.scanners = vec!["secret".into(), "misconfig".into()];
+        assert!(
+            trivy_argv(&run)
+                .join(" ")
+                .contains(" --exit-code 0 --scanners secret,misconfig --skip-db-update "),
+            "{:?}",
+            trivy_argv(&run)
+        );
+        run.command = "config".into();
+        run.scanners.clear();
+        assert!(
+            trivy_argv(&run)
+                .join(" ")
+                .ends_with("--exit-code 0 --skip-check-update /workspace"),
+            "config takes no database flags: {:?}",
+            trivy_argv(&run)
+        );
+        run.command = "fs".into();
         run.network = true;
         run.target = "services/api/".into();
         assert!(

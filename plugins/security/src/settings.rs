@@ -6,6 +6,11 @@ use bosun_sdk::Severity;
 /// The image bandit runs in unless `python_image` says otherwise (built by
 /// `scripts/services.sh`).
 pub const DEFAULT_PYTHON_IMAGE: &str = "bosun/python-tools:latest";
+/// The image Trivy runs in when `trivy_scanners` is set without `trivy_image` (built by
+/// `scripts/services.sh`: bosun/base plus Trivy 0.59.1).
+pub const DEFAULT_TRIVY_IMAGE: &str = "bosun/trivy:latest";
+/// What `trivy_scanners` may list (Trivy's `--scanners`).
+pub const TRIVY_SCANNERS: &[&str] = &["vuln", "misconfig", "secret", "license"];
 /// Reports larger than this many MiB are refused unless `max_report_mb` raises it.
 pub const DEFAULT_MAX_REPORT_MB: u64 = 64;
 /// Most `max_report_mb` may be: the plugin holds a report in its sandbox memory.
@@ -21,7 +26,9 @@ const KNOWN_KEYS: &[&str] = &[
     "trivy_command",
     "trivy_target",
     "trivy_network",
+    "trivy_scanners",
     "trivy_report",
+    "snyk_report",
     "fail_on",
     "ignore",
     "max_report_mb",
@@ -38,6 +45,8 @@ pub struct Settings {
     pub trivy: Option<TrivyRun>,
     /// Read a Trivy JSON report from this workspace path.
     pub trivy_report: Option<String>,
+    /// Read a Snyk JSON report (`snyk test --json`) from this workspace path.
+    pub snyk_report: Option<String>,
     /// Findings at or above this severity fail the stage; `None` never fails.
     pub threshold: Option<Severity>,
     /// Accepted finding ids.
@@ -68,6 +77,9 @@ pub struct TrivyRun {
     pub target: String,
     /// Let Trivy download its vulnerability database (and pull images).
     pub network: bool,
+    /// Trivy's `--scanners` for `fs` and `image`; empty keeps Trivy's default
+    /// (`vuln,secret`). Only `vuln` needs the vulnerability database.
+    pub scanners: Vec<String>,
 }
 
 /// Parse the stage's `with:` pairs.
@@ -89,7 +101,10 @@ pub fn parse(config: &[(String, String)]) -> Result<Settings, String> {
     } else {
         None
     };
-    let trivy = match non_empty("trivy_image", get("trivy_image"))? {
+    let scanners = trivy_scanners(get("trivy_scanners"))?;
+    let image = non_empty("trivy_image", get("trivy_image"))?
+        .or((!scanners.is_empty()).then_some(DEFAULT_TRIVY_IMAGE));
+    let trivy = match image {
         None => None,
         Some(image) => {
             let command = get("trivy_command").unwrap_or("fs");
@@ -111,11 +126,19 @@ pub fn parse(config: &[(String, String)]) -> Result<Settings, String> {
                     target.to_string()
                 }
             };
+            if command == "config" && !scanners.is_empty() {
+                return Err(
+                    "`trivy_scanners` applies to `trivy_command` fs or image; `config` checks \
+                     misconfigurations only"
+                        .into(),
+                );
+            }
             Some(TrivyRun {
                 image: image.to_string(),
                 command: command.to_string(),
                 target,
                 network: flag(get("trivy_network"), "trivy_network", false)?,
+                scanners,
             })
         }
     };
@@ -123,9 +146,14 @@ pub fn parse(config: &[(String, String)]) -> Result<Settings, String> {
     if let Some(path) = trivy_report {
         relative_path("trivy_report", path)?;
     }
-    if bandit.is_none() && trivy.is_none() && trivy_report.is_none() {
+    let snyk_report = non_empty("snyk_report", get("snyk_report"))?;
+    if let Some(path) = snyk_report {
+        relative_path("snyk_report", path)?;
+    }
+    if bandit.is_none() && trivy.is_none() && trivy_report.is_none() && snyk_report.is_none() {
         return Err(
-            "nothing to scan: `bandit` is false and neither `trivy_image` nor `trivy_report` is set"
+            "nothing to scan: `bandit` is false and none of `trivy_image`, \
+             `trivy_scanners`, `trivy_report` or `snyk_report` is set"
                 .into(),
         );
     }
@@ -140,6 +168,7 @@ pub fn parse(config: &[(String, String)]) -> Result<Settings, String> {
         bandit,
         trivy,
         trivy_report: trivy_report.map(str::to_string),
+        snyk_report: snyk_report.map(str::to_string),
         threshold: threshold(get("fail_on"))?,
         ignores: parse_ignores(config)?,
         max_report_bytes: max_mb << 20,
@@ -180,6 +209,30 @@ fn threshold(raw: Option<&str>) -> Result<Option<Severity>, String> {
     lowest
         .map(Some)
         .ok_or_else(|| "`fail_on` is empty; list severities or write `none`".to_string())
+}
+
+/// `trivy_scanners`: a comma list (a YAML list arrives joined) of Trivy's scanners.
+fn trivy_scanners(raw: Option<&str>) -> Result<Vec<String>, String> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    let mut scanners: Vec<String> = Vec::new();
+    for word in raw.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        let word = word.to_ascii_lowercase();
+        if !TRIVY_SCANNERS.contains(&word.as_str()) {
+            return Err(format!(
+                "`trivy_scanners` lists {word:?}; use {}",
+                TRIVY_SCANNERS.join(", ")
+            ));
+        }
+        if !scanners.contains(&word) {
+            scanners.push(word);
+        }
+    }
+    if scanners.is_empty() {
+        return Err("`trivy_scanners` is empty; list vuln, misconfig, secret or license".into());
+    }
+    Ok(scanners)
 }
 
 fn flag(raw: Option<&str>, key: &str, default: bool) -> Result<bool, String> {
@@ -284,6 +337,32 @@ mod tests {
         .unwrap();
         assert_eq!(image.target, "127.0.0.1:5000/acme/app:abc");
         assert!(image.network);
+        assert!(image.scanners.is_empty(), "Trivy's own default");
+    }
+
+    #[test]
+    fn trivy_scanners_alone_run_the_default_trivy_image() {
+        let settings = parse_pairs(&[
+            ("bandit", "false"),
+            ("trivy_scanners", "secret, Misconfig,secret"),
+            ("snyk_report", "reports/snyk.json"),
+        ])
+        .unwrap();
+        let trivy = settings.trivy.unwrap();
+        assert_eq!(trivy.image, DEFAULT_TRIVY_IMAGE);
+        assert_eq!(trivy.scanners, ["secret", "misconfig"]);
+        assert_eq!(trivy.command, "fs");
+        assert_eq!(settings.snyk_report.as_deref(), Some("reports/snyk.json"));
+        let chosen = parse_pairs(&[("trivy_image", "acme/trivy:1"), ("trivy_scanners", "vuln")])
+            .unwrap()
+            .trivy
+            .unwrap();
+        assert_eq!(
+            (chosen.image.as_str(), chosen.scanners.len()),
+            ("acme/trivy:1", 1)
+        );
+        // A Snyk report alone is something to scan.
+        assert!(parse_pairs(&[("bandit", "false"), ("snyk_report", "s.json")]).is_ok());
     }
 
     #[test]
@@ -311,6 +390,19 @@ mod tests {
             (
                 vec![("trivy_image", "t"), ("trivy_command", "image")],
                 "needs `trivy_target`",
+            ),
+            (
+                vec![("trivy_scanners", "vuln,sbom")],
+                "`trivy_scanners` lists \"sbom\"; use vuln, misconfig, secret, license",
+            ),
+            (vec![("trivy_scanners", " , ")], "`trivy_scanners` is empty"),
+            (
+                vec![("trivy_scanners", "secret"), ("trivy_command", "config")],
+                "`trivy_scanners` applies to `trivy_command` fs or image",
+            ),
+            (
+                vec![("snyk_report", "/tmp/snyk.json")],
+                "`snyk_report` must be a relative path",
             ),
             (vec![("max_report_mb", "1000")], "between 1 and 192"),
             (vec![("max_report_mb", "lots")], "whole number"),
