@@ -153,4 +153,35 @@ mod tests {
             "no test cases in out/junit.xml"
         );
     }
+
+    #[test]
+    fn a_suite_that_failed_to_load_fails_the_stage() {
+        let xml = include_bytes!("../../junit/tests/fixtures/pytest-module-import-error.xml");
+        let report = to_report(&bosun_junit::parse(xml).unwrap(), "junit.xml");
+        assert_eq!(report.outcome, Outcome::Failure);
+        assert_eq!(report.summary, "0 passed, 0 failed, 1 error");
+        assert_eq!(report.tests.unwrap().errors, 1);
+        let failure = &report.test_failures[0];
+        assert_eq!(failure.suite, "tests.test_orders");
+        assert_eq!(failure.path.as_deref(), Some("tests/test_orders.py"));
+        assert!(failure.message.starts_with("ImportError while importing"));
+    }
+
+    #[test]
+    fn disabled_tests_are_reported_as_skipped() {
+        let xml = include_bytes!("../../junit/tests/fixtures/googletest-disabled.xml");
+        let report = to_report(&bosun_junit::parse(xml).unwrap(), "junit.xml");
+        assert_eq!(report.outcome, Outcome::Success);
+        assert_eq!(report.summary, "2 passed, 0 failed, 2 skipped");
+    }
+
+    #[test]
+    fn unclosed_cdata_is_the_error_text() {
+        let xml = include_bytes!("../../junit/tests/fixtures/jest-unclosed-cdata.xml");
+        let error = bosun_junit::parse(xml).unwrap_err().to_string();
+        assert!(
+            error.starts_with("unclosed CDATA section at byte 417"),
+            "{error}"
+        );
+    }
 }

@@ -26,6 +26,11 @@ pub enum ParseError {
         /// The innermost element left open, if the cut did not fall before the root.
         unclosed: Option<String>,
     },
+    /// A `<![CDATA[` section with no `]]>` after it.
+    UnclosedCData {
+        /// Where the section starts.
+        offset: u64,
+    },
     /// The root element is not `<testsuites>` or `<testsuite>`: not a JUnit report.
     WrongRoot {
         /// Where the root element starts.
@@ -42,6 +47,7 @@ impl ParseError {
             ParseError::Empty { offset }
             | ParseError::Invalid { offset, .. }
             | ParseError::Truncated { offset, .. }
+            | ParseError::UnclosedCData { offset }
             | ParseError::WrongRoot { offset, .. } => *offset,
         }
     }
@@ -74,6 +80,10 @@ impl fmt::Display for ParseError {
             } => write!(
                 f,
                 "truncated XML at byte {offset}: the input ends inside the first tag"
+            ),
+            ParseError::UnclosedCData { offset } => write!(
+                f,
+                "unclosed CDATA section at byte {offset}: no ]]> before the end of the input"
             ),
             ParseError::WrongRoot { offset, found } => write!(
                 f,

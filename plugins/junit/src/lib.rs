@@ -7,7 +7,11 @@
 //!
 //! Counts come from the `<testcase>` elements themselves, never from the `tests`,
 //! `failures`, `errors` or `skipped` attributes of the suites: reporters disagree on
-//! what those count, and hand-merged files get them wrong.
+//! what those count, and hand-merged files get them wrong. A `<failure>` or `<error>`
+//! directly inside a `<testsuite>` (a module that does not import, a class that does not
+//! load) counts as one errored test named after the suite, so a suite that never ran
+//! cannot read as "no tests, all passed". `status="disabled"` (and googletest's
+//! `status="notrun"`) test cases count as skipped.
 //!
 //! ```
 //! let xml = br#"<testsuite name="cart" time="0.5">
@@ -31,15 +35,18 @@ pub const MESSAGE_CAP: usize = 4096;
 /// Totals of a test run, counted from its `<testcase>` elements.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Totals {
-    /// Number of `<testcase>` elements.
+    /// Number of `<testcase>` elements, plus one for each suite with a `<failure>` or
+    /// `<error>` of its own.
     pub total: u32,
     /// Test cases with no `<failure>`, `<error>` or `<skipped>`.
     pub passed: u32,
     /// Test cases whose first result element is `<failure>`.
     pub failed: u32,
-    /// Test cases whose first result element is `<error>`.
+    /// Test cases whose first result element is `<error>`, and suites that failed as a
+    /// whole.
     pub errors: u32,
-    /// Test cases with `<skipped>` (and no failure or error).
+    /// Test cases with `<skipped>` or a `disabled`/`notrun` status (and no failure or
+    /// error).
     pub skipped: u32,
     /// Wall-clock time from the `time` attributes (seconds in the file): the root's own
     /// time if it has one, else the sum of its suites' (or test cases') times.
@@ -77,7 +84,8 @@ pub struct TestRun {
 
 /// Parse a JUnit XML report.
 ///
-/// The error names what was wrong (empty input, malformed or truncated XML, a root
+/// The error names what was wrong (empty input, malformed or truncated XML, an
+/// unclosed CDATA section, a root
 /// element other than `<testsuites>`/`<testsuite>`) and the byte offset where.
 pub fn parse(xml: &[u8]) -> Result<TestRun, ParseError> {
     parser::parse(xml)

@@ -4,11 +4,16 @@
 
 use quick_xml::Reader;
 use quick_xml::errors::{Error as XmlError, SyntaxError};
-use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesStart, Event};
 
+mod tag;
+
 use crate::location;
-use crate::{Failure, MESSAGE_CAP, ParseError, TestRun};
+use crate::{Failure, ParseError, TestRun};
+use tag::{
+    TestCaseTag, attributes, cap, element_name, invalid, predefined_entity, same_file,
+    seconds_to_ms, value,
+};
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -38,6 +43,8 @@ struct SuiteFrame {
     own_ms: Option<u64>,
     /// Sum of the times of its child suites and test cases, in ms.
     children_ms: u64,
+    /// Whether a `<failure>`/`<error>` directly inside it was already counted.
+    load_error: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +72,10 @@ struct Case {
     text: String,
     /// Depth of the `<failure>`/`<error>` element whose text is being collected.
     capture_depth: Option<usize>,
+    /// A `<failure>`/`<error>` directly inside a suite (the suite failed to load, e.g.
+    /// a module that does not import): counted as one errored test named after the
+    /// suite, ending with that element.
+    suite_level: bool,
 }
 
 #[derive(Default)]
@@ -91,6 +102,12 @@ pub(crate) fn parse(input: &[u8]) -> Result<TestRun, ParseError> {
         let at = base + reader.buffer_position();
         let event = match reader.read_event() {
             Ok(event) => event,
+            Err(XmlError::Syntax(SyntaxError::UnclosedCData)) => {
+                // Not a cut file as such: no `]]>` anywhere after `<![CDATA[`, often a
+                // writer that escaped it. Saying "truncated" would send people looking
+                // for a full disk.
+                return Err(ParseError::UnclosedCData { offset: at });
+            }
             Err(XmlError::Syntax(kind)) if kind != SyntaxError::InvalidBangMarkup => {
                 // Every other syntax error is "the input ended inside a tag".
                 return Err(state.truncated(input, end));
@@ -153,6 +170,25 @@ pub(crate) fn parse(input: &[u8]) -> Result<TestRun, ParseError> {
     Ok(state.run)
 }
 
+impl Case {
+    /// The errored test standing for a suite that failed as a whole; its element is at
+    /// `depth`.
+    fn suite_level(depth: usize, message: Option<String>) -> Case {
+        Case {
+            depth,
+            tag_start: 0,
+            tag_len: 0,
+            name_len: 0,
+            time_ms: None,
+            status: Status::Errored,
+            message,
+            text: String::new(),
+            capture_depth: Some(depth),
+            suite_level: true,
+        }
+    }
+}
+
 impl State {
     /// Handle a start (or self-closing) tag; returns what kind of element it is.
     fn start(&mut self, element: &BytesStart, at: u64, input: &[u8]) -> Result<Kind, ParseError> {
@@ -182,6 +218,7 @@ impl State {
                     name: None,
                     own_ms: None,
                     children_ms: 0,
+                    load_error: false,
                 };
                 for attr in attributes(element, at, input) {
                     let attr = attr?;
@@ -214,15 +251,24 @@ impl State {
                     message: None,
                     text: String::new(),
                     capture_depth: None,
+                    suite_level: false,
                 };
                 // Every attribute is checked (a malformed one is an error) but only
-                // `time` is read now.
+                // `time` and `status` are read now.
                 for attr in attributes(element, at, input) {
                     let attr = attr?;
-                    if attr.key.local_name().as_ref() == b"time" {
-                        case.time_ms = std::str::from_utf8(&attr.value)
-                            .ok()
-                            .and_then(seconds_to_ms);
+                    match attr.key.local_name().as_ref() {
+                        b"time" => {
+                            case.time_ms = std::str::from_utf8(&attr.value)
+                                .ok()
+                                .and_then(seconds_to_ms);
+                        }
+                        // Tests not run on purpose: `status="disabled"` in some
+                        // reporters, `status="notrun"` in googletest's.
+                        b"status" if matches!(attr.value.as_ref(), b"disabled" | b"notrun") => {
+                            case.status = Status::Skipped;
+                        }
+                        _ => {}
                     }
                 }
                 self.case = Some(case);
@@ -238,6 +284,20 @@ impl State {
                             message = Some(value(&attr));
                         }
                     }
+                }
+                if self.case.is_none()
+                    && failed
+                    && self
+                        .open
+                        .last()
+                        .is_some_and(|open| open.kind == Kind::Suite)
+                    && let Some(frame) = self.suites.last_mut()
+                    && !std::mem::replace(&mut frame.load_error, true)
+                {
+                    // Directly inside a suite: the suite itself failed. One errored
+                    // test per suite, however many such elements it has.
+                    self.case = Some(Case::suite_level(depth, message));
+                    return Ok(Kind::Result);
                 }
                 if let Some(case) = &mut self.case {
                     match (case.status, name) {
@@ -290,6 +350,14 @@ impl State {
                 {
                     case.capture_depth = None;
                 }
+                if self
+                    .case
+                    .as_ref()
+                    .is_some_and(|c| c.suite_level && c.depth == depth)
+                    && let Some(case) = self.case.take()
+                {
+                    self.finish_case(case, input);
+                }
             }
             Kind::Other => {}
         }
@@ -316,7 +384,26 @@ impl State {
             Some(attr) if !attr.is_empty() => attr,
             _ => text.trim(),
         };
-        let tag = TestCaseTag::read(&case, input);
+        let suite = self
+            .suites
+            .iter()
+            .rev()
+            .find_map(|frame| frame.name.clone())
+            .unwrap_or_default();
+        let tag = if case.suite_level {
+            TestCaseTag {
+                classname: suite.clone(),
+                name: if suite.is_empty() {
+                    "(test suite)".to_string()
+                } else {
+                    suite.clone()
+                },
+                file: None,
+                line: None,
+            }
+        } else {
+            TestCaseTag::read(&case, input)
+        };
         let found = location::from_text(&text);
         let (file, line) = match (tag.file, found) {
             (None, Some(found)) => (Some(found.file), Some(found.line)),
@@ -325,12 +412,6 @@ impl State {
             }
             (file, _) => (file, tag.line),
         };
-        let suite = self
-            .suites
-            .iter()
-            .rev()
-            .find_map(|frame| frame.name.clone())
-            .unwrap_or_default();
         self.run.failures.push(Failure {
             suite,
             classname: tag.classname,
@@ -379,125 +460,8 @@ impl State {
     }
 }
 
-fn invalid(offset: u64, message: &str) -> ParseError {
-    ParseError::Invalid {
-        offset,
-        message: message.to_string(),
-    }
-}
-
-/// The attributes of a tag; a malformed one is an error naming the tag.
-fn attributes<'a>(
-    element: &'a BytesStart,
-    at: u64,
-    input: &'a [u8],
-) -> impl Iterator<Item = Result<Attribute<'a>, ParseError>> + 'a {
-    let mut attrs = element.attributes();
-    // Duplicate-key checks cost an allocation per tag; a duplicate changes nothing here.
-    attrs.with_checks(false);
-    attrs.map(move |attr| {
-        attr.map_err(|e| {
-            invalid(
-                at,
-                &format!("bad attribute in <{}>: {e}", element_name(input, at)),
-            )
-        })
-    })
-}
-
-/// What a failed test case's start tag says about it, decoded once it has failed.
-#[derive(Default)]
-struct TestCaseTag {
-    classname: String,
-    name: String,
-    file: Option<String>,
-    line: Option<u32>,
-}
-
-impl TestCaseTag {
-    fn read(case: &Case, input: &[u8]) -> TestCaseTag {
-        let mut tag = TestCaseTag::default();
-        let content = case
-            .tag_start
-            .checked_add(case.tag_len)
-            .and_then(|end| input.get(case.tag_start..end))
-            .unwrap_or_default();
-        let element = BytesStart::from_content(String::from_utf8_lossy(content), case.name_len);
-        // The attributes were checked when the tag was first read.
-        for attr in element.attributes().flatten() {
-            match attr.key.local_name().as_ref() {
-                b"classname" => tag.classname = value(&attr),
-                b"name" => tag.name = value(&attr),
-                b"file" => tag.file = Some(value(&attr)).filter(|f| !f.is_empty()),
-                b"line" => tag.line = value(&attr).trim().parse().ok(),
-                _ => {}
-            }
-        }
-        tag
-    }
-}
-
-/// An attribute's value with entities resolved; kept raw when an entity is unknown.
-fn value(attr: &Attribute) -> String {
-    match attr.unescape_value() {
-        Ok(value) => value.into_owned(),
-        Err(_) => String::from_utf8_lossy(&attr.value).into_owned(),
-    }
-}
-
-/// The five entities XML predefines; anything else needs a DTD, which reports lack.
-fn predefined_entity(name: &[u8]) -> Option<char> {
-    match name {
-        b"amp" => Some('&'),
-        b"lt" => Some('<'),
-        b"gt" => Some('>'),
-        b"quot" => Some('"'),
-        b"apos" => Some('\''),
-        _ => None,
-    }
-}
-
-/// A `time` attribute (seconds, `0.123`) in ms; unreadable or negative times count as
-/// absent rather than failing the whole report.
-fn seconds_to_ms(raw: &str) -> Option<u64> {
-    let raw = raw.trim();
-    // Some reporters write thousands separators (`1,234.5`).
-    let seconds: f64 = if raw.contains(',') {
-        raw.replace(',', "").parse().ok()?
-    } else {
-        raw.parse().ok()?
-    };
-    (seconds.is_finite() && seconds >= 0.0).then(|| (seconds * 1000.0).round() as u64)
-}
-
-/// Whether two spellings of a path name the same file (one absolute, one relative).
-fn same_file(a: &str, b: &str) -> bool {
-    a.ends_with(b) || b.ends_with(a)
-}
-
-/// The name of the element whose `<` is at `at`, for messages.
-fn element_name(input: &[u8], at: u64) -> String {
-    let start = usize::try_from(at).map_or(input.len(), |at| at.saturating_add(1));
-    let tail = input.get(start..).unwrap_or_default();
-    let len = tail
-        .iter()
-        .position(|b| b.is_ascii_whitespace() || matches!(b, b'>' | b'/'))
-        .unwrap_or(tail.len());
-    String::from_utf8_lossy(tail.get(..len).unwrap_or_default()).into_owned()
-}
-
-/// Trim to at most [`MESSAGE_CAP`] bytes, on a character boundary.
-fn cap(message: &str) -> String {
-    let mut end = message.len().min(MESSAGE_CAP);
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    message
-        .get(..end)
-        .unwrap_or_default()
-        .trim_end()
-        .to_string()
-}
-
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fixture_tests;
