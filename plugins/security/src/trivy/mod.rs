@@ -448,4 +448,37 @@ mod tests {
         let err = parse(br#""done""#).unwrap_err().to_string();
         assert!(err.contains("invalid type: string"), "{err}");
     }
+
+    #[test]
+    fn infra_app_scan_finds_the_token_and_the_dockerfile_checks() {
+        let issues = parse(&fixture("infra-app-fs.json")).unwrap();
+        let token: Vec<&Issue> = issues.iter().filter(|i| i.kind == Kind::Secret).collect();
+        assert_eq!(token.len(), 1);
+        assert_eq!(token[0].id(), "github-pat");
+        assert_eq!(token[0].severity(), Severity::Critical);
+        assert_eq!(token[0].file.as_deref(), Some("config/deploy.env"));
+        assert_eq!(token[0].finding.line, Some(6));
+        let dockerfile: Vec<(&str, Severity)> = issues
+            .iter()
+            .filter(|i| i.file.as_deref() == Some("Dockerfile"))
+            .map(|i| (i.id(), i.severity()))
+            .collect();
+        assert_eq!(
+            dockerfile,
+            [
+                ("DS002", Severity::High),
+                ("DS026", Severity::Low),
+                ("DS029", Severity::High)
+            ]
+        );
+        let chart = issues
+            .iter()
+            .find(|i| i.id() == "KSV009")
+            .map(|i| i.file.as_deref());
+        assert_eq!(
+            chart,
+            Some(Some("chart/inventory/templates/deployment.yaml"))
+        );
+        assert!(issues.iter().any(|i| i.id() == "KSV017"));
+    }
 }
