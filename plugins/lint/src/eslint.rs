@@ -1,6 +1,8 @@
-//! eslint's JSON report (`-f json`): an array of files, each with its `filePath` and
+//! eslint's JSON reports: `-f json`, an array of files, each with its `filePath` and
 //! `messages` (`ruleId`, `severity` 1 or 2, 1-based `line` and `column`, `fatal` for
-//! parse errors).
+//! parse errors); and `-f json-with-metadata`, an object with those files as `results`
+//! and a `metadata` object whose `cwd` is where eslint ran (absolute paths under it are
+//! made relative, for reports written outside the tool container).
 
 use crate::json_error::ReportError;
 use crate::message::{LintMessage, position, workspace_relative};
@@ -36,17 +38,45 @@ struct RawMessage {
     fatal: bool,
 }
 
-/// Parse an eslint JSON report.
+/// `-f json-with-metadata`.
+#[derive(Deserialize)]
+struct WithMetadata {
+    results: Vec<RawFile>,
+    metadata: Metadata,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    cwd: Option<String>,
+}
+
+/// Parse an eslint JSON report, `json` (an array) or `json-with-metadata` (an object).
 pub fn parse(json: &[u8]) -> Result<Vec<LintMessage>, ReportError> {
     ReportError::check_not_empty(json)?;
-    let files: Vec<RawFile> =
-        serde_json::from_slice(json).map_err(|e| ReportError::from_serde(json, &e))?;
+    let object = json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let (files, cwd) = if object {
+        serde_json::from_slice::<WithMetadata>(json).map(|r| (r.results, r.metadata.cwd))
+    } else {
+        serde_json::from_slice::<Vec<RawFile>>(json).map(|files| (files, None))
+    }
+    .map_err(|e| ReportError::from_serde(json, &e))?;
     let mut messages = Vec::new();
     for file in files {
-        let path = workspace_relative(&file.file_path);
+        let path = match cwd.as_deref().and_then(|cwd| under(&file.file_path, cwd)) {
+            Some(relative) => relative.to_string(),
+            None => workspace_relative(&file.file_path),
+        };
         messages.extend(file.messages.into_iter().map(|raw| convert(raw, &path)));
     }
     Ok(messages)
+}
+
+/// `path` relative to the folder `cwd`, when it is inside it.
+fn under<'a>(path: &'a str, cwd: &str) -> Option<&'a str> {
+    let cwd = cwd.trim_end_matches(['/', '\\']);
+    let rest = path.strip_prefix(cwd)?;
+    rest.strip_prefix(['/', '\\']).filter(|r| !r.is_empty())
 }
 
 fn convert(raw: RawMessage, path: &str) -> LintMessage {
@@ -63,6 +93,7 @@ fn convert(raw: RawMessage, path: &str) -> LintMessage {
         line: position(raw.line),
         column: position(raw.column),
         message: raw.message,
+        tool: None,
     }
 }
 

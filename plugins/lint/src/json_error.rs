@@ -4,7 +4,9 @@ use serde_json::error::Category;
 use std::fmt;
 
 /// A JSON report that could not be read. Offsets count bytes from the start of the
-/// input; the caller puts the tool's name in front (`pylint printed invalid JSON …`).
+/// input. `Display` speaks of what a tool printed, and the caller puts the tool's name
+/// in front (`pylint printed invalid JSON …`); [`ReportError::in_file`] speaks of a
+/// report file the repository holds (`… holds invalid JSON …`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReportError {
     /// Nothing but whitespace: the tool wrote no report.
@@ -41,6 +43,23 @@ impl ReportError {
             },
             Category::Syntax | Category::Io => ReportError::Invalid { offset, message },
             Category::Data => ReportError::Shape { offset, message },
+        }
+    }
+
+    /// The problem with a report read from a file rather than printed by the tool, to
+    /// follow the file's name (`the pylint report /workspace/lint.json` …).
+    pub fn in_file(&self) -> String {
+        match self {
+            ReportError::Empty => "is empty where a JSON report should be".to_string(),
+            ReportError::Truncated { offset } => {
+                format!("holds truncated JSON: the file ends at byte {offset}, inside the document")
+            }
+            ReportError::Invalid { offset, message } => {
+                format!("holds invalid JSON at byte {offset}: {message}")
+            }
+            ReportError::Shape { offset, message } => format!(
+                "holds JSON that is not the tool's report format at byte {offset}: {message}"
+            ),
         }
     }
 
@@ -137,5 +156,23 @@ mod tests {
         assert_eq!(text, "printed invalid JSON at byte 4: expected value");
         assert!(ReportError::check_not_empty(b" \n\t").is_err());
         assert!(ReportError::check_not_empty(b"[]").is_ok());
+    }
+
+    #[test]
+    fn file_messages_say_what_the_file_holds() {
+        let error = error_of("[1, }");
+        assert_eq!(
+            error.in_file(),
+            "holds invalid JSON at byte 4: expected value"
+        );
+        assert!(!error.in_file().contains("printed"));
+        assert_eq!(
+            ReportError::Truncated { offset: 7 }.in_file(),
+            "holds truncated JSON: the file ends at byte 7, inside the document"
+        );
+        assert_eq!(
+            ReportError::Empty.in_file(),
+            "is empty where a JSON report should be"
+        );
     }
 }

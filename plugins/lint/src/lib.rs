@@ -11,8 +11,12 @@
 //! - `max_warnings`: fail when there are more warnings than this.
 //! - `image`: the tool image (default `bosun/python-tools:latest` or
 //!   `bosun/node-tools:latest`); `timeout`: seconds the tool may run (default 600).
-//! - `report`: a workspace file holding the tool's JSON report, read instead of running
-//!   the tool.
+//! - `report`: a workspace file holding the tool's JSON report (pylint `json` or
+//!   `json2`, eslint `json` or `json-with-metadata`), read instead of running the tool.
+//! - `sarif`: workspace files (comma-separated) holding SARIF 2.1.0 logs from any tool
+//!   (ruff, semgrep, hadolint, …), read instead of running pylint or eslint; findings
+//!   keep the tool their run names, severities follow SARIF's levels (and GitHub's
+//!   `security-severity`). Not together with `report`.
 //! - `max_findings`: most findings listed in the report (default and most: 5000, the
 //!   host's cap); the rest are counted, cut from the report (worst kept) and kept in SARIF.
 //!
@@ -28,6 +32,7 @@ pub mod message;
 pub mod pylint;
 use bosun_sdk::report_file;
 pub mod sarif;
+pub mod sarif_input;
 pub mod settings;
 pub mod tools;
 pub mod verdict;
@@ -48,6 +53,15 @@ pub struct Lint;
 impl Stage for Lint {
     fn run(task: &Task) -> Result<StageReport, StageError> {
         let settings = Settings::from_task(task)?;
+        if !settings.sarif.is_empty() {
+            let files = settings
+                .sarif
+                .iter()
+                .map(|file| read_workspace_file("SARIF", file))
+                .collect::<Result<Vec<_>, _>>()?;
+            let assessment = sarif_input::assess(&files, &settings)?;
+            return finish(assessment);
+        }
         let root = Path::new(fs::WORKSPACE);
         let language = match settings.language {
             Some(language) => language,
@@ -67,20 +81,24 @@ impl Stage for Lint {
                 (json, source)
             }
         };
-        let mut assessment = assess(language, &json, &source, &settings)?;
-        let sarif_path = fs::write_out(SARIF_FILE, &assessment.sarif)?;
-        assessment.report.artifacts.insert(
-            0,
-            Artifact {
-                kind: "sarif".into(),
-                name: SARIF_FILE.into(),
-                reference: sarif_path,
-                digest: None,
-            },
-        );
-        log::info(&assessment.report.summary);
-        Ok(assessment.report)
+        finish(assess(language, &json, &source, &settings)?)
     }
+}
+
+/// Write the SARIF log and list it first among the report's artifacts.
+fn finish(mut assessment: Assessment) -> Result<StageReport, StageError> {
+    let sarif_path = fs::write_out(SARIF_FILE, &assessment.sarif)?;
+    assessment.report.artifacts.insert(
+        0,
+        Artifact {
+            kind: "sarif".into(),
+            name: SARIF_FILE.into(),
+            reference: sarif_path,
+            digest: None,
+        },
+    );
+    log::info(&assessment.report.summary);
+    Ok(assessment.report)
 }
 
 fn default_python_targets(root: &Path, stage: &str) -> Result<Vec<String>, StageError> {
@@ -101,7 +119,12 @@ fn read_workspace_report(
     language: Language,
     report: &str,
 ) -> Result<(Vec<u8>, String), StageError> {
-    let tool = tool_of(language);
+    read_workspace_file(tool_of(language), report)
+}
+
+/// A report file in the workspace and the path it was read from; `tool` names the kind
+/// of report in errors.
+fn read_workspace_file(tool: &str, report: &str) -> Result<(Vec<u8>, String), StageError> {
     let path = fs::workspace_path(report)?;
     let shown = path.display().to_string();
     let json =
@@ -144,8 +167,15 @@ pub fn assess(
     settings: &Settings,
 ) -> Result<Assessment, StageError> {
     let tool = tool_of(language);
-    let messages = parse(language, json)
-        .map_err(|e| StageError::BadToolOutput(format!("{tool} {e} (in {source})")))?;
+    let messages = parse(language, json).map_err(|e| {
+        StageError::BadToolOutput(if source.starts_with(fs::OUT) {
+            // The tool ran here and wrote this report.
+            format!("{tool} {e} (in {source})")
+        } else {
+            // The repository's own file: nobody "printed" it in this stage.
+            format!("the {tool} report file {source} {}", e.in_file())
+        })
+    })?;
     let verdict = verdict::judge(tool, &messages, settings.thresholds, settings.max_findings);
     let sarif = sarif::to_sarif(tool, &messages)
         .map_err(|e| StageError::Other(format!("encoding the SARIF log of {tool}: {e}")))?;

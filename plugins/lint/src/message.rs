@@ -20,11 +20,15 @@ pub struct LintMessage {
     pub column: Option<u32>,
     /// What the tool said.
     pub message: String,
+    /// The tool that said it, when that is not the stage's tool: a SARIF report names
+    /// its own (`ruff`, `Hadolint`).
+    pub tool: Option<String>,
 }
 
 impl LintMessage {
     /// The report finding for this message, credited to `tool`.
     pub fn to_finding(&self, tool: &str) -> Finding {
+        let tool = self.tool.as_deref().unwrap_or(tool);
         let finding = Finding::new(tool, self.rule.clone(), self.severity, self.message.clone());
         match &self.path {
             Some(path) => finding.at(path.clone(), self.line, self.column),

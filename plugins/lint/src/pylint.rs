@@ -1,5 +1,7 @@
-//! pylint's JSON report (`--output-format=json`): an array of messages with `type`,
-//! `symbol`, `message-id`, `path`, 1-based `line` and 0-based `column`.
+//! pylint's JSON reports: `--output-format=json`, an array of messages with `type`,
+//! `symbol`, `message-id`, `path`, 1-based `line` and 0-based `column`; and pylint 3's
+//! `--output-format=json2`, an object whose `messages` have `messageId`, `path` and
+//! `absolutePath` beside the same fields, with `statistics` next to them.
 
 use crate::json_error::ReportError;
 use crate::message::{LintMessage, position, workspace_relative};
@@ -22,8 +24,12 @@ struct RawMessage {
     path: Option<String>,
     #[serde(default)]
     symbol: Option<String>,
-    #[serde(rename = "message-id", default)]
+    /// `message-id` in `json`, `messageId` in `json2`.
+    #[serde(rename = "message-id", alias = "messageId", default)]
     message_id: Option<String>,
+    /// `json2` only: the path as pylint resolved it, for when `path` is empty.
+    #[serde(rename = "absolutePath", default)]
+    absolute_path: Option<String>,
     message: String,
     #[serde(default)]
     line: Option<i64>,
@@ -31,11 +37,25 @@ struct RawMessage {
     column: Option<i64>,
 }
 
-/// Parse a pylint JSON report.
+/// pylint 3's `json2` report; `statistics` must be there too, so that an object with
+/// some other `messages` is not taken for it.
+#[derive(Deserialize)]
+struct Json2 {
+    messages: Vec<RawMessage>,
+    #[serde(rename = "statistics")]
+    _statistics: serde::de::IgnoredAny,
+}
+
+/// Parse a pylint JSON report, `json` (an array) or `json2` (an object).
 pub fn parse(json: &[u8]) -> Result<Vec<LintMessage>, ReportError> {
     ReportError::check_not_empty(json)?;
-    let raw: Vec<RawMessage> =
-        serde_json::from_slice(json).map_err(|e| ReportError::from_serde(json, &e))?;
+    let object = json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let raw: Vec<RawMessage> = if object {
+        serde_json::from_slice::<Json2>(json).map(|report| report.messages)
+    } else {
+        serde_json::from_slice(json)
+    }
+    .map_err(|e| ReportError::from_serde(json, &e))?;
     Ok(raw.into_iter().map(convert).collect())
 }
 
@@ -52,6 +72,7 @@ fn convert(raw: RawMessage) -> LintMessage {
         path: raw
             .path
             .filter(|p| !p.is_empty())
+            .or(raw.absolute_path.filter(|p| !p.is_empty()))
             .map(|p| workspace_relative(&p)),
         line: position(raw.line),
         // pylint counts columns from 0; reports and SARIF count from 1.
@@ -60,6 +81,7 @@ fn convert(raw: RawMessage) -> LintMessage {
             .and_then(|c| c.checked_add(1))
             .and_then(|c| position(Some(c))),
         message: raw.message,
+        tool: None,
     }
 }
 

@@ -14,6 +14,7 @@ const KNOWN: &[&str] = &[
     "image",
     "timeout",
     "report",
+    "sarif",
     "max_findings",
 ];
 
@@ -40,6 +41,9 @@ pub struct Settings {
     /// `report`: read this workspace file as the tool's JSON report instead of running
     /// the tool (for repositories that lint in their own build).
     pub report: Option<String>,
+    /// `sarif`: read these workspace files (comma-separated) as SARIF 2.1.0 logs from
+    /// any tool (ruff, semgrep, hadolint, …) instead of running pylint or eslint.
+    pub sarif: Vec<String>,
     /// `max_findings`: most findings listed in the report (at most the host's cap).
     pub max_findings: usize,
 }
@@ -88,6 +92,15 @@ impl Settings {
         if let Some(report) = &report {
             check_relative(report).map_err(|why| invalid(format!("`report`: {why}")))?;
         }
+        let sarif = task.config_list("sarif");
+        for file in &sarif {
+            check_relative(file).map_err(|why| invalid(format!("`sarif`: {why}")))?;
+        }
+        if report.is_some() && !sarif.is_empty() {
+            return Err(invalid(
+                "set `report` (the tool's JSON report) or `sarif` (SARIF logs), not both".into(),
+            ));
+        }
         let image = task
             .config("image")
             .map(str::trim)
@@ -103,6 +116,7 @@ impl Settings {
             image,
             timeout_secs: u32::try_from(timeout).unwrap_or(u32::MAX),
             report,
+            sarif,
             max_findings: usize::try_from(max_findings).unwrap_or(usize::MAX),
         })
     }
@@ -190,5 +204,17 @@ mod tests {
         assert!(error(&[("paths", "/etc")]).contains("stay inside the workspace"));
         assert!(error(&[("paths", "--rcfile=/tmp/x")]).contains("would read as an option"));
         assert!(error(&[("report", "../x.json")]).contains("`report`"));
+        assert!(error(&[("sarif", "ok.sarif,/etc/x.sarif")]).contains("`sarif`"));
+    }
+
+    #[test]
+    fn sarif_files_are_a_list_and_exclude_a_tool_report() {
+        let settings =
+            Settings::from_task(&task(&[("sarif", "out/ruff.sarif, hadolint.sarif")])).unwrap();
+        assert_eq!(settings.sarif, ["out/ruff.sarif", "hadolint.sarif"]);
+        assert_eq!(
+            error(&[("sarif", "a.sarif"), ("report", "b.json")]),
+            "stage lint: set `report` (the tool's JSON report) or `sarif` (SARIF logs), not both"
+        );
     }
 }

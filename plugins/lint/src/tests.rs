@@ -130,7 +130,7 @@ fn empty_or_foreign_report_is_a_stage_error() {
     let foreign = bad_output(assess(
         Language::Python,
         ESLINT_NODE_APP,
-        "x.json",
+        "/out/pylint.json",
         &settings(&[]),
     ));
     assert!(
@@ -138,4 +138,67 @@ fn empty_or_foreign_report_is_a_stage_error() {
         "{foreign}"
     );
     assert!(foreign.contains("missing field `type`"), "{foreign}");
+}
+
+#[test]
+fn a_bad_report_file_is_called_a_file_not_printed_output() {
+    let file = "/workspace/build/pylint.json";
+    let cut = bad_output(assess(
+        Language::Python,
+        &PYLINT_SAMPLES[..1000],
+        file,
+        &settings(&[]),
+    ));
+    assert_eq!(
+        cut,
+        "the pylint report file /workspace/build/pylint.json holds truncated JSON: the file \
+         ends at byte 1000, inside the document"
+    );
+    let foreign = bad_output(assess(
+        Language::Python,
+        ESLINT_NODE_APP,
+        file,
+        &settings(&[]),
+    ));
+    assert!(
+        foreign.starts_with(
+            "the pylint report file /workspace/build/pylint.json holds JSON that is not the \
+             tool's report format at byte"
+        ),
+        "{foreign}"
+    );
+    assert!(!foreign.contains("printed"), "{foreign}");
+}
+
+#[test]
+fn pylint_json2_and_eslint_with_metadata_reports_are_judged_like_the_others() {
+    let json2 = include_bytes!("../tests/fixtures/pylint-json2-samples.json");
+    let a = assess(Language::Python, json2, "/out/pylint.json", &settings(&[])).unwrap();
+    let b = assess(
+        Language::Python,
+        PYLINT_SAMPLES,
+        "/out/pylint.json",
+        &settings(&[]),
+    )
+    .unwrap();
+    assert_eq!(a.report.summary, b.report.summary);
+    assert_eq!(a.report.findings, b.report.findings);
+    let with_metadata = include_bytes!("../tests/fixtures/eslint-json-with-metadata-ci.json");
+    let report = assess(
+        Language::Node,
+        with_metadata,
+        "/workspace/eslint.json",
+        &settings(&[]),
+    )
+    .unwrap()
+    .report;
+    assert_eq!(report.findings.len(), 5);
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| f.path.as_deref().is_some_and(|p| p.starts_with("src/"))),
+        "paths under the CI machine's cwd are made relative: {:?}",
+        report.findings
+    );
 }
