@@ -1,5 +1,12 @@
 //! The run summary a notifier formats: stages, failed and flaky tests, blocking
 //! findings and policy denials, gathered from the run and its stored attempts.
+//!
+//! Blocking findings are cut to [`MAX_BLOCKING`], worst first (critical, high, …; stage
+//! order within a severity), so a long list from an early stage cannot push a later
+//! stage's critical vulnerability out. When some are cut, the list ends in one more
+//! finding that says how many ([`MORE_FINDINGS_RULE`], tool `bosun`): the WIT
+//! `run-summary` has no count field, and a finding is what every notifier already
+//! shows, so a notifier that knows nothing of it still prints "… and N more".
 
 use crate::model::{RunRecord, RunStatus, StageState};
 use crate::store::AttemptRow;
@@ -7,8 +14,16 @@ use bosun_bus::notify::{RunStatus as SummaryStatus, RunSummary, StageStatus, Sta
 use bosun_bus::{Finding, Severity, TestFailure};
 use std::collections::BTreeSet;
 
-/// Most findings listed as blocking.
-const MAX_BLOCKING: usize = 20;
+/// Most findings listed as blocking (the "… and N more" finding comes on top).
+pub const MAX_BLOCKING: usize = 20;
+
+/// The rule of the last blocking finding when some were cut; its message is
+/// `… and N more blocking findings`. The slack notifier recognises it by this rule and
+/// the tool [`MORE_FINDINGS_TOOL`].
+pub const MORE_FINDINGS_RULE: &str = "bosun/more-findings";
+
+/// The tool credited with the "… and N more" finding.
+pub const MORE_FINDINGS_TOOL: &str = "bosun";
 
 fn test_name(failure: &TestFailure) -> String {
     if failure.suite.is_empty() {
@@ -53,7 +68,9 @@ fn last_attempt<'a>(attempts: &'a [AttemptRow], stage: &str) -> Option<&'a Attem
 }
 
 /// Findings that blocked the run: high and critical ones from failed stages (or, when a
-/// failed stage has none that serious, its first few).
+/// failed stage has none that serious, its first few), worst first and stage order
+/// within a severity, at most [`MAX_BLOCKING`] of them, then the "… and N more"
+/// finding when some were cut.
 pub fn blocking_findings(run: &RunRecord, attempts: &[AttemptRow]) -> Vec<Finding> {
     let mut blocking = Vec::new();
     for stage in run.stages.iter().filter(|s| s.state == StageState::Failure) {
@@ -72,9 +89,28 @@ pub fn blocking_findings(run: &RunRecord, attempts: &[AttemptRow]) -> Vec<Findin
             blocking.extend(serious.into_iter().cloned());
         }
     }
+    // Stable: findings of one severity keep the stages' order, then each report's own.
     blocking.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    blocking.truncate(MAX_BLOCKING);
+    let cut: Vec<Finding> = blocking.split_off(blocking.len().min(MAX_BLOCKING));
+    if let Some(worst) = cut.first() {
+        blocking.push(more_findings(cut.len(), worst.severity));
+    }
     blocking
+}
+
+/// The finding that stands for `count` cut findings, the worst of them `severity`.
+fn more_findings(count: usize, severity: Severity) -> Finding {
+    let noun = if count == 1 { "finding" } else { "findings" };
+    Finding {
+        rule: MORE_FINDINGS_RULE.to_string(),
+        severity,
+        message: format!("… and {count} more blocking {noun}"),
+        path: None,
+        line: None,
+        column: None,
+        tool: MORE_FINDINGS_TOOL.to_string(),
+        fixed_version: None,
+    }
 }
 
 fn stage_status(state: StageState) -> StageStatus {
@@ -142,3 +178,6 @@ pub fn run_summary(run: &RunRecord, attempts: &[AttemptRow], base_url: &str) -> 
         policy_denials: run.denials.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests;

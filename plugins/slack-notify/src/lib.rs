@@ -72,13 +72,13 @@ pub fn message(summary: &RunSummary) -> Value {
         )));
     }
     if !summary.blocking_findings.is_empty() {
-        let title = format!("*Blocking findings* ({})", summary.blocking_findings.len());
-        let lines = summary.blocking_findings.iter().map(finding_line);
-        blocks.push(section(capped_section(
-            &title,
-            summary.blocking_findings.len(),
-            lines,
-        )));
+        let (listed, more) = listed_findings(&summary.blocking_findings);
+        let total = listed.len().saturating_add(more);
+        let title = format!("*Blocking findings* ({total})");
+        // Lines for the listed ones only: the section ends in "… and N more" for the
+        // rest, those the orchestrator cut included.
+        let lines = listed.iter().map(finding_line);
+        blocks.push(section(capped_section(&title, total, lines)));
     }
     if !summary.policy_denials.is_empty() {
         let title = format!("*Policy denials* ({})", summary.policy_denials.len());
@@ -192,6 +192,34 @@ fn failed_test_line(test: &TestFailure) -> String {
         line.push_str(&format!(": {}", plain(message, MAX_MESSAGE_CHARS)));
     }
     line
+}
+
+/// The orchestrator ends a cut list of blocking findings with one finding standing for
+/// the rest, `… and N more blocking findings` (see `MORE_FINDINGS_RULE` in
+/// `orchestrator/src/scheduler/summary.rs`; the WIT run summary has no count field).
+const MORE_FINDINGS_RULE: &str = "bosun/more-findings";
+const MORE_FINDINGS_TOOL: &str = "bosun";
+
+/// The blocking findings to list, and how many more the orchestrator left out.
+fn listed_findings(findings: &[Finding]) -> (&[Finding], usize) {
+    if let Some((last, listed)) = findings.split_last()
+        && last.rule == MORE_FINDINGS_RULE
+        && last.tool == MORE_FINDINGS_TOOL
+        && let Some(more) = more_count(&last.message)
+    {
+        return (listed, more);
+    }
+    (findings, 0)
+}
+
+/// N in `… and N more blocking findings`.
+fn more_count(message: &str) -> Option<usize> {
+    message
+        .strip_prefix("… and ")?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn finding_line(finding: &Finding) -> String {
@@ -409,5 +437,46 @@ mod tests {
             ":no_entry_sign: Cancelled: acme/app"
         );
         assert!(value["text"].is_string());
+    }
+
+    #[test]
+    fn findings_the_orchestrator_cut_are_counted_not_listed() {
+        let mut summary = run(RunStatus::Failure);
+        summary.blocking_findings = (0..20)
+            .map(|i| vulnerability(&format!("CVE-2024-{i:04}"), Severity::High))
+            .collect();
+        let mut more = Finding::new(
+            "bosun",
+            "bosun/more-findings",
+            Severity::High,
+            "… and 7 more blocking findings",
+        );
+        more.path = None;
+        summary.blocking_findings.push(more);
+        let message = message(&summary);
+        let findings = texts(&message)
+            .into_iter()
+            .find(|t| t.starts_with("*Blocking findings* (27)"))
+            .unwrap();
+        assert_eq!(findings.lines().filter(|l| l.starts_with("• ")).count(), 20);
+        assert!(!findings.contains("bosun/more-findings"), "{findings}");
+        assert!(findings.ends_with("… and 7 more"), "{findings}");
+    }
+
+    #[test]
+    fn a_finding_that_only_looks_like_the_count_is_listed() {
+        let mut summary = run(RunStatus::Failure);
+        // A tool's own rule of that name is not the orchestrator's count.
+        summary.blocking_findings = vec![Finding::new(
+            "semgrep",
+            "bosun/more-findings",
+            Severity::High,
+            "… and 7 more blocking findings",
+        )];
+        let findings = texts(&message(&summary))
+            .into_iter()
+            .find(|t| t.starts_with("*Blocking findings* (1)"))
+            .unwrap();
+        assert!(findings.contains("`bosun/more-findings`"), "{findings}");
     }
 }
