@@ -17,6 +17,8 @@
 //! - `trivy_report`: a Trivy JSON report in the workspace to read instead (or as well);
 //!   `trivy k8s` reports too.
 //! - `snyk_report`: a Snyk JSON report (`snyk test --json`, one project or a list).
+//! - `sarif_report`: a SARIF 2.1.0 report from any producer (read by `bosun-reports`);
+//!   results their tool marks suppressed are not counted (use `ignore`).
 //! - `fail_on` (default `HIGH,CRITICAL`): findings at or above the lowest severity
 //!   listed fail the stage; `none` never fails.
 //! - `ignore`: accepted finding ids, each with an expiry date and a reason; see
@@ -35,6 +37,7 @@ pub mod issue;
 pub mod parse_error;
 pub mod report;
 pub mod sarif;
+pub mod sarif_report;
 pub mod scan;
 pub mod settings;
 pub mod snyk;
@@ -71,6 +74,10 @@ impl Stage for Security {
             issues.extend(scan::snyk_report(path, &settings)?);
             scanners.push(snyk::TOOL);
         }
+        if let Some(path) = &settings.sarif_report {
+            // The SARIF writer gives each tool named in these findings a run of its own.
+            issues.extend(scan::sarif_report(path, &settings)?);
+        }
         let verdict = verdict::decide(
             &issues,
             settings.threshold,
@@ -101,6 +108,9 @@ impl Stage for Security {
             reference: sarif_path,
             digest: None,
         });
+        if settings.sarif_report.is_some() {
+            scanners.push("sarif");
+        }
         log::info(&format!("{}: {}", scanners.join("+"), stage_report.summary));
         Ok(stage_report)
     }

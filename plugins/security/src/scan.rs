@@ -11,7 +11,7 @@ use crate::{bandit, snyk, trivy};
 use bosun_sdk::containers::Tool;
 use bosun_sdk::{ContainerOutput, StageError, fs};
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 /// bandit's report, relative to `/out`.
@@ -130,6 +130,32 @@ pub fn snyk_report(relative: &str, settings: &Settings) -> Result<Vec<Issue>, St
     let what = format!("snyk report {relative}");
     let report = open_capped(&path, &what, settings.max_report_bytes)?;
     snyk::parse_reader(report).map_err(|e| bad_output(snyk::TOOL, relative, e))
+}
+
+/// Parse a SARIF 2.1.0 report the workspace holds. Read whole: `bosun-reports` takes
+/// bytes, and the size cap bounds them.
+pub fn sarif_report(relative: &str, settings: &Settings) -> Result<Vec<Issue>, StageError> {
+    let path = fs::workspace_path(relative)?;
+    if !path.is_file() {
+        return Err(StageError::InvalidConfig(format!(
+            "`sarif_report` names {relative}, which is not a file in the workspace"
+        )));
+    }
+    let what = format!("sarif report {relative}");
+    let mut bytes = Vec::new();
+    open_capped(&path, &what, settings.max_report_bytes)?
+        .read_to_end(&mut bytes)
+        .map_err(|e| StageError::Io(format!("{what}: {e}")))?;
+    let read = crate::sarif_report::parse(&bytes)
+        .map_err(|e| StageError::BadToolOutput(format!("{what}: {e}")))?;
+    if read.suppressed > 0 {
+        bosun_sdk::log::info(&format!(
+            "{what}: {} results suppressed by their tool are not counted; accept findings \
+             with `ignore` (an expiry and a reason) instead",
+            read.suppressed
+        ));
+    }
+    Ok(read.issues)
 }
 
 fn run_tool(

@@ -29,6 +29,7 @@ const KNOWN_KEYS: &[&str] = &[
     "trivy_scanners",
     "trivy_report",
     "snyk_report",
+    "sarif_report",
     "fail_on",
     "ignore",
     "max_report_mb",
@@ -47,6 +48,8 @@ pub struct Settings {
     pub trivy_report: Option<String>,
     /// Read a Snyk JSON report (`snyk test --json`) from this workspace path.
     pub snyk_report: Option<String>,
+    /// Read a SARIF 2.1.0 report (any producer) from this workspace path.
+    pub sarif_report: Option<String>,
     /// Findings at or above this severity fail the stage; `None` never fails.
     pub threshold: Option<Severity>,
     /// Accepted finding ids.
@@ -150,10 +153,15 @@ pub fn parse(config: &[(String, String)]) -> Result<Settings, String> {
     if let Some(path) = snyk_report {
         relative_path("snyk_report", path)?;
     }
-    if bandit.is_none() && trivy.is_none() && trivy_report.is_none() && snyk_report.is_none() {
+    let sarif_report = non_empty("sarif_report", get("sarif_report"))?;
+    if let Some(path) = sarif_report {
+        relative_path("sarif_report", path)?;
+    }
+    let reports = [trivy_report, snyk_report, sarif_report];
+    if bandit.is_none() && trivy.is_none() && reports.iter().all(Option::is_none) {
         return Err(
             "nothing to scan: `bandit` is false and none of `trivy_image`, \
-             `trivy_scanners`, `trivy_report` or `snyk_report` is set"
+             `trivy_scanners`, `trivy_report`, `snyk_report` or `sarif_report` is set"
                 .into(),
         );
     }
@@ -169,6 +177,7 @@ pub fn parse(config: &[(String, String)]) -> Result<Settings, String> {
         trivy,
         trivy_report: trivy_report.map(str::to_string),
         snyk_report: snyk_report.map(str::to_string),
+        sarif_report: sarif_report.map(str::to_string),
         threshold: threshold(get("fail_on"))?,
         ignores: parse_ignores(config)?,
         max_report_bytes: max_mb << 20,
@@ -361,8 +370,13 @@ mod tests {
             (chosen.image.as_str(), chosen.scanners.len()),
             ("acme/trivy:1", 1)
         );
-        // A Snyk report alone is something to scan.
+        // A Snyk or SARIF report alone is something to scan.
         assert!(parse_pairs(&[("bandit", "false"), ("snyk_report", "s.json")]).is_ok());
+        let sarif = parse_pairs(&[("bandit", "false"), ("sarif_report", "out/semgrep.sarif")]);
+        assert_eq!(
+            sarif.unwrap().sarif_report.as_deref(),
+            Some("out/semgrep.sarif")
+        );
     }
 
     #[test]
