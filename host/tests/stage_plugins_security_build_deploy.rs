@@ -643,6 +643,203 @@ async fn security_ten_thousand_findings_stay_within_the_report_cap() {
     );
 }
 
+#[tokio::test]
+async fn security_k8s_snyk_and_sarif_reports_in_the_workspace_are_judged_together() {
+    let (rt, plugin) = plain_runtime("bosun-plugin-security").await;
+    let d = dirs(None);
+    let fixture = |path: &str| {
+        std::fs::read(
+            workspace_root()
+                .join("plugins/security/tests/fixtures")
+                .join(path),
+        )
+        .unwrap()
+    };
+    write(
+        &d,
+        "reports/cluster.json",
+        &fixture("trivy/k8s-cluster-all.json"),
+    );
+    write(&d, "reports/snyk.json", &fixture("snyk/npm-project.json"));
+    write(
+        &d,
+        "reports/trivy.sarif",
+        &fixture("sarif/trivy-infra-app.sarif"),
+    );
+    let t = task(
+        "security",
+        &[
+            ("bandit", "false"),
+            ("trivy_report", "reports/cluster.json"),
+            ("snyk_report", "reports/snyk.json"),
+            ("sarif_report", "reports/trivy.sarif"),
+        ],
+    );
+    let result = rt.run_stage(&plugin, &t, &call(&d, false)).await;
+    let report = report_of(&result);
+    assert_eq!(report.outcome, Outcome::Failure);
+    // One CRITICAL from each source: the cluster's CVE, Snyk's minimist, the token.
+    assert!(
+        report.summary.starts_with("3 CRITICAL and "),
+        "{}",
+        report.summary
+    );
+    assert!(
+        report
+            .summary
+            .ends_with("; 1 resource could not be scanned"),
+        "{}",
+        report.summary
+    );
+    let tools_of = |rule: &str| {
+        report
+            .findings
+            .iter()
+            .find(|f| f.rule == rule)
+            .map(|f| (f.tool.as_str(), f.severity))
+    };
+    assert_eq!(tools_of("KSV017"), Some(("trivy", Severity::High)));
+    assert_eq!(
+        tools_of("SNYK-JS-MINIMIST-2429795"),
+        Some(("snyk", Severity::Critical))
+    );
+    assert_eq!(tools_of("github-pat"), Some(("Trivy", Severity::Critical)));
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.out.join("security.sarif")).unwrap()).unwrap();
+    let runs: Vec<&str> = sarif["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["tool"]["driver"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(runs, ["trivy", "snyk", "Trivy"]);
+
+    // A report of the wrong kind fails the stage rather than passing empty.
+    let d = dirs(None);
+    write(
+        &d,
+        "reports/snyk.json",
+        &fixture("trivy/debian-buster.json"),
+    );
+    let t = task(
+        "security",
+        &[("bandit", "false"), ("snyk_report", "reports/snyk.json")],
+    );
+    let result = rt.run_stage(&plugin, &t, &call(&d, false)).await;
+    let (kind, message) = failure_of(&result);
+    assert_eq!(kind, StageFailureKind::BadToolOutput, "{message}");
+    assert!(
+        message.contains("snyk report reports/snyk.json: the report is not a Snyk report"),
+        "{message}"
+    );
+}
+
+/// [`docker_or_skip`], and the Trivy image (`BOSUN_TEST_TRIVY_IMAGE`, real Trivy
+/// 0.59.1 built by `scripts/services.sh`): skipped loudly without it, a failure in CI.
+async fn trivy_or_skip(test: &str) -> Option<(Env, String)> {
+    let env = docker_or_skip(test).await?;
+    let problem = match std::env::var("BOSUN_TEST_TRIVY_IMAGE") {
+        Err(_) => "BOSUN_TEST_TRIVY_IMAGE is not set".to_string(),
+        Ok(image) => {
+            if env.runner.client().inspect_image(&image).await.is_ok() {
+                return Some((env, image));
+            }
+            format!("image {image} is not built")
+        }
+    };
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!(
+            "{test}: the Trivy image is required in CI ({problem}); build it with: \
+             bash scripts/services.sh && set -a && . .bosun/services.env"
+        );
+    }
+    eprintln!(
+        "SKIPPED {test}: no Trivy image ({problem}); build it with: bash scripts/services.sh"
+    );
+    None
+}
+
+/// Real Trivy on the infra sample with no network: the secret and misconfiguration
+/// scanners need no vulnerability database (none can be fetched here; the `vuln` path
+/// is tested on real reports above).
+#[tokio::test]
+async fn security_trivy_finds_the_infra_apps_token_and_misconfigurations_offline() {
+    let test = "security_trivy_finds_the_infra_apps_token_and_misconfigurations_offline";
+    let Some((env, trivy)) = trivy_or_skip(test).await else {
+        return;
+    };
+    let (rt, plugin) = docker_runtime(&env, "bosun-plugin-security").await;
+    let d = dirs(Some("examples/infra-app"));
+    // The settings of the sample's .bosun.yml, with the image under test.
+    let t = task(
+        "security",
+        &[
+            ("bandit", "false"),
+            ("trivy_image", &trivy),
+            ("trivy_scanners", "secret,misconfig"),
+            ("fail_on", "HIGH,CRITICAL"),
+        ],
+    );
+    let result = rt.run_stage(&plugin, &t, &call(&d, false)).await;
+    let report = report_of(&result);
+    assert_eq!(report.outcome, Outcome::Failure, "{}", report.summary);
+    assert!(
+        report.summary.starts_with(
+            "1 CRITICAL and 5 HIGH issues (github-pat, DS002, DS029, KSV009, KSV014, +1 more) \
+             block; "
+        ),
+        "{}",
+        report.summary
+    );
+    let token = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "github-pat")
+        .unwrap_or_else(|| panic!("no github-pat finding: {:#?}", report.findings));
+    assert_eq!(token.tool, "trivy");
+    assert_eq!(token.severity, Severity::Critical);
+    assert_eq!(token.path.as_deref(), Some("config/deploy.env"));
+    assert_eq!(token.line, Some(6));
+    let mut dockerfile: Vec<(&str, Severity)> = report
+        .findings
+        .iter()
+        .filter(|f| f.path.as_deref() == Some("Dockerfile"))
+        .map(|f| (f.rule.as_str(), f.severity))
+        .collect();
+    dockerfile.sort_by_key(|(rule, _)| *rule);
+    assert_eq!(
+        dockerfile,
+        [
+            ("DS002", Severity::High),
+            ("DS026", Severity::Low),
+            ("DS029", Severity::High)
+        ]
+    );
+    let privileged = report.findings.iter().find(|f| f.rule == "KSV017").unwrap();
+    assert_eq!(privileged.path.as_deref(), Some("k8s/deployment.yaml"));
+    assert_eq!(privileged.severity, Severity::High);
+    let host_network = report.findings.iter().find(|f| f.rule == "KSV009").unwrap();
+    assert_eq!(
+        host_network.path.as_deref(),
+        Some("chart/inventory/templates/deployment.yaml"),
+        "the Helm chart is rendered and checked"
+    );
+    // The fake token's value reaches neither the findings nor the files in /out
+    // (Trivy masks it in its report; the stage never reads the match).
+    let value = "ghp_YYJyISsUutQHS5IiROgaIaRIhbL2xO86pDqg";
+    assert!(
+        std::fs::read_to_string(d.workspace.join("config/deploy.env"))
+            .unwrap()
+            .contains(value),
+        "the sample still plants the token"
+    );
+    assert!(report.findings.iter().all(|f| !f.message.contains(value)));
+    for file in ["trivy.json", "security.sarif"] {
+        let text = std::fs::read_to_string(d.out.join(file)).unwrap();
+        assert!(!text.contains(value), "{file} holds the token");
+    }
+}
+
 // ------------------------------------------------------------------------- build
 
 /// HEAD a manifest on the registry and return its `Docker-Content-Digest`.
