@@ -4,8 +4,9 @@
 
 use anyhow::{Context, bail};
 use bosun::embedded::EmbeddedOptions;
+use bosun_host::capabilities::docker::DEFAULT_CACHE_CAP;
 use bosun_host::{
-    ContainerRunner, DockerRunner, DockerSettings, NoContainerRuntime, ProcessRunner,
+    ContainerRunner, DockerRunner, DockerSettings, NoContainerRuntime, ProcessRunner, StepCache,
 };
 use bosun_orchestrator::settings::ServerSettings;
 use clap::{Args, ValueEnum};
@@ -143,6 +144,11 @@ impl Repository {
         self.state_dir.join("bosun.db")
     }
 
+    /// Where command steps keep this repository's dependency caches.
+    pub fn step_cache(&self) -> PathBuf {
+        self.state_dir.join("cache")
+    }
+
     /// Settings pointed at this repository's state: the run store and the
     /// orchestrator's mirrors under `DIR/.bosun/`, unless `settings` already names
     /// places of their own (anything but the defaults).
@@ -209,6 +215,7 @@ pub async fn tools(
     mode: LocalContainers,
     registry: &str,
     agent_id: &str,
+    step_cache: &Path,
     command: &str,
 ) -> anyhow::Result<Tools> {
     let process = || {
@@ -230,6 +237,7 @@ pub async fn tools(
             let settings = DockerSettings {
                 agent_id: agent_id.to_string(),
                 registry: Some(registry.to_string()).filter(|r| !r.is_empty()),
+                step_cache: Some(StepCache::new(step_cache.to_path_buf(), DEFAULT_CACHE_CAP)),
                 ..DockerSettings::default()
             };
             match DockerRunner::connect(settings).await {

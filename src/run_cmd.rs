@@ -41,10 +41,84 @@ pub struct RunArgs {
     #[arg(long, default_value = "main")]
     branch: String,
     /// A stage whose tools may use the network when its config asks for it
-    /// (`network: true`); repeatable or comma-separated. You are the operator of a
-    /// local run: without this, a stage that asks is a config error.
+    /// (`network: true`); repeatable or comma-separated. Without `--config`, every stage
+    /// that asks is granted anyway (you are the operator of a local run); with it, this
+    /// adds to what the settings grant.
     #[arg(long = "network", value_name = "STAGE", value_delimiter = ',')]
     network: Vec<String>,
+    /// Server settings (YAML, as for `bosun up`): the run gets the grants of the tenant
+    /// `local` in them, or of their only tenant.
+    #[arg(long, value_name = "SETTINGS.yml")]
+    config: Option<PathBuf>,
+}
+
+/// The settings a local run uses and what it says about them: the operator's file,
+/// or, without one, a tenant that grants network to every stage that asks for it.
+fn local_settings(
+    args: &RunArgs,
+    dir: &std::path::Path,
+) -> anyhow::Result<(ServerSettings, String, Vec<String>)> {
+    let mut said = Vec::new();
+    let mut settings = match &args.config {
+        Some(path) => local::load_settings(path)?,
+        None => ServerSettings::default(),
+    };
+    settings.listen = "127.0.0.1:0".into();
+    let tenant_name = match &args.config {
+        None => LOCAL_TENANT.to_string(),
+        Some(path) => {
+            let owners: Vec<&str> = settings.tenants.iter().map(|t| t.owner.as_str()).collect();
+            match owners.as_slice() {
+                _ if owners.contains(&LOCAL_TENANT) => LOCAL_TENANT.to_string(),
+                [only] => only.to_string(),
+                _ => bail!(
+                    "{}: bosun run takes the grants of the tenant `{LOCAL_TENANT}`, or of the only tenant; these settings have {}",
+                    path.display(),
+                    if owners.is_empty() {
+                        "none".to_string()
+                    } else {
+                        owners.join(", ")
+                    }
+                ),
+            }
+        }
+    };
+    if args.config.is_none() {
+        // Without settings, the person at the keyboard is the operator: what the
+        // repository asks for is granted, and said.
+        let asking: Vec<String> = std::fs::read_to_string(dir.join(".bosun.yml"))
+            .ok()
+            .and_then(|text| bosun_orchestrator::config::parse(".bosun.yml", &text).ok())
+            .map(|config| {
+                config
+                    .stages
+                    .iter()
+                    .filter(|s| s.network)
+                    .map(|s| s.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !asking.is_empty() {
+            said.push(format!(
+                "network granted to stage(s) {} as their config asks (no --config: you are the operator of this run)",
+                asking.join(", ")
+            ));
+        }
+        settings.tenants = vec![TenantSettings {
+            owner: LOCAL_TENANT.into(),
+            network_stages: asking,
+            ..TenantSettings::default()
+        }];
+    }
+    let Some(tenant) = settings.tenants.iter_mut().find(|t| t.owner == tenant_name) else {
+        bail!("no tenant {tenant_name} in the settings");
+    };
+    for stage in &args.network {
+        if !tenant.network_stages.contains(stage) {
+            tenant.network_stages.push(stage.clone());
+        }
+    }
+    Ok((settings, tenant_name, said))
 }
 
 fn state_word(state: StageState) -> &'static str {
@@ -130,6 +204,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         args.local.containers,
         &args.local.registry,
         &repo.agent_id(),
+        &repo.step_cache(),
         "bosun run",
     )
     .await?;
@@ -138,23 +213,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "repo".into());
-    // The local tenant: what the person at the keyboard, as operator, grants this run.
-    let tenant = TenantSettings {
-        owner: LOCAL_TENANT.into(),
-        network_stages: args.network.clone(),
-        ..TenantSettings::default()
-    };
-    let settings = ServerSettings {
-        listen: "127.0.0.1:0".into(),
-        tenants: vec![tenant],
-        ..ServerSettings::default()
-    };
+    let (settings, tenant, said) = local_settings(&args, &dir)?;
+    if !args.json {
+        for line in &said {
+            eprintln!("bosun run: {line}");
+        }
+    }
     let store_path = repo.store();
     let system =
         Embedded::start(repo.embedded_options(settings, args.local.plugins.clone(), tools)).await?;
     let trigger = RunTrigger {
-        tenant: LOCAL_TENANT.into(),
-        repository: format!("{LOCAL_TENANT}/{name}"),
+        repository: format!("{tenant}/{name}"),
+        tenant,
         clone_url: format!("file://{}", snapshot_repo.display()),
         default_branch: "main".into(),
         commit: sha.clone(),

@@ -75,6 +75,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         args.local.containers,
         &args.local.registry,
         &repo.agent_id(),
+        &repo.step_cache(),
         "bosun up",
     )
     .await?;

@@ -37,6 +37,7 @@ fn main() {
         commit: "0".repeat(40),
         branch: "main".into(),
         tenant: "bench".into(),
+        repository: "bench/app".into(),
         workspace: dir.path().to_path_buf(),
         out: dir.path().to_path_buf(),
         network_allowed: false,

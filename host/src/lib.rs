@@ -21,6 +21,7 @@ pub use capabilities::containers::{
 };
 pub use capabilities::docker::{DockerRunner, DockerSettings};
 pub use capabilities::process::ProcessRunner;
+pub use capabilities::step::cache::StepCache;
 pub use engine::{AllocatorKind, EngineSettings, HostEngine};
 pub use inspect::{PluginError, PluginKind};
 pub use limits::{ReportCaps, SandboxLimits};

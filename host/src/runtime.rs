@@ -417,6 +417,7 @@ impl PluginRuntime {
                         commit: task.commit.clone(),
                         branch: task.branch.clone(),
                         tenant: task.tenant.clone(),
+                        repository: task.repository.clone(),
                         workspace: call.workspace.clone(),
                         out: call.out.clone(),
                         network_allowed: call.network_allowed,

@@ -3,6 +3,7 @@
 use crate::bindings::bosun::agent::{containers, log, types};
 use crate::bindings::{
     ContainerError, ContainerOutput, ContainerRequest, ImageBuildOutput, ImageBuildRequest, Level,
+    StepOutput, StepRequest,
 };
 use crate::capabilities::containers::{
     ContainerContext, ContainerRunner, check_build, check_request, mask_output,
@@ -158,6 +159,47 @@ impl containers::Host for PluginState {
         // Reports a tool wrote to /out are masked before the plugin reads them.
         crate::capabilities::mask::mask_folder(&access.context.out, &secrets);
         Ok(result.map(|out| mask_output(out, &secrets)))
+    }
+
+    #[tracing::instrument(skip_all, fields(image = %request.image))]
+    async fn run_step(
+        &mut self,
+        request: StepRequest,
+    ) -> wasmtime::Result<Result<StepOutput, ContainerError>> {
+        let Some(access) = &self.containers else {
+            return Err(wasmtime::format_err!(
+                "containers capability is not granted to this plugin kind"
+            ));
+        };
+        let request = match crate::capabilities::step::check_step(&access.context, request) {
+            Ok(request) => request,
+            Err(denied) => {
+                tracing::warn!(?denied, "command step refused");
+                return Ok(Err(denied));
+            }
+        };
+        let commands = request.commands.len();
+        let result = access.runner.run_step(&access.context, request).await;
+        match &result {
+            Ok(out) => tracing::info!(
+                commands,
+                exit_code = out.exit_code,
+                failed_command = ?out.failed_command,
+                duration_ms = out.duration_ms,
+                cache_restored = ?out.cache_restored,
+                cache_saved = out.cache_saved,
+                "command step finished"
+            ),
+            Err(e) => tracing::warn!(error = ?e, "command step failed"),
+        }
+        let secrets = access.context.secret_values();
+        // Reports the commands wrote are masked before the plugin reads them.
+        crate::capabilities::mask::mask_folder(&access.context.out, &secrets);
+        Ok(result.map(|mut out| {
+            out.stdout = crate::capabilities::log::mask_secrets(&out.stdout, &secrets);
+            out.stderr = crate::capabilities::log::mask_secrets(&out.stderr, &secrets);
+            out
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(repository = %request.repository))]

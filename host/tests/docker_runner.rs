@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "docker_runner/steps.rs"]
+mod steps;
 
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
 use bosun_host::bindings::{ContainerError, ContainerRequest};
@@ -71,6 +73,7 @@ fn context(dir: &Path, run_id: &str, timeout: Duration) -> ContainerContext {
         commit: "0123456789abcdef0123456789abcdef01234567".into(),
         branch: "main".into(),
         tenant: "acme".into(),
+        repository: "acme/shop".into(),
         workspace,
         out,
         network_allowed: false,

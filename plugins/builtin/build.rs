@@ -17,6 +17,7 @@ const BUILTIN_PACKAGES: &[&str] = &[
     "bosun-plugin-deploy",
     "bosun-plugin-lint",
     "bosun-plugin-test",
+    "bosun-plugin-commands",
 ];
 
 fn main() {

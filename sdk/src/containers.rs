@@ -2,7 +2,7 @@
 
 use crate::bindings::stage::bosun::agent::containers as host;
 use crate::{ContainerError, ContainerOutput, ContainerRequest, StageError};
-pub use host::{ImageBuildOutput, ImageBuildRequest};
+pub use host::{ImageBuildOutput, ImageBuildRequest, StepOutput, StepRequest};
 
 /// A tool invocation being put together: image, argv, env, timeout.
 #[derive(Debug, Clone)]
@@ -63,6 +63,12 @@ impl Tool {
 /// and push it to the agent's registry when `push` is set.
 pub fn build_image(request: &ImageBuildRequest) -> Result<ImageBuildOutput, StageError> {
     host::build_image(request).map_err(|e| describe_error(&request.repository, e))
+}
+
+/// Run a command step (the project's own commands in a private writable checkout);
+/// the error names the image and the problem.
+pub fn run_step(request: &StepRequest) -> Result<StepOutput, StageError> {
+    host::run_step(request).map_err(|e| describe_error(&request.image, e))
 }
 
 fn describe_error(image: &str, e: ContainerError) -> StageError {

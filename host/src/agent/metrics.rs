@@ -1,8 +1,8 @@
 //! Agent metrics in the Prometheus text format, served on `/metrics`.
 
-use crate::bindings::{ContainerRequest, ImageBuildRequest};
+use crate::bindings::{ContainerRequest, ImageBuildRequest, StepRequest};
 use crate::capabilities::containers::{
-    BuildFuture, ContainerContext, ContainerRunner, RunFuture, StopFuture,
+    BuildFuture, ContainerContext, ContainerRunner, RunFuture, StepFuture, StopFuture,
 };
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -235,6 +235,23 @@ impl ContainerRunner for TimedRunner {
         self.inner.build_image(context, request)
     }
 
+    fn run_step<'a>(
+        &'a self,
+        context: &'a ContainerContext,
+        request: StepRequest,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = self.inner.run_step(context, request).await;
+            self.seconds
+                .get_or_create(&StageLabels {
+                    stage: context.stage.clone(),
+                })
+                .observe(started.elapsed().as_secs_f64());
+            result
+        })
+    }
+
     fn stop_run<'a>(&'a self, run_id: &'a str) -> StopFuture<'a> {
         self.inner.stop_run(run_id)
     }
@@ -258,6 +275,7 @@ mod tests {
             commit: "abc".into(),
             branch: "main".into(),
             tenant: "acme".into(),
+            repository: "acme/shop".into(),
             workspace: dir.path().to_path_buf(),
             out: dir.path().join("out"),
             network_allowed: false,

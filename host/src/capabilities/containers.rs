@@ -6,6 +6,7 @@
 use super::log::mask_secrets;
 use crate::bindings::{
     ContainerError, ContainerOutput, ContainerRequest, ImageBuildOutput, ImageBuildRequest,
+    StepOutput, StepRequest,
 };
 use std::future::Future;
 use std::path::PathBuf;
@@ -18,6 +19,10 @@ pub type RunFuture<'a> =
 
 /// A boxed future returned by [`ContainerRunner::stop_run`]: how many tools it stopped.
 pub type StopFuture<'a> = Pin<Box<dyn Future<Output = Result<usize, String>> + Send + 'a>>;
+
+/// A boxed future returned by [`ContainerRunner::run_step`].
+pub type StepFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<StepOutput, ContainerError>> + Send + 'a>>;
 
 /// A boxed future returned by [`ContainerRunner::build_image`].
 pub type BuildFuture<'a> =
@@ -38,6 +43,8 @@ pub struct ContainerContext {
     pub branch: String,
     /// Tenant (GitHub owner).
     pub tenant: String,
+    /// `owner/name` of the repository (command-step caches are kept per repository).
+    pub repository: String,
     /// Host folder mounted read-only at `/workspace`.
     pub workspace: PathBuf,
     /// Host folder mounted writable at `/out`.
@@ -73,6 +80,22 @@ pub trait ContainerRunner: Send + Sync {
     /// Runners that cannot find their tools by run stop nothing.
     fn stop_run<'a>(&'a self, _run_id: &'a str) -> StopFuture<'a> {
         Box::pin(async { Ok(0) })
+    }
+
+    /// Run an already-checked command step; runners that cannot give it a private
+    /// writable checkout refuse.
+    fn run_step<'a>(
+        &'a self,
+        _context: &'a ContainerContext,
+        request: StepRequest,
+    ) -> StepFuture<'a> {
+        let described = self.describe();
+        Box::pin(async move {
+            Err(ContainerError::Unavailable(format!(
+                "the {described} runner cannot run command steps (image {}): start the agent with the Docker Engine (--containers docker)",
+                request.image
+            )))
+        })
     }
 
     /// Build (and push) an image from the workspace; runners without an image
@@ -111,7 +134,10 @@ impl ContainerRunner for NoContainerRuntime {
 }
 
 /// A tool's timeout, never past the stage deadline (0 means "until the deadline").
-fn capped_timeout(context: &ContainerContext, asked_ms: u32) -> Result<u32, ContainerError> {
+pub(crate) fn capped_timeout(
+    context: &ContainerContext,
+    asked_ms: u32,
+) -> Result<u32, ContainerError> {
     let remaining = context
         .deadline
         .saturating_duration_since(Instant::now())
@@ -153,18 +179,33 @@ pub fn check_request(
             request.image
         )));
     }
-    let has_nul = request.argv.iter().any(|a| a.contains('\0'))
-        || request
-            .env
-            .iter()
-            .any(|(k, v)| k.contains('\0') || v.contains('\0'));
-    if has_nul {
+    if request.argv.iter().any(|a| a.contains('\0')) {
         return Err(ContainerError::Denied(
             "arguments and environment may not contain NUL bytes".into(),
         ));
     }
-    if let Some((key, _)) = request
-        .env
+    check_env_and_network(context, &mut request.env, request.network)?;
+    request.timeout_ms = capped_timeout(context, request.timeout_ms)?;
+    Ok(request)
+}
+
+/// The rules every tool request keeps, whatever runs it: no NUL bytes, no reserved or
+/// malformed variable names, network only when granted; `${{ secrets.NAME }}`
+/// references are resolved in place.
+pub(crate) fn check_env_and_network(
+    context: &ContainerContext,
+    env: &mut [(String, String)],
+    network: bool,
+) -> Result<(), ContainerError> {
+    if env
+        .iter()
+        .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err(ContainerError::Denied(
+            "arguments and environment may not contain NUL bytes".into(),
+        ));
+    }
+    if let Some((key, _)) = env
         .iter()
         .find(|(k, _)| k.is_empty() || k.contains('=') || k.starts_with("BOSUN_"))
     {
@@ -172,17 +213,16 @@ pub fn check_request(
             "environment variable name {key:?} is not allowed (empty, contains '=', or reserved BOSUN_ prefix)"
         )));
     }
-    if request.network && !context.network_allowed {
+    if network && !context.network_allowed {
         return Err(ContainerError::Denied(format!(
             "network access is not granted to stage {} of tenant {}",
             context.stage, context.tenant
         )));
     }
-    for (_, value) in &mut request.env {
+    for (_, value) in env.iter_mut() {
         *value = resolve_secret_refs(context, value)?;
     }
-    request.timeout_ms = capped_timeout(context, request.timeout_ms)?;
-    Ok(request)
+    Ok(())
 }
 
 impl ContainerContext {
@@ -329,6 +369,7 @@ mod tests {
             commit: "abc".into(),
             branch: "main".into(),
             tenant: "acme".into(),
+            repository: "acme/shop".into(),
             workspace: PathBuf::from("/tmp/ws"),
             out: PathBuf::from("/tmp/out"),
             network_allowed: false,

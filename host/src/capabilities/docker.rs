@@ -6,8 +6,13 @@
 //! task's `/out`, labels naming run/stage/attempt/agent, and CI-convention env. Argv
 //! goes to the engine as a list: no shell ever parses task data.
 
-use super::containers::{BuildFuture, ContainerContext, ContainerRunner, RunFuture, StopFuture};
-use crate::bindings::{ContainerError, ContainerOutput, ContainerRequest, ImageBuildRequest};
+use super::containers::{
+    BuildFuture, ContainerContext, ContainerRunner, RunFuture, StepFuture, StopFuture,
+};
+use super::step::cache::StepCache;
+use crate::bindings::{
+    ContainerError, ContainerOutput, ContainerRequest, ImageBuildRequest, StepRequest,
+};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
@@ -17,6 +22,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Label marking containers this runner created.
@@ -27,6 +33,9 @@ pub const LABEL_AGENT: &str = "org.bosun.agent";
 pub const LABEL_RUN: &str = "org.bosun.run";
 /// Image label naming the non-root user tools should run as.
 pub const LABEL_IMAGE_USER: &str = "org.bosun.user";
+
+/// Each tenant's command-step caches on one agent host, by default.
+pub const DEFAULT_CACHE_CAP: u64 = 2 << 30;
 
 /// Resource limits and identity for the containers this runner starts.
 #[derive(Debug, Clone)]
@@ -45,6 +54,20 @@ pub struct DockerSettings {
     pub output_cap: usize,
     /// Registry images are pushed to (`127.0.0.1:5000`); none means no push.
     pub registry: Option<String>,
+    /// CA bundle mounted read-only into networked containers and named by the usual
+    /// variables (`SSL_CERT_FILE`, `PIP_CERT`, `NODE_EXTRA_CA_CERTS`, …), for registries
+    /// behind a TLS-inspecting proxy; the host's bundle by default.
+    pub ca_bundle: Option<PathBuf>,
+    /// Folder for command steps' private checkouts, `HOME`s and `/tmp`s.
+    pub step_scratch: PathBuf,
+    /// Command steps' dependency caches; none: nothing is cached.
+    pub step_cache: Option<StepCache>,
+}
+
+/// The host's CA bundle (Debian's path), when it has one.
+pub fn default_ca_bundle() -> Option<PathBuf> {
+    let debian = PathBuf::from("/etc/ssl/certs/ca-certificates.crt");
+    debian.is_file().then_some(debian)
 }
 
 impl Default for DockerSettings {
@@ -57,14 +80,20 @@ impl Default for DockerSettings {
             tmpfs_size: "256m".into(),
             output_cap: 4 << 20,
             registry: None,
+            ca_bundle: default_ca_bundle(),
+            step_scratch: std::env::temp_dir().join("bosun-steps"),
+            step_cache: Some(StepCache::new(
+                std::env::temp_dir().join("bosun-step-cache"),
+                DEFAULT_CACHE_CAP,
+            )),
         }
     }
 }
 
 /// Runs tool containers on a Docker Engine.
 pub struct DockerRunner {
-    docker: Docker,
-    settings: DockerSettings,
+    pub(super) docker: Docker,
+    pub(super) settings: DockerSettings,
 }
 
 impl DockerRunner {
@@ -160,7 +189,7 @@ impl DockerRunner {
         Ok(removed)
     }
 
-    async fn image_user(&self, image: &str) -> Result<Option<String>, ContainerError> {
+    pub(super) async fn image_user(&self, image: &str) -> Result<Option<String>, ContainerError> {
         let inspected = self
             .docker
             .inspect_image(image)
@@ -185,17 +214,69 @@ impl DockerRunner {
         Ok(labelled.or(declared))
     }
 
+    /// The CA bundle's mount and variables for a networked container; nothing without
+    /// network (no registry to trust) or without a bundle.
+    pub(super) fn ca_bundle_for(&self, network: bool) -> (Vec<String>, Vec<(String, String)>) {
+        match (&self.settings.ca_bundle, network) {
+            (Some(bundle), true) => (
+                vec![format!(
+                    "{}:{}:ro",
+                    bundle.display(),
+                    super::step::CA_BUNDLE_PATH
+                )],
+                super::step::CA_BUNDLE_VARS
+                    .iter()
+                    .map(|var| (var.to_string(), super::step::CA_BUNDLE_PATH.to_string()))
+                    .collect(),
+            ),
+            _ => (Vec::new(), Vec::new()),
+        }
+    }
+
     fn create_body(
         &self,
         context: &ContainerContext,
         request: &ContainerRequest,
         user: Option<String>,
     ) -> ContainerCreateBody {
+        self.hardened_body(
+            context,
+            Launch {
+                image: request.image.clone(),
+                argv: request.argv.clone(),
+                env: [("HOME".to_string(), "/tmp".to_string())]
+                    .into_iter()
+                    .chain(request.env.iter().cloned())
+                    .collect(),
+                workdir: request
+                    .workdir
+                    .clone()
+                    .unwrap_or_else(|| "/workspace".into()),
+                network: request.network,
+                binds: vec![
+                    format!("{}:/workspace:ro", context.workspace.display()),
+                    format!("{}:/out:rw", context.out.display()),
+                ],
+                tmpfs_tmp: true,
+                user,
+            },
+        )
+    }
+
+    /// The container every tool run gets: all capabilities dropped, no new privileges,
+    /// a read-only root, limits, network only when asked (and checked), the CA bundle
+    /// when networked, labels for the sweeps, and the CI variables before `launch.env`.
+    pub(super) fn hardened_body(
+        &self,
+        context: &ContainerContext,
+        launch: Launch,
+    ) -> ContainerCreateBody {
         let s = &self.settings;
+        let (ca_binds, ca_env) = self.ca_bundle_for(launch.network);
         let env: Vec<String> = super::containers::ci_env(context)
-            .iter()
-            .chain([("HOME".to_string(), "/tmp".to_string())].iter())
-            .chain(request.env.iter())
+            .into_iter()
+            .chain(ca_env)
+            .chain(launch.env)
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let labels = HashMap::from([
@@ -205,27 +286,27 @@ impl DockerRunner {
             ("org.bosun.stage".to_string(), context.stage.clone()),
             ("org.bosun.attempt".to_string(), context.attempt.to_string()),
         ]);
-        let (entrypoint, cmd) = match request.argv.split_first() {
+        let (entrypoint, cmd) = match launch.argv.split_first() {
             Some((first, rest)) => (vec![first.clone()], rest.to_vec()),
             None => (Vec::new(), Vec::new()),
         };
+        let tmpfs = launch.tmpfs_tmp.then(|| {
+            HashMap::from([(
+                "/tmp".to_string(),
+                format!("rw,nosuid,nodev,size={}", s.tmpfs_size),
+            )])
+        });
         let host_config = HostConfig {
             cap_drop: Some(vec!["ALL".into()]),
             security_opt: Some(vec!["no-new-privileges".into()]),
             readonly_rootfs: Some(true),
-            tmpfs: Some(HashMap::from([(
-                "/tmp".to_string(),
-                format!("rw,nosuid,nodev,size={}", s.tmpfs_size),
-            )])),
-            network_mode: Some(if request.network { "bridge" } else { "none" }.into()),
+            tmpfs,
+            network_mode: Some(if launch.network { "bridge" } else { "none" }.into()),
             memory: Some(s.memory_bytes),
             memory_swap: Some(s.memory_bytes),
             nano_cpus: Some(s.nano_cpus),
             pids_limit: Some(s.pids_limit),
-            binds: Some(vec![
-                format!("{}:/workspace:ro", context.workspace.display()),
-                format!("{}:/out:rw", context.out.display()),
-            ]),
+            binds: Some(launch.binds.into_iter().chain(ca_binds).collect()),
             log_config: Some(HostConfigLogConfig {
                 typ: Some("json-file".into()),
                 config: Some(HashMap::from([
@@ -237,19 +318,14 @@ impl DockerRunner {
             ..Default::default()
         };
         ContainerCreateBody {
-            image: Some(request.image.clone()),
+            image: Some(launch.image),
             entrypoint: Some(entrypoint),
             cmd: Some(cmd),
             env: Some(env),
-            user,
-            working_dir: Some(
-                request
-                    .workdir
-                    .clone()
-                    .unwrap_or_else(|| "/workspace".into()),
-            ),
+            user: launch.user,
+            working_dir: Some(launch.workdir),
             labels: Some(labels),
-            network_disabled: Some(!request.network),
+            network_disabled: Some(!launch.network),
             host_config: Some(host_config),
             ..Default::default()
         }
@@ -272,16 +348,35 @@ impl DockerRunner {
                 context.out.display()
             )));
         }
+        let body = self.create_body(context, &request, user);
+        let ran = self
+            .run_container(context, body, &request.image, request.timeout_ms)
+            .await?;
+        Ok(ContainerOutput {
+            exit_code: ran.exit_code,
+            stdout: ran.stdout,
+            stderr: ran.stderr,
+            truncated: ran.truncated,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// Create, attach, start and wait for one container, then remove it: what every
+    /// kind of tool run shares.
+    pub(super) async fn run_container(
+        &self,
+        context: &ContainerContext,
+        body: ContainerCreateBody,
+        image: &str,
+        timeout_ms: u32,
+    ) -> Result<Ran, ContainerError> {
         let name = container_name(context);
         let options = CreateContainerOptionsBuilder::default().name(&name).build();
-        let body = self.create_body(context, &request, user);
         let created = self
             .docker
             .create_container(Some(options), body)
             .await
-            .map_err(|e| {
-                ContainerError::Failed(format!("creating container for {}: {e}", request.image))
-            })?;
+            .map_err(|e| ContainerError::Failed(format!("creating container for {image}: {e}")))?;
         let id = created.id;
         // Attach before start, as `docker run` does: reading logs after the exit races
         // the engine's log copier and can lose the output of short-lived tools.
@@ -303,7 +398,7 @@ impl DockerRunner {
                 None
             }
         };
-        let result = self.start_and_wait(&id, &request).await;
+        let result = self.start_and_wait(&id, image, timeout_ms).await;
         let (stdout, stderr, truncated) = match collector {
             // The stream ends when the container's output closes; a killed container
             // closes it too, so this wait is short.
@@ -317,26 +412,25 @@ impl DockerRunner {
         if let Err(e) = self.docker.remove_container(&id, Some(force)).await {
             tracing::warn!(container = %id, error = %e, "could not remove task container");
         }
-        let exit_code = result?;
-        Ok(ContainerOutput {
-            exit_code,
+        Ok(Ran {
+            exit_code: result?,
             stdout,
             stderr,
             truncated,
-            duration_ms: started.elapsed().as_millis() as u64,
         })
     }
 
     async fn start_and_wait(
         &self,
         id: &str,
-        request: &ContainerRequest,
+        image: &str,
+        timeout_ms: u32,
     ) -> Result<i32, ContainerError> {
         self.docker
             .start_container(id, None)
             .await
-            .map_err(|e| ContainerError::Failed(format!("starting {}: {e}", request.image)))?;
-        let limit = Duration::from_millis(u64::from(request.timeout_ms));
+            .map_err(|e| ContainerError::Failed(format!("starting {image}: {e}")))?;
+        let limit = Duration::from_millis(u64::from(timeout_ms));
         let mut wait = self.docker.wait_container(id, None::<WaitContainerOptions>);
         match tokio::time::timeout(limit, wait.next()).await {
             Ok(Some(Ok(status))) => Ok(status.status_code as i32),
@@ -344,13 +438,9 @@ impl DockerRunner {
             Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => {
                 Ok(code as i32)
             }
-            Ok(Some(Err(e))) => Err(ContainerError::Failed(format!(
-                "waiting for {}: {e}",
-                request.image
-            ))),
+            Ok(Some(Err(e))) => Err(ContainerError::Failed(format!("waiting for {image}: {e}"))),
             Ok(None) => Err(ContainerError::Failed(format!(
-                "the engine closed the wait for {} without a status",
-                request.image
+                "the engine closed the wait for {image} without a status"
             ))),
             Err(_) => {
                 let kill = KillContainerOptionsBuilder::default()
@@ -359,10 +449,33 @@ impl DockerRunner {
                 if let Err(e) = self.docker.kill_container(id, Some(kill)).await {
                     tracing::warn!(container = %id, error = %e, "could not kill timed-out container");
                 }
-                Err(ContainerError::TimedOut(request.timeout_ms))
+                Err(ContainerError::TimedOut(timeout_ms))
             }
         }
     }
+}
+
+/// One container to start: what differs between a tool run and a command step.
+pub(super) struct Launch {
+    pub(super) image: String,
+    pub(super) argv: Vec<String>,
+    /// Set after the CI variables (and the CA bundle's), so these win.
+    pub(super) env: Vec<(String, String)>,
+    pub(super) workdir: String,
+    pub(super) network: bool,
+    /// Host folders, `host:container:mode`.
+    pub(super) binds: Vec<String>,
+    /// A tmpfs at `/tmp` (a command step mounts a host folder there instead).
+    pub(super) tmpfs_tmp: bool,
+    pub(super) user: Option<String>,
+}
+
+/// What one container run gave back.
+pub(super) struct Ran {
+    pub(super) exit_code: i32,
+    pub(super) stdout: String,
+    pub(super) stderr: String,
+    pub(super) truncated: bool,
 }
 
 /// Read a container's multiplexed output until it closes, keeping `cap` bytes of each.
@@ -431,6 +544,14 @@ impl ContainerRunner for DockerRunner {
         request: ContainerRequest,
     ) -> RunFuture<'a> {
         Box::pin(self.run_checked(context, request))
+    }
+
+    fn run_step<'a>(
+        &'a self,
+        context: &'a ContainerContext,
+        request: StepRequest,
+    ) -> StepFuture<'a> {
+        Box::pin(self.run_step_checked(context, request))
     }
 
     fn stop_run<'a>(&'a self, run_id: &'a str) -> StopFuture<'a> {

@@ -2,8 +2,10 @@
 
 pub mod containers;
 pub mod docker;
+mod docker_step;
 pub mod image_build;
 pub mod log;
 pub mod mask;
 pub mod process;
 pub mod stdio;
+pub mod step;

@@ -148,6 +148,7 @@ mod tests {
             commit: "abc".into(),
             branch: "zzz\";echo${IFS}\"hi\";#".into(),
             tenant: "acme".into(),
+            repository: "acme/shop".into(),
             workspace: dir.to_path_buf(),
             out: dir.join("out"),
             network_allowed: false,

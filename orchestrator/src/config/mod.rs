@@ -91,6 +91,7 @@
 //! the offending key, with a `help:` line when it has a suggestion (a misspelt key, a
 //! stage name close to an unknown one, a duration without a unit).
 
+mod command_step;
 mod duration;
 mod error;
 mod flatten;
@@ -110,6 +111,7 @@ mod problem_tests;
 #[cfg(test)]
 mod tests;
 
+pub use command_step::{COMMANDS_PLUGIN, CacheSpec, CommandStep, REPORT_KINDS, STEP_KEY};
 pub use error::{ConfigError, Problem};
 pub use glob::glob_matches;
 pub use parse::parse;
@@ -177,6 +179,8 @@ pub struct StageSpec {
     pub network: bool,
     /// What to run when the stage fails.
     pub rollback: Option<RollbackSpec>,
+    /// The stage's own commands, when it lists them (run by the `commands` plugin).
+    pub step: Option<CommandStep>,
 }
 
 /// Exponential backoff between retries.

@@ -136,6 +136,32 @@ fn stage_text(out: &mut String, stage: &StageSpec) {
         let _ = writeln!(out, "  {label:<13}{value}");
     };
     row("plugin", stage.plugin.clone());
+    if let Some(step) = &stage.step {
+        row("image", step.image.clone());
+        for (index, command) in step.commands.iter().enumerate() {
+            let line = command.lines().next().unwrap_or_default();
+            let more = if command.trim_end().lines().count() > 1 {
+                " …"
+            } else {
+                ""
+            };
+            row(
+                if index == 0 { "commands" } else { "" },
+                format!("{}. {line}{more}", index + 1),
+            );
+        }
+        if !step.cache.paths.is_empty() {
+            let keyed = if step.cache.key.is_empty() {
+                String::new()
+            } else {
+                format!(" (key: {})", step.cache.key.join(", "))
+            };
+            row("cache", format!("{}{keyed}", step.cache.paths.join(", ")));
+        }
+        for (kind, paths) in &step.reports {
+            row("reports", format!("{kind}: {}", paths.join(", ")));
+        }
+    }
     if !stage.with.is_empty() {
         row("with", pairs_text(&stage.with));
     }

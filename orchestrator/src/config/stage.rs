@@ -1,6 +1,7 @@
 //! One entry of `stages`: a bare name or a stage object, read with its own defaults.
 //! Dependencies, `deploy_environment` and rollback are settled later, across stages.
 
+use super::command_step::{COMMANDS_PLUGIN, CommandStep, read_command_step};
 use super::positions::YamlPath;
 use super::reader::{Keys, Reader, closest, describe};
 use super::{Backoff, StageSpec, When};
@@ -29,6 +30,11 @@ const STAGE_KEYS: Keys = Keys {
         "allow_failure",
         "network",
         "rollback",
+        "image",
+        "commands",
+        "env",
+        "cache",
+        "reports",
     ],
     elsewhere: &[
         (
@@ -161,6 +167,7 @@ fn default_spec(name: String, defaults: &StageDefaults) -> StageSpec {
         allow_failure: false,
         network: false,
         rollback: None,
+        step: None,
     }
 }
 
@@ -218,6 +225,28 @@ fn read_stage_object(
     }
     if let Some((value, at)) = field("with") {
         spec.with = reader.with_pairs(value, &at, &scope).unwrap_or_default();
+        if let Some((key, _)) = spec.with.iter().find(|(k, _)| k.starts_with("bosun.")) {
+            reader.at_value(
+                &at,
+                Some("with"),
+                format!("{scope}: setting '{key}' is reserved (keys starting with 'bosun.' carry what Bosun itself passes to plugins)"),
+                None,
+            );
+        }
+    }
+    let step = read_command_step(reader, map, path, &scope);
+    if step.is_some() {
+        if let Some(plugin) = map.get("plugin").and_then(Value::as_str)
+            && plugin != COMMANDS_PLUGIN
+        {
+            reader.at_value(
+                &path.key("plugin"),
+                Some("plugin"),
+                format!("{scope}: a stage with 'commands' runs them with the '{COMMANDS_PLUGIN}' plugin, not '{plugin}'"),
+                Some("drop 'plugin', or drop 'image' and 'commands' to let the plugin do the work".into()),
+            );
+        }
+        spec.plugin = COMMANDS_PLUGIN.to_string();
     }
     let needs =
         field("needs").and_then(|(value, at)| reader.text_list(value, &at, "needs", &scope));
@@ -264,6 +293,10 @@ fn read_stage_object(
     if let Some((value, at)) = field("network") {
         spec.network = reader.bool(value, &at, "network", &scope).unwrap_or(false);
     }
+    spec.step = step.map(|step| CommandStep {
+        network: spec.network,
+        ..step
+    });
     let rollback = match field("rollback") {
         Some((value, at)) => read_rollback(reader, value, &at, &scope),
         None => RollbackChoice::Default,

@@ -417,6 +417,9 @@ impl Step<'_> {
 
     fn stage_config(spec: &StageSpec, extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut config = spec.with.clone();
+        if let Some(step) = &spec.step {
+            config.push((crate::config::STEP_KEY.to_string(), step.to_json()));
+        }
         if let Some(env) = &spec.environment
             && !config.iter().any(|(k, _)| k == "environment")
         {

@@ -1,0 +1,127 @@
+//! Copying folder trees for command steps (checkouts and caches) without following
+//! symbolic links: a link is copied as a link, so a repository or a cache can never make
+//! the agent read or write outside the tree it copies.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::Path;
+
+/// What a copy wrote.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Copied {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// How a copied tree is opened to the step's user (any uid the image runs as).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Keep the modes as they are (saving a cache).
+    Keep,
+    /// Folders `0777`, files writable by all: a private copy the step may change.
+    OpenToStep,
+}
+
+/// Copy `from` into `to` (created), links as links; other special files are skipped.
+/// Stops with an error once more than `budget` bytes were copied.
+pub fn copy_tree(from: &Path, to: &Path, access: Access, budget: u64) -> io::Result<Copied> {
+    let mut copied = Copied::default();
+    copy_dir(from, to, access, budget, &mut copied)?;
+    Ok(copied)
+}
+
+fn copy_dir(
+    from: &Path,
+    to: &Path,
+    access: Access,
+    budget: u64,
+    copied: &mut Copied,
+) -> io::Result<()> {
+    fs::create_dir_all(to)?;
+    if access == Access::OpenToStep {
+        fs::set_permissions(to, fs::Permissions::from_mode(0o777))?;
+    }
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_symlink() {
+            symlink(fs::read_link(entry.path())?, &target)?;
+        } else if kind.is_dir() {
+            copy_dir(&entry.path(), &target, access, budget, copied)?;
+        } else if kind.is_file() {
+            let bytes = fs::copy(entry.path(), &target)?;
+            copied.files += 1;
+            copied.bytes += bytes;
+            if copied.bytes > budget {
+                return Err(io::Error::other(format!(
+                    "more than {} MiB to copy",
+                    budget >> 20
+                )));
+            }
+            if access == Access::OpenToStep {
+                let mode = fs::metadata(&target)?.permissions().mode();
+                fs::set_permissions(&target, fs::Permissions::from_mode(mode | 0o666))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Files and bytes under `dir`, links not followed; zero when it does not exist.
+pub fn measure(dir: &Path) -> Copied {
+    let mut total = Copied::default();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return total;
+    };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            let inner = measure(&entry.path());
+            total.files += inner.files;
+            total.bytes += inner.bytes;
+        } else if kind.is_file() {
+            total.files += 1;
+            total.bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_copied_as_links_and_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = dir.path().join("from");
+        fs::create_dir_all(from.join("sub")).unwrap();
+        fs::write(from.join("sub/a.txt"), "hello").unwrap();
+        let outside = dir.path().join("secret");
+        fs::write(&outside, "host file").unwrap();
+        symlink(&outside, from.join("link")).unwrap();
+        let to = dir.path().join("to");
+        let copied = copy_tree(&from, &to, Access::OpenToStep, 1 << 20).unwrap();
+        assert_eq!(copied, Copied { files: 1, bytes: 5 });
+        assert_eq!(fs::read_to_string(to.join("sub/a.txt")).unwrap(), "hello");
+        let link = fs::symlink_metadata(to.join("link")).unwrap();
+        assert!(link.file_type().is_symlink(), "a link stays a link");
+        let mode = fs::metadata(to.join("sub")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o777, "the step's user may write its copy");
+        assert_eq!(measure(&to), copied);
+    }
+
+    #[test]
+    fn a_tree_over_the_budget_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = dir.path().join("from");
+        fs::create_dir_all(&from).unwrap();
+        fs::write(from.join("big"), vec![0u8; 4096]).unwrap();
+        let err = copy_tree(&from, &dir.path().join("to"), Access::Keep, 1024).unwrap_err();
+        assert!(err.to_string().contains("MiB to copy"), "{err}");
+    }
+}

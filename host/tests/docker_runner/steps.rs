@@ -1,0 +1,208 @@
+//! Command steps on the real engine: the private writable checkout, `HOME` and `/tmp`,
+//! the failing command's index, collected reports (never through a link), caches per
+//! tenant, deadlines and missing images.
+
+use super::*;
+use bosun_host::StepCache;
+use bosun_host::bindings::StepRequest;
+
+/// A runner whose step folders and caches live in `dir`, so tests never share a cache.
+async fn step_runner(dir: &Path) -> DockerRunner {
+    DockerRunner::connect(DockerSettings {
+        agent_id: format!("steps-{}", std::process::id()),
+        step_scratch: dir.join("scratch"),
+        step_cache: Some(StepCache::new(dir.join("cache"), 64 << 20)),
+        ..DockerSettings::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn step(image: &str, commands: &[&str]) -> StepRequest {
+    StepRequest {
+        image: image.to_string(),
+        commands: commands.iter().map(|c| c.to_string()).collect(),
+        env: vec![("GREETING".into(), "hi there".into())],
+        timeout_ms: 60_000,
+        network: false,
+        cache_paths: Vec::new(),
+        cache_key: String::new(),
+        collect: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn docker_step_writes_a_private_checkout_and_collects_its_reports() {
+    let Some(env) = docker_or_skip("docker_step_writes_a_private_checkout").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let runner = step_runner(dir.path()).await;
+    let ctx = context(dir.path(), &unique("step"), Duration::from_secs(120));
+    std::fs::create_dir_all(ctx.workspace.join("sub")).unwrap();
+    let mut request = step(
+        &env.base,
+        &[
+            "cat hello.txt",
+            "echo built > made.txt && mkdir -p reports",
+            "printf '<testsuite tests=\"1\"><testcase name=\"t\"/></testsuite>' > reports/junit.xml",
+            "ln -s /etc/passwd reports/leak.xml",
+            "touch \"$HOME/h\" /tmp/t && echo \"home=$HOME user=$(id -u) greeting=$GREETING branch=$BOSUN_BRANCH\"",
+            "cd sub",
+            "pwd",
+        ],
+    );
+    request.collect = vec!["reports/*.xml".into(), "missing/*.json".into()];
+    let out = runner.run_step(&ctx, request).await.unwrap();
+    assert_eq!(out.exit_code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.failed_command, None);
+    assert!(
+        out.stdout
+            .contains("+ cat hello.txt\nhello from the workspace\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("home=/home/bosun user=1000 greeting=hi there branch=main"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("/workspace/sub\n"),
+        "cd carries over: {}",
+        out.stdout
+    );
+    assert!(
+        !ctx.workspace.join("made.txt").exists(),
+        "the shared checkout stays untouched"
+    );
+    assert_eq!(
+        out.collected,
+        vec![
+            (
+                "reports/*.xml".to_string(),
+                vec!["reports/junit.xml".to_string()]
+            ),
+            ("missing/*.json".to_string(), Vec::new()),
+        ]
+    );
+    assert!(ctx.out.join("workspace/reports/junit.xml").is_file());
+    assert!(
+        !ctx.out.join("workspace/reports/leak.xml").exists(),
+        "a link is never followed out of the checkout"
+    );
+    assert!(
+        out.stderr.contains("not collected: reports/leak.xml"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn docker_step_names_the_command_that_failed() {
+    let Some(env) = docker_or_skip("docker_step_names_the_command_that_failed").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let runner = step_runner(dir.path()).await;
+    let ctx = context(dir.path(), &unique("step-fail"), Duration::from_secs(120));
+    let request = step(&env.base, &["true", "echo before; exit 4", "echo never"]);
+    let out = runner.run_step(&ctx, request).await.unwrap();
+    assert_eq!(out.exit_code, 4);
+    assert_eq!(out.failed_command, Some(1));
+    assert!(
+        out.stdout.contains("before\n") && !out.stdout.contains("never\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test]
+async fn docker_step_caches_are_kept_per_tenant_and_saved_only_after_success() {
+    let Some(env) = docker_or_skip("docker_step_caches_are_kept_per_tenant").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let runner = step_runner(dir.path()).await;
+    let ctx = context(dir.path(), &unique("step-cache"), Duration::from_secs(300));
+    let cached = |commands: &[&str]| {
+        let mut request = step(&env.base, commands);
+        request.cache_paths = vec!["~/.cache/demo".into()];
+        request.cache_key = "lock-1".into();
+        request
+    };
+    let first = runner
+        .run_step(
+            &ctx,
+            cached(&["mkdir -p ~/.cache/demo && echo wheel > ~/.cache/demo/pkg.whl"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!((first.cache_restored, first.cache_saved), (None, true));
+
+    let second = runner
+        .run_step(&ctx, cached(&["cat ~/.cache/demo/pkg.whl"]))
+        .await
+        .unwrap();
+    assert_eq!(second.exit_code, 0, "{}", second.stderr);
+    assert_eq!(second.cache_restored, Some(6));
+    assert!(!second.cache_saved, "an unchanged cache is not saved again");
+    assert!(second.stdout.contains("wheel\n"));
+
+    // A failed step keeps nothing it wrote.
+    let failed = runner
+        .run_step(&ctx, cached(&["echo junk > ~/.cache/demo/junk", "exit 1"]))
+        .await
+        .unwrap();
+    assert!(!failed.cache_saved);
+    let after = runner
+        .run_step(&ctx, cached(&["test ! -e ~/.cache/demo/junk"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        after.exit_code, 0,
+        "a failed step's writes never reach the cache"
+    );
+
+    // Another tenant with the same repository name and key starts empty.
+    let mut other = ctx.clone();
+    other.tenant = "globex".into();
+    let theirs = runner
+        .run_step(&other, cached(&["test ! -e ~/.cache/demo/pkg.whl"]))
+        .await
+        .unwrap();
+    assert_eq!(theirs.cache_restored, None);
+    assert_eq!(theirs.exit_code, 0, "a cache never crosses tenants");
+}
+
+#[tokio::test]
+async fn docker_step_deadlines_and_missing_images_are_errors_naming_them() {
+    let Some(env) = docker_or_skip("docker_step_deadlines_and_missing_images").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let runner = step_runner(dir.path()).await;
+    let ctx = context(dir.path(), &unique("step-hang"), Duration::from_secs(120));
+    let mut hang = step(&env.base, &["sleep 60"]);
+    hang.timeout_ms = 2_000;
+    let started = Instant::now();
+    match runner.run_step(&ctx, hang).await {
+        Err(ContainerError::TimedOut(ms)) => assert_eq!(ms, 2_000),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "killed at its deadline"
+    );
+    assert!(containers_with_run(&runner, &ctx.run_id).await.is_empty());
+    match runner
+        .run_step(&ctx, step("bosun/no-such-image:nope", &["true"]))
+        .await
+    {
+        Err(ContainerError::ImageNotFound(why)) => {
+            assert!(why.contains("bosun/no-such-image:nope"), "{why}")
+        }
+        other => panic!("expected ImageNotFound, got {other:?}"),
+    }
+}

@@ -1,0 +1,150 @@
+use super::super::parse;
+use super::super::tests::{at, only, stages_of};
+use super::*;
+
+const ISSUE_FORM: &str = r#"pipeline:
+  stages:
+    - name: test
+      image: bosun/python:3.11
+      commands:
+        - python3 -m venv /tmp/venv
+        - /tmp/venv/bin/pip install -e . pytest pytest-cov freezegun
+        - /tmp/venv/bin/pytest --junitxml=reports/junit.xml --cov --cov-report=xml:reports/coverage.xml
+      env: { PIP_DISABLE_PIP_VERSION_CHECK: "1", RETRIES: 3 }
+      network: true
+      cache: [~/.cache/pip]
+      reports:
+        junit: [reports/*.xml]
+        coverage: reports/coverage.xml
+        sarif: [ruff.sarif]
+      with: { min_coverage: 80 }
+    - name: lint
+      needs: []
+      image: bosun/node:18
+      commands: [npm ci, npx eslint . -f json -o reports/eslint.json]
+      network: true
+      cache: { key: [package-lock.json], paths: [~/.npm] }
+      reports: { eslint: reports/eslint.json }
+"#;
+
+#[test]
+fn the_documented_form_becomes_command_steps() {
+    let config = parse(".bosun.yml", ISSUE_FORM).unwrap();
+    let test = config.stage("test").unwrap();
+    assert_eq!(test.plugin, COMMANDS_PLUGIN);
+    assert_eq!(test.agent, "test");
+    let step = test.step.as_ref().unwrap();
+    assert_eq!(step.image, "bosun/python:3.11");
+    assert_eq!(step.commands.len(), 3);
+    assert!(step.network);
+    assert_eq!(
+        step.env,
+        vec![
+            ("PIP_DISABLE_PIP_VERSION_CHECK".to_string(), "1".to_string()),
+            ("RETRIES".to_string(), "3".to_string())
+        ]
+    );
+    assert_eq!(step.cache.paths, vec!["~/.cache/pip"]);
+    assert!(step.cache.key.is_empty());
+    assert_eq!(
+        step.reports,
+        vec![
+            ("junit".to_string(), vec!["reports/*.xml".to_string()]),
+            (
+                "coverage".to_string(),
+                vec!["reports/coverage.xml".to_string()]
+            ),
+            ("sarif".to_string(), vec!["ruff.sarif".to_string()]),
+        ]
+    );
+    assert_eq!(
+        test.with,
+        vec![("min_coverage".to_string(), "80".to_string())]
+    );
+    let lint = config.stage("lint").unwrap().step.as_ref().unwrap();
+    assert_eq!(lint.cache.key, vec!["package-lock.json"]);
+    assert_eq!(lint.cache.paths, vec!["~/.npm"]);
+    let json: serde_json::Value = serde_json::from_str(&lint.to_json()).unwrap();
+    assert_eq!(json["reports"][0][0], "eslint");
+    assert_eq!(json["cache"]["key"][0], "package-lock.json");
+    assert_eq!(json["network"], true);
+}
+
+#[test]
+fn stages_without_commands_keep_their_plugins() {
+    let config = parse("p.yml", "pipeline:\n  stages: [lint, test]\n").unwrap();
+    assert!(config.stages.iter().all(|s| s.step.is_none()));
+    assert_eq!(config.stage("test").unwrap().plugin, "test");
+}
+
+#[test]
+fn a_half_written_step_names_what_is_missing() {
+    let problem = only(&stages_of("    - name: test\n      commands: [pytest]\n"));
+    assert_eq!(
+        problem.message,
+        "stage 'test' has commands but no 'image' to run them in"
+    );
+    let problem = only(&stages_of(
+        "    - name: test\n      image: bosun/python:3.11\n",
+    ));
+    assert!(
+        problem.message.contains("no 'commands'"),
+        "{}",
+        problem.message
+    );
+}
+
+#[test]
+fn bad_step_values_are_refused_where_they_are_written() {
+    let problem = only(&stages_of(
+        "    - name: t\n      image: x\n      commands: [a]\n      reports: { xunit: a.xml }\n",
+    ));
+    assert_eq!(at(&problem), (6, 18));
+    assert_eq!(
+        problem.message,
+        "stage 't', in 'reports': unknown key 'xunit'"
+    );
+
+    let problem = only(&stages_of(
+        "    - name: t\n      image: x\n      commands: [a]\n      reports: { junit: ../../etc/passwd }\n",
+    ));
+    assert!(
+        problem.message.contains("must be relative"),
+        "{}",
+        problem.message
+    );
+
+    let problem = only(&stages_of(
+        "    - name: t\n      image: x\n      commands: [a]\n      cache: [/usr/lib]\n",
+    ));
+    assert!(
+        problem.message.contains("cache path \"/usr/lib\""),
+        "{}",
+        problem.message
+    );
+
+    let problem = only(&stages_of(
+        "    - name: t\n      image: x\n      commands: [a]\n      env: { BOSUN_BRANCH: main }\n",
+    ));
+    assert!(
+        problem.message.contains("BOSUN_ is reserved"),
+        "{}",
+        problem.message
+    );
+
+    let problem = only(&stages_of(
+        "    - name: t\n      image: x\n      commands: [a]\n      plugin: lint\n",
+    ));
+    assert!(
+        problem
+            .message
+            .contains("runs them with the 'commands' plugin"),
+        "{}",
+        problem.message
+    );
+
+    let problem = only(&stages_of(
+        "    - name: t\n      with: { bosun.step: '{}' }\n",
+    ));
+    assert!(problem.message.contains("reserved"), "{}", problem.message);
+}

@@ -1,0 +1,197 @@
+//! Real repositories as a new user brings them: the Python library and the Node web app
+//! under `examples/`, run by `bosun run` with their own commands in `bosun/python:3.11`
+//! and `bosun/node:18`, installing their dependencies from the package registries through
+//! the agent's CA bundle, and a second run served from the cache.
+//!
+//! Needs the Docker Engine and the runtime images (`bash scripts/services.sh`) and the
+//! registries (PyPI, npm). Under `CI=true` a missing engine or image is a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use bosun_orchestrator::store::Store;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn images_or_skip(test: &str, images: &[&str]) -> bool {
+    let missing: Vec<&str> = images
+        .iter()
+        .copied()
+        .filter(|image| {
+            !Command::new("docker")
+                .args(["image", "inspect", image])
+                .output()
+                .is_ok_and(|out| out.status.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let problem = format!(
+        "the Docker Engine or the image(s) {} are missing",
+        missing.join(", ")
+    );
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: {problem}; start them with: bash scripts/services.sh");
+    }
+    eprintln!("SKIPPED {test}: {problem}; start them with: bash scripts/services.sh");
+    false
+}
+
+/// A copy of `examples/<name>` in `dir`, as a user's checkout would be.
+fn sample(name: &str, dir: &Path) -> PathBuf {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
+    let to = dir.join(name);
+    copy_dir(&from, &to);
+    to
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if [".bosun", "node_modules", "reports"].contains(&name.to_str().unwrap_or("")) {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// `bosun run DIR --json` with `extra` arguments: the exit code and the printed run.
+fn bosun_run(dir: &Path, extra: &[&str]) -> (Option<i32>, Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
+        .arg("run")
+        .arg(dir)
+        .args(["--containers", "docker", "--json"])
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let printed = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("bosun run printed no JSON ({e}); stderr:\n{stderr}"));
+    (out.status.code(), printed, stderr)
+}
+
+/// The report of `stage`'s last attempt.
+fn report<'a>(run: &'a Value, stage: &str) -> &'a Value {
+    run["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|a| a["stage"] == stage)
+        .map(|a| &a["report"])
+        .unwrap_or_else(|| panic!("no attempt of {stage}: {run:#}"))
+}
+
+/// Everything `stage`'s first attempt logged.
+fn logs(dir: &Path, run: &Value, stage: &str) -> String {
+    let store = Store::open(&dir.join(".bosun/bosun.db")).unwrap();
+    let id = run["run"]["id"].as_str().unwrap();
+    store
+        .attempt_logs(id, stage, 1)
+        .unwrap()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|line| line.message + "\n")
+        .collect()
+}
+
+fn metric(report: &Value, name: &str) -> Option<f64> {
+    report["metrics"]
+        .as_array()?
+        .iter()
+        .find(|m| m["name"] == name)
+        .and_then(|m| m["value"].as_f64())
+}
+
+fn explain(run: &Value, stderr: &str) -> String {
+    format!("{stderr}\n{:#}", run["attempts"])
+}
+
+#[test]
+fn python_library_installs_its_dependencies_runs_its_tests_and_reuses_its_cache() {
+    let test = "python_library_installs_its_dependencies";
+    if !images_or_skip(test, &["bosun/python:3.11"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let repo = sample("python-lib", dir.path());
+
+    let (code, first, stderr) = bosun_run(&repo, &[]);
+    assert_eq!(code, Some(0), "{}", explain(&first, &stderr));
+    assert!(
+        stderr.contains("network granted to stage(s) lint, test as their config asks"),
+        "{stderr}"
+    );
+    let tests = &report(&first, "test")["tests"];
+    assert_eq!(
+        (tests["total"].as_u64(), tests["passed"].as_u64()),
+        (Some(5), Some(5))
+    );
+    let coverage = &report(&first, "test")["coverage"];
+    let covered = coverage["lines_covered"].as_u64().unwrap();
+    assert!(
+        covered > 30 && covered == coverage["lines_total"].as_u64().unwrap(),
+        "{coverage}"
+    );
+    assert_eq!(report(&first, "lint")["outcome"], "success");
+    let installed = logs(&repo, &first, "test");
+    assert!(
+        installed.contains("Downloading"),
+        "pip fetched the dependencies:\n{installed}"
+    );
+    assert!(installed.contains("Successfully installed"), "{installed}");
+
+    // The same commit again: every package comes out of the cache.
+    let (code, second, stderr) = bosun_run(&repo, &[]);
+    assert_eq!(code, Some(0), "{}", explain(&second, &stderr));
+    let restored = metric(report(&second, "test"), "cache-restored-bytes").unwrap_or(0.0);
+    assert!(restored > 1_000_000.0, "{:#}", report(&second, "test"));
+    let again = logs(&repo, &second, "test");
+    assert!(
+        !again.contains("Downloading"),
+        "nothing downloaded twice:\n{again}"
+    );
+    assert!(again.contains("Using cached"), "{again}");
+
+    // Another tenant's run of the same repository starts with no cache.
+    let settings = dir.path().join("settings.yml");
+    std::fs::write(
+        &settings,
+        "tenants:\n  - owner: other\n    network_stages: [lint, test]\n",
+    )
+    .unwrap();
+    let (code, theirs, stderr) = bosun_run(&repo, &["--config", settings.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{}", explain(&theirs, &stderr));
+    assert_eq!(
+        metric(report(&theirs, "test"), "cache-restored-bytes"),
+        None
+    );
+    assert!(
+        logs(&repo, &theirs, "test").contains("Downloading"),
+        "a cache never crosses tenants"
+    );
+}
+
+#[test]
+fn a_run_whose_settings_grant_no_network_is_refused_before_it_starts() {
+    let test = "a_run_whose_settings_grant_no_network";
+    if !images_or_skip(test, &["bosun/python:3.11"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let repo = sample("python-lib", dir.path());
+    let settings = dir.path().join("settings.yml");
+    std::fs::write(&settings, "tenants:\n  - owner: local\n").unwrap();
+    let (code, run, stderr) = bosun_run(&repo, &["--config", settings.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{}", explain(&run, &stderr));
+    let error = run["run"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("network"), "{error}");
+}
