@@ -26,16 +26,15 @@
 //! naming the tool and the problem, never a pass.
 
 pub mod detect;
-pub mod eslint;
-pub mod json_error;
-pub mod message;
-pub mod pylint;
 use bosun_sdk::report_file;
 pub mod sarif;
 pub mod sarif_input;
 pub mod settings;
 pub mod tools;
 pub mod verdict;
+
+// The tools' report parsers, shared with command steps (`bosun-formats`).
+pub use bosun_formats::{eslint, json_error, message, pylint};
 
 use bosun_sdk::fs;
 use bosun_sdk::prelude::*;

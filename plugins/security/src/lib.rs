@@ -30,19 +30,17 @@
 //! The report lists blocking findings first and at most 5,000 findings (the host's
 //! cap), saying how many were cut; the SARIF file always has them all.
 
-pub mod bandit;
 pub mod date;
 pub mod ignore;
-pub mod issue;
-pub mod parse_error;
 pub mod report;
 pub mod sarif;
 pub mod sarif_report;
 pub mod scan;
 pub mod settings;
-pub mod snyk;
-pub mod trivy;
 pub mod verdict;
+
+// The scanners' report parsers, shared with command steps (`bosun-formats`).
+pub use bosun_formats::{bandit, issue, parse_error, snyk, trivy};
 
 use bosun_sdk::fs;
 use bosun_sdk::prelude::*;

@@ -1,11 +1,11 @@
-//! pylint parser tests on pylint 2.16's real output (see `tests/fixtures/TOOLS.txt`).
+//! pylint parser tests on pylint 2.16's real output (see `plugins/lint/tests/fixtures/TOOLS.txt`).
 
 use super::*;
 
-const SAMPLES: &[u8] = include_bytes!("../../tests/fixtures/pylint-samples.json");
-const SAMPLES_EXIT: &str = include_str!("../../tests/fixtures/pylint-samples.exit");
-const PYTHON_APP: &[u8] = include_bytes!("../../tests/fixtures/pylint-python-app.json");
-const USAGE_EXIT: &str = include_str!("../../tests/fixtures/pylint-usage-error.exit");
+const SAMPLES: &[u8] = include_bytes!("../../../lint/tests/fixtures/pylint-samples.json");
+const SAMPLES_EXIT: &str = include_str!("../../../lint/tests/fixtures/pylint-samples.exit");
+const PYTHON_APP: &[u8] = include_bytes!("../../../lint/tests/fixtures/pylint-python-app.json");
+const USAGE_EXIT: &str = include_str!("../../../lint/tests/fixtures/pylint-usage-error.exit");
 
 fn exit(text: &str) -> i32 {
     text.trim().parse().unwrap()
@@ -143,7 +143,7 @@ fn text_output_and_wrong_shapes_are_refused() {
 
 #[test]
 fn json2_reports_read_like_json_ones() {
-    let json2 = include_bytes!("../../tests/fixtures/pylint-json2-samples.json");
+    let json2 = include_bytes!("../../../lint/tests/fixtures/pylint-json2-samples.json");
     let from_json2 = parse(json2).unwrap();
     assert_eq!(from_json2, parse(SAMPLES).unwrap());
     let syntax = &from_json2[1];

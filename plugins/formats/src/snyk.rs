@@ -2,9 +2,9 @@
 //!
 //! One project is an object with `vulnerabilities`; `--all-projects` writes a list of
 //! them. Snyk lists a vulnerable package once per dependency path that reaches it; the
-//! stage counts it once per project. License issues (`type: license`) are findings of
-//! their own kind. A project Snyk could not test carries `error` instead: that fails
-//! the stage, as does any JSON without `vulnerabilities`, so nothing passes unread.
+//! parser counts it once per project. License issues (`type: license`) are findings of
+//! their own kind. A project Snyk could not test carries `error` instead: reading it
+//! fails, as does any JSON without `vulnerabilities`, so nothing passes unread.
 
 use crate::issue::{Issue, Kind, workspace_relative};
 use crate::parse_error::ParseError;
@@ -170,7 +170,10 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{}/tests/fixtures/snyk/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../security/tests/fixtures/snyk/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 

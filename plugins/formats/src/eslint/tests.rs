@@ -1,12 +1,13 @@
-//! eslint parser tests on eslint 6.4's real output (see `tests/fixtures/TOOLS.txt`).
+//! eslint parser tests on eslint 6.4's real output (see `plugins/lint/tests/fixtures/TOOLS.txt`).
 
 use super::*;
 
-const SAMPLES: &[u8] = include_bytes!("../../tests/fixtures/eslint-samples.json");
-const NODE_APP: &[u8] = include_bytes!("../../tests/fixtures/eslint-node-app.json");
-const NODE_APP_EXIT: &str = include_str!("../../tests/fixtures/eslint-node-app.exit");
-const SAMPLES_EXIT: &str = include_str!("../../tests/fixtures/eslint-samples.exit");
-const MISSING_CONFIG_EXIT: &str = include_str!("../../tests/fixtures/eslint-missing-config.exit");
+const SAMPLES: &[u8] = include_bytes!("../../../lint/tests/fixtures/eslint-samples.json");
+const NODE_APP: &[u8] = include_bytes!("../../../lint/tests/fixtures/eslint-node-app.json");
+const NODE_APP_EXIT: &str = include_str!("../../../lint/tests/fixtures/eslint-node-app.exit");
+const SAMPLES_EXIT: &str = include_str!("../../../lint/tests/fixtures/eslint-samples.exit");
+const MISSING_CONFIG_EXIT: &str =
+    include_str!("../../../lint/tests/fixtures/eslint-missing-config.exit");
 
 fn exit(text: &str) -> i32 {
     text.trim().parse().unwrap()

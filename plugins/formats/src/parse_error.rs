@@ -1,6 +1,6 @@
 //! Why a scanner's report could not be understood.
 
-/// A report that is not what its scanner writes. The stage names the tool and the file
+/// A report that is not what its scanner writes. The caller names the tool and the file
 /// around this message.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {

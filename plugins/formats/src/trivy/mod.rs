@@ -165,7 +165,10 @@ mod tests {
     use crate::issue::Kind;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{}/tests/fixtures/trivy/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../security/tests/fixtures/trivy/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
@@ -429,7 +432,7 @@ mod tests {
         assert!(parse(b"  null\n").unwrap().is_empty());
         assert!(parse(b"[]").unwrap().is_empty());
         let bandit = std::fs::read(format!(
-            "{}/tests/fixtures/bandit/bandit-mixed.json",
+            "{}/../security/tests/fixtures/bandit/bandit-mixed.json",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap();
