@@ -2,11 +2,13 @@
 //! `messages` (`ruleId`, `severity` 1 or 2, 1-based `line` and `column`, `fatal` for
 //! parse errors); and `-f json-with-metadata`, an object with those files as `results`
 //! and a `metadata` object whose `cwd` is where eslint ran (absolute paths under it are
-//! made relative, for reports written outside the tool container).
+//! made relative, for reports written outside a container; paths under `/workspace`
+//! are made relative to the checkout, wherever in it eslint ran).
 
 use crate::json_error::ReportError;
 use crate::message::{LintMessage, position, workspace_relative};
 use bosun_sdk::Severity;
+use bosun_sdk::fs::WORKSPACE;
 use serde::Deserialize;
 
 /// The tool name used in findings, SARIF and messages.
@@ -63,9 +65,13 @@ pub fn parse(json: &[u8]) -> Result<Vec<LintMessage>, ReportError> {
     .map_err(|e| ReportError::from_serde(json, &e))?;
     let mut messages = Vec::new();
     for file in files {
+        // A file in the checkout is relative to it even when eslint ran in a folder of
+        // it (`cd web && eslint …` has `cwd` `/workspace/web`); `cwd` serves reports
+        // written elsewhere (a CI machine's `/home/runner/work/…`).
+        let in_checkout = under(&file.file_path, WORKSPACE).is_some();
         let path = match cwd.as_deref().and_then(|cwd| under(&file.file_path, cwd)) {
-            Some(relative) => relative.to_string(),
-            None => workspace_relative(&file.file_path),
+            Some(relative) if !in_checkout => relative.to_string(),
+            _ => workspace_relative(&file.file_path),
         };
         messages.extend(file.messages.into_iter().map(|raw| convert(raw, &path)));
     }

@@ -75,13 +75,25 @@ fn eslint_json_paths_under_workspace_become_relative() {
 }
 
 #[test]
-fn eslint_json_with_metadata_paths_are_relative_to_its_cwd() {
+fn eslint_json_with_metadata_paths_are_relative_to_the_checkout_or_its_cwd() {
+    // Written on a CI machine: relative to eslint's `cwd`.
     let findings = from_tool_report("eslint", ESLINT_WITH_METADATA).unwrap();
     assert_eq!(findings.len(), 5);
     assert!(
         findings
             .iter()
             .all(|f| f.path.as_deref().is_some_and(|p| p.starts_with("src/"))),
+        "{:?}",
+        summary(&findings)
+    );
+    // Written by a step that ran `cd web && eslint …`: relative to the checkout.
+    let text = String::from_utf8(ESLINT_WITH_METADATA.to_vec()).unwrap();
+    let in_web = text.replace("/home/runner/work/shop/shop", "/workspace/web");
+    let findings = from_tool_report("eslint", in_web.as_bytes()).unwrap();
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.path.as_deref().is_some_and(|p| p.starts_with("web/src/"))),
         "{:?}",
         summary(&findings)
     );

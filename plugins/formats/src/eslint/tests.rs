@@ -130,6 +130,30 @@ fn messages_without_a_rule_are_named() {
     assert_eq!((messages[0].line, messages[0].column), (None, None));
 }
 
+#[test]
+fn with_metadata_paths_in_the_checkout_are_relative_to_it_wherever_eslint_ran() {
+    let ci = include_bytes!("../../../lint/tests/fixtures/eslint-json-with-metadata-ci.json");
+    let from_ci = parse(ci).unwrap();
+    assert_eq!(from_ci.len(), 5);
+    assert!(
+        from_ci
+            .iter()
+            .all(|m| m.path.as_deref().is_some_and(|p| p.starts_with("src/"))),
+        "paths under a CI machine's cwd are made relative to it: {from_ci:?}"
+    );
+    // The same run in a folder of the checkout (`cd web && eslint …`).
+    let text = String::from_utf8(ci.to_vec()).unwrap();
+    let in_web = text.replace("/home/runner/work/shop/shop", "/workspace/web");
+    let from_web = parse(in_web.as_bytes()).unwrap();
+    assert_eq!(from_web.len(), 5);
+    assert!(
+        from_web
+            .iter()
+            .all(|m| m.path.as_deref().is_some_and(|p| p.starts_with("web/src/"))),
+        "{from_web:?}"
+    );
+}
+
 // Bad input below is derived from the real samples report: cut or garbled by hand.
 
 #[test]
