@@ -214,10 +214,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "repo".into());
     let (settings, tenant, said) = local_settings(&args, &dir)?;
-    if !args.json {
-        for line in &said {
-            eprintln!("bosun run: {line}");
-        }
+    // Said on stderr in JSON mode too: a grant is never silent.
+    for line in &said {
+        eprintln!("bosun run: {line}");
     }
     let store_path = repo.store();
     let system =

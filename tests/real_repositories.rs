@@ -159,7 +159,7 @@ fn python_library_installs_its_dependencies_runs_its_tests_and_reuses_its_cache(
         !again.contains("Downloading"),
         "nothing downloaded twice:\n{again}"
     );
-    assert!(again.contains("Using cached"), "{again}");
+    assert!(again.contains("Successfully installed"), "{again}");
 
     // Another tenant's run of the same repository starts with no cache.
     let settings = dir.path().join("settings.yml");
@@ -194,4 +194,61 @@ fn a_run_whose_settings_grant_no_network_is_refused_before_it_starts() {
     assert_eq!(code, Some(2), "{}", explain(&run, &stderr));
     let error = run["run"]["error"].as_str().unwrap_or_default();
     assert!(error.contains("network"), "{error}");
+}
+
+#[test]
+fn node_web_app_runs_npm_ci_mocha_c8_and_eslint_and_reuses_its_cache() {
+    let test = "node_web_app_runs_npm_ci";
+    if !images_or_skip(test, &["bosun/node:18"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let repo = sample("node-web", dir.path());
+    // npm says where each package came from at this log level; and one lint warning
+    // shows eslint's own JSON becoming findings.
+    let config = std::fs::read_to_string(repo.join(".bosun.yml")).unwrap();
+    let config = config.replace(
+        "      network: true\n",
+        "      network: true\n      env: { npm_config_loglevel: http }\n",
+    );
+    std::fs::write(repo.join(".bosun.yml"), config).unwrap();
+    let app = repo.join("src/app.js");
+    let source = std::fs::read_to_string(&app).unwrap();
+    std::fs::write(&app, format!("{source}\nconst unusedHelper = 1;\n")).unwrap();
+
+    let (code, first, stderr) = bosun_run(&repo, &[]);
+    assert_eq!(code, Some(0), "{}", explain(&first, &stderr));
+    let tests = &report(&first, "test")["tests"];
+    assert_eq!(
+        (tests["total"].as_u64(), tests["failed"].as_u64()),
+        (Some(5), Some(0))
+    );
+    let coverage = &report(&first, "test")["coverage"];
+    assert!(
+        coverage["lines_total"].as_u64().unwrap() > 10,
+        "LCOV read: {coverage}"
+    );
+    let findings = report(&first, "lint")["findings"].as_array().unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["rule"] == "no-unused-vars" && f["path"] == "src/app.js"),
+        "{findings:?}"
+    );
+    let fetched = logs(&repo, &first, "test");
+    assert!(
+        fetched.contains("(cache miss)"),
+        "npm fetched the packages:\n{fetched}"
+    );
+
+    let (code, second, stderr) = bosun_run(&repo, &[]);
+    assert_eq!(code, Some(0), "{}", explain(&second, &stderr));
+    let restored = metric(report(&second, "test"), "cache-restored-bytes").unwrap_or(0.0);
+    assert!(restored > 1_000_000.0, "{:#}", report(&second, "test"));
+    let again = logs(&repo, &second, "test");
+    assert!(
+        !again.contains("(cache miss)"),
+        "nothing fetched twice:\n{again}"
+    );
+    assert!(again.contains("added 284 packages"), "{again}");
 }

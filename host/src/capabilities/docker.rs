@@ -33,6 +33,8 @@ pub const LABEL_AGENT: &str = "org.bosun.agent";
 pub const LABEL_RUN: &str = "org.bosun.run";
 /// Image label naming the non-root user tools should run as.
 pub const LABEL_IMAGE_USER: &str = "org.bosun.user";
+/// Image label giving that user's numeric id (command steps run as it).
+pub const LABEL_IMAGE_UID: &str = "org.bosun.uid";
 
 /// Each tenant's command-step caches on one agent host, by default.
 pub const DEFAULT_CACHE_CAP: u64 = 2 << 30;
@@ -231,6 +233,36 @@ impl DockerRunner {
             ),
             _ => (Vec::new(), Vec::new()),
         }
+    }
+
+    /// The numeric user a command step runs as: the image's `org.bosun.uid` label, or
+    /// its numeric `USER`, else [`super::step::FALLBACK_UID`]. Numeric, so the agent can
+    /// hand the step's folders (and a restored cache) to that user.
+    pub(super) async fn step_identity(&self, image: &str) -> Result<(u32, u32), ContainerError> {
+        // Checks the image exists, with the same error as every tool run.
+        self.image_user(image).await?;
+        let config = match self.docker.inspect_image(image).await {
+            Ok(inspected) => inspected.config.unwrap_or_default(),
+            Err(e) => {
+                return Err(ContainerError::Unavailable(format!(
+                    "inspecting {image}: {e}"
+                )));
+            }
+        };
+        let labelled = config
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_IMAGE_UID))
+            .and_then(|uid| uid.trim().parse::<u32>().ok())
+            .map(|uid| (uid, uid));
+        let numeric = config.user.as_deref().and_then(|user| {
+            let (uid, gid) = user.split_once(':').unwrap_or((user, user));
+            Some((uid.parse::<u32>().ok()?, gid.parse::<u32>().ok()?))
+        });
+        Ok(labelled
+            .or(numeric)
+            .filter(|(uid, _)| *uid != 0)
+            .unwrap_or((super::step::FALLBACK_UID, super::step::FALLBACK_UID)))
     }
 
     fn create_body(

@@ -16,10 +16,7 @@ impl DockerRunner {
         request: StepRequest,
     ) -> Result<StepOutput, ContainerError> {
         let started = Instant::now();
-        let user = self
-            .image_user(&request.image)
-            .await?
-            .unwrap_or_else(|| step::FALLBACK_USER.to_string());
+        let (uid, gid) = self.step_identity(&request.image).await?;
         let scratch = self.settings.step_scratch.clone();
         let checkout = context.workspace.clone();
         let commands = request.commands.clone();
@@ -72,6 +69,12 @@ impl DockerRunner {
             }
             None => None,
         };
+        // Only an agent running as root can give folders away; one that is not keeps
+        // the open modes (`0777`) as the only way in.
+        if is_root() {
+            let dirs = dirs.clone();
+            blocking(move || dirs.hand_over(uid, gid)).await?;
+        }
         // What the cached folders hold before the commands, to skip saving them unchanged.
         let before: Vec<_> = cached
             .iter()
@@ -112,7 +115,7 @@ impl DockerRunner {
                 network: request.network,
                 binds,
                 tmpfs_tmp: false,
-                user: Some(user),
+                user: Some(format!("{uid}:{gid}")),
             },
         );
         std::fs::set_permissions(
@@ -190,4 +193,11 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| ContainerError::Failed(format!("step preparation stopped: {e}")))?
         .map_err(ContainerError::Failed)
+}
+
+/// Whether the agent runs as root (`/proc/self` belongs to the process's user).
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
 }

@@ -206,3 +206,63 @@ async fn docker_step_deadlines_and_missing_images_are_errors_naming_them() {
         other => panic!("expected ImageNotFound, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn docker_step_keeps_the_hardening_and_gets_the_ca_bundle_only_with_network() {
+    let Some(env) = docker_or_skip("docker_step_keeps_the_hardening").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("proxy-ca.crt");
+    std::fs::write(&bundle, "-----BEGIN CERTIFICATE-----\nproxy\n").unwrap();
+    let runner = DockerRunner::connect(DockerSettings {
+        agent_id: format!("steps-ca-{}", std::process::id()),
+        step_scratch: dir.path().join("scratch"),
+        step_cache: None,
+        ca_bundle: Some(bundle),
+        ..DockerSettings::default()
+    })
+    .await
+    .unwrap();
+    let mut ctx = context(dir.path(), &unique("step-ca"), Duration::from_secs(120));
+    let probe = [
+        "if touch /etc/x 2>/dev/null; then echo root-writable; else echo root-ro; fi",
+        "grep CapEff /proc/self/status",
+        "echo \"ca=${SSL_CERT_FILE:-none} pip=${PIP_CERT:-none} node=${NODE_EXTRA_CA_CERTS:-none}\"",
+        "if [ -n \"$SSL_CERT_FILE\" ]; then cat \"$SSL_CERT_FILE\"; fi",
+    ];
+    let closed = runner
+        .run_step(&ctx, step(&env.base, &probe))
+        .await
+        .unwrap();
+    assert_eq!(closed.exit_code, 0, "{}", closed.stderr);
+    assert!(closed.stdout.contains("root-ro\n"), "{}", closed.stdout);
+    assert!(
+        closed.stdout.contains("CapEff:\t0000000000000000"),
+        "{}",
+        closed.stdout
+    );
+    assert!(
+        closed.stdout.contains("ca=none pip=none node=none"),
+        "{}",
+        closed.stdout
+    );
+
+    ctx.network_allowed = true;
+    let mut networked = step(&env.base, &probe);
+    networked.network = true;
+    let open = runner.run_step(&ctx, networked).await.unwrap();
+    let path = "/etc/bosun/ca-certificates.crt";
+    assert!(
+        open.stdout
+            .contains(&format!("ca={path} pip={path} node={path}\n")),
+        "{}",
+        open.stdout
+    );
+    assert!(
+        open.stdout.contains("\n-----BEGIN CERTIFICATE-----\nproxy"),
+        "the agent's bundle is what the step reads: {}",
+        open.stdout
+    );
+    assert!(open.stdout.contains("root-ro\n"), "{}", open.stdout);
+}

@@ -37,7 +37,7 @@ impl Stage for CommandsStage {
         bosun_sdk::settings::check_known(&task.config, KNOWN_SETTINGS).map_err(invalid)?;
         let spec = StepSpec::from_config(&task.config).map_err(invalid)?;
         let bar = verdict::Bar::from_task(task).map_err(invalid)?;
-        let cache_key = cache_key(&spec).map_err(invalid)?;
+        let cache_key = cache_key(&task.stage, &spec).map_err(invalid)?;
         let request = StepRequest {
             image: spec.image.clone(),
             commands: spec.commands.clone(),
@@ -87,13 +87,16 @@ impl Stage for CommandsStage {
     }
 }
 
-/// The cache this step uses: the image, the cached paths and the contents of the key
-/// files (lockfiles), so a changed lockfile starts a fresh cache.
-fn cache_key(spec: &StepSpec) -> Result<String, String> {
+/// The cache this step uses: the stage (two stages never overwrite each other's), the
+/// image, the cached paths and the contents of the key files (lockfiles), so a changed
+/// lockfile starts a fresh cache.
+fn cache_key(stage: &str, spec: &StepSpec) -> Result<String, String> {
     if spec.cache.paths.is_empty() {
         return Ok(String::new());
     }
     let mut hash = Sha256::new();
+    hash.update(stage.as_bytes());
+    hash.update(b"\0image\0");
     hash.update(spec.image.as_bytes());
     for path in &spec.cache.paths {
         hash.update(b"\0path\0");

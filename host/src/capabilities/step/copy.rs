@@ -69,6 +69,20 @@ fn copy_dir(
     Ok(())
 }
 
+/// Change the owner of `dir` and everything under it; links themselves, not their targets.
+pub fn chown_tree(dir: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid))?;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            chown_tree(&entry.path(), uid, gid)?;
+        } else {
+            std::os::unix::fs::lchown(entry.path(), Some(uid), Some(gid))?;
+        }
+    }
+    Ok(())
+}
+
 /// Files and bytes under `dir`, links not followed; zero when it does not exist.
 pub fn measure(dir: &Path) -> Copied {
     let mut total = Copied::default();

@@ -21,8 +21,8 @@ pub const SCRIPT_DIR: &str = "/bosun";
 pub const SCRIPT: &str = "/bosun/step.sh";
 /// Where the script records the command it is at (in the step's `/tmp`).
 const PROGRESS_FILE: &str = ".bosun-command";
-/// The user a step runs as when its image names no non-root user.
-pub const FALLBACK_USER: &str = "1000:1000";
+/// The user (and group) id a step runs as when its image names no non-root one.
+pub const FALLBACK_UID: u32 = 1000;
 
 /// Most commands, cached paths and collected patterns one step may list.
 const MAX_COMMANDS: usize = 200;
@@ -185,6 +185,16 @@ impl StepDirs {
     /// Mounted read-only at [`SCRIPT_DIR`].
     pub fn script_dir(&self) -> PathBuf {
         self.root.path().join("bosun")
+    }
+
+    /// Give the step's folders to the user it runs as, so tools that check ownership
+    /// (npm's cache, git) treat them as their own. Links are changed, never followed.
+    pub fn hand_over(&self, uid: u32, gid: u32) -> Result<(), String> {
+        for dir in [self.workspace(), self.tmp(), self.home()] {
+            copy::chown_tree(&dir, uid, gid)
+                .map_err(|e| format!("handing {} to uid {uid}: {e}", dir.display()))?;
+        }
+        Ok(())
     }
 
     /// The host folder of a cached path (see [`cache_target`]).
