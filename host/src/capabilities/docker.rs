@@ -200,7 +200,7 @@ impl DockerRunner {
                 bollard::errors::Error::DockerResponseServerError {
                     status_code: 404, ..
                 } => ContainerError::ImageNotFound(format!(
-                    "{image} is not on this agent host (images are built locally, not pulled)"
+                    "{image} is not on this agent host's Docker Engine, and agents never pull: load or build it there (`docker pull {image}` where a registry is reachable; `bash scripts/services.sh` builds bosun/python:3.11, bosun/node:18 and the tool images)"
                 )),
                 other => ContainerError::Unavailable(format!("inspecting {image}: {other}")),
             })?;

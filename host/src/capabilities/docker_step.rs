@@ -5,6 +5,7 @@
 use super::containers::ContainerContext;
 use super::docker::{DockerRunner, Launch};
 use super::step::cache::{CacheScope, CachedPath};
+use super::step::copy::Access;
 use super::step::{self, StepDirs};
 use crate::bindings::{ContainerError, StepOutput, StepRequest};
 use std::time::Instant;
@@ -27,6 +28,7 @@ impl DockerRunner {
         })
         .await?;
         let dirs = std::sync::Arc::new(dirs);
+        let prepared = started.elapsed();
 
         let cached: Vec<CachedPath> = request
             .cache_paths
@@ -48,6 +50,15 @@ impl DockerRunner {
             context.repository.clone(),
             request.cache_key.clone(),
         );
+        // Only an agent running as root can give folders away; one that is not keeps
+        // the open modes (`0777`) as the only way in. A restored cache is the user's too.
+        let access = if is_root() {
+            let dirs = dirs.clone();
+            blocking(move || dirs.hand_over(uid, gid)).await?;
+            Access::OwnedBy(uid, gid)
+        } else {
+            Access::OpenToStep
+        };
         let cache_restored = match &cache {
             Some(cache) => {
                 let (cache, cached, tenant, repository, key) = (
@@ -63,18 +74,14 @@ impl DockerRunner {
                         repository: &repository,
                         key: &key,
                     };
-                    Ok(cache.restore(&scope, &cached).map(|copied| copied.bytes))
+                    Ok(cache
+                        .restore(&scope, &cached, access)
+                        .map(|copied| copied.bytes))
                 })
                 .await?
             }
             None => None,
         };
-        // Only an agent running as root can give folders away; one that is not keeps
-        // the open modes (`0777`) as the only way in.
-        if is_root() {
-            let dirs = dirs.clone();
-            blocking(move || dirs.hand_over(uid, gid)).await?;
-        }
         // What the cached folders hold before the commands, to skip saving them unchanged.
         let before: Vec<_> = cached
             .iter()
@@ -123,6 +130,7 @@ impl DockerRunner {
             std::os::unix::fs::PermissionsExt::from_mode(0o777),
         )
         .map_err(|e| ContainerError::Failed(format!("preparing the output folder: {e}")))?;
+        let before_run = started.elapsed();
         let ran = self
             .run_container(context, body, &request.image, request.timeout_ms)
             .await?;
@@ -134,20 +142,39 @@ impl DockerRunner {
             .iter()
             .zip(&before)
             .any(|(c, before)| step::copy::measure(&c.host) != *before);
+        let after_run = started.elapsed();
+        // The entry is claimed now (a step that starts next waits for it) and filled
+        // off the step's time; the step's folders live until it is.
         let cache_saved = match cache {
             Some(cache) if ran.exit_code == 0 && changed => {
-                let cached = cached.clone();
-                let saved = blocking(move || {
-                    let scope = CacheScope {
-                        tenant: &tenant,
-                        repository: &repository,
-                        key: &key,
-                    };
-                    Ok(cache.save(&scope, &cached))
-                })
-                .await?;
-                match saved {
-                    Ok(_) => true,
+                // Claiming waits for restores of the entry in progress: off the async threads.
+                let claimed = {
+                    let (cache, tenant, repository, key) = (
+                        cache.clone(),
+                        tenant.clone(),
+                        repository.clone(),
+                        key.clone(),
+                    );
+                    blocking(move || {
+                        Ok(cache.begin_save(&CacheScope {
+                            tenant: &tenant,
+                            repository: &repository,
+                            key: &key,
+                        }))
+                    })
+                    .await?
+                };
+                match claimed {
+                    Ok(saving) => {
+                        let (cached, keep, tenant) = (cached.clone(), dirs.clone(), tenant.clone());
+                        tokio::task::spawn_blocking(move || {
+                            if let Err(why) = cache.finish_save(saving, &tenant, &cached) {
+                                tracing::warn!(%why, "the step's cache was not saved");
+                            }
+                            drop(keep);
+                        });
+                        true
+                    }
                     Err(why) => {
                         tracing::warn!(%why, "the step's cache was not saved");
                         false
@@ -161,6 +188,7 @@ impl DockerRunner {
             context.out.clone(),
             request.collect.clone(),
         );
+        let after_save = started.elapsed();
         let collected =
             blocking(move || Ok(step::collect::collect(&from, &out, &patterns))).await?;
         // Said where the plugin and the people reading the log see it.
@@ -170,6 +198,14 @@ impl DockerRunner {
             stderr.push_str(&format!("\nbosun: not collected: {skipped}"));
         }
         // The step's folders go on another thread: a big checkout takes a while.
+        tracing::debug!(
+            prepare_ms = prepared.as_millis() as u64,
+            restore_ms = (before_run - prepared).as_millis() as u64,
+            run_ms = (after_run - before_run).as_millis() as u64,
+            save_ms = (after_save - after_run).as_millis() as u64,
+            collect_ms = (started.elapsed() - after_save).as_millis() as u64,
+            "command step phases"
+        );
         tokio::task::spawn_blocking(move || drop(dirs));
         Ok(StepOutput {
             exit_code: ran.exit_code,

@@ -34,6 +34,12 @@ pub struct CacheScope<'a> {
     pub key: &'a str,
 }
 
+/// A save in progress: holds the entry's lock until dropped.
+pub struct Saving {
+    entry: PathBuf,
+    _lock: fs::File,
+}
+
 /// One cached folder: as the config names it, and where the step's copy lives on the host.
 #[derive(Debug, Clone)]
 pub struct CachedPath {
@@ -74,11 +80,16 @@ impl StepCache {
 
     /// Copy the cached folders into the step's; returns the bytes restored, `None` when
     /// there was nothing usable (a partial or corrupt entry is removed).
-    pub fn restore(&self, scope: &CacheScope, paths: &[CachedPath]) -> Option<Copied> {
+    pub fn restore(
+        &self,
+        scope: &CacheScope,
+        paths: &[CachedPath],
+        access: Access,
+    ) -> Option<Copied> {
         let entry = self.entry_dir(scope);
         // Shared: other steps may restore at once, but no save swaps the entry midway.
         let _lock = lock(&entry, false)?;
-        let restored = self.restore_locked(&entry, paths);
+        let restored = self.restore_locked(&entry, paths, access);
         if restored.is_none() {
             // Half a cache is worse than none: the step starts clean.
             for path in paths {
@@ -88,7 +99,7 @@ impl StepCache {
         restored
     }
 
-    fn restore_locked(&self, entry: &Path, paths: &[CachedPath]) -> Option<Copied> {
+    fn restore_locked(&self, entry: &Path, paths: &[CachedPath], access: Access) -> Option<Copied> {
         let entry = entry.to_path_buf();
         let manifest = match read_manifest(&entry) {
             Ok(Some(manifest)) => manifest,
@@ -114,7 +125,7 @@ impl StepCache {
             if !from.is_dir() {
                 continue;
             }
-            match copy::copy_tree(&from, &path.host, Access::OpenToStep, ENTRY_BUDGET) {
+            match copy::copy_tree(&from, &path.host, access, ENTRY_BUDGET) {
                 Ok(copied) => {
                     restored.files += copied.files;
                     restored.bytes += copied.bytes;
@@ -136,11 +147,31 @@ impl StepCache {
     /// Save the step's folders as the scope's entry, replacing the old one whole; then
     /// evict the tenant's least recently used entries over the cap.
     pub fn save(&self, scope: &CacheScope, paths: &[CachedPath]) -> Result<Copied, String> {
+        let saving = self.begin_save(scope)?;
+        self.finish_save(saving, scope.tenant, paths)
+    }
+
+    /// Claim the scope's entry for a save: until it is finished, restores of the entry
+    /// wait, so a step that starts right after another sees what that one saved.
+    pub fn begin_save(&self, scope: &CacheScope) -> Result<Saving, String> {
         let entry = self.entry_dir(scope);
+        let lock =
+            lock(&entry, true).ok_or_else(|| "could not lock the cache entry".to_string())?;
+        Ok(Saving { entry, _lock: lock })
+    }
+
+    /// Copy the step's folders into the claimed entry (a staging folder renamed into
+    /// place whole), release it, and evict.
+    pub fn finish_save(
+        &self,
+        saving: Saving,
+        tenant: &str,
+        paths: &[CachedPath],
+    ) -> Result<Copied, String> {
+        let entry = saving.entry.clone();
         let parent = entry
             .parent()
             .ok_or_else(|| "cache entry has no parent folder".to_string())?;
-        fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
         let staging = tempfile::Builder::new()
             .prefix(".saving-")
             .tempdir_in(parent)
@@ -172,19 +203,14 @@ impl StepCache {
         fs::write(staging.path().join(MANIFEST), text)
             .map_err(|e| format!("writing the cache manifest: {e}"))?;
         let staged = staging.keep();
-        {
-            // Exclusive for the swap only: restores of the old entry finish first.
-            let Some(_lock) = lock(&entry, true) else {
-                discard(&staged);
-                return Err("could not lock the cache entry".into());
-            };
-            discard(&entry);
-            fs::rename(&staged, &entry).map_err(|e| {
-                discard(&staged);
-                format!("moving the cache entry into place: {e}")
-            })?;
-        }
-        self.evict(scope.tenant);
+        discard(&entry);
+        fs::rename(&staged, &entry).map_err(|e| {
+            discard(&staged);
+            format!("moving the cache entry into place: {e}")
+        })?;
+        // Released before evicting, which locks entries (this one among them).
+        drop(saving);
+        self.evict(tenant);
         Ok(total)
     }
 
@@ -300,11 +326,21 @@ mod tests {
             name: "~/.cache/pip".into(),
             host: dir.path().join("second"),
         }];
-        let restored = cache.restore(&scope("acme", ""), &into).unwrap();
+        let restored = cache
+            .restore(&scope("acme", ""), &into, Access::OpenToStep)
+            .unwrap();
         assert_eq!(restored.bytes, 100);
         assert!(dir.path().join("second/wheels/pkg.whl").is_file());
-        assert!(cache.restore(&scope("globex", ""), &into).is_none());
-        assert!(cache.restore(&scope("acme", "other-key"), &into).is_none());
+        assert!(
+            cache
+                .restore(&scope("globex", ""), &into, Access::OpenToStep)
+                .is_none()
+        );
+        assert!(
+            cache
+                .restore(&scope("acme", "other-key"), &into, Access::OpenToStep)
+                .is_none()
+        );
     }
 
     #[test]
@@ -320,11 +356,19 @@ mod tests {
             name: "~/.cache/pip".into(),
             host: dir.path().join("second"),
         }];
-        assert!(cache.restore(&scope("acme", ""), &into).is_none());
+        assert!(
+            cache
+                .restore(&scope("acme", ""), &into, Access::OpenToStep)
+                .is_none()
+        );
         assert!(!entry.exists(), "a corrupt entry is removed");
         // A save that stopped before its manifest.
         fs::create_dir_all(entry.join("data/0")).unwrap();
-        assert!(cache.restore(&scope("acme", ""), &into).is_none());
+        assert!(
+            cache
+                .restore(&scope("acme", ""), &into, Access::OpenToStep)
+                .is_none()
+        );
         assert!(!entry.exists(), "a partial entry is removed");
     }
 
@@ -346,7 +390,11 @@ mod tests {
             name: "~/.cache/pip".into(),
             host: dir.path().join("restored"),
         }];
-        assert!(cache.restore(&scope("acme", "used"), &into).is_some());
+        assert!(
+            cache
+                .restore(&scope("acme", "used"), &into, Access::OpenToStep)
+                .is_some()
+        );
         cache.save(&scope("acme", "new"), &old).unwrap();
         assert!(!cache.entry_dir(&scope("acme", "old")).exists());
         assert!(cache.entry_dir(&scope("acme", "used")).exists());

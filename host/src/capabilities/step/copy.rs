@@ -21,6 +21,9 @@ pub enum Access {
     Keep,
     /// Folders `0777`, files writable by all: a private copy the step may change.
     OpenToStep,
+    /// Owned by this uid and gid: a private copy the step's user may change (the agent
+    /// runs as root).
+    OwnedBy(u32, u32),
 }
 
 /// Copy `from` into `to` (created), links as links; other special files are skipped.
@@ -39,8 +42,10 @@ fn copy_dir(
     copied: &mut Copied,
 ) -> io::Result<()> {
     fs::create_dir_all(to)?;
-    if access == Access::OpenToStep {
-        fs::set_permissions(to, fs::Permissions::from_mode(0o777))?;
+    match access {
+        Access::OpenToStep => fs::set_permissions(to, fs::Permissions::from_mode(0o777))?,
+        Access::OwnedBy(uid, gid) => std::os::unix::fs::lchown(to, Some(uid), Some(gid))?,
+        Access::Keep => {}
     }
     for entry in fs::read_dir(from)? {
         let entry = entry?;
@@ -48,6 +53,9 @@ fn copy_dir(
         let target = to.join(entry.file_name());
         if kind.is_symlink() {
             symlink(fs::read_link(entry.path())?, &target)?;
+            if let Access::OwnedBy(uid, gid) = access {
+                std::os::unix::fs::lchown(&target, Some(uid), Some(gid))?;
+            }
         } else if kind.is_dir() {
             copy_dir(&entry.path(), &target, access, budget, copied)?;
         } else if kind.is_file() {
@@ -60,9 +68,15 @@ fn copy_dir(
                     budget >> 20
                 )));
             }
-            if access == Access::OpenToStep {
-                let mode = fs::metadata(&target)?.permissions().mode();
-                fs::set_permissions(&target, fs::Permissions::from_mode(mode | 0o666))?;
+            match access {
+                Access::OpenToStep => {
+                    let mode = fs::metadata(&target)?.permissions().mode();
+                    fs::set_permissions(&target, fs::Permissions::from_mode(mode | 0o666))?;
+                }
+                Access::OwnedBy(uid, gid) => {
+                    std::os::unix::fs::lchown(&target, Some(uid), Some(gid))?
+                }
+                Access::Keep => {}
             }
         }
     }
