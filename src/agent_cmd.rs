@@ -11,7 +11,7 @@ use bosun_host::agent::workspace::WorkspaceCache;
 use bosun_host::agent::{Agent, AgentSettings};
 use bosun_host::{
     ArtifactCache, ContainerRunner, DockerRunner, DockerSettings, EngineSettings, HostEngine,
-    NoContainerRuntime, PluginRegistry, PluginRuntime, ProcessRunner,
+    NoContainerRuntime, PluginRegistry, PluginRuntime, ProcessRunner, StepCache,
 };
 use clap::{Args, ValueEnum};
 use std::borrow::Cow;
@@ -90,6 +90,22 @@ pub struct AgentArgs {
     /// Compiled plugin cache.
     #[arg(long, env = "BOSUN_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// CA bundle mounted read-only into networked tool containers and named by
+    /// `SSL_CERT_FILE`, `PIP_CERT`, `NODE_EXTRA_CA_CERTS`, `npm_config_cafile`, … (for
+    /// registries behind a TLS-inspecting proxy). Default: the host's bundle, when present.
+    #[arg(long, value_name = "FILE", env = "BOSUN_CA_BUNDLE")]
+    ca_bundle: Option<PathBuf>,
+    /// Most MiB of command-step caches each tenant keeps on this host (kept under
+    /// WORK_DIR/step-cache; least recently used first out).
+    #[arg(long, default_value_t = 2048, env = "BOSUN_STEP_CACHE_MIB")]
+    step_cache_mib: u64,
+}
+
+/// What the Docker runner of an agent is given besides its id.
+pub(crate) struct ToolSettings {
+    pub registry: Option<String>,
+    pub ca_bundle: Option<PathBuf>,
+    pub step_cache: Option<StepCache>,
 }
 
 /// `TENANT=VAR` pairs read into (tenant, token); a malformed pair or an unset
@@ -136,14 +152,25 @@ pub async fn connect_with_retry(url: &str) -> Arc<dyn Bus> {
 pub(crate) async fn containers(
     mode: ContainersMode,
     agent_id: &str,
-    registry: Option<String>,
+    tools: ToolSettings,
 ) -> anyhow::Result<Arc<dyn ContainerRunner>> {
     Ok(match mode {
         ContainersMode::Docker => {
+            if let Some(bundle) = &tools.ca_bundle
+                && !bundle.is_file()
+            {
+                anyhow::bail!(
+                    "--ca-bundle {}: no such file (give the PEM bundle networked tools should trust)",
+                    bundle.display()
+                );
+            }
+            let defaults = DockerSettings::default();
             let settings = DockerSettings {
                 agent_id: agent_id.to_string(),
-                registry,
-                ..DockerSettings::default()
+                registry: tools.registry,
+                ca_bundle: tools.ca_bundle.or(defaults.ca_bundle.clone()),
+                step_cache: tools.step_cache,
+                ..defaults
             };
             let runner = DockerRunner::connect(settings)
                 .await
@@ -201,8 +228,21 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/bosun/artifacts"))
     });
     let agent_metrics = Arc::new(AgentMetrics::default());
-    let runner = agent_metrics
-        .timed_runner(containers(args.containers, &agent_id, args.registry.clone()).await?);
+    let runner = agent_metrics.timed_runner(
+        containers(
+            args.containers,
+            &agent_id,
+            ToolSettings {
+                registry: args.registry.clone(),
+                ca_bundle: args.ca_bundle.clone(),
+                step_cache: Some(StepCache::new(
+                    args.work_dir.join("step-cache"),
+                    args.step_cache_mib << 20,
+                )),
+            },
+        )
+        .await?,
+    );
     let runtime = Arc::new(
         PluginRuntime::new(engine, ArtifactCache::new(cache))
             .map_err(anyhow::Error::from)?

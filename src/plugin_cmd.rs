@@ -150,7 +150,11 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
                 crate::agent_cmd::containers(
                     containers,
                     &format!("plugin-run-{}", std::process::id()),
-                    std::env::var("BOSUN_REGISTRY").ok(),
+                    crate::agent_cmd::ToolSettings {
+                        registry: std::env::var("BOSUN_REGISTRY").ok(),
+                        ca_bundle: None,
+                        step_cache: None,
+                    },
                 )
                 .await?,
             );

@@ -575,8 +575,8 @@ async fn lint_truncated_report_is_bad_tool_output() {
     assert_eq!(failure.kind, StageFailureKind::BadToolOutput);
     assert!(
         failure.message.contains(
-            "eslint printed truncated JSON: the input ends at byte 700, inside the document \
-             (in /workspace/eslint.json)"
+            "the eslint report file /workspace/eslint.json holds truncated JSON: the file ends \
+             at byte 700, inside the document"
         ),
         "{}",
         failure.message

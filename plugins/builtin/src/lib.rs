@@ -34,6 +34,7 @@ mod tests {
             names,
             [
                 "build.wasm",
+                "commands.wasm",
                 "deploy.wasm",
                 "junit-report.wasm",
                 "lint.wasm",
