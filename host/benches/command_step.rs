@@ -115,6 +115,7 @@ fn context(checkout: &Path, out: &Path) -> ContainerContext {
         branch: "main".into(),
         tenant: "bench".into(),
         repository: "bench/node-web".into(),
+        event: "push".into(),
         workspace: checkout.to_path_buf(),
         out: out.to_path_buf(),
         network_allowed: true,

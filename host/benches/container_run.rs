@@ -38,6 +38,7 @@ fn main() {
         branch: "main".into(),
         tenant: "bench".into(),
         repository: "bench/app".into(),
+        event: "push".into(),
         workspace: dir.path().to_path_buf(),
         out: dir.path().to_path_buf(),
         network_allowed: false,

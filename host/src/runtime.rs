@@ -418,6 +418,7 @@ impl PluginRuntime {
                         branch: task.branch.clone(),
                         tenant: task.tenant.clone(),
                         repository: task.repository.clone(),
+                        event: task.event.clone(),
                         workspace: call.workspace.clone(),
                         out: call.out.clone(),
                         network_allowed: call.network_allowed,

@@ -74,6 +74,7 @@ fn context(dir: &Path, run_id: &str, timeout: Duration) -> ContainerContext {
         branch: "main".into(),
         tenant: "acme".into(),
         repository: "acme/shop".into(),
+        event: "push".into(),
         workspace,
         out,
         network_allowed: false,

@@ -276,6 +276,7 @@ mod tests {
             branch: "main".into(),
             tenant: "acme".into(),
             repository: "acme/shop".into(),
+            event: "push".into(),
             workspace: dir.path().to_path_buf(),
             out: dir.path().join("out"),
             network_allowed: false,

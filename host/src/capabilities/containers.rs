@@ -45,6 +45,9 @@ pub struct ContainerContext {
     pub tenant: String,
     /// `owner/name` of the repository (command-step caches are kept per repository).
     pub repository: String,
+    /// The triggering event (`push`, `pull_request`, `manual`): a pull request's
+    /// command steps keep caches of their own.
+    pub event: String,
     /// Host folder mounted read-only at `/workspace`.
     pub workspace: PathBuf,
     /// Host folder mounted writable at `/out`.
@@ -370,6 +373,7 @@ mod tests {
             branch: "main".into(),
             tenant: "acme".into(),
             repository: "acme/shop".into(),
+            event: "push".into(),
             workspace: PathBuf::from("/tmp/ws"),
             out: PathBuf::from("/tmp/out"),
             network_allowed: false,

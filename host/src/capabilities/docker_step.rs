@@ -45,11 +45,11 @@ impl DockerRunner {
             .step_cache
             .clone()
             .filter(|_| !cached.is_empty());
-        let (tenant, repository, key) = (
-            context.tenant.clone(),
-            context.repository.clone(),
-            request.cache_key.clone(),
-        );
+        // A pull request writes caches of its own (per head branch) and may read the
+        // repository's: what it installs never reaches a push's run (cache poisoning).
+        let base_key = request.cache_key.clone();
+        let key = own_cache_key(context, &base_key);
+        let (tenant, repository) = (context.tenant.clone(), context.repository.clone());
         // Only an agent running as root can give folders away; one that is not keeps
         // the open modes (`0777`) as the only way in. A restored cache is the user's too.
         let access = if is_root() {
@@ -61,22 +61,28 @@ impl DockerRunner {
         };
         let cache_restored = match &cache {
             Some(cache) => {
-                let (cache, cached, tenant, repository, key) = (
+                let (cache, cached, tenant, repository, key, base_key) = (
                     cache.clone(),
                     cached.clone(),
                     tenant.clone(),
                     repository.clone(),
                     key.clone(),
+                    base_key.clone(),
                 );
                 blocking(move || {
-                    let scope = CacheScope {
-                        tenant: &tenant,
-                        repository: &repository,
-                        key: &key,
+                    let restore = |key: &str| {
+                        let scope = CacheScope {
+                            tenant: &tenant,
+                            repository: &repository,
+                            key,
+                        };
+                        cache.restore(&scope, &cached, access)
                     };
-                    Ok(cache
-                        .restore(&scope, &cached, access)
-                        .map(|copied| copied.bytes))
+                    let restored = restore(&key).or_else(|| {
+                        // Read only: never saved back under the repository's key.
+                        (key != base_key).then(|| restore(&base_key)).flatten()
+                    });
+                    Ok(restored.map(|copied| copied.bytes))
                 })
                 .await?
             }
@@ -85,7 +91,7 @@ impl DockerRunner {
         // What the cached folders hold before the commands, to skip saving them unchanged.
         let before: Vec<_> = cached
             .iter()
-            .map(|c| step::copy::measure(&c.host))
+            .map(|c| step::copy::fingerprint(&c.host))
             .collect();
 
         let mut binds = vec![
@@ -141,7 +147,7 @@ impl DockerRunner {
         let changed = cached
             .iter()
             .zip(&before)
-            .any(|(c, before)| step::copy::measure(&c.host) != *before);
+            .any(|(c, before)| step::copy::fingerprint(&c.host) != *before);
         let after_run = started.elapsed();
         // The entry is claimed now (a step that starts next waits for it) and filled
         // off the step's time; the step's folders live until it is.
@@ -229,6 +235,16 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| ContainerError::Failed(format!("step preparation stopped: {e}")))?
         .map_err(ContainerError::Failed)
+}
+
+/// The cache key a step saves under: the plugin's, or for a pull request one of its
+/// own (per head branch, which for a fork names the fork).
+fn own_cache_key(context: &ContainerContext, key: &str) -> String {
+    if context.event == "pull_request" {
+        format!("pull_request\0{}\0{key}", context.branch)
+    } else {
+        key.to_string()
+    }
 }
 
 /// Whether the agent runs as root (`/proc/self` belongs to the process's user).

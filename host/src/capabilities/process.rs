@@ -149,6 +149,7 @@ mod tests {
             branch: "zzz\";echo${IFS}\"hi\";#".into(),
             tenant: "acme".into(),
             repository: "acme/shop".into(),
+            event: "push".into(),
             workspace: dir.to_path_buf(),
             out: dir.join("out"),
             network_allowed: false,

@@ -266,3 +266,55 @@ async fn docker_step_keeps_the_hardening_and_gets_the_ca_bundle_only_with_networ
     );
     assert!(open.stdout.contains("root-ro\n"), "{}", open.stdout);
 }
+
+#[tokio::test]
+async fn docker_step_a_pull_request_reads_the_repositorys_cache_but_never_writes_it() {
+    let Some(env) = docker_or_skip("docker_step_a_pull_request_never_writes").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let runner = step_runner(dir.path()).await;
+    let push = context(dir.path(), &unique("step-push"), Duration::from_secs(300));
+    let cached = |commands: &[&str]| {
+        let mut request = step(&env.base, commands);
+        request.cache_paths = vec!["~/.cache/deps".into()];
+        request.cache_key = "lock-1".into();
+        request
+    };
+    let seeded = runner
+        .run_step(
+            &push,
+            cached(&["mkdir -p ~/.cache/deps && echo good > ~/.cache/deps/pkg"]),
+        )
+        .await
+        .unwrap();
+    assert!(seeded.cache_saved);
+
+    // A pull request (a fork's, by its label) sees the push's cache and tampers with it.
+    let mut pull = push.clone();
+    pull.event = "pull_request".into();
+    pull.branch = "mallory:main".into();
+    let tampered = runner
+        .run_step(
+            &pull,
+            cached(&["cat ~/.cache/deps/pkg", "echo evil > ~/.cache/deps/pkg"]),
+        )
+        .await
+        .unwrap();
+    assert!(tampered.stdout.contains("good\n"), "{}", tampered.stdout);
+    assert!(
+        tampered.cache_saved,
+        "saved, under the pull request's own key"
+    );
+
+    // The next push still gets what pushes saved.
+    let next = runner
+        .run_step(&push, cached(&["cat ~/.cache/deps/pkg"]))
+        .await
+        .unwrap();
+    assert!(next.stdout.contains("good\n"), "{}", next.stdout);
+    assert!(
+        !next.stdout.contains("evil"),
+        "a pull request never poisons a push's cache"
+    );
+}

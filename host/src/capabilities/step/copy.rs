@@ -97,6 +97,40 @@ pub fn chown_tree(dir: &Path, uid: u32, gid: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// What a folder holds, to tell whether a step changed it: files, bytes and the sum
+/// of their modification times (a file rewritten at the same size still counts).
+pub fn fingerprint(dir: &Path) -> (u64, u64, u128) {
+    let mut print = (0, 0, 0u128);
+    let Ok(entries) = fs::read_dir(dir) else {
+        return print;
+    };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            let inner = fingerprint(&entry.path());
+            print = (
+                print.0 + inner.0,
+                print.1 + inner.1,
+                print.2.wrapping_add(inner.2),
+            );
+        } else if let Ok(meta) = entry.metadata() {
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            print = (
+                print.0 + 1,
+                print.1 + meta.len(),
+                print.2.wrapping_add(modified),
+            );
+        }
+    }
+    print
+}
+
 /// Files and bytes under `dir`, links not followed; zero when it does not exist.
 pub fn measure(dir: &Path) -> Copied {
     let mut total = Copied::default();

@@ -10,6 +10,7 @@ fn context(network_allowed: bool) -> ContainerContext {
         branch: "main".into(),
         tenant: "acme".into(),
         repository: "acme/shop".into(),
+        event: "push".into(),
         workspace: PathBuf::from("/nonexistent"),
         out: PathBuf::from("/nonexistent"),
         network_allowed,
