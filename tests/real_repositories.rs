@@ -252,3 +252,98 @@ fn node_web_app_runs_npm_ci_mocha_c8_and_eslint_and_reuses_its_cache() {
     );
     assert!(again.contains("added 284 packages"), "{again}");
 }
+
+#[test]
+fn bad_steps_fail_with_what_is_wrong_never_green() {
+    let test = "bad_steps_fail_with_what_is_wrong";
+    if !images_or_skip(test, &["bosun/python:3.11"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("bad");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join(".bosun.yml"),
+        r#"pipeline:
+  stages:
+    - name: noreport
+      image: bosun/python:3.11
+      commands: [mkdir -p reports]
+      reports: { junit: [reports/*.xml] }
+    - name: corrupt
+      needs: []
+      image: bosun/python:3.11
+      commands: ["mkdir -p reports && printf '<testsuite><testcase name=' > reports/junit.xml"]
+      reports: { junit: reports/junit.xml }
+    - name: hangs
+      needs: []
+      image: bosun/python:3.11
+      timeout: 3s
+      commands: [sleep 600]
+    - name: noimage
+      needs: []
+      image: bosun/no-such-image:1.0
+      commands: ["true"]
+    - name: failing
+      needs: []
+      image: bosun/python:3.11
+      commands: [echo ok, "echo 'E   assert 2 == 3' >&2; exit 5", echo never]
+"#,
+    )
+    .unwrap();
+    let (code, run, stderr) = bosun_run(&repo, &[]);
+    assert_eq!(code, Some(1), "{}", explain(&run, &stderr));
+    let attempt = |stage: &str| -> Value {
+        run["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rfind(|a| a["stage"] == stage)
+            .cloned()
+            .unwrap_or_else(|| panic!("no attempt of {stage}: {run:#}"))
+    };
+    let message = |stage: &str| {
+        attempt(stage)["failure_message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        message("noreport").contains("reports.junit: `reports/*.xml` matched no file"),
+        "{}",
+        message("noreport")
+    );
+    assert!(
+        message("corrupt").contains("reports.junit: reports/junit.xml: "),
+        "{}",
+        message("corrupt")
+    );
+    // The agent ends a hung command at the stage's timeout and says so, before the
+    // orchestrator would give the attempt up as lost.
+    assert_eq!(
+        attempt("hangs")["failure_kind"],
+        "deadline-exceeded",
+        "{:#}",
+        attempt("hangs")
+    );
+    assert!(
+        message("noimage").contains("bosun/no-such-image:1.0")
+            && message("noimage").contains("agents never pull"),
+        "{}",
+        message("noimage")
+    );
+    let failing = &attempt("failing")["report"];
+    assert_eq!(failing["outcome"], "failure");
+    let summary = failing["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("command 2 failed (exit status 5)"),
+        "{summary}"
+    );
+    assert!(
+        failing["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("assert 2 == 3"),
+        "{failing:#}"
+    );
+}

@@ -379,6 +379,19 @@ impl PluginRuntime {
         task: &Task,
         call: &StageCall,
     ) -> StageResult {
+        self.run_stage_until(plugin, task, call, None).await
+    }
+
+    /// [`run_stage`](Self::run_stage), ending the call (and its tools) by `until` when
+    /// that comes before the runtime's own deadline: the stage's timeout, so a hung
+    /// tool never holds the agent past the time the orchestrator waits for it.
+    pub async fn run_stage_until(
+        &self,
+        plugin: &LoadedPlugin,
+        task: &Task,
+        call: &StageCall,
+        until: Option<Instant>,
+    ) -> StageResult {
         let span = tracing::info_span!(
             "stage",
             run_id = %task.run_id,
@@ -386,7 +399,7 @@ impl PluginRuntime {
             attempt = task.attempt,
             plugin = %plugin.id.name,
         );
-        self.run_stage_inner(plugin, task, call)
+        self.run_stage_inner(plugin, task, call, until)
             .instrument(span)
             .await
     }
@@ -396,6 +409,7 @@ impl PluginRuntime {
         plugin: &LoadedPlugin,
         task: &Task,
         call: &StageCall,
+        until: Option<Instant>,
     ) -> StageResult {
         let started = Instant::now();
         let limits = self.limits().clone();
@@ -404,7 +418,10 @@ impl PluginRuntime {
             limits.log_total_bytes,
             call.secrets.iter().map(|(_, v)| v.clone()).collect(),
         );
-        let deadline = started + limits.deadline;
+        let deadline = until.map_or(started + limits.deadline, |until| {
+            until.min(started + limits.deadline)
+        });
+        let allowed = deadline.saturating_duration_since(started);
         let name = plugin.id.name.clone();
         let outcome = match &plugin.exports {
             KindExports::Stage(ix) => {
@@ -444,21 +461,15 @@ impl PluginRuntime {
                                 .call_run(&mut store, &wit_task)
                                 .await
                         };
-                        match tokio::time::timeout(limits.deadline + Duration::from_secs(1), run)
-                            .await
-                        {
+                        match tokio::time::timeout(allowed + Duration::from_secs(1), run).await {
                             Ok(Ok(Ok(report))) => Ok(report_from_wit(report, &limits.report)),
                             Ok(Ok(Err(error))) => {
                                 Err(failure_from_wit(error, &name, &limits.report))
                             }
-                            Ok(Err(fault)) => Err(classify_fault(
-                                fault,
-                                &name,
-                                &logs,
-                                &limits,
-                                limits.deadline,
-                            )),
-                            Err(_) => Err(deadline_failure(&name, limits.deadline)),
+                            Ok(Err(fault)) => {
+                                Err(classify_fault(fault, &name, &logs, &limits, allowed))
+                            }
+                            Err(_) => Err(deadline_failure(&name, allowed)),
                         }
                     }
                 }

@@ -144,7 +144,14 @@ impl Orchestrator {
             topics::AGENT_REPORT.into(),
             topics::DEAD_LETTER.into(),
         ];
-        for stage in ["lint", "test", "build", "security", "deploy"] {
+        for stage in [
+            "lint",
+            "test",
+            "build",
+            "security",
+            "deploy",
+            crate::config::COMMANDS_POOL,
+        ] {
             all_topics.push(topics::stage_topic(stage));
         }
         bus.ensure_topics(&all_topics).await?;

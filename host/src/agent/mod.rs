@@ -449,10 +449,20 @@ impl Agent {
             push_repository: message.push_repository.clone(),
             image_repository: message.image_repository.clone(),
         };
+        // The stage's timeout, as the orchestrator counts it, ends the call here too, a
+        // second early: the result then says what timed out before the orchestrator
+        // gives the attempt up as lost.
+        let until = (message.deadline_unix_ms != 0).then(|| {
+            let left = message
+                .deadline_unix_ms
+                .saturating_sub(now_unix_ms())
+                .saturating_sub(1_000);
+            std::time::Instant::now() + std::time::Duration::from_millis(left)
+        });
         let result = self
             .registry
             .runtime()
-            .run_stage(&plugin, task, &call)
+            .run_stage_until(&plugin, task, &call, until)
             .await;
         drop(workspace);
         Ok(result)

@@ -9,6 +9,9 @@ use serde_yaml_ng::{Mapping, Value};
 
 /// The plugin that runs command steps.
 pub const COMMANDS_PLUGIN: &str = "commands";
+/// The agent pool command steps go to unless they name one (`agent:`): any agent with
+/// a container engine runs them, whatever the stage is called.
+pub const COMMANDS_POOL: &str = "commands";
 /// The reserved `with:` key the step travels in.
 pub const STEP_KEY: &str = "bosun.step";
 /// Report formats a step may declare.

@@ -111,7 +111,9 @@ mod problem_tests;
 #[cfg(test)]
 mod tests;
 
-pub use command_step::{COMMANDS_PLUGIN, CacheSpec, CommandStep, REPORT_KINDS, STEP_KEY};
+pub use command_step::{
+    COMMANDS_PLUGIN, COMMANDS_POOL, CacheSpec, CommandStep, REPORT_KINDS, STEP_KEY,
+};
 pub use error::{ConfigError, Problem};
 pub use glob::glob_matches;
 pub use parse::parse;

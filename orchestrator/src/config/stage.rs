@@ -1,7 +1,7 @@
 //! One entry of `stages`: a bare name or a stage object, read with its own defaults.
 //! Dependencies, `deploy_environment` and rollback are settled later, across stages.
 
-use super::command_step::{COMMANDS_PLUGIN, CommandStep, read_command_step};
+use super::command_step::{COMMANDS_PLUGIN, COMMANDS_POOL, CommandStep, read_command_step};
 use super::positions::YamlPath;
 use super::reader::{Keys, Reader, closest, describe};
 use super::{Backoff, StageSpec, When};
@@ -247,6 +247,9 @@ fn read_stage_object(
             );
         }
         spec.plugin = COMMANDS_PLUGIN.to_string();
+        if !map.contains_key("agent") {
+            spec.agent = COMMANDS_POOL.to_string();
+        }
     }
     let needs =
         field("needs").and_then(|(value, at)| reader.text_list(value, &at, "needs", &scope));

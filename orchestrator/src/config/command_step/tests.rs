@@ -32,7 +32,10 @@ fn the_documented_form_becomes_command_steps() {
     let config = parse(".bosun.yml", ISSUE_FORM).unwrap();
     let test = config.stage("test").unwrap();
     assert_eq!(test.plugin, COMMANDS_PLUGIN);
-    assert_eq!(test.agent, "test");
+    assert_eq!(
+        test.agent, COMMANDS_POOL,
+        "any agent with an engine runs command steps"
+    );
     let step = test.step.as_ref().unwrap();
     assert_eq!(step.image, "bosun/python:3.11");
     assert_eq!(step.commands.len(), 3);
