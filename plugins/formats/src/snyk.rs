@@ -8,6 +8,7 @@
 
 use crate::issue::{Issue, Kind, workspace_relative};
 use crate::parse_error::ParseError;
+use crate::trivy::non_empty;
 use bosun_sdk::{Finding, Severity};
 use serde::Deserialize;
 use std::io::BufRead;
@@ -159,10 +160,6 @@ fn severity(id: &str, word: &str) -> Result<Severity, ParseError> {
             value: other.to_string(),
         }),
     }
-}
-
-fn non_empty(text: Option<String>) -> Option<String> {
-    text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]

@@ -155,7 +155,9 @@ fn severity(id: &str, word: &str) -> Result<Severity, ParseError> {
     }
 }
 
-fn non_empty(text: Option<String>) -> Option<String> {
+/// The trimmed text, or `None` when there is none (the scanners' reports leave optional
+/// fields empty rather than out).
+pub(crate) fn non_empty(text: Option<String>) -> Option<String> {
     text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
 }
 
