@@ -153,6 +153,19 @@ impl DockerRunner {
         // off the step's time; the step's folders live until it is.
         let cache_saved = match cache {
             Some(cache) if ran.exit_code == 0 && changed => {
+                // Only folders that are still the step's own: one a step turned into a
+                // link (to `/`, say) is never read.
+                let cached: Vec<CachedPath> = cached
+                    .iter()
+                    .filter(|c| {
+                        let own = dirs.owns(&c.host);
+                        if !own && std::fs::symlink_metadata(&c.host).is_ok() {
+                            tracing::warn!(path = %c.name, "a cached folder became a link; not saved");
+                        }
+                        own
+                    })
+                    .cloned()
+                    .collect();
                 // Claiming waits for restores of the entry in progress: off the async threads.
                 let claimed = {
                     let (cache, tenant, repository, key) = (

@@ -318,3 +318,61 @@ async fn docker_step_a_pull_request_reads_the_repositorys_cache_but_never_writes
         "a pull request never poisons a push's cache"
     );
 }
+
+#[tokio::test]
+async fn docker_step_links_made_by_the_commands_never_reach_host_files() {
+    let Some(env) = docker_or_skip("docker_step_links_never_reach_host_files").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let runner = step_runner(dir.path()).await;
+    let ctx = context(dir.path(), &unique("step-links"), Duration::from_secs(300));
+    let secret = dir.path().join("agent-secret");
+    std::fs::create_dir_all(&secret).unwrap();
+    std::fs::write(secret.join("key.xml"), "<testsuite>agent's own</testsuite>").unwrap();
+    let mut request = step(
+        &env.base,
+        &[
+            // A report folder that points at the agent's files, a cache that is a link
+            // to them, and a progress file that never ends.
+            &format!("ln -s {} reports", secret.display()),
+            &format!(
+                "mkdir -p ~/.cache && ln -s {} ~/.cache/deps",
+                secret.display()
+            ),
+            "rm -f /tmp/.bosun-command && ln -s /dev/zero /tmp/.bosun-command",
+            "exit 3",
+        ],
+    );
+    request.collect = vec!["reports/key.xml".into(), "reports/*.xml".into()];
+    request.cache_paths = vec!["~/.cache/deps".into()];
+    request.cache_key = "k".into();
+    let out = runner.run_step(&ctx, request.clone()).await.unwrap();
+    assert_eq!(out.exit_code, 3);
+    assert_eq!(
+        out.failed_command, None,
+        "a progress file that is a link is not read"
+    );
+    assert!(
+        out.collected.iter().all(|(_, files)| files.is_empty()),
+        "{:?}",
+        out.collected
+    );
+    assert!(!ctx.out.join("workspace/reports/key.xml").exists());
+
+    // The same with the commands passing: the linked cache folder is not saved.
+    request.commands[3] = "true".into();
+    let passed = runner.run_step(&ctx, request).await.unwrap();
+    assert_eq!(passed.exit_code, 0, "{}", passed.stderr);
+    assert!(passed.collected.iter().all(|(_, files)| files.is_empty()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cached = std::process::Command::new("grep")
+        .args(["-rl", "agent's own"])
+        .arg(dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(
+        cached.stdout.is_empty(),
+        "the agent's file reached the cache"
+    );
+}

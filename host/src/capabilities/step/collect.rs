@@ -33,6 +33,16 @@ pub fn collect(workspace: &Path, out: &Path, patterns: &[String]) -> Collected {
         match matcher(pattern) {
             Ok(glob) => {
                 let base = literal_prefix(pattern);
+                // The step may have made a folder on the way a link (to `/etc`, say):
+                // only real folders of the checkout are walked.
+                if !crate::capabilities::step::copy::real_dir_under(
+                    workspace,
+                    &workspace.join(&base),
+                ) {
+                    files.sort();
+                    collected.matched.push((pattern.clone(), files));
+                    continue;
+                }
                 let mut walked = 0;
                 walk(
                     workspace,

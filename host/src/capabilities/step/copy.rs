@@ -26,9 +26,33 @@ pub enum Access {
     OwnedBy(u32, u32),
 }
 
+/// Whether `path` is a real folder below `root` with no link on the way (a step may
+/// replace any folder it can write with a link to `/`).
+pub fn real_dir_under(root: &Path, path: &Path) -> bool {
+    let Ok(rest) = path.strip_prefix(root) else {
+        return false;
+    };
+    let mut at = root.to_path_buf();
+    for part in rest.components() {
+        at.push(part);
+        match fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_dir() => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// Copy `from` into `to` (created), links as links; other special files are skipped.
-/// Stops with an error once more than `budget` bytes were copied.
+/// Stops with an error once more than `budget` bytes were copied. `from` itself must be
+/// a real folder, never a link.
 pub fn copy_tree(from: &Path, to: &Path, access: Access, budget: u64) -> io::Result<Copied> {
+    if !fs::symlink_metadata(from)?.file_type().is_dir() {
+        return Err(io::Error::other(format!(
+            "{} is not a folder (a link is never followed)",
+            from.display()
+        )));
+    }
     let mut copied = Copied::default();
     copy_dir(from, to, access, budget, &mut copied)?;
     Ok(copied)
@@ -101,6 +125,9 @@ pub fn chown_tree(dir: &Path, uid: u32, gid: u32) -> io::Result<()> {
 /// of their modification times (a file rewritten at the same size still counts).
 pub fn fingerprint(dir: &Path) -> (u64, u64, u128) {
     let mut print = (0, 0, 0u128);
+    if !fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_dir()) {
+        return print;
+    }
     let Ok(entries) = fs::read_dir(dir) else {
         return print;
     };

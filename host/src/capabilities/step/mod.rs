@@ -220,11 +220,25 @@ impl StepDirs {
 
     /// The index of the command the script was running when it stopped.
     pub fn command_reached(&self) -> Option<u32> {
-        fs::read_to_string(self.tmp().join(PROGRESS_FILE))
+        use std::io::Read;
+        let path = self.tmp().join(PROGRESS_FILE);
+        // The step owns /tmp: the file may have become a link or a pipe.
+        if !fs::symlink_metadata(&path).ok()?.file_type().is_file() {
+            return None;
+        }
+        let mut text = String::new();
+        fs::File::open(&path)
             .ok()?
-            .trim()
-            .parse()
-            .ok()
+            .take(32)
+            .read_to_string(&mut text)
+            .ok()?;
+        text.trim().parse().ok()
+    }
+
+    /// Whether a cached path's folder is still a real folder of the step (no link on
+    /// the way), so saving it reads only the step's own files.
+    pub fn owns(&self, path: &Path) -> bool {
+        copy::real_dir_under(self.root.path(), path)
     }
 }
 
