@@ -37,6 +37,7 @@ impl DockerRunner {
                 dirs.cache_folder(name).map(|host| CachedPath {
                     name: name.clone(),
                     host,
+                    root: dirs.root(),
                 })
             })
             .collect();

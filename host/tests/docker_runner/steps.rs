@@ -376,3 +376,63 @@ async fn docker_step_links_made_by_the_commands_never_reach_host_files() {
         "the agent's file reached the cache"
     );
 }
+
+#[tokio::test]
+async fn docker_step_committed_and_planted_links_never_lead_the_agent_to_write_host_files() {
+    let Some(env) = docker_or_skip("docker_step_links_never_lead_the_agent_to_write").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let runner = step_runner(dir.path()).await;
+    let ctx = context(dir.path(), &unique("step-write"), Duration::from_secs(300));
+    let victim = dir.path().join("agent-files");
+    std::fs::create_dir_all(victim.join("sub")).unwrap();
+    std::fs::write(victim.join("sub/keep"), "the agent's").unwrap();
+
+    // A planted /out/workspace link: the reports must not be written through it.
+    let mut planted = step(
+        &env.base,
+        &[
+            &format!("ln -s {} /out/workspace", victim.display()),
+            "echo '<testsuite/>' > evil.xml",
+        ],
+    );
+    planted.collect = vec!["evil.xml".into()];
+    let out = runner.run_step(&ctx, planted).await.unwrap();
+    assert_eq!(out.exit_code, 0, "{}", out.stderr);
+    assert!(
+        !victim.join("evil.xml").exists(),
+        "a report was written through a link"
+    );
+    assert!(ctx.out.join("workspace/evil.xml").is_file());
+
+    // A cache saved from a real folder, then restored where the checkout commits a link.
+    let cached = |commands: &[&str]| {
+        let mut request = step(&env.base, commands);
+        request.cache_paths = vec!["x/sub".into()];
+        request.cache_key = "k".into();
+        request
+    };
+    std::fs::create_dir_all(ctx.workspace.join("x")).unwrap();
+    let saved = runner
+        .run_step(
+            &ctx,
+            cached(&["mkdir -p x/sub && echo planted > x/sub/cron"]),
+        )
+        .await
+        .unwrap();
+    assert!(saved.cache_saved);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    std::fs::remove_dir_all(ctx.workspace.join("x")).unwrap();
+    std::os::unix::fs::symlink(&victim, ctx.workspace.join("x")).unwrap();
+    let _ = runner.run_step(&ctx, cached(&["true"])).await.unwrap();
+    assert!(
+        !victim.join("sub/cron").exists(),
+        "a restore wrote through a committed link"
+    );
+    assert_eq!(
+        std::fs::read_to_string(victim.join("sub/keep")).unwrap(),
+        "the agent's",
+        "a restore removed the agent's files through a committed link"
+    );
+}

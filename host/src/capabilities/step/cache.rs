@@ -45,6 +45,8 @@ pub struct Saving {
 pub struct CachedPath {
     pub name: String,
     pub host: PathBuf,
+    /// The step's own folder `host` lies in: nothing on the way from it may be a link.
+    pub root: PathBuf,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -93,7 +95,7 @@ impl StepCache {
         if restored.is_none() {
             // Half a cache is worse than none: the step starts clean.
             for path in paths {
-                discard(&path.host);
+                let _ = copy::fresh_target(&path.root, &path.host);
             }
         }
         restored
@@ -124,6 +126,11 @@ impl StepCache {
             let from = entry.join("data").join(index.to_string());
             if !from.is_dir() {
                 continue;
+            }
+            // The checkout may hold a committed link on the way, or at the folder itself.
+            if let Err(e) = copy::fresh_target(&path.root, &path.host) {
+                tracing::warn!(path = %path.name, error = %e, "not restoring a cached folder there");
+                return None;
             }
             match copy::copy_tree(&from, &path.host, access, ENTRY_BUDGET) {
                 Ok(copied) => {
@@ -313,6 +320,7 @@ mod tests {
         vec![CachedPath {
             name: "~/.cache/pip".into(),
             host,
+            root: PathBuf::from("/"),
         }]
     }
 
@@ -325,6 +333,7 @@ mod tests {
         let into = vec![CachedPath {
             name: "~/.cache/pip".into(),
             host: dir.path().join("second"),
+            root: PathBuf::from("/"),
         }];
         let restored = cache
             .restore(&scope("acme", ""), &into, Access::OpenToStep)
@@ -355,6 +364,7 @@ mod tests {
         let into = vec![CachedPath {
             name: "~/.cache/pip".into(),
             host: dir.path().join("second"),
+            root: PathBuf::from("/"),
         }];
         assert!(
             cache
@@ -389,6 +399,7 @@ mod tests {
         let into = vec![CachedPath {
             name: "~/.cache/pip".into(),
             host: dir.path().join("restored"),
+            root: PathBuf::from("/"),
         }];
         assert!(
             cache

@@ -28,6 +28,31 @@ pub struct Collected {
 pub fn collect(workspace: &Path, out: &Path, patterns: &[String]) -> Collected {
     let mut collected = Collected::default();
     let mut budget = TOTAL_CAP;
+    // The step had `/out` writable: whatever it left at `workspace` (a link to `/etc`,
+    // say) goes, and the copies land in a folder made here.
+    let into = out.join("workspace");
+    if fs::symlink_metadata(&into).is_ok() {
+        let removed = if fs::symlink_metadata(&into).is_ok_and(|m| m.is_dir()) {
+            fs::remove_dir_all(&into)
+        } else {
+            fs::remove_file(&into)
+        };
+        if let Err(e) = removed {
+            collected
+                .skipped
+                .push(format!("/out/workspace could not be cleared: {e}"));
+            return collected;
+        }
+    }
+    if patterns.is_empty() {
+        return collected;
+    }
+    if let Err(e) = fs::create_dir_all(&into) {
+        collected
+            .skipped
+            .push(format!("/out/workspace could not be made: {e}"));
+        return collected;
+    }
     for pattern in patterns {
         let mut files = Vec::new();
         match matcher(pattern) {

@@ -43,6 +43,38 @@ pub fn real_dir_under(root: &Path, path: &Path) -> bool {
     true
 }
 
+/// Make `path` (below `root`) a fresh place to copy into: every folder on the way that
+/// exists must be a real folder (the checkout may hold committed links), and whatever
+/// is at `path` itself is removed (a link as a link, never followed). Run only while no
+/// step is running in `root`.
+pub fn fresh_target(root: &Path, path: &Path) -> io::Result<()> {
+    let rest = path
+        .strip_prefix(root)
+        .map_err(|_| io::Error::other("outside the step's folders"))?;
+    let mut at = root.to_path_buf();
+    let parts: Vec<_> = rest.components().collect();
+    for part in parts.iter().take(parts.len().saturating_sub(1)) {
+        at.push(part);
+        match fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_dir() => {}
+            Ok(_) => {
+                return Err(io::Error::other(format!(
+                    "{} is a link or a file, not a folder",
+                    at.display()
+                )));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+            Err(e) => return Err(e),
+        }
+    }
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Copy `from` into `to` (created), links as links; other special files are skipped.
 /// Stops with an error once more than `budget` bytes were copied. `from` itself must be
 /// a real folder, never a link.

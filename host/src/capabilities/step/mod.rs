@@ -170,6 +170,10 @@ impl StepDirs {
         })
     }
 
+    /// The step's own folder, holding all the others.
+    pub fn root(&self) -> PathBuf {
+        self.root.path().to_path_buf()
+    }
     /// The writable checkout, mounted at `/workspace`.
     pub fn workspace(&self) -> PathBuf {
         self.root.path().join("workspace")
