@@ -90,10 +90,16 @@ impl DockerRunner {
             None => None,
         };
         // What the cached folders hold before the commands, to skip saving them unchanged.
-        let before: Vec<_> = cached
-            .iter()
-            .map(|c| step::copy::fingerprint(&c.host))
-            .collect();
+        // Off the async threads: a step decides how many files its folders hold.
+        let prints = |cached: Vec<CachedPath>| {
+            blocking(move || {
+                Ok(cached
+                    .iter()
+                    .map(|c| step::copy::fingerprint(&c.host))
+                    .collect::<Vec<_>>())
+            })
+        };
+        let before = prints(cached.clone()).await?;
 
         let mut binds = vec![
             format!("{}:/workspace:rw", dirs.workspace().display()),
@@ -145,10 +151,7 @@ impl DockerRunner {
         let failed_command = (ran.exit_code != 0)
             .then(|| dirs.command_reached())
             .flatten();
-        let changed = cached
-            .iter()
-            .zip(&before)
-            .any(|(c, before)| step::copy::fingerprint(&c.host) != *before);
+        let changed = prints(cached.clone()).await? != before;
         let after_run = started.elapsed();
         // The entry is claimed now (a step that starts next waits for it) and filled
         // off the step's time; the step's folders live until it is.

@@ -20,6 +20,16 @@ impl Reader<'_> {
         let mut pairs = Vec::new();
         let before = self.problem_count();
         self.flatten(map, path, "", scope, &mut pairs);
+        // Every `with:` (a stage's, a rollback's, the notifier's) reaches a plugin's
+        // settings, where `bosun.` keys carry what Bosun itself passes (the command step).
+        if let Some((key, _)) = pairs.iter().find(|(k, _)| k.starts_with("bosun.")) {
+            self.at_value(
+                path,
+                Some("with"),
+                format!("{scope}: setting '{key}' is reserved (keys starting with 'bosun.' carry what Bosun itself passes to plugins)"),
+                None,
+            );
+        }
         (self.problem_count() == before).then_some(pairs)
     }
 

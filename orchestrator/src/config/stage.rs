@@ -225,14 +225,6 @@ fn read_stage_object(
     }
     if let Some((value, at)) = field("with") {
         spec.with = reader.with_pairs(value, &at, &scope).unwrap_or_default();
-        if let Some((key, _)) = spec.with.iter().find(|(k, _)| k.starts_with("bosun.")) {
-            reader.at_value(
-                &at,
-                Some("with"),
-                format!("{scope}: setting '{key}' is reserved (keys starting with 'bosun.' carry what Bosun itself passes to plugins)"),
-                None,
-            );
-        }
     }
     let step = read_command_step(reader, map, path, &scope);
     if step.is_some() {

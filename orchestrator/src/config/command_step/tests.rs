@@ -150,4 +150,13 @@ fn bad_step_values_are_refused_where_they_are_written() {
         "    - name: t\n      with: { bosun.step: '{}' }\n",
     ));
     assert!(problem.message.contains("reserved"), "{}", problem.message);
+    // A rollback's settings are merged over the stage's: the same rule.
+    let problem = only(&stages_of(
+        "    - name: t\n      rollback: { with: { bosun: { step: '{}' } } }\n",
+    ));
+    assert!(
+        problem.message.contains("'bosun.step' is reserved"),
+        "{}",
+        problem.message
+    );
 }
