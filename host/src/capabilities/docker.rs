@@ -9,19 +9,19 @@
 use super::containers::{
     BuildFuture, ContainerContext, ContainerRunner, RunFuture, StepFuture, StopFuture,
 };
+use super::docker_body::{Launch, open_out};
 use super::step::cache::StepCache;
 use crate::bindings::{
     ContainerError, ContainerOutput, ContainerRequest, ImageBuildRequest, StepRequest,
 };
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
+use bollard::models::{ContainerCreateBody, ImageConfig};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, KillContainerOptionsBuilder,
     ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptions,
 };
 use futures_util::StreamExt;
 use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -191,7 +191,9 @@ impl DockerRunner {
         Ok(removed)
     }
 
-    pub(super) async fn image_user(&self, image: &str) -> Result<Option<String>, ContainerError> {
+    /// The image's config; an image the engine does not have is `ImageNotFound` with
+    /// what to do about it.
+    pub(super) async fn image_config(&self, image: &str) -> Result<ImageConfig, ContainerError> {
         let inspected = self
             .docker
             .inspect_image(image)
@@ -204,7 +206,11 @@ impl DockerRunner {
                 )),
                 other => ContainerError::Unavailable(format!("inspecting {image}: {other}")),
             })?;
-        let config = inspected.config.unwrap_or_default();
+        Ok(inspected.config.unwrap_or_default())
+    }
+
+    async fn image_user(&self, image: &str) -> Result<Option<String>, ContainerError> {
+        let config = self.image_config(image).await?;
         let labelled = config
             .labels
             .as_ref()
@@ -214,55 +220,6 @@ impl DockerRunner {
             .user
             .filter(|u| !u.is_empty() && u != "root" && u != "0");
         Ok(labelled.or(declared))
-    }
-
-    /// The CA bundle's mount and variables for a networked container; nothing without
-    /// network (no registry to trust) or without a bundle.
-    pub(super) fn ca_bundle_for(&self, network: bool) -> (Vec<String>, Vec<(String, String)>) {
-        match (&self.settings.ca_bundle, network) {
-            (Some(bundle), true) => (
-                vec![format!(
-                    "{}:{}:ro",
-                    bundle.display(),
-                    super::step::CA_BUNDLE_PATH
-                )],
-                super::step::CA_BUNDLE_VARS
-                    .iter()
-                    .map(|var| (var.to_string(), super::step::CA_BUNDLE_PATH.to_string()))
-                    .collect(),
-            ),
-            _ => (Vec::new(), Vec::new()),
-        }
-    }
-
-    /// The numeric user a command step runs as: the image's `org.bosun.uid` label, or
-    /// its numeric `USER`, else [`super::step::FALLBACK_UID`]. Numeric, so the agent can
-    /// hand the step's folders (and a restored cache) to that user.
-    pub(super) async fn step_identity(&self, image: &str) -> Result<(u32, u32), ContainerError> {
-        // Checks the image exists, with the same error as every tool run.
-        self.image_user(image).await?;
-        let config = match self.docker.inspect_image(image).await {
-            Ok(inspected) => inspected.config.unwrap_or_default(),
-            Err(e) => {
-                return Err(ContainerError::Unavailable(format!(
-                    "inspecting {image}: {e}"
-                )));
-            }
-        };
-        let labelled = config
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(LABEL_IMAGE_UID))
-            .and_then(|uid| uid.trim().parse::<u32>().ok())
-            .map(|uid| (uid, uid));
-        let numeric = config.user.as_deref().and_then(|user| {
-            let (uid, gid) = user.split_once(':').unwrap_or((user, user));
-            Some((uid.parse::<u32>().ok()?, gid.parse::<u32>().ok()?))
-        });
-        Ok(labelled
-            .or(numeric)
-            .filter(|(uid, _)| *uid != 0)
-            .unwrap_or((super::step::FALLBACK_UID, super::step::FALLBACK_UID)))
     }
 
     fn create_body(
@@ -295,74 +252,6 @@ impl DockerRunner {
         )
     }
 
-    /// The container every tool run gets: all capabilities dropped, no new privileges,
-    /// a read-only root, limits, network only when asked (and checked), the CA bundle
-    /// when networked, labels for the sweeps, and the CI variables before `launch.env`.
-    pub(super) fn hardened_body(
-        &self,
-        context: &ContainerContext,
-        launch: Launch,
-    ) -> ContainerCreateBody {
-        let s = &self.settings;
-        let (ca_binds, ca_env) = self.ca_bundle_for(launch.network);
-        let env: Vec<String> = super::containers::ci_env(context)
-            .into_iter()
-            .chain(ca_env)
-            .chain(launch.env)
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        let labels = HashMap::from([
-            (LABEL_MANAGED.to_string(), "true".to_string()),
-            (LABEL_AGENT.to_string(), s.agent_id.clone()),
-            (LABEL_RUN.to_string(), context.run_id.clone()),
-            ("org.bosun.stage".to_string(), context.stage.clone()),
-            ("org.bosun.attempt".to_string(), context.attempt.to_string()),
-        ]);
-        let (entrypoint, cmd) = match launch.argv.split_first() {
-            Some((first, rest)) => (vec![first.clone()], rest.to_vec()),
-            None => (Vec::new(), Vec::new()),
-        };
-        let tmpfs = launch.tmpfs_tmp.then(|| {
-            HashMap::from([(
-                "/tmp".to_string(),
-                format!("rw,nosuid,nodev,size={}", s.tmpfs_size),
-            )])
-        });
-        let host_config = HostConfig {
-            cap_drop: Some(vec!["ALL".into()]),
-            security_opt: Some(vec!["no-new-privileges".into()]),
-            readonly_rootfs: Some(true),
-            tmpfs,
-            network_mode: Some(if launch.network { "bridge" } else { "none" }.into()),
-            memory: Some(s.memory_bytes),
-            memory_swap: Some(s.memory_bytes),
-            nano_cpus: Some(s.nano_cpus),
-            pids_limit: Some(s.pids_limit),
-            binds: Some(launch.binds.into_iter().chain(ca_binds).collect()),
-            log_config: Some(HostConfigLogConfig {
-                typ: Some("json-file".into()),
-                config: Some(HashMap::from([
-                    ("max-size".to_string(), "16m".to_string()),
-                    ("max-file".to_string(), "1".to_string()),
-                ])),
-            }),
-            init: Some(true),
-            ..Default::default()
-        };
-        ContainerCreateBody {
-            image: Some(launch.image),
-            entrypoint: Some(entrypoint),
-            cmd: Some(cmd),
-            env: Some(env),
-            user: launch.user,
-            working_dir: Some(launch.workdir),
-            labels: Some(labels),
-            network_disabled: Some(!launch.network),
-            host_config: Some(host_config),
-            ..Default::default()
-        }
-    }
-
     async fn run_checked(
         &self,
         context: &ContainerContext,
@@ -370,16 +259,7 @@ impl DockerRunner {
     ) -> Result<ContainerOutput, ContainerError> {
         let started = Instant::now();
         let user = self.image_user(&request.image).await?;
-        // The tool runs as the image's non-root user; the per-task output folder is
-        // the agent's, so open it to that user rather than running the tool as root.
-        if let Err(e) =
-            std::fs::set_permissions(&context.out, std::fs::Permissions::from_mode(0o777))
-        {
-            return Err(ContainerError::Failed(format!(
-                "preparing output folder {}: {e}",
-                context.out.display()
-            )));
-        }
+        open_out(context)?;
         let body = self.create_body(context, &request, user);
         let ran = self
             .run_container(context, body, &request.image, request.timeout_ms)
@@ -485,21 +365,6 @@ impl DockerRunner {
             }
         }
     }
-}
-
-/// One container to start: what differs between a tool run and a command step.
-pub(super) struct Launch {
-    pub(super) image: String,
-    pub(super) argv: Vec<String>,
-    /// Set after the CI variables (and the CA bundle's), so these win.
-    pub(super) env: Vec<(String, String)>,
-    pub(super) workdir: String,
-    pub(super) network: bool,
-    /// Host folders, `host:container:mode`.
-    pub(super) binds: Vec<String>,
-    /// A tmpfs at `/tmp` (a command step mounts a host folder there instead).
-    pub(super) tmpfs_tmp: bool,
-    pub(super) user: Option<String>,
 }
 
 /// What one container run gave back.

@@ -3,7 +3,8 @@
 //! collected into `/out`.
 
 use super::containers::ContainerContext;
-use super::docker::{DockerRunner, Launch};
+use super::docker::DockerRunner;
+use super::docker_body::Launch;
 use super::step::cache::{CacheScope, CachedPath};
 use super::step::copy::Access;
 use super::step::{self, StepDirs};
@@ -11,6 +12,27 @@ use crate::bindings::{ContainerError, StepOutput, StepRequest};
 use std::time::Instant;
 
 impl DockerRunner {
+    /// The numeric user a command step runs as: the image's `org.bosun.uid` label, or
+    /// its numeric `USER`, else [`super::step::FALLBACK_UID`]. Numeric, so the agent can
+    /// hand the step's folders (and a restored cache) to that user.
+    pub(super) async fn step_identity(&self, image: &str) -> Result<(u32, u32), ContainerError> {
+        let config = self.image_config(image).await?;
+        let labelled = config
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(super::docker::LABEL_IMAGE_UID))
+            .and_then(|uid| uid.trim().parse::<u32>().ok())
+            .map(|uid| (uid, uid));
+        let numeric = config.user.as_deref().and_then(|user| {
+            let (uid, gid) = user.split_once(':').unwrap_or((user, user));
+            Some((uid.parse::<u32>().ok()?, gid.parse::<u32>().ok()?))
+        });
+        Ok(labelled
+            .or(numeric)
+            .filter(|(uid, _)| *uid != 0)
+            .unwrap_or((super::step::FALLBACK_UID, super::step::FALLBACK_UID)))
+    }
+
     pub(super) async fn run_step_checked(
         &self,
         context: &ContainerContext,
@@ -48,9 +70,15 @@ impl DockerRunner {
             .filter(|_| !cached.is_empty());
         // A pull request writes caches of its own (per head branch) and may read the
         // repository's: what it installs never reaches a push's run (cache poisoning).
-        let base_key = request.cache_key.clone();
-        let key = own_cache_key(context, &base_key);
-        let (tenant, repository) = (context.tenant.clone(), context.repository.clone());
+        let scope = CacheScope {
+            tenant: context.tenant.clone(),
+            repository: context.repository.clone(),
+            key: own_cache_key(context, &request.cache_key),
+        };
+        let base = CacheScope {
+            key: request.cache_key.clone(),
+            ..scope.clone()
+        };
         // Only an agent running as root can give folders away; one that is not keeps
         // the open modes (`0777`) as the only way in. A restored cache is the user's too.
         let access = if is_root() {
@@ -62,26 +90,14 @@ impl DockerRunner {
         };
         let cache_restored = match &cache {
             Some(cache) => {
-                let (cache, cached, tenant, repository, key, base_key) = (
-                    cache.clone(),
-                    cached.clone(),
-                    tenant.clone(),
-                    repository.clone(),
-                    key.clone(),
-                    base_key.clone(),
-                );
+                let (cache, cached, scope, base) =
+                    (cache.clone(), cached.clone(), scope.clone(), base.clone());
                 blocking(move || {
-                    let restore = |key: &str| {
-                        let scope = CacheScope {
-                            tenant: &tenant,
-                            repository: &repository,
-                            key,
-                        };
-                        cache.restore(&scope, &cached, access)
-                    };
-                    let restored = restore(&key).or_else(|| {
+                    let restored = cache.restore(&scope, &cached, access).or_else(|| {
                         // Read only: never saved back under the repository's key.
-                        (key != base_key).then(|| restore(&base_key)).flatten()
+                        (base != scope)
+                            .then(|| cache.restore(&base, &cached, access))
+                            .flatten()
                     });
                     Ok(restored.map(|copied| copied.bytes))
                 })
@@ -138,11 +154,7 @@ impl DockerRunner {
                 user: Some(format!("{uid}:{gid}")),
             },
         );
-        std::fs::set_permissions(
-            &context.out,
-            std::os::unix::fs::PermissionsExt::from_mode(0o777),
-        )
-        .map_err(|e| ContainerError::Failed(format!("preparing the output folder: {e}")))?;
+        super::docker_body::open_out(context)?;
         let before_run = started.elapsed();
         let ran = self
             .run_container(context, body, &request.image, request.timeout_ms)
@@ -172,26 +184,14 @@ impl DockerRunner {
                     .collect();
                 // Claiming waits for restores of the entry in progress: off the async threads.
                 let claimed = {
-                    let (cache, tenant, repository, key) = (
-                        cache.clone(),
-                        tenant.clone(),
-                        repository.clone(),
-                        key.clone(),
-                    );
-                    blocking(move || {
-                        Ok(cache.begin_save(&CacheScope {
-                            tenant: &tenant,
-                            repository: &repository,
-                            key: &key,
-                        }))
-                    })
-                    .await?
+                    let (cache, scope) = (cache.clone(), scope.clone());
+                    blocking(move || Ok(cache.begin_save(&scope))).await?
                 };
                 match claimed {
                     Ok(saving) => {
-                        let (cached, keep, tenant) = (cached.clone(), dirs.clone(), tenant.clone());
+                        let keep = dirs.clone();
                         tokio::task::spawn_blocking(move || {
-                            if let Err(why) = cache.finish_save(saving, &tenant, &cached) {
+                            if let Err(why) = cache.finish_save(saving, &scope.tenant, &cached) {
                                 tracing::warn!(%why, "the step's cache was not saved");
                             }
                             drop(keep);

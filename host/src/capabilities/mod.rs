@@ -2,6 +2,7 @@
 
 pub mod containers;
 pub mod docker;
+mod docker_body;
 mod docker_step;
 pub mod image_build;
 pub mod log;

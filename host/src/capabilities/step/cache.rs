@@ -27,11 +27,11 @@ pub struct StepCache {
 }
 
 /// Which cache a step uses.
-#[derive(Debug, Clone)]
-pub struct CacheScope<'a> {
-    pub tenant: &'a str,
-    pub repository: &'a str,
-    pub key: &'a str,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheScope {
+    pub tenant: String,
+    pub repository: String,
+    pub key: String,
 }
 
 /// A save in progress: holds the entry's lock until dropped.
@@ -75,9 +75,9 @@ impl StepCache {
     }
 
     fn entry_dir(&self, scope: &CacheScope) -> PathBuf {
-        self.tenant_dir(scope.tenant)
-            .join(hashed(scope.repository, 24))
-            .join(hashed(scope.key, 32))
+        self.tenant_dir(&scope.tenant)
+            .join(hashed(&scope.repository, 24))
+            .join(hashed(&scope.key, 32))
     }
 
     /// Copy the cached folders into the step's; returns the bytes restored, `None` when
@@ -155,7 +155,7 @@ impl StepCache {
     /// evict the tenant's least recently used entries over the cap.
     pub fn save(&self, scope: &CacheScope, paths: &[CachedPath]) -> Result<Copied, String> {
         let saving = self.begin_save(scope)?;
-        self.finish_save(saving, scope.tenant, paths)
+        self.finish_save(saving, &scope.tenant, paths)
     }
 
     /// Claim the scope's entry for a save: until it is finished, restores of the entry
@@ -305,11 +305,11 @@ fn discard(path: &Path) {
 mod tests {
     use super::*;
 
-    fn scope<'a>(tenant: &'a str, key: &'a str) -> CacheScope<'a> {
+    fn scope(tenant: &str, key: &str) -> CacheScope {
         CacheScope {
-            tenant,
-            repository: "acme/shop",
-            key,
+            tenant: tenant.into(),
+            repository: "acme/shop".into(),
+            key: key.into(),
         }
     }
 

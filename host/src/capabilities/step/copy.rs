@@ -174,7 +174,7 @@ pub fn fingerprint(dir: &Path) -> (u64, u64, u128) {
                 print.1 + inner.1,
                 print.2.wrapping_add(inner.2),
             );
-        } else if let Ok(meta) = entry.metadata() {
+        } else if let Some(meta) = entry.metadata().ok().filter(|_| kind.is_file()) {
             let modified = meta
                 .modified()
                 .ok()
@@ -192,24 +192,8 @@ pub fn fingerprint(dir: &Path) -> (u64, u64, u128) {
 
 /// Files and bytes under `dir`, links not followed; zero when it does not exist.
 pub fn measure(dir: &Path) -> Copied {
-    let mut total = Copied::default();
-    let Ok(entries) = fs::read_dir(dir) else {
-        return total;
-    };
-    for entry in entries.flatten() {
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_dir() {
-            let inner = measure(&entry.path());
-            total.files += inner.files;
-            total.bytes += inner.bytes;
-        } else if kind.is_file() {
-            total.files += 1;
-            total.bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
-        }
-    }
-    total
+    let (files, bytes, _) = fingerprint(dir);
+    Copied { files, bytes }
 }
 
 #[cfg(test)]
