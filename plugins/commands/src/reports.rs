@@ -146,8 +146,8 @@ impl Read {
         totals.errors += t.errors;
         totals.skipped += t.skipped;
         totals.duration_ms += t.duration_ms;
-        self.failures
-            .extend(run.failures.into_iter().map(|f| TestFailure {
+        self.failures.extend(run.failures.into_iter().map(|f| {
+            TestFailure {
                 suite: if f.classname.is_empty() {
                     f.suite
                 } else {
@@ -155,13 +155,13 @@ impl Read {
                 },
                 name: f.name,
                 message: f.message,
-                path: f.file.map(|p| {
-                    p.strip_prefix("/workspace/")
-                        .map(str::to_string)
-                        .unwrap_or(p)
-                }),
+                path: f
+                    .file
+                    .as_deref()
+                    .map(bosun_formats::message::workspace_relative),
                 line: f.line,
-            }));
+            }
+        }));
         Ok(())
     }
 }
