@@ -88,7 +88,7 @@ fn local_settings(
         // repository asks for is granted, and said.
         let asking: Vec<String> = std::fs::read_to_string(dir.join(".bosun.yml"))
             .ok()
-            .and_then(|text| bosun_orchestrator::config::parse(".bosun.yml", &text).ok())
+            .and_then(|text| bosun_config::parse(".bosun.yml", &text).ok())
             .map(|config| {
                 config
                     .stages

@@ -1,7 +1,7 @@
 //! `bosun validate FILE`: check a pipeline config and print its errors or resolved plan.
 
 use anyhow::Context;
-use bosun_orchestrator::config;
+use bosun_config as config;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;

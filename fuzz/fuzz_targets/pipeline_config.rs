@@ -1,11 +1,11 @@
-//! Fuzzes `bosun_orchestrator::config::parse(".bosun.yml", text)` on UTF-8 input and, for
+//! Fuzzes `bosun_config::parse(".bosun.yml", text)` on UTF-8 input and, for
 //! a config it accepts, `waves()`, `plan()` (and its JSON form) and `plan_text()`.
 //!
 //! A config made by `parse` has no cycle and no unknown need, so every stage must land
 //! in exactly one wave.
 #![no_main]
 
-use bosun_orchestrator::config;
+use bosun_config as config;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

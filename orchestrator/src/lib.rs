@@ -6,7 +6,7 @@
 //! It never links wasmtime: policies and notifications are agent work, asked for on
 //! `agent.policy` and `agent.report`.
 
-pub mod config;
+pub use bosun_config as config;
 pub mod dashboard;
 pub mod known;
 pub mod metrics;

@@ -4,7 +4,7 @@
 use super::*;
 use std::time::Duration;
 
-pub(super) const SEED: &str = include_str!("../../../examples/python-app/.bosun.yml");
+pub(super) const SEED: &str = include_str!("../../examples/python-app/.bosun.yml");
 
 pub(super) fn ok(text: &str) -> PipelineConfig {
     match parse("p.yml", text) {

@@ -9,7 +9,7 @@ use super::{NotifyRules, PipelineConfig};
 use serde_yaml_ng::{Mapping, Value};
 
 /// Largest pipeline config read.
-pub(crate) const MAX_CONFIG_BYTES: usize = 256 * 1024;
+pub const MAX_CONFIG_BYTES: usize = 256 * 1024;
 /// Most stages one pipeline may have.
 pub(crate) const MAX_STAGES: usize = 200;
 

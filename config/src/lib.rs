@@ -97,7 +97,7 @@ mod error;
 mod flatten;
 mod glob;
 mod parse;
-pub(crate) use parse::MAX_CONFIG_BYTES;
+pub use parse::MAX_CONFIG_BYTES;
 mod plan;
 mod positions;
 mod reader;
