@@ -24,3 +24,8 @@ for component in rustfmt clippy; do
     fi
 done
 echo "setup: Rust ${toolchain} with wasm32-wasip2 is ready"
+if ! command -v shellcheck >/dev/null 2>&1; then
+    echo "setup: installing shellcheck (scripts/test.sh checks every shell script with it)"
+    # (a fresh machine may have no package lists yet)
+    apt-get install -y -q shellcheck || { apt-get update -q && apt-get install -y -q shellcheck; }
+fi

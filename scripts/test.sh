@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Bosun's whole test suite: set-up, the real services, formatting, lints (plugins
-# included), every test. The plugins and fixture components are compiled for
+# Bosun's whole test suite: set-up, the real services, shellcheck, formatting, lints
+# (plugins included), every test. The plugins and fixture components are compiled for
 # wasm32-wasip2 by the build scripts of `bosun-builtins` and `bosun-test-plugins`.
 #
 # The services (Docker Engine, locally built tool images, the image registry and the
@@ -23,6 +23,9 @@ echo "== services (Docker Engine, tool images, registry, Tansu): background, log
 bash scripts/services.sh >.bosun/services-up.log 2>&1 &
 services_pid=$!
 
+echo "== shellcheck (every shell script in scripts/ and .ci/, sourced files included)"
+mapfile -t shell_scripts < <(grep -rlE '^(#!/.*\b(ba)?sh$|# shellcheck shell=)' .ci scripts | sort)
+shellcheck -x "${shell_scripts[@]}"
 echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy (workspace, all targets, plugins included)"
