@@ -4,6 +4,7 @@
 
 use super::positions::YamlPath;
 use super::reader::{Keys, Reader, describe, scalar_text};
+use super::services::{ServiceSpec, read_services};
 use serde::Serialize;
 use serde_yaml_ng::{Mapping, Value};
 
@@ -19,7 +20,7 @@ pub const REPORT_KINDS: &[&str] = &[
     "junit", "coverage", "sarif", "pylint", "eslint", "bandit", "trivy",
 ];
 /// The keys that make a stage a command step.
-pub(crate) const STEP_KEYS: &[&str] = &["image", "commands", "env", "cache", "reports"];
+pub(crate) const STEP_KEYS: &[&str] = &["image", "commands", "env", "cache", "reports", "services"];
 
 const MAX_COMMANDS: usize = 200;
 const MAX_COMMAND_BYTES: usize = 64 << 10;
@@ -46,6 +47,8 @@ pub struct CommandStep {
     pub cache: CacheSpec,
     /// Report kind → workspace-relative paths or globs.
     pub reports: Vec<(String, Vec<String>)>,
+    /// Containers started before the commands, reachable by name.
+    pub services: Vec<ServiceSpec>,
 }
 
 /// What a step keeps between runs, and what selects the cache.
@@ -104,6 +107,9 @@ pub(crate) fn read_command_step(
     if let Some(value) = map.get("reports") {
         step.reports = read_reports(reader, value, &path.key("reports"), scope);
     }
+    if let Some(value) = map.get("services") {
+        step.services = read_services(reader, value, &path.key("services"), scope);
+    }
     (reader.problem_count() == before).then_some(step)
 }
 
@@ -150,7 +156,7 @@ fn read_commands(reader: &mut Reader, value: &Value, at: &YamlPath, scope: &str)
     commands
 }
 
-fn read_env(
+pub(crate) fn read_env(
     reader: &mut Reader,
     value: &Value,
     at: &YamlPath,

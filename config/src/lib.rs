@@ -102,6 +102,7 @@ mod plan;
 mod positions;
 mod reader;
 mod scan;
+mod services;
 mod stage;
 mod validate;
 mod when;
@@ -118,6 +119,7 @@ pub use error::{ConfigError, Problem};
 pub use glob::glob_matches;
 pub use parse::parse;
 pub use plan::ResolvedPlan;
+pub use services::{DEFAULT_READY_TIMEOUT, Readiness, ServiceSpec};
 
 use serde::Serialize;
 use std::time::Duration;

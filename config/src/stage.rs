@@ -35,6 +35,7 @@ const STAGE_KEYS: Keys = Keys {
         "env",
         "cache",
         "reports",
+        "services",
     ],
     elsewhere: &[
         (

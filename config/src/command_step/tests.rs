@@ -160,3 +160,96 @@ fn bad_step_values_are_refused_where_they_are_written() {
         problem.message
     );
 }
+
+const WITH_SERVICES: &str = r#"pipeline:
+  stages:
+    - name: test
+      image: bosun/python:3.11
+      commands: [pytest tests/integration]
+      services:
+        - name: cache
+          image: bosun/redis:7
+          ready: { tcp: 6379, timeout: 20s }
+        - name: db
+          image: bosun/postgres:15
+          env: { POSTGRES_PASSWORD: ci }
+          command: postgres -c fsync=off
+          ready: { command: pg_isready -h 127.0.0.1 }
+"#;
+
+#[test]
+fn services_are_read_with_their_readiness_and_travel_in_the_step() {
+    let config = parse(".bosun.yml", WITH_SERVICES).unwrap();
+    let step = config.stage("test").unwrap().step.as_ref().unwrap();
+    assert_eq!(step.services.len(), 2);
+    let cache = &step.services[0];
+    assert_eq!(
+        (cache.name.as_str(), cache.image.as_str()),
+        ("cache", "bosun/redis:7")
+    );
+    assert_eq!(cache.ready.tcp, Some(6379));
+    assert_eq!(cache.ready.timeout, std::time::Duration::from_secs(20));
+    assert!(cache.command.is_empty(), "the image's own command");
+    let db = &step.services[1];
+    assert_eq!(
+        db.env,
+        vec![("POSTGRES_PASSWORD".to_string(), "ci".to_string())]
+    );
+    assert_eq!(db.command, ["/bin/sh", "-c", "postgres -c fsync=off"]);
+    assert_eq!(db.ready.command.as_deref(), Some("pg_isready -h 127.0.0.1"));
+    assert_eq!(db.ready.timeout, crate::DEFAULT_READY_TIMEOUT);
+    let json: serde_json::Value = serde_json::from_str(&step.to_json()).unwrap();
+    assert_eq!(json["services"][0]["ready"]["timeout_ms"], 20_000);
+    assert_eq!(json["services"][1]["command"][2], "postgres -c fsync=off");
+}
+
+#[test]
+fn bad_services_are_refused_with_their_place() {
+    let cases = [
+        ("      services: redis\n", "a list of services"),
+        (
+            "      services:\n        - { image: bosun/redis:7 }\n",
+            "has no 'name'",
+        ),
+        (
+            "      services:\n        - { name: Cache_1, image: x }\n",
+            "must be a host name",
+        ),
+        (
+            "      services:\n        - { name: db }\n",
+            "has no 'image'",
+        ),
+        (
+            "      services:\n        - { name: db, image: x }\n        - { name: db, image: y }\n",
+            "two services are named 'db'",
+        ),
+        (
+            "      services:\n        - { name: db, image: x, ready: { tcp: 70000 } }\n",
+            "'tcp' must be a whole number from 1 to 65535",
+        ),
+        (
+            "      services:\n        - { name: db, image: x, ready: { timeout: 5s } }\n",
+            "'tcp: PORT' or 'command",
+        ),
+        (
+            "      services:\n        - { name: db, image: x, ready: { tcp: 1, command: nc -z localhost 1 } }\n",
+            "not both",
+        ),
+        (
+            "      services:\n        - { name: db, image: x, ports: [5432] }\n",
+            "ports",
+        ),
+        (
+            "      services:\n        - { name: db, image: x, env: { BOSUN_RUN: 1 } }\n",
+            "BOSUN_ is reserved",
+        ),
+    ];
+    for (services, expected) in cases {
+        let text = format!(
+            "pipeline:\n  stages:\n    - name: test\n      image: bosun/python:3.11\n      commands: [pytest]\n{services}"
+        );
+        let error = parse(".bosun.yml", &text).unwrap_err().to_string();
+        assert!(error.contains(expected), "{services}: {error}");
+        assert!(error.contains(".bosun.yml:"), "names the place: {error}");
+    }
+}
