@@ -347,3 +347,66 @@ fn bad_steps_fail_with_what_is_wrong_never_green() {
         "{failing:#}"
     );
 }
+
+/// Containers and networks of `run` the agent left on the engine.
+fn leftovers(run: &Value) -> String {
+    let label = format!("label=org.bosun.run={}", run["run"]["id"].as_str().unwrap());
+    let listed = |what: &[&str]| {
+        let out = Command::new("docker")
+            .args(what)
+            .args(["--filter", &label, "--format", "{{.Names}}{{.Name}}"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    format!("{}{}", listed(&["ps", "-a"]), listed(&["network", "ls"]))
+}
+
+#[test]
+fn python_service_runs_its_integration_tests_against_a_redis_service_removed_after() {
+    let test = "python_service_runs_its_integration_tests";
+    if !images_or_skip(test, &["bosun/python:3.11", "bosun/redis:7"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let repo = sample("python-service", dir.path());
+
+    let (code, run, stderr) = bosun_run(&repo, &[]);
+    assert_eq!(code, Some(0), "{}", explain(&run, &stderr));
+    let tests = &report(&run, "test")["tests"];
+    assert_eq!(
+        (tests["total"].as_u64(), tests["passed"].as_u64()),
+        (Some(7), Some(7)),
+        "the two integration tests reached Redis as `cache`: {tests}"
+    );
+    assert_eq!(leftovers(&run), "", "the service and its network are gone");
+
+    // A service that never answers fails the step, named, with the end of its log,
+    // and is removed all the same.
+    let config = std::fs::read_to_string(repo.join(".bosun.yml"))
+        .unwrap()
+        .replace(
+            "ready: { tcp: 6379, timeout: 30s }",
+            "ready: { tcp: 6380, timeout: 3s }",
+        );
+    std::fs::write(repo.join(".bosun.yml"), config).unwrap();
+    let (code, run, stderr) = bosun_run(&repo, &[]);
+    assert_eq!(code, Some(1), "{}", explain(&run, &stderr));
+    let attempt = run["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|a| a["stage"] == "test")
+        .cloned()
+        .unwrap();
+    let message = attempt["failure_message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("service cache (bosun/redis:7) not ready after 3000 ms: port 6380"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Ready to accept connections"),
+        "the log's tail says what the service did: {message}"
+    );
+    assert_eq!(leftovers(&run), "", "removed after a failed start too");
+}

@@ -137,6 +137,7 @@ fn request() -> StepRequest {
         cache_paths: vec!["~/.npm".into()],
         cache_key: "package-lock".into(),
         collect: vec!["reports/junit.xml".into(), "reports/lcov.info".into()],
+        services: Vec::new(),
     }
 }
 

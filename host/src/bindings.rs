@@ -13,7 +13,7 @@ wasmtime::component::bindgen!({
 
 pub use bosun::agent::containers::{
     ContainerError, ContainerOutput, ContainerRequest, ImageBuildOutput, ImageBuildRequest,
-    StepOutput, StepRequest,
+    StepOutput, StepRequest, StepService,
 };
 pub use bosun::agent::log::Level;
 pub use bosun::agent::types::{PluginInfo, StageError, StageReport, Task};

@@ -24,14 +24,16 @@ IMAGE_BUILD_TIMEOUT=1500 # seconds, per image
 #              tool images are named by hash or :latest); it follows the latest build
 #   check=     a shell command that proves the tools run, as uid 1000 with no network;
 #              a build is tagged only once it passes
+#   cmd=       the image's own command (JSON argv) when it is a service, not a shell
 IMAGES=()
-declare -A IMAGE_VARIANT IMAGE_PACKAGES IMAGE_HOOKS IMAGE_TAG IMAGE_CHECK
+declare -A IMAGE_VARIANT IMAGE_PACKAGES IMAGE_HOOKS IMAGE_TAG IMAGE_CHECK IMAGE_CMD
 define_image() {
     local name=$1 field
     shift
     IMAGES+=("$name")
     IMAGE_HOOKS[$name]=add-bosun-user.sh
     IMAGE_TAG[$name]=
+    IMAGE_CMD[$name]=
     for field in "$@"; do
         case $field in
         variant=*) IMAGE_VARIANT[$name]=${field#variant=} ;;
@@ -39,6 +41,7 @@ define_image() {
         hook=*) IMAGE_HOOKS[$name]+=" ${field#hook=}" ;;
         tag=*) IMAGE_TAG[$name]=${field#tag=} ;;
         check=*) IMAGE_CHECK[$name]=${field#check=} ;;
+        cmd=*) IMAGE_CMD[$name]=${field#cmd=} ;;
         *) die "image $name: unknown field '$field'" "see define_image in scripts/services/images.sh" ;;
         esac
     done
@@ -66,6 +69,13 @@ define_image python variant=apt tag=3.11 \
 define_image node variant=apt tag=18 \
     packages="nodejs npm git ca-certificates passwd" \
     check='node --version | grep -q "^v18\." && npm --version && git --version'
+# A service for command steps' integration tests (`services:` in .bosun.yml): Redis,
+# keeping nothing on disk (the hardened container's root is read-only; /tmp is tmpfs)
+# and answering clients on the step's private network without a password.
+define_image redis variant=essential tag=7 \
+    packages="redis-server passwd" \
+    cmd='["redis-server","--protected-mode","no","--save","","--appendonly","no","--dir","/tmp"]' \
+    check='redis-server --version | grep -q "v=7\." && redis-cli --version'
 
 # Shared by every image: shrink (no docs, man pages, locales) and the image metadata.
 DPKG_OPTS=(
@@ -108,6 +118,9 @@ image_hash() {
         echo "variant=${IMAGE_VARIANT[$1]}"
         image_packages "$1"
         printf '%s\n' "${DPKG_OPTS[@]}" "${IMPORT_CHANGES[@]}"
+        if [[ -n "${IMAGE_CMD[$1]}" ]]; then
+            echo "cmd=${IMAGE_CMD[$1]}"
+        fi
         for hook in "${hooks[@]}"; do
             cat "$HELPERS/$hook"
         done
@@ -129,8 +142,11 @@ apt_mirror() {
 # build_image NAME HASH (runs as a background job): rootfs tar on a pipe into docker
 # import, under a temporary tag; tagged NAME:HASH and NAME:latest only once its tools run.
 build_image() {
-    local name=$1 hash=$2 variant packages hook hook_files hooks=()
+    local name=$1 hash=$2 variant packages hook hook_files hooks=() cmd_change=()
     image_defined "$name"
+    if [[ -n "${IMAGE_CMD[$name]}" ]]; then
+        cmd_change=(--change "CMD ${IMAGE_CMD[$name]}")
+    fi
     variant=${IMAGE_VARIANT[$name]}
     packages=$(image_packages "$name" | paste -sd, -)
     read -ra hook_files <<<"${IMAGE_HOOKS[$name]}"
@@ -143,7 +159,7 @@ build_image() {
         --aptopt='Acquire::Check-Valid-Until "false"' \
         "${DPKG_OPTS[@]}" "${hooks[@]}" \
         "$SUITE" - "$(apt_mirror)" |
-        docker import "${IMPORT_CHANGES[@]}" \
+        docker import "${IMPORT_CHANGES[@]}" "${cmd_change[@]}" \
             --message "bosun $name: mmdebstrap $variant $packages" - "$IMAGE_REPO/$name:unverified-$hash"
     # Prove the tools run, as the non-root user, with no network.
     docker run --rm --network none --user 1000:1000 "$IMAGE_REPO/$name:unverified-$hash" \

@@ -2,7 +2,7 @@
 
 use crate::bindings::stage::bosun::agent::containers as host;
 use crate::{ContainerError, ContainerOutput, ContainerRequest, StageError};
-pub use host::{ImageBuildOutput, ImageBuildRequest, StepOutput, StepRequest};
+pub use host::{ImageBuildOutput, ImageBuildRequest, StepOutput, StepRequest, StepService};
 
 /// A tool invocation being put together: image, argv, env, timeout.
 #[derive(Debug, Clone)]

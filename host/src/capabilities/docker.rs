@@ -188,6 +188,10 @@ impl DockerRunner {
         if removed > 0 {
             tracing::info!(removed, "removed orphaned task containers");
         }
+        let networks = self.sweep_networks().await;
+        if networks > 0 {
+            tracing::info!(networks, "removed orphaned step networks");
+        }
         Ok(removed)
     }
 
@@ -242,6 +246,7 @@ impl DockerRunner {
                     .clone()
                     .unwrap_or_else(|| "/workspace".into()),
                 network: request.network,
+                network_name: None,
                 binds: vec![
                     format!("{}:/workspace:ro", context.workspace.display()),
                     format!("{}:/out:rw", context.out.display()),

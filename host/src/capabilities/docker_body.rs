@@ -67,7 +67,11 @@ impl DockerRunner {
             security_opt: Some(vec!["no-new-privileges".into()]),
             readonly_rootfs: Some(true),
             tmpfs,
-            network_mode: Some(if launch.network { "bridge" } else { "none" }.into()),
+            network_mode: Some(match &launch.network_name {
+                Some(name) => name.clone(),
+                None if launch.network => "bridge".into(),
+                None => "none".into(),
+            }),
             memory: Some(s.memory_bytes),
             memory_swap: Some(s.memory_bytes),
             nano_cpus: Some(s.nano_cpus),
@@ -91,7 +95,7 @@ impl DockerRunner {
             user: launch.user,
             working_dir: Some(launch.workdir),
             labels: Some(labels),
-            network_disabled: Some(!launch.network),
+            network_disabled: Some(!launch.network && launch.network_name.is_none()),
             host_config: Some(host_config),
             ..Default::default()
         }
@@ -117,6 +121,9 @@ pub(super) struct Launch {
     pub(super) env: Vec<(String, String)>,
     pub(super) workdir: String,
     pub(super) network: bool,
+    /// A network of the step's own (shared with its services) instead of `bridge` or
+    /// none; internal unless `network` is granted.
+    pub(super) network_name: Option<String>,
     /// Host folders, `host:container:mode`.
     pub(super) binds: Vec<String>,
     /// A tmpfs at `/tmp` (a command step mounts a host folder there instead).

@@ -149,6 +149,7 @@ impl DockerRunner {
                 env,
                 workdir: "/workspace".into(),
                 network: request.network,
+                network_name: None,
                 binds,
                 tmpfs_tmp: false,
                 user: Some(format!("{uid}:{gid}")),
@@ -156,9 +157,26 @@ impl DockerRunner {
         );
         super::docker_body::open_out(context)?;
         let before_run = started.elapsed();
-        let ran = self
-            .run_container(context, body, &request.image, request.timeout_ms)
-            .await?;
+        let ran = if request.services.is_empty() {
+            self.run_container(context, body, &request.image, request.timeout_ms)
+                .await?
+        } else {
+            // Started after the step's folders are ready (nothing waits on a service
+            // longer than it must), removed before the step's output is read.
+            let services = self
+                .start_services(context, &request.services, request.network)
+                .await?;
+            let mut body = body;
+            if let Some(host) = body.host_config.as_mut() {
+                host.network_mode = Some(services.network.clone());
+            }
+            body.network_disabled = Some(false);
+            let ran = self
+                .run_container(context, body, &request.image, request.timeout_ms)
+                .await;
+            services.remove().await;
+            ran?
+        };
 
         let failed_command = (ran.exit_code != 0)
             .then(|| dirs.command_reached())

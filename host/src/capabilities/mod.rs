@@ -3,6 +3,7 @@
 pub mod containers;
 pub mod docker;
 mod docker_body;
+mod docker_services;
 mod docker_step;
 pub mod image_build;
 pub mod log;

@@ -28,6 +28,7 @@ fn step(image: &str, commands: &[&str]) -> StepRequest {
         cache_paths: Vec::new(),
         cache_key: String::new(),
         collect: Vec::new(),
+        services: Vec::new(),
     }
 }
 

@@ -47,6 +47,11 @@ impl Stage for CommandsStage {
             cache_paths: spec.cache.paths.clone(),
             cache_key,
             collect: spec.report_patterns(),
+            services: spec
+                .services
+                .iter()
+                .map(spec::ServiceSpec::request)
+                .collect(),
         };
         let output = containers::run_step(&request)?;
         // What the commands printed, as people read it in any CI: in the attempt's log

@@ -27,6 +27,34 @@ pub struct StepSpec {
     /// Report kind → workspace-relative paths or globs.
     #[serde(default)]
     pub reports: Vec<(String, Vec<String>)>,
+    /// Containers started before the commands, reachable by name.
+    #[serde(default)]
+    pub services: Vec<ServiceSpec>,
+}
+
+/// A service container the commands talk to.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub image: String,
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// The argv; empty keeps the image's own command.
+    #[serde(default)]
+    pub command: Vec<String>,
+    pub ready: ReadySpec,
+}
+
+/// How the host tells that a service is ready.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReadySpec {
+    #[serde(default)]
+    pub tcp: Option<u16>,
+    #[serde(default)]
+    pub command: Option<String>,
+    pub timeout_ms: u64,
 }
 
 /// What the step keeps between runs.
@@ -39,6 +67,21 @@ pub struct CacheSpec {
     /// Folders kept: under `~/`, under `/tmp/`, or relative to the workspace.
     #[serde(default)]
     pub paths: Vec<String>,
+}
+
+impl ServiceSpec {
+    /// The host's form of this service.
+    pub fn request(&self) -> bosun_sdk::containers::StepService {
+        bosun_sdk::containers::StepService {
+            name: self.name.clone(),
+            image: self.image.clone(),
+            env: self.env.clone(),
+            command: self.command.clone(),
+            ready_tcp: self.ready.tcp,
+            ready_command: self.ready.command.clone(),
+            ready_timeout_ms: u32::try_from(self.ready.timeout_ms).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 impl StepSpec {

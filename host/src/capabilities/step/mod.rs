@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod collect;
 pub mod copy;
+pub mod services;
 
 use super::containers::{ContainerContext, capped_timeout, check_env_and_network};
 use crate::bindings::{ContainerError, StepRequest};
@@ -96,6 +97,7 @@ pub fn check_step(
         *pattern = trimmed;
     }
     check_env_and_network(context, &mut request.env, request.network)?;
+    services::check_services(context, &mut request.services, request.network)?;
     request.timeout_ms = capped_timeout(context, request.timeout_ms)?;
     Ok(request)
 }

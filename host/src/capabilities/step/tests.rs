@@ -32,6 +32,7 @@ fn request(commands: &[&str]) -> StepRequest {
         cache_paths: vec!["~/.cache/pip".into()],
         cache_key: String::new(),
         collect: vec!["./reports/*.xml".into()],
+        services: Vec::new(),
     }
 }
 
