@@ -148,3 +148,57 @@ fn one_command_cannot_run_into_the_next() {
     assert_ne!(code, 0);
     assert_eq!(reached, Some(0));
 }
+
+fn service(name: &str) -> crate::bindings::StepService {
+    crate::bindings::StepService {
+        name: name.into(),
+        image: "bosun/redis:7".into(),
+        env: Vec::new(),
+        command: Vec::new(),
+        ready_tcp: Some(6379),
+        ready_command: None,
+        ready_timeout_ms: 0,
+    }
+}
+
+#[test]
+fn services_keep_the_step_rules_and_names_the_step_can_resolve() {
+    let with = |services: Vec<crate::bindings::StepService>| {
+        let mut step = request(&["pytest"]);
+        step.services = services;
+        step
+    };
+    let ok = check_step(&context(false), with(vec![service("cache"), service("db-1")])).unwrap();
+    assert_eq!(
+        ok.services[0].ready_timeout_ms, 1_000,
+        "a deadline is at least a second"
+    );
+
+    for bad in ["", "Cache", "db_1", "-db", "a.b", "db\0"] {
+        assert!(
+            denied(check_step(&context(false), with(vec![service(bad)]))).contains("host name"),
+            "{bad:?}"
+        );
+    }
+    assert!(
+        denied(check_step(&context(false), with(vec![service("db"), service("db")])))
+            .contains("two services")
+    );
+    assert!(
+        denied(check_step(&context(false), with(vec![service("db"); 9]))).contains("at most 8")
+    );
+    let mut no_image = service("db");
+    no_image.image = " ".into();
+    assert!(denied(check_step(&context(false), with(vec![no_image]))).contains("no image"));
+
+    // A service's environment follows the step's rules: no reserved names, and secrets
+    // only where the tenant grants them.
+    let mut reserved = service("db");
+    reserved.env.push(("BOSUN_RUN".into(), "x".into()));
+    assert!(denied(check_step(&context(false), with(vec![reserved]))).contains("BOSUN_RUN"));
+    let mut secret = service("db");
+    secret
+        .env
+        .push(("POSTGRES_PASSWORD".into(), "${{ secrets.TOKEN }}".into()));
+    assert!(denied(check_step(&context(false), with(vec![secret]))).contains("not granted"));
+}
