@@ -247,15 +247,7 @@ mod tests {
 
     #[test]
     fn task_id_refuses_extra_or_missing_separators() {
-        for hostile in [
-            "a/b/c/1",
-            "r/test",
-            "r",
-            "",
-            "/",
-            "r/te/st/1",
-            "r/test/1/",
-        ] {
+        for hostile in ["a/b/c/1", "r/test", "r", "", "/", "r/te/st/1", "r/test/1/"] {
             assert!(
                 matches!(hostile.parse::<TaskId>(), Err(IdError::PartCount { .. })),
                 "{hostile:?} was not refused for its part count"
