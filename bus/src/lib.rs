@@ -7,6 +7,7 @@
 
 pub mod dead_letter;
 pub mod git_refs;
+pub mod ids;
 pub mod inventory;
 pub mod kafka;
 pub mod memory;
@@ -19,6 +20,7 @@ pub mod types;
 mod url;
 
 pub use dead_letter::{DEFAULT_MAX_DELIVERIES, DeadLetterRule, Failed, Screened};
+pub use ids::{GateRequestId, IdError, TaskId};
 pub use kafka::{KafkaBus, KafkaConfig, KafkaSecurity, KafkaSubscription, SecurityProtocol};
 pub use memory::{MemoryBus, MemorySubscription};
 pub use transport::{BoxFuture, Bus, BusError, Delivery, Record, Subscription};

@@ -117,18 +117,30 @@ pub struct PolicyReplyMessage {
 impl PolicyReplyMessage {
     /// Every deny reason, each prefixed with its policy's name.
     pub fn denials(&self) -> Vec<String> {
+        self.reasons(|decision| match decision {
+            Decision::Deny(reasons) => Some(reasons),
+            _ => None,
+        })
+    }
+
+    /// Every warn reason, each prefixed with its policy's name.
+    pub fn warnings(&self) -> Vec<String> {
+        self.reasons(|decision| match decision {
+            Decision::Warn(reasons) => Some(reasons),
+            _ => None,
+        })
+    }
+
+    /// The reasons `pick` takes from each verdict, as `policy: reason`, in verdict order.
+    fn reasons(&self, pick: impl Fn(&Decision) -> Option<&Vec<String>>) -> Vec<String> {
         self.verdicts
             .iter()
-            .filter_map(|v| match &v.decision {
-                Decision::Deny(reasons) => Some(
-                    reasons
-                        .iter()
-                        .map(|r| format!("{}: {r}", v.policy))
-                        .collect::<Vec<_>>(),
-                ),
-                _ => None,
+            .flat_map(|v| {
+                pick(&v.decision)
+                    .into_iter()
+                    .flatten()
+                    .map(move |r| format!("{}: {r}", v.policy))
             })
-            .flatten()
             .collect()
     }
 }
@@ -168,5 +180,28 @@ mod tests {
             ],
         };
         assert_eq!(reply.denials(), ["no-critical-vulns: CVE-1 is critical"]);
+        assert_eq!(reply.warnings(), ["min-coverage: low"]);
+    }
+
+    #[test]
+    fn warnings_name_their_policy_in_verdict_order() {
+        let verdict = |policy: &str, decision| PolicyVerdict {
+            policy: policy.into(),
+            digest: None,
+            decision,
+        };
+        let reply = PolicyReplyMessage {
+            version: 1,
+            agent_id: "a".into(),
+            request_id: "r/deploy/1/after-stage".into(),
+            run_id: "r".into(),
+            verdicts: vec![
+                verdict("b", Decision::Warn(vec!["one".into(), "two".into()])),
+                verdict("c", Decision::Allow),
+                verdict("a", Decision::Warn(vec!["three".into()])),
+            ],
+        };
+        assert_eq!(reply.warnings(), ["b: one", "b: two", "a: three"]);
+        assert!(reply.denials().is_empty());
     }
 }

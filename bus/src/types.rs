@@ -1,5 +1,6 @@
 //! Versioned wire types for tasks and stage results (JSON, keyed by run id).
 
+use crate::ids::TaskId;
 use serde::{Deserialize, Serialize};
 
 /// One unit of stage work; its id is `run_id/stage/attempt`.
@@ -27,9 +28,14 @@ pub struct Task {
 }
 
 impl Task {
-    /// The task id used for idempotence: `run/stage/attempt`.
+    /// The task id used for idempotence, as its text `run/stage/attempt`.
     pub fn id(&self) -> String {
-        format!("{}/{}/{}", self.run_id, self.stage, self.attempt)
+        self.task_id().to_string()
+    }
+
+    /// The task id used for idempotence.
+    pub fn task_id(&self) -> TaskId {
+        TaskId::new(&self.run_id, &self.stage, self.attempt)
     }
 }
 

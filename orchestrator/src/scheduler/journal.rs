@@ -1,6 +1,7 @@
 //! Writes a scheduling step makes, buffered so they commit in one transaction after the
 //! in-memory state has changed, and before any effect (a published task, a status) leaves.
 
+use super::event::Event;
 use crate::model::RunRecord;
 use crate::store::{StoreError, Writer};
 use bosun_bus::StageResult;
@@ -13,20 +14,12 @@ pub enum Write {
     SaveRun(Box<RunRecord>),
     /// Append to the audit log.
     Event {
-        /// Run.
+        /// The run.
         run_id: String,
-        /// When.
+        /// When, ms since the epoch.
         at_ms: u64,
-        /// Step kind.
-        kind: &'static str,
-        /// Stage.
-        stage: Option<String>,
-        /// Attempt.
-        attempt: Option<u32>,
-        /// For people.
-        message: String,
-        /// Details.
-        data: Option<serde_json::Value>,
+        /// What happened.
+        event: Event,
     },
     /// An attempt went out.
     Dispatched {
@@ -105,27 +98,18 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Append an event.
-    #[allow(clippy::too_many_arguments)]
-    pub fn event(
-        &mut self,
-        run_id: &str,
-        at_ms: u64,
-        kind: &'static str,
-        stage: Option<&str>,
-        attempt: Option<u32>,
-        message: String,
-        data: Option<serde_json::Value>,
-    ) {
+    /// Append `event` to run `run_id`'s audit log, at `at_ms`.
+    pub fn event(&mut self, run_id: &str, at_ms: u64, event: Event) {
         self.writes.push(Write::Event {
             run_id: run_id.to_string(),
             at_ms,
-            kind,
-            stage: stage.map(str::to_string),
-            attempt,
-            message,
-            data,
+            event,
         });
+    }
+
+    /// Save the run's state document as it is now.
+    pub fn save_run(&mut self, run: &RunRecord) {
+        self.writes.push(Write::SaveRun(Box::new(run.clone())));
     }
 
     /// Apply every write inside one transaction.
@@ -136,19 +120,15 @@ impl Journal {
                 Write::Event {
                     run_id,
                     at_ms,
-                    kind,
-                    stage,
-                    attempt,
-                    message,
-                    data,
+                    event,
                 } => w.event(
                     &run_id,
                     at_ms,
-                    kind,
-                    stage.as_deref(),
-                    attempt,
-                    &message,
-                    data.as_ref(),
+                    event.kind.as_str(),
+                    event.stage.as_deref(),
+                    event.attempt,
+                    &event.message,
+                    event.data.as_ref(),
                 )?,
                 Write::Dispatched {
                     run_id,

@@ -1,0 +1,258 @@
+//! The audit log's event kinds and one event as the scheduler records it.
+//!
+//! The kinds are stored as text (`run.created`, `stage.dispatched`, …) and read back by
+//! the dashboard, the API and the tests: [`EventKind::as_str`] is that text and must not
+//! change for an existing kind.
+
+/// What happened to a run, as stored in the event log's `kind` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A trigger made a run (`run.created`).
+    RunCreated,
+    /// A fork's run waits for a tenant member (`run.awaiting-approval`).
+    RunAwaitingApproval,
+    /// A tenant member approved a fork's run (`run.approved`).
+    RunApproved,
+    /// The pipeline config could not be loaded or was refused (`run.config-error`).
+    RunConfigError,
+    /// The config arrived and the run began (`run.started`).
+    RunStarted,
+    /// Every stage passed or was allowed to fail (`run.passed`).
+    RunPassed,
+    /// A stage that must pass did not (`run.failed`).
+    RunFailed,
+    /// A policy or `max_failures` stopped the run (`run.halted`).
+    RunHalted,
+    /// A newer push or an operator cancelled the run (`run.cancelled`).
+    RunCancelled,
+    /// A stage will not run (`stage.skipped`).
+    StageSkipped,
+    /// An attempt was sent to the agents (`stage.dispatched`).
+    StageDispatched,
+    /// An attempt was sent again after a restart (`stage.redispatched`).
+    StageRedispatched,
+    /// An attempt's result arrived (`stage.result`).
+    StageResult,
+    /// A failed attempt will be retried after a backoff (`stage.retry-scheduled`).
+    StageRetryScheduled,
+    /// An attempt passed its deadline without a result (`stage.deadline`).
+    StageDeadline,
+    /// A stage settled as passed (`stage.passed`).
+    StagePassed,
+    /// A stage settled as failed by its code (`stage.failed`).
+    StageFailed,
+    /// A stage settled as unable to run (`stage.errored`).
+    StageErrored,
+    /// A result for a settled or superseded attempt was dropped (`result.ignored`).
+    ResultIgnored,
+    /// Policies were asked (`gate.requested`).
+    GateRequested,
+    /// Every policy allowed (`gate.allowed`).
+    GateAllowed,
+    /// A policy warned (`gate.warned`).
+    GateWarned,
+    /// A policy denied, or the gate timed out (`gate.denied`).
+    GateDenied,
+    /// A failed stage's rollback was sent (`rollback.dispatched`).
+    RollbackDispatched,
+    /// The rollback passed (`rollback.passed`).
+    RollbackPassed,
+    /// The rollback failed or timed out (`rollback.failed`).
+    RollbackFailed,
+    /// The notifier was asked to format the run's notification (`notify.requested`).
+    NotifyRequested,
+    /// A notification or commit status went out (`notify.sent`).
+    NotifySent,
+    /// A notification or commit status could not be sent (`notify.failed`).
+    NotifyFailed,
+}
+
+impl EventKind {
+    /// The text stored in the event log (fixed: the dashboard and tests read it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::RunCreated => "run.created",
+            EventKind::RunAwaitingApproval => "run.awaiting-approval",
+            EventKind::RunApproved => "run.approved",
+            EventKind::RunConfigError => "run.config-error",
+            EventKind::RunStarted => "run.started",
+            EventKind::RunPassed => "run.passed",
+            EventKind::RunFailed => "run.failed",
+            EventKind::RunHalted => "run.halted",
+            EventKind::RunCancelled => "run.cancelled",
+            EventKind::StageSkipped => "stage.skipped",
+            EventKind::StageDispatched => "stage.dispatched",
+            EventKind::StageRedispatched => "stage.redispatched",
+            EventKind::StageResult => "stage.result",
+            EventKind::StageRetryScheduled => "stage.retry-scheduled",
+            EventKind::StageDeadline => "stage.deadline",
+            EventKind::StagePassed => "stage.passed",
+            EventKind::StageFailed => "stage.failed",
+            EventKind::StageErrored => "stage.errored",
+            EventKind::ResultIgnored => "result.ignored",
+            EventKind::GateRequested => "gate.requested",
+            EventKind::GateAllowed => "gate.allowed",
+            EventKind::GateWarned => "gate.warned",
+            EventKind::GateDenied => "gate.denied",
+            EventKind::RollbackDispatched => "rollback.dispatched",
+            EventKind::RollbackPassed => "rollback.passed",
+            EventKind::RollbackFailed => "rollback.failed",
+            EventKind::NotifyRequested => "notify.requested",
+            EventKind::NotifySent => "notify.sent",
+            EventKind::NotifyFailed => "notify.failed",
+        }
+    }
+}
+
+/// One entry for the audit log; the run and the time are added where it is recorded.
+///
+/// Built as `Event::new(kind, message)`, with `.stage(…)`, `.attempt(…)` and `.data(…)`
+/// when the event is about one stage attempt or carries details.
+#[derive(Debug)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// The stage it happened to, if any.
+    pub stage: Option<String>,
+    /// The attempt it happened to, if any.
+    pub attempt: Option<u32>,
+    /// One line for people.
+    pub message: String,
+    /// Details for the dashboard and API, as JSON.
+    pub data: Option<serde_json::Value>,
+}
+
+impl Event {
+    /// A run-level event.
+    pub fn new(kind: EventKind, message: String) -> Event {
+        Event {
+            kind,
+            stage: None,
+            attempt: None,
+            message,
+            data: None,
+        }
+    }
+
+    /// About `stage`.
+    pub fn stage(mut self, stage: &str) -> Event {
+        self.stage = Some(stage.to_string());
+        self
+    }
+
+    /// About attempt `attempt` (of the stage).
+    pub fn attempt(mut self, attempt: u32) -> Event {
+        self.attempt = Some(attempt);
+        self
+    }
+
+    /// With details.
+    pub fn data(mut self, data: serde_json::Value) -> Event {
+        self.data = Some(data);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// The stored text of every kind, written out again: changing one breaks stored
+    /// runs' event logs as the dashboard and API read them. Exhaustive, so a new kind
+    /// must be added here (and to [`ALL`]) to compile.
+    fn stored_text(kind: EventKind) -> &'static str {
+        match kind {
+            EventKind::RunCreated => "run.created",
+            EventKind::RunAwaitingApproval => "run.awaiting-approval",
+            EventKind::RunApproved => "run.approved",
+            EventKind::RunConfigError => "run.config-error",
+            EventKind::RunStarted => "run.started",
+            EventKind::RunPassed => "run.passed",
+            EventKind::RunFailed => "run.failed",
+            EventKind::RunHalted => "run.halted",
+            EventKind::RunCancelled => "run.cancelled",
+            EventKind::StageSkipped => "stage.skipped",
+            EventKind::StageDispatched => "stage.dispatched",
+            EventKind::StageRedispatched => "stage.redispatched",
+            EventKind::StageResult => "stage.result",
+            EventKind::StageRetryScheduled => "stage.retry-scheduled",
+            EventKind::StageDeadline => "stage.deadline",
+            EventKind::StagePassed => "stage.passed",
+            EventKind::StageFailed => "stage.failed",
+            EventKind::StageErrored => "stage.errored",
+            EventKind::ResultIgnored => "result.ignored",
+            EventKind::GateRequested => "gate.requested",
+            EventKind::GateAllowed => "gate.allowed",
+            EventKind::GateWarned => "gate.warned",
+            EventKind::GateDenied => "gate.denied",
+            EventKind::RollbackDispatched => "rollback.dispatched",
+            EventKind::RollbackPassed => "rollback.passed",
+            EventKind::RollbackFailed => "rollback.failed",
+            EventKind::NotifyRequested => "notify.requested",
+            EventKind::NotifySent => "notify.sent",
+            EventKind::NotifyFailed => "notify.failed",
+        }
+    }
+
+    /// Every kind, in declaration order.
+    const ALL: [EventKind; 29] = [
+        EventKind::RunCreated,
+        EventKind::RunAwaitingApproval,
+        EventKind::RunApproved,
+        EventKind::RunConfigError,
+        EventKind::RunStarted,
+        EventKind::RunPassed,
+        EventKind::RunFailed,
+        EventKind::RunHalted,
+        EventKind::RunCancelled,
+        EventKind::StageSkipped,
+        EventKind::StageDispatched,
+        EventKind::StageRedispatched,
+        EventKind::StageResult,
+        EventKind::StageRetryScheduled,
+        EventKind::StageDeadline,
+        EventKind::StagePassed,
+        EventKind::StageFailed,
+        EventKind::StageErrored,
+        EventKind::ResultIgnored,
+        EventKind::GateRequested,
+        EventKind::GateAllowed,
+        EventKind::GateWarned,
+        EventKind::GateDenied,
+        EventKind::RollbackDispatched,
+        EventKind::RollbackPassed,
+        EventKind::RollbackFailed,
+        EventKind::NotifyRequested,
+        EventKind::NotifySent,
+        EventKind::NotifyFailed,
+    ];
+
+    #[test]
+    fn every_event_kind_keeps_its_stored_text() {
+        for kind in ALL {
+            assert_eq!(kind.as_str(), stored_text(kind), "{kind:?}");
+        }
+        let distinct: HashSet<EventKind> = ALL.into_iter().collect();
+        assert_eq!(distinct.len(), ALL.len(), "a kind is listed twice in ALL");
+    }
+
+    #[test]
+    fn event_kinds_store_distinct_text() {
+        let texts: HashSet<&str> = ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(texts.len(), ALL.len());
+    }
+
+    #[test]
+    fn an_event_carries_only_what_its_builder_was_given() {
+        let run = Event::new(EventKind::RunPassed, "every stage passed".into());
+        assert_eq!((run.stage, run.attempt, run.data), (None, None, None));
+        let stage = Event::new(EventKind::StageResult, "ok".into())
+            .stage("test")
+            .attempt(2)
+            .data(serde_json::json!({ "agent": "a" }));
+        assert_eq!(stage.stage.as_deref(), Some("test"));
+        assert_eq!(stage.attempt, Some(2));
+        assert_eq!(stage.data, Some(serde_json::json!({ "agent": "a" })));
+    }
+}

@@ -1,0 +1,134 @@
+//! Starting a run and moving it on: every pending stage whose needs are met is begun,
+//! skipped (a `when` that does not match, a pull request's withheld stage) or blocked
+//! (a need that did not pass); the run finishes when nothing is left in flight.
+
+use super::Step;
+use crate::config::StageSpec;
+use crate::model::{RunStatus, StageState};
+use crate::scheduler::event::{Event, EventKind};
+
+/// Where a pending stage's `needs` stand.
+enum NeedsStatus {
+    /// A need is still in flight.
+    Waiting,
+    /// Every need passed (or may fail): the stage can begin.
+    Ready,
+    /// The named need did not pass: the stage will not run.
+    Blocked(String),
+}
+
+impl Step<'_> {
+    /// Start the run: mark it running and dispatch what is ready.
+    pub fn start(&mut self) {
+        self.run.status = RunStatus::Running;
+        let waves: Vec<String> = self.config.waves().iter().map(|w| w.join(", ")).collect();
+        let message = format!(
+            "pipeline with {} stages: {}",
+            self.config.stages.len(),
+            waves.join(" → ")
+        );
+        let origin = serde_json::json!({ "origin": self.run.config_origin });
+        self.record(Event::new(EventKind::RunStarted, message).data(origin));
+        self.advance();
+    }
+
+    /// Dispatch every stage whose needs are met; skip those that cannot run; finish the
+    /// run when nothing is left.
+    pub fn advance(&mut self) {
+        if self.run.status.is_final() {
+            self.save();
+            return;
+        }
+        // Settling one stage can unblock or block others: repeat until nothing changes.
+        loop {
+            let mut changed = false;
+            for index in 0..self.run.stages.len() {
+                if self.run.stages[index].state != StageState::Pending {
+                    continue;
+                }
+                let name = self.run.stages[index].name.clone();
+                let Some(spec) = self.stage_spec(&name).cloned() else {
+                    continue;
+                };
+                match self.needs_status(&spec) {
+                    NeedsStatus::Waiting => {}
+                    NeedsStatus::Blocked(by) => {
+                        let stage = &mut self.run.stages[index];
+                        stage.state = StageState::Skipped;
+                        stage.blocked = true;
+                        stage.finished_ms = Some(self.now);
+                        stage.summary = format!("not run: {by} did not pass");
+                        let message = format!("{name} not run: {by} did not pass");
+                        self.record(Event::new(EventKind::StageSkipped, message).stage(&name));
+                        changed = true;
+                    }
+                    NeedsStatus::Ready => {
+                        let t = &self.run.trigger;
+                        let changed_paths = t.changed_paths.as_deref();
+                        if let Some(why) = crate::trust::withheld_from_pull_request(&spec, t) {
+                            let stage = &mut self.run.stages[index];
+                            stage.state = StageState::Skipped;
+                            stage.finished_ms = Some(self.now);
+                            stage.summary = why.clone();
+                            let message = format!("{name} {why}");
+                            self.record(Event::new(EventKind::StageSkipped, message).stage(&name));
+                        } else if !spec.when.matches(&t.branch, &t.event, changed_paths) {
+                            let message = format!(
+                                "{name} skipped: `when` does not match branch {}, event {}",
+                                t.branch, t.event
+                            );
+                            let stage = &mut self.run.stages[index];
+                            stage.state = StageState::Skipped;
+                            stage.finished_ms = Some(self.now);
+                            stage.summary = "skipped: its `when` does not match".into();
+                            self.record(Event::new(EventKind::StageSkipped, message).stage(&name));
+                        } else {
+                            self.begin_attempt(&spec, 1);
+                        }
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let busy = self
+            .run
+            .stages
+            .iter()
+            .any(|s| !s.state.is_settled() || matches!(s.rollback, Some(StageState::Running)));
+        if !busy {
+            self.finish();
+        }
+        self.save();
+    }
+
+    fn needs_status(&self, spec: &StageSpec) -> NeedsStatus {
+        let mut waiting = false;
+        for need in &spec.needs {
+            let Some(stage) = self.run.stage(need) else {
+                continue;
+            };
+            let allow_failure = self
+                .stage_spec(need)
+                .map(|s| s.allow_failure)
+                .unwrap_or(false);
+            match stage.state {
+                StageState::Success => {}
+                StageState::Skipped if !stage.blocked => {}
+                StageState::Failure | StageState::Errored if allow_failure => {}
+                StageState::Failure
+                | StageState::Errored
+                | StageState::Skipped
+                | StageState::Cancelled => return NeedsStatus::Blocked(need.clone()),
+                _ => waiting = true,
+            }
+        }
+        if waiting {
+            NeedsStatus::Waiting
+        } else {
+            NeedsStatus::Ready
+        }
+    }
+}

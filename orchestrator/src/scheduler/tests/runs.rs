@@ -1,0 +1,70 @@
+//! Run scenarios: a broken config, a superseded run, a fork's run awaiting approval.
+
+use super::*;
+
+#[test]
+fn a_broken_config_is_recorded_with_its_message_and_a_commit_status() {
+    let mut h = Harness::new(vec![]);
+    let (run_id, effects) = h.start("main", "pipeline:\n  stages: [lint]\n  retires: 2\n");
+    let run = h.run(&run_id);
+    assert_eq!(run.status, RunStatus::ConfigError);
+    let error = run.error.unwrap();
+    assert!(error.contains("retires"), "{error}");
+    let status = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Status { update, .. } => Some(update.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(status.state, StatusState::Error);
+    assert!(status.description.contains("config"));
+    assert_eq!(h.scheduler.active_runs(), 0);
+}
+
+#[test]
+fn a_newer_push_cancels_the_superseded_run() {
+    let mut h = Harness::new(vec![]);
+    let (old, _) = h.start("main", "pipeline:\n  stages: [lint]\n");
+    h.now += 10;
+    let (new, effects) = h.start("main", "pipeline:\n  stages: [lint]\n");
+    assert_eq!(tasks(&effects).len(), 1);
+    assert_eq!(h.run(&old).status, RunStatus::Cancelled);
+    assert!(h.run(&old).error.unwrap().contains(&new));
+    assert_eq!(h.run(&new).status, RunStatus::Running);
+}
+
+#[test]
+fn a_fork_run_awaiting_approval_survives_a_restart_and_can_be_approved_or_cancelled() {
+    let mut h = Harness::new(vec![]);
+    let mut fork = trigger("patch-1");
+    fork.event = "pull_request".into();
+    fork.pull_request = Some(7);
+    fork.fork = true;
+    let accepted = h.scheduler.accept(fork.clone(), None, h.now).unwrap();
+    let Accepted::AwaitingApproval { run_id } = accepted else {
+        panic!("a fork's run waits: {accepted:?}")
+    };
+    let Accepted::AwaitingApproval { run_id: other } =
+        h.scheduler.accept(fork, None, h.now + 1).unwrap()
+    else {
+        panic!("waits")
+    };
+    assert!(
+        h.scheduler.queued_runs().is_empty(),
+        "nothing of a fork is loaded"
+    );
+    h.restart();
+    let approved = h
+        .scheduler
+        .approve(&run_id, "octo", h.now)
+        .unwrap()
+        .unwrap();
+    assert!(approved.fork);
+    assert_eq!(h.run(&run_id).status, RunStatus::Queued);
+    let (found, _) = h.scheduler.cancel(&other, "not this one", h.now).unwrap();
+    assert!(found);
+    assert_eq!(h.run(&other).status, RunStatus::Cancelled);
+    let again = h.scheduler.approve(&run_id, "octo", h.now).unwrap();
+    assert!(again.unwrap_err().contains("does not wait"));
+}
