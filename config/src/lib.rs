@@ -96,6 +96,7 @@ mod duration;
 mod error;
 mod flatten;
 mod glob;
+mod matrix;
 mod parse;
 pub use parse::MAX_CONFIG_BYTES;
 mod plan;
@@ -185,6 +186,21 @@ pub struct StageSpec {
     pub rollback: Option<RollbackSpec>,
     /// The stage's own commands, when it lists them (run by the `commands` plugin).
     pub step: Option<CommandStep>,
+    /// Set on each instance of a `matrix` stage.
+    pub matrix: Option<MatrixInstance>,
+}
+
+/// One instance of a `matrix` stage.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatrixInstance {
+    /// The stage as written, whose instances these are.
+    pub of: String,
+    /// This instance's value of each matrix key, in file order.
+    pub values: Vec<(String, String)>,
+    /// One failed instance cancels the others still waiting or running.
+    pub fail_fast: bool,
+    /// At most this many instances of the stage run at once.
+    pub max_parallel: Option<u32>,
 }
 
 /// Exponential backoff between retries.

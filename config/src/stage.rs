@@ -2,6 +2,7 @@
 //! Dependencies, `deploy_environment` and rollback are settled later, across stages.
 
 use super::command_step::{COMMANDS_PLUGIN, COMMANDS_POOL, CommandStep, read_command_step};
+use super::matrix::{MatrixDraft, read_matrix};
 use super::positions::YamlPath;
 use super::reader::{Keys, Reader, closest, describe};
 use super::{Backoff, StageSpec, When};
@@ -36,6 +37,9 @@ const STAGE_KEYS: Keys = Keys {
         "cache",
         "reports",
         "services",
+        "matrix",
+        "fail_fast",
+        "max_parallel",
     ],
     elsewhere: &[
         (
@@ -106,6 +110,8 @@ pub(crate) struct StageDraft {
     /// Where `needs` (or, when absent, the name) is written.
     pub(crate) needs_path: YamlPath,
     pub(crate) rollback: RollbackChoice,
+    /// `matrix` as written; expanded into instances once `needs` are resolved.
+    pub(crate) matrix: Option<MatrixDraft>,
 }
 
 /// Pipeline-wide settings that stage defaults come from.
@@ -135,6 +141,7 @@ pub(crate) fn read_stage(
                 needs: None,
                 needs_path: path,
                 rollback: RollbackChoice::Default,
+                matrix: None,
             })
         }
         Value::Mapping(map) => read_stage_object(reader, map, &path, &unnamed, defaults),
@@ -169,6 +176,7 @@ fn default_spec(name: String, defaults: &StageDefaults) -> StageSpec {
         network: false,
         rollback: None,
         step: None,
+        matrix: None,
     }
 }
 
@@ -303,6 +311,7 @@ fn read_stage_object(
     } else {
         name_path.clone()
     };
+    let matrix = read_matrix(reader, map, path, &scope);
     Some(StageDraft {
         spec,
         name_path,
@@ -310,6 +319,7 @@ fn read_stage_object(
         needs,
         needs_path,
         rollback,
+        matrix,
     })
     .filter(|_| name.is_some())
 }

@@ -62,7 +62,49 @@ pub(crate) fn resolve(
     for (spec, (draft, _)) in specs.iter_mut().zip(&known) {
         spec.rollback = resolve_rollback(spec, &draft.rollback);
     }
-    specs
+    expand_matrices(reader, specs, &known)
+}
+
+/// Each `matrix` stage becomes its instances; a stage that needs it needs them all.
+fn expand_matrices(
+    reader: &mut Reader,
+    specs: Vec<StageSpec>,
+    known: &[(&StageDraft, Vec<String>)],
+) -> Vec<StageSpec> {
+    if known.iter().all(|(draft, _)| draft.matrix.is_none()) {
+        return specs;
+    }
+    let mut instances_of: HashMap<String, Vec<String>> = HashMap::new();
+    let mut expanded = Vec::with_capacity(specs.len());
+    for (spec, (draft, _)) in specs.into_iter().zip(known) {
+        match &draft.matrix {
+            Some(matrix) => {
+                let instances = super::matrix::expand(reader, &spec, matrix);
+                instances_of.insert(
+                    spec.name.clone(),
+                    instances.iter().map(|i| i.name.clone()).collect(),
+                );
+                expanded.extend(instances);
+            }
+            None => expanded.push(spec),
+        }
+    }
+    for spec in &mut expanded {
+        spec.needs = std::mem::take(&mut spec.needs)
+            .into_iter()
+            .flat_map(|need| instances_of.get(&need).cloned().unwrap_or(vec![need]))
+            .collect();
+    }
+    let taken: HashSet<&str> = expanded.iter().map(|s| s.name.as_str()).collect();
+    if taken.len() < expanded.len() {
+        reader.at_value(
+            &YamlPath::root(),
+            None,
+            "a matrix instance has the name of another stage; rename one of them".into(),
+            None,
+        );
+    }
+    expanded
 }
 
 /// Reports every stage whose name was already taken, and leaves it out.

@@ -253,3 +253,99 @@ fn bad_services_are_refused_with_their_place() {
         assert!(error.contains(".bosun.yml:"), "names the place: {error}");
     }
 }
+
+const MATRIX: &str = r#"pipeline:
+  stages:
+    - name: lint
+      image: bosun/python:3.11
+      commands: [ruff check .]
+    - name: test
+      matrix: { python: ["3.11", "3.12"], db: [redis, "7"] }
+      max_parallel: 2
+      image: "bosun/python:${{ matrix.python }}"
+      env: { DB: "${{ matrix.db }}", TOKEN: "${{ secrets.TOKEN }}" }
+      commands: ["echo ${{ matrix.python }}"]
+    - name: publish
+      plugin: build
+"#;
+
+#[test]
+fn a_matrix_stage_becomes_its_instances_and_later_stages_wait_for_all() {
+    let config = parse(".bosun.yml", MATRIX).unwrap();
+    let names: Vec<&str> = config.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "lint",
+            "test-3_11-redis",
+            "test-3_11-7",
+            "test-3_12-redis",
+            "test-3_12-7",
+            "publish"
+        ]
+    );
+    let one = config.stage("test-3_12-7").unwrap();
+    let step = one.step.as_ref().unwrap();
+    assert_eq!(step.image, "bosun/python:3.12");
+    assert_eq!(step.commands, ["echo 3.12"]);
+    assert_eq!(
+        step.env,
+        [
+            ("DB".to_string(), "7".to_string()),
+            ("TOKEN".to_string(), "${{ secrets.TOKEN }}".to_string())
+        ],
+        "secrets are left for the agent"
+    );
+    assert_eq!(
+        one.needs,
+        ["lint"],
+        "each instance needs what the stage needs"
+    );
+    let matrix = one.matrix.as_ref().unwrap();
+    assert_eq!(matrix.of, "test");
+    assert_eq!((matrix.fail_fast, matrix.max_parallel), (true, Some(2)));
+    assert_eq!(
+        config.stage("publish").unwrap().needs,
+        [
+            "test-3_11-redis",
+            "test-3_11-7",
+            "test-3_12-redis",
+            "test-3_12-7"
+        ]
+    );
+}
+
+#[test]
+fn bad_matrices_are_refused_with_their_place() {
+    let cases = [
+        ("      matrix: [3.11]\n", "a mapping of keys to lists"),
+        ("      matrix: { python: [] }\n", "a non-empty list"),
+        ("      matrix: { python: [3.11, 3.11] }\n", "twice"),
+        ("      matrix: { python: [[1]] }\n", "quote versions"),
+        (
+            "      matrix: { python: [\"a.b\", \"a_b\"] }\n",
+            "both be named 'test-a_b'",
+        ),
+        (
+            "      matrix: { py: [\"3\"] }\n      commands: [\"echo ${{ matrix.os }}\"]\n",
+            "no key 'os'",
+        ),
+        ("      max_parallel: 2\n", "applies to a 'matrix'"),
+        (
+            "      matrix: { a: [1,2,3,4,5,6,7,8], b: [1,2,3,4,5,6,7,8,9] }\n",
+            "72 instances",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let commands = if extra.contains("commands") {
+            ""
+        } else {
+            "      commands: [pytest]\n"
+        };
+        let text = format!(
+            "pipeline:\n  stages:\n    - name: test\n      image: bosun/python:3.11\n{commands}{extra}"
+        );
+        let error = parse(".bosun.yml", &text).unwrap_err().to_string();
+        assert!(error.contains(expected), "{extra}: {error}");
+    }
+}
