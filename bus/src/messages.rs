@@ -102,14 +102,31 @@ pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
     serde_json::to_vec(message).unwrap_or_default()
 }
 
+/// Why a message could not be decoded. Either way it never will be: a reader dead-letters
+/// or skips it rather than retrying.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The payload is not JSON, or not the shape of the message asked for.
+    #[error("invalid JSON: {0}")]
+    InvalidJson(serde_json::Error),
+    /// A newer build wrote it, in a format version this one does not understand.
+    #[error("message version {found} is newer than this agent understands ({understood})")]
+    NewerVersion {
+        /// The message's version.
+        found: u32,
+        /// The newest version this build reads ([`MESSAGE_VERSION`]).
+        understood: u32,
+    },
+}
+
 /// Decode a message, refusing versions this build does not understand.
-pub fn decode<'a, T: Deserialize<'a> + Versioned>(bytes: &'a [u8]) -> Result<T, String> {
-    let message: T = serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))?;
+pub fn decode<'a, T: Deserialize<'a> + Versioned>(bytes: &'a [u8]) -> Result<T, DecodeError> {
+    let message: T = serde_json::from_slice(bytes).map_err(DecodeError::InvalidJson)?;
     if message.version() > MESSAGE_VERSION {
-        return Err(format!(
-            "message version {} is newer than this agent understands ({MESSAGE_VERSION})",
-            message.version()
-        ));
+        return Err(DecodeError::NewerVersion {
+            found: message.version(),
+            understood: MESSAGE_VERSION,
+        });
     }
     Ok(message)
 }
@@ -204,6 +221,13 @@ mod tests {
     fn newer_versions_are_refused() {
         let bytes = br#"{"kind":"policy","version":9,"agent_id":"a","request_id":"x","run_id":"r","verdicts":[]}"#;
         let err = decode::<AgentReply>(bytes).unwrap_err();
-        assert!(err.contains("newer"), "{err}");
+        assert!(err.to_string().contains("newer"), "{err}");
+        assert!(matches!(
+            err,
+            DecodeError::NewerVersion {
+                found: 9,
+                understood: MESSAGE_VERSION
+            }
+        ));
     }
 }

@@ -45,7 +45,7 @@ pub enum BusError {
         /// `partition/offset` or an in-memory sequence number.
         position: String,
         /// What was wrong.
-        detail: String,
+        detail: crate::messages::DecodeError,
     },
     /// A topic could not be created or checked.
     #[error("creating topic {topic} failed: {detail}")]

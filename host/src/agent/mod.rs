@@ -90,7 +90,7 @@ impl TaskKind {
     }
 
     /// Decode a payload of this kind.
-    fn decode(self, payload: &[u8]) -> Result<Job, String> {
+    fn decode(self, payload: &[u8]) -> Result<Job, messages::DecodeError> {
         Ok(match self {
             TaskKind::Stage => Job::Stage(messages::decode(payload)?),
             TaskKind::Policy => Job::Policy(messages::decode(payload)?),

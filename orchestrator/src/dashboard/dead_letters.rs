@@ -1,9 +1,9 @@
 //! `/dead-letters`: messages that failed every delivery, newest first, with their
 //! payloads and a link to the run they belong to.
 
+use super::DashboardState;
 use super::html::{self, Esc, Nav, Seg, time};
 use super::{ok, read};
-use crate::server::AppState;
 use crate::store::DeadLetterRow;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 const LIMIT: u32 = 200;
 
 /// `GET /dead-letters`
-pub async fn show(State(state): State<AppState>) -> Response {
+pub async fn show(State(state): State<DashboardState>) -> Response {
     let rows = read(&state, |s| {
         let letters = s.dead_letters(LIMIT)?;
         // Task keys are run ids: link those the store knows.

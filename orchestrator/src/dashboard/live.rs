@@ -4,10 +4,10 @@
 //! stamps, which costs two indexed queries per open page every half second and needs no
 //! hook into the scheduler.
 
+use super::DashboardState;
 use super::read;
 use super::run::unknown_run;
 use crate::model::RunStatus;
-use crate::server::AppState;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -40,7 +40,7 @@ enum Watch {
 }
 
 /// `GET /runs/{id}/live`
-pub async fn run(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub async fn run(State(state): State<DashboardState>, Path(id): Path<String>) -> Response {
     let first = match read(&state, |s| s.run_stamp(&id)) {
         Ok(Some(stamp)) => stamp,
         Ok(None) => return unknown_run(&id),
@@ -51,12 +51,12 @@ pub async fn run(State(state): State<AppState>, Path(id): Path<String>) -> Respo
     } else {
         Watch::Open(first)
     };
-    let stopped = state.orchestrator.stopped();
+    let stopped = state.shutdown.stopped();
     sse(run_events(state, id, start).take_until(stopped))
 }
 
 fn run_events(
-    state: AppState,
+    state: DashboardState,
     id: String,
     start: Watch,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
@@ -92,12 +92,12 @@ fn run_events(
 }
 
 /// `GET /runs/live`
-pub async fn runs(State(state): State<AppState>) -> Response {
+pub async fn runs(State(state): State<DashboardState>) -> Response {
     let first = match read(&state, |s| s.runs_stamp()) {
         Ok(stamp) => stamp,
         Err(failed) => return failed.into_response(),
     };
-    let stopped = state.orchestrator.stopped();
+    let stopped = state.shutdown.stopped();
     let events = stream::unfold(first, move |mut last| {
         let state = state.clone();
         async move {

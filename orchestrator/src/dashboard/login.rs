@@ -2,8 +2,9 @@
 //! token and keeps it in an HTTP-only cookie; every page asks for it. Without an
 //! `api_token` (a local `bosun up`) the pages stay open.
 
+use super::DashboardState;
 use super::html::{self, Esc, Nav};
-use crate::server::{AppState, same_token};
+use crate::trust::same_token;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -35,8 +36,12 @@ fn given_token(headers: &HeaderMap) -> Option<String> {
 
 /// Let a page through when auth is off or the request carries the operator's token;
 /// send everyone else to the login form.
-pub async fn require(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let settings = state.orchestrator.settings();
+pub async fn require(
+    State(state): State<DashboardState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let settings = &state.settings;
     let Some(token) = settings.api_token.resolve() else {
         if settings.api_token_configured() {
             // Configured but unset: closed, never open.
@@ -80,8 +85,8 @@ pub async fn show() -> Response {
 
 /// `POST /login` (form field `token`): a valid token sets the cookie and opens the
 /// runs list; anything else shows the form again with 401.
-pub async fn submit(State(state): State<AppState>, body: Bytes) -> Response {
-    let settings = state.orchestrator.settings();
+pub async fn submit(State(state): State<DashboardState>, body: Bytes) -> Response {
+    let settings = &state.settings;
     let Some(token) = settings.api_token.resolve() else {
         if settings.api_token_configured() {
             return form(

@@ -1,9 +1,9 @@
 //! `/runs/{id}/stages/{stage}/attempts/{n}/logs`: one attempt's plugin log lines, as
 //! the agent masked and capped them.
 
+use super::DashboardState;
 use super::html::{self, Esc, Nav, Seg, badge, short_digest};
 use super::{error_page, ok, read};
-use crate::server::AppState;
 use crate::store::AttemptRow;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 /// `GET /runs/{id}/stages/{stage}/attempts/{attempt}/logs`
 pub async fn show(
-    State(state): State<AppState>,
+    State(state): State<DashboardState>,
     Path((id, stage, attempt)): Path<(String, String, String)>,
 ) -> Response {
     let missing = || {

@@ -22,16 +22,37 @@ mod tests;
 
 pub use html::{Esc, Seg};
 
-use crate::server::AppState;
+use crate::service::ShutdownSignal;
+use crate::settings::ServerSettings;
 use crate::store::{Store, StoreError};
 use axum::Router;
+use axum::extract::FromRef;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use html::Nav;
+use std::sync::{Arc, Mutex};
 
-/// The dashboard's routes, merged into the server's router.
-pub fn routes(state: AppState) -> Router<AppState> {
+/// What the pages use: they read the run store and nothing else of the service. The
+/// server's state provides it through [`FromRef`], so the dashboard never holds the
+/// scheduler's handle.
+#[derive(Clone)]
+pub struct DashboardState {
+    /// A read connection to the run store.
+    pub reads: Arc<Mutex<Store>>,
+    /// The server settings: the `api_token` the login checks.
+    pub settings: Arc<ServerSettings>,
+    /// Ends the live event streams when the service shuts down.
+    pub shutdown: ShutdownSignal,
+}
+
+/// The dashboard's routes, merged into the server's router; `state` is the server's,
+/// from which each page takes its [`DashboardState`].
+pub fn routes<S>(state: &S) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    DashboardState: FromRef<S>,
+{
     let pages = Router::new()
         .route("/", get(|| async { Redirect::to("/runs") }))
         .route("/runs", get(runs::show))
@@ -45,7 +66,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/stats", get(stats::show))
         .route("/plugins", get(plugins::show))
         .route("/dead-letters", get(dead_letters::show))
-        .layer(axum::middleware::from_fn_with_state(state, login::require));
+        .layer(axum::middleware::from_fn_with_state(
+            DashboardState::from_ref(state),
+            login::require,
+        ));
     Router::new()
         .route("/login", get(login::show).post(login::submit))
         .merge(pages)
@@ -68,7 +92,7 @@ impl IntoResponse for StoreFailed {
 /// Read from the store under the read connection's lock; a failure carries the store's
 /// message (it names the file, never a secret).
 fn read<T>(
-    state: &AppState,
+    state: &DashboardState,
     work: impl FnOnce(&Store) -> Result<T, StoreError>,
 ) -> Result<T, StoreFailed> {
     let store = state.reads.lock().map_err(|_| {

@@ -2,9 +2,9 @@
 //! loaded plugin with the agents that have it, and the plugins attempts actually ran
 //! (useful before any agent has announced itself).
 
+use super::DashboardState;
 use super::html::{self, Esc, Nav, ago, short_digest, time};
 use super::{ok, read};
-use crate::server::AppState;
 use crate::service::now_ms;
 use crate::store::{AgentRow, PluginUse};
 use axum::extract::State;
@@ -25,7 +25,7 @@ pub struct PluginsView {
 }
 
 /// `GET /plugins`
-pub async fn show(State(state): State<AppState>) -> Response {
+pub async fn show(State(state): State<DashboardState>) -> Response {
     let view = read(&state, |s| {
         Ok(PluginsView {
             agents: s.agents()?,

@@ -2,13 +2,13 @@
 //! findings, policy denials, errored stages) and flaky tests near the top, then the stage
 //! timeline in `needs` order; the detail sections are in `run_sections.rs`.
 
+use super::DashboardState;
 use super::html::{self, Esc, Nav, Seg, badge, duration, time};
 use super::run_sections;
 use super::{error_page, ok, read};
 use crate::config;
 use crate::model::{RunRecord, RunStatus, StageState};
 use crate::scheduler::summary;
-use crate::server::AppState;
 use crate::service::now_ms;
 use crate::store::{AttemptRow, EventRow, GateRow, NotificationRow};
 use axum::extract::{Path, State};
@@ -33,7 +33,7 @@ pub struct RunView {
 }
 
 /// `GET /runs/{id}`
-pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub async fn show(State(state): State<DashboardState>, Path(id): Path<String>) -> Response {
     let view = read(&state, |s| {
         let Some(run) = s.run(&id)? else {
             return Ok(None);

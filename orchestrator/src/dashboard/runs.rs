@@ -1,9 +1,9 @@
 //! `/runs`: the newest runs, filtered by repository, branch and status with a GET form.
 
+use super::DashboardState;
 use super::html::{self, Esc, Nav, Seg, badge, duration, short_commit, time};
 use super::{ok, read};
 use crate::model::RunStatus;
-use crate::server::AppState;
 use crate::service::now_ms;
 use crate::store::{RunFilter, RunRow};
 use axum::extract::{Query, State};
@@ -48,7 +48,7 @@ const STATUSES: [RunStatus; 8] = [
 ];
 
 /// `GET /runs?repo=&branch=&status=`
-pub async fn show(State(state): State<AppState>, Query(query): Query<RunsQuery>) -> Response {
+pub async fn show(State(state): State<DashboardState>, Query(query): Query<RunsQuery>) -> Response {
     let filter = RunFilter {
         repository: given(&query.repo),
         branch: given(&query.branch),

@@ -1,9 +1,9 @@
 //! `/stats`: successes and failures per repository and per stage, day by day over the
 //! last 14 days, and the average time each stage's attempts take.
 
+use super::DashboardState;
 use super::html::{self, Esc, Nav, date, duration};
 use super::{ok, read};
-use crate::server::AppState;
 use crate::service::now_ms;
 use crate::store::{DailyCount, StageDuration};
 use axum::extract::State;
@@ -30,7 +30,7 @@ pub struct StatsView {
 }
 
 /// `GET /stats`
-pub async fn show(State(state): State<AppState>) -> Response {
+pub async fn show(State(state): State<DashboardState>) -> Response {
     let first_day = (now_ms() / DAY_MS).saturating_sub(DAYS - 1);
     let since = first_day * DAY_MS;
     let view = read(&state, |s| {

@@ -2,10 +2,11 @@
 //! events, an attempt's logs, dead letters, the agents' inventories; trigger and cancel
 //! runs.
 
-use super::{AppState, same_token};
+use super::AppState;
 use crate::model::RunTrigger;
 use crate::scheduler::Accepted;
 use crate::store::{RunFilter, Store, StoreError};
+use crate::trust::same_token;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};

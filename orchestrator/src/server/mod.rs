@@ -7,10 +7,11 @@ mod webhook;
 
 pub use listener::{GuardedListener, GuardedStream};
 
+use crate::dashboard::DashboardState;
 use crate::service::Orchestrator;
 use crate::store::Store;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, FromRef, Request};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -57,17 +58,16 @@ fn render_metrics(state: &AppState) -> String {
     text
 }
 
-/// Whether a given token is `token`, in constant time (digests of equal length).
-pub(crate) fn same_token(given: &str, token: &str) -> bool {
-    use sha2::{Digest, Sha256};
-    let (a, b) = (
-        Sha256::digest(given.as_bytes()),
-        Sha256::digest(token.as_bytes()),
-    );
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
+/// The dashboard's part of the state: the read connection, the settings and the
+/// shutdown signal, never the scheduler's handle.
+impl FromRef<AppState> for DashboardState {
+    fn from_ref(state: &AppState) -> DashboardState {
+        DashboardState {
+            reads: Arc::clone(&state.reads),
+            settings: Arc::clone(state.orchestrator.settings()),
+            shutdown: state.orchestrator.shutdown_signal(),
+        }
+    }
 }
 
 /// The router: webhook, API, dashboard, metrics and health.
@@ -107,7 +107,7 @@ pub fn router(state: AppState) -> Router {
                 },
             ),
         )
-        .merge(crate::dashboard::routes(state.clone()))
+        .merge(crate::dashboard::routes(&state))
         .with_state(state)
 }
 

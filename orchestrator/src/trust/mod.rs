@@ -26,3 +26,17 @@ pub fn is_repository_name(full_name: &str) -> bool {
         .split_once('/')
         .is_some_and(|(owner, name)| is_name_segment(owner) && is_name_segment(name))
 }
+
+/// Whether a given token is `token`, in constant time (digests of equal length): the
+/// API's bearer tokens and the dashboard's login cookie.
+pub(crate) fn same_token(given: &str, token: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (
+        Sha256::digest(given.as_bytes()),
+        Sha256::digest(token.as_bytes()),
+    );
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}

@@ -4,11 +4,14 @@
 //! fails; only a verified body reaches [`parse_event`], whose errors are answered 400.
 //! Nothing here touches the network or the run store.
 
-mod event;
+mod dispatch;
+mod fields;
 mod payload;
 mod pull_request;
 mod push;
 mod signature;
+mod types;
 
-pub use event::{EventError, EventOptions, Trigger, WebhookEvent, parse_event};
+pub use dispatch::parse_event;
 pub use signature::{SIGNATURE_HEADER, SignatureError, verify_signature};
+pub use types::{EventError, EventOptions, Trigger, WebhookEvent};

@@ -1,8 +1,8 @@
 //! The few fields Bosun reads from GitHub's `push`, `pull_request` and `ping` payloads.
 //!
 //! Every field is optional here so that a missing one becomes an error naming its full
-//! path (`repository.owner.login`) rather than serde's bare field name; `event.rs`
-//! decides which are required.
+//! path (`repository.owner.login`) rather than serde's bare field name; `fields.rs`
+//! checks which are required.
 
 use serde::Deserialize;
 

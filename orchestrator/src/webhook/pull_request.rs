@@ -1,10 +1,9 @@
 //! `pull_request` deliveries: opened, synchronized and reopened pull requests build
 //! their head commit; every other action is ignored.
 
-use super::event::{
-    EventError, Trigger, WebhookEvent, commit_id, repository_fields, required, sender_login,
-};
+use super::fields::{commit_id, repository_fields, required, sender_login};
 use super::payload::PullRequestPayload;
+use super::types::{EventError, Trigger, WebhookEvent};
 
 const EVENT: &str = "pull_request";
 /// Actions that put a new head commit in front of reviewers.

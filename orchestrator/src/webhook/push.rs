@@ -2,11 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use super::event::{
-    EventError, EventOptions, Trigger, WebhookEvent, commit_id, repository_fields, required,
-    sender_login,
-};
+use super::fields::{commit_id, repository_fields, required, sender_login};
 use super::payload::{PushCommit, PushPayload};
+use super::types::{EventError, EventOptions, Trigger, WebhookEvent};
 
 const EVENT: &str = "push";
 /// What `after` holds when a ref is deleted.

@@ -1,0 +1,210 @@
+//! The task that owns the scheduler: it feeds it the handle's requests, agent replies,
+//! dead letters and clock ticks, and sends each step's effects out after its commit.
+
+use super::command::Command;
+use super::now_ms;
+use crate::model::RunTrigger;
+use crate::notify::{GitHubStatuses, SlackClient};
+use crate::scheduler::{Accepted, Scheduler};
+use crate::settings::ServerSettings;
+use crate::source::ConfigSource;
+use bosun_bus::messages::{AgentReply, DeadLetter};
+use bosun_bus::{Bus, BusError, Delivery, Subscription};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// The scheduler's owner and what its effects go out through.
+pub(super) struct Worker {
+    pub(super) scheduler: Scheduler,
+    pub(super) bus: Arc<dyn Bus>,
+    pub(super) settings: Arc<ServerSettings>,
+    pub(super) source: Arc<ConfigSource>,
+    pub(super) commands_tx: mpsc::Sender<Command>,
+    pub(super) slack: Arc<SlackClient>,
+    pub(super) github: Arc<GitHubStatuses>,
+}
+
+impl Worker {
+    pub(super) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut results: Box<dyn Subscription>,
+        mut dead: Box<dyn Subscription>,
+        tick: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        for (run_id, trigger) in self.scheduler.queued_runs() {
+            self.load_config(run_id, trigger);
+        }
+        match self.scheduler.resume(now_ms()) {
+            Ok(effects) => self.execute(effects).await,
+            Err(e) => tracing::error!(error = %e, "could not resume runs"),
+        }
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    if *shutdown.borrow() { return; }
+                }
+                Some(command) = commands.recv() => self.command(command).await,
+                delivery = results.next() => match delivery {
+                    Ok(delivery) => self.result(results.as_mut(), delivery).await,
+                    Err(BusError::Closed) => return,
+                    Err(e) => {
+                        tracing::error!(error = %e, "reading agent results failed");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                },
+                delivery = dead.next() => match delivery {
+                    Ok(delivery) => self.dead_letter(dead.as_mut(), delivery).await,
+                    Err(BusError::Closed) => return,
+                    Err(e) => {
+                        tracing::error!(error = %e, "reading dead letters failed");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                },
+                _ = ticker.tick() => {
+                    match self.scheduler.tick(now_ms()) {
+                        Ok(effects) => self.execute(effects).await,
+                        Err(e) => tracing::error!(error = %e, "scheduling tick failed"),
+                    }
+                }
+            }
+        }
+    }
+
+    fn load_config(&self, run_id: String, trigger: RunTrigger) {
+        let source = Arc::clone(&self.source);
+        let tx = self.commands_tx.clone();
+        let fallback = self
+            .settings
+            .fallback_pipeline(&trigger.repository)
+            .map(str::to_string);
+        let token = self
+            .settings
+            .tenant(&trigger.tenant)
+            .and_then(|t| t.clone_token.resolve());
+        tokio::spawn(async move {
+            let loaded = source
+                .load(&trigger, fallback.as_deref(), token.as_deref())
+                .await;
+            let _ = tx.send(Command::ConfigLoaded { run_id, loaded }).await;
+        });
+    }
+
+    async fn command(&mut self, command: Command) {
+        let now = now_ms();
+        match command {
+            Command::Trigger {
+                trigger,
+                delivery,
+                reply,
+            } => {
+                let accepted = self.scheduler.accept(
+                    trigger.clone(),
+                    delivery.as_ref().map(|d| (d.id.as_str(), d.event.as_str())),
+                    now,
+                );
+                if let Ok(Accepted::Queued { run_id }) = &accepted {
+                    self.load_config(run_id.clone(), trigger);
+                }
+                let _ = reply.send(accepted);
+            }
+            Command::Delivery {
+                delivery_id,
+                tenant,
+                event,
+                outcome,
+                reply,
+            } => {
+                let recorded =
+                    self.scheduler
+                        .record_delivery(&delivery_id, &tenant, &event, &outcome, now);
+                let _ = reply.send(recorded);
+            }
+            Command::ConfigLoaded { run_id, loaded } => {
+                match self.scheduler.config_loaded(&run_id, loaded, now) {
+                    Ok(effects) => self.execute(effects).await,
+                    Err(e) => tracing::error!(run = %run_id, error = %e, "could not start run"),
+                }
+            }
+            Command::NotificationDone {
+                run_id,
+                channel,
+                sent,
+                attempts,
+                detail,
+            } => {
+                if let Err(e) = self
+                    .scheduler
+                    .notification_done(&run_id, channel, sent, attempts, &detail, now)
+                {
+                    tracing::error!(run = %run_id, error = %e, "could not record a notification");
+                }
+            }
+            Command::Approve {
+                run_id,
+                approver,
+                reply,
+            } => {
+                let approved = match self.scheduler.approve(&run_id, &approver, now) {
+                    Ok(Ok(trigger)) => {
+                        self.load_config(run_id, trigger);
+                        Ok(Ok(()))
+                    }
+                    Ok(Err(refused)) => Ok(Err(refused)),
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(approved);
+            }
+            Command::Cancel {
+                run_id,
+                reason,
+                reply,
+            } => match self.scheduler.cancel(&run_id, &reason, now) {
+                Ok((found, effects)) => {
+                    self.execute(effects).await;
+                    let _ = reply.send(Ok(found));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+        }
+    }
+
+    async fn result(&mut self, subscription: &mut dyn Subscription, delivery: Delivery) {
+        match delivery.decode::<AgentReply>() {
+            Ok(reply) => match self.scheduler.on_reply(reply, now_ms()) {
+                Ok(effects) => self.execute(effects).await,
+                Err(e) => {
+                    // Not applied: give it back so it is applied after the store recovers.
+                    tracing::error!(error = %e, position = %delivery.position, "could not apply a result");
+                    let _ = subscription.release(&delivery).await;
+                    return;
+                }
+            },
+            Err(e) => tracing::warn!(error = %e, "undecodable message on agent.results skipped"),
+        }
+        if let Err(e) = subscription.ack(&delivery).await {
+            tracing::warn!(error = %e, "could not commit a result (it may be applied again, harmlessly)");
+        }
+    }
+
+    async fn dead_letter(&mut self, subscription: &mut dyn Subscription, delivery: Delivery) {
+        match delivery.decode::<DeadLetter>() {
+            Ok(letter) => match self.scheduler.on_dead_letter(letter, now_ms()) {
+                Ok(effects) => self.execute(effects).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not record a dead letter");
+                    let _ = subscription.release(&delivery).await;
+                    return;
+                }
+            },
+            Err(e) => tracing::warn!(error = %e, "undecodable dead letter skipped"),
+        }
+        let _ = subscription.ack(&delivery).await;
+    }
+}

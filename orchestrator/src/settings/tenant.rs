@@ -1,0 +1,128 @@
+//! A tenant's settings: its secrets and tokens, policy gates, what its stages may ask
+//! for (network, secrets, an image to push), and how its pull requests run.
+
+use super::{Secret, SecretGrant, SecretUse};
+use bosun_bus::policy::PolicyPhase;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// One tenant: a GitHub owner or organisation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSettings {
+    /// The owner login.
+    pub owner: String,
+    /// The webhook secret GitHub signs deliveries with.
+    #[serde(default)]
+    pub webhook_secret: Secret,
+    /// The Slack incoming-webhook URL for run reports.
+    #[serde(default)]
+    pub slack_webhook: Secret,
+    /// The token for commit statuses.
+    #[serde(default)]
+    pub github_token: Secret,
+    /// Policy gates.
+    #[serde(default)]
+    pub policies: Vec<PolicySettings>,
+    /// Stages whose tools may use the network when the stage asks for it
+    /// (`network: true` in `.bosun.yml`); a stage not listed here never gets it.
+    #[serde(default)]
+    pub network_stages: Vec<String>,
+    /// How pull requests run: from forks, and whether they get the network.
+    #[serde(default)]
+    pub pull_requests: PullRequestSettings,
+    /// Hosts webhooks may name in clone URLs (e.g. `github.com`); empty: any host the
+    /// server's `clone_schemes` reach.
+    #[serde(default)]
+    pub clone_hosts: Vec<String>,
+    /// The image repository prefix this tenant's builds push under; default
+    /// `<owner>/`, lower-cased. A build may push only `<prefix><repository name>`.
+    #[serde(default)]
+    pub image_prefix: Option<String>,
+    /// Which agent secrets (`${{ secrets.NAME }}`) this tenant's stages may resolve.
+    #[serde(default)]
+    pub secrets: Vec<SecretGrant>,
+    /// The token the orchestrator reads this tenant's private repositories with over
+    /// HTTP(S) (a GitHub App installation token or a personal token); agents hold
+    /// their own (`bosun agent --clone-token TENANT=VAR`), so it never crosses the bus.
+    #[serde(default)]
+    pub clone_token: Secret,
+    /// A bearer token for this tenant's own API calls (approving fork runs,
+    /// triggering and cancelling its runs); it never acts on another tenant's runs.
+    #[serde(default)]
+    pub api_token: Secret,
+}
+
+impl TenantSettings {
+    /// The image repository a build of `repository` (`owner/name`) may push to, or
+    /// `None` for a name this tenant's prefix cannot hold.
+    pub fn push_repository(&self, repository: &str) -> Option<String> {
+        let name = repository.rsplit_once('/').map_or(repository, |(_, n)| n);
+        let prefix = match &self.image_prefix {
+            Some(prefix) => prefix.clone(),
+            None => format!("{}/", self.owner),
+        };
+        let image = format!("{prefix}{name}").to_ascii_lowercase();
+        (!name.is_empty()).then_some(image)
+    }
+
+    /// The secrets a stage may resolve, used as `used` says.
+    pub fn granted_secrets(&self, used: &SecretUse<'_>) -> Vec<String> {
+        self.secrets
+            .iter()
+            .filter(|g| g.applies(used))
+            .map(|g| g.name.clone())
+            .collect()
+    }
+}
+
+/// What a fork's pull request does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForkRuns {
+    /// Waits until a tenant member approves it (`POST /api/runs/{id}/approve`).
+    #[default]
+    Approve,
+    /// Runs at once, with a pull request's reduced trust.
+    Run,
+    /// Never runs.
+    Ignore,
+}
+
+/// How a tenant's pull requests run. A pull request never resolves secrets, never
+/// pushes images and never runs deploy stages, whatever is set here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequestSettings {
+    /// Pull requests whose head is in another repository (a fork).
+    #[serde(default)]
+    pub from_forks: ForkRuns,
+    /// Whether pull-request runs get the network in the stages `network_stages` lists.
+    #[serde(default)]
+    pub network: bool,
+}
+
+/// One policy a tenant applies.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySettings {
+    /// The policy plugin's name.
+    pub plugin: String,
+    /// Its settings for this tenant.
+    #[serde(default)]
+    pub with: BTreeMap<String, String>,
+    /// Stages it gates (empty: all).
+    #[serde(default)]
+    pub stages: Vec<String>,
+    /// Phases it is asked in (empty: both).
+    #[serde(default)]
+    pub phases: Vec<PolicyPhase>,
+}
+
+impl PolicySettings {
+    /// Whether this policy gates `stage` in `phase`.
+    pub fn applies(&self, stage: &str, phase: PolicyPhase) -> bool {
+        (self.stages.is_empty() || self.stages.iter().any(|s| s == stage))
+            && (self.phases.is_empty() || self.phases.contains(&phase))
+    }
+}

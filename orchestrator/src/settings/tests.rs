@@ -1,0 +1,153 @@
+//! The settings' parsing, defaults, lookups and warnings, tested on YAML text.
+
+use super::*;
+use bosun_bus::policy::PolicyPhase;
+#[test]
+fn settings_parse_with_defaults_and_tenants() {
+    let text = "
+listen: 127.0.0.1:9000
+tenants:
+  - owner: Acme
+    webhook_secret: { env: ACME_SECRET }
+    slack_webhook: { value: http://127.0.0.1:1/hook }
+    policies:
+      - plugin: no-critical-vulns
+        with: { threshold: high }
+        phases: [after-stage]
+repositories:
+  - name: acme/shop
+    pipeline: |
+      pipeline:
+        stages: [lint]
+";
+    let s = ServerSettings::parse(Path::new("bosun.yaml"), text).unwrap();
+    assert_eq!(s.bus, "memory://");
+    let tenant = s.tenant("acme").unwrap();
+    assert_eq!(
+        tenant.slack_webhook.resolve().as_deref(),
+        Some("http://127.0.0.1:1/hook")
+    );
+    let policy = &tenant.policies[0];
+    assert!(policy.applies("security", PolicyPhase::AfterStage));
+    assert!(!policy.applies("security", PolicyPhase::BeforeStage));
+    assert!(s.fallback_pipeline("ACME/shop").unwrap().contains("lint"));
+    assert_eq!(s.base_url(), "http://127.0.0.1:9000");
+}
+
+#[test]
+fn a_tenant_whose_webhook_secret_is_unset_is_warned_about_by_name() {
+    let s = ServerSettings::parse(
+            Path::new("s.yaml"),
+            "tenants:\n  - owner: acme\n    webhook_secret: { env: BOSUN_TEST_SURELY_UNSET_SECRET }\n  - owner: bravo\n  - owner: carol\n    webhook_secret: { value: s3cret }\n",
+        )
+        .unwrap();
+    // bravo configures no secret at all: it takes no webhooks, on purpose.
+    let warnings = s.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("acme") && warnings[0].contains("BOSUN_TEST_SURELY_UNSET_SECRET"));
+}
+
+#[test]
+fn a_production_secret_reaches_only_production_deploys_from_the_default_branch() {
+    let grant = SecretGrant {
+        name: "KUBE_PROD".into(),
+        stages: vec![],
+        events: vec![],
+        environments: vec!["production".into()],
+        default_branch_only: true,
+    };
+    let used = |environment, on_default_branch| SecretUse {
+        stage: "deploy",
+        event: "push",
+        environment,
+        on_default_branch,
+    };
+    assert!(grant.applies(&used(Some("Production"), true)));
+    assert!(
+        !grant.applies(&used(Some("production"), false)),
+        "a feature branch"
+    );
+    assert!(
+        !grant.applies(&used(Some("staging"), true)),
+        "another environment"
+    );
+    assert!(
+        !grant.applies(&used(None, true)),
+        "a stage that deploys nowhere"
+    );
+}
+
+#[test]
+fn an_open_api_beyond_loopback_and_an_unset_api_token_are_warned_about() {
+    let parse = |text: &str| ServerSettings::parse(Path::new("s.yaml"), text).unwrap();
+    assert!(parse("listen: 127.0.0.1:8080\n").warnings().is_empty());
+    assert!(parse("listen: '[::1]:8080'\n").warnings().is_empty());
+    assert!(parse("listen: localhost:8080\n").warnings().is_empty());
+    let open = parse("listen: 0.0.0.0:8080\n").warnings();
+    assert!(
+        open.len() == 1 && open[0].contains("no api_token"),
+        "{open:?}"
+    );
+    let unset = parse("listen: 0.0.0.0:8080\napi_token: { env: BOSUN_TEST_SURELY_UNSET_TOKEN }\n")
+        .warnings();
+    assert!(
+        unset.len() == 1 && unset[0].contains("refused"),
+        "{unset:?}"
+    );
+}
+
+#[test]
+fn trust_settings_parse_and_default_to_the_narrowest() {
+    let s = ServerSettings::parse(
+            Path::new("s.yaml"),
+            "clone_schemes: [https, ssh]\ntenants:\n  - owner: Acme\n    network_stages: [build]\n    pull_requests: { from_forks: ignore, network: true }\n    clone_hosts: [github.com]\n    image_prefix: registry/acme/\n    secrets:\n      - { name: KUBE, stages: [deploy] }\n  - owner: bravo\n",
+        )
+        .unwrap();
+    assert_eq!(s.clone_schemes, [CloneScheme::Https, CloneScheme::Ssh]);
+    let acme = s.tenant("acme").unwrap();
+    assert_eq!(acme.pull_requests.from_forks, ForkRuns::Ignore);
+    assert_eq!(
+        acme.push_repository("Acme/Shop").as_deref(),
+        Some("registry/acme/shop")
+    );
+    let used = |stage, event| SecretUse {
+        stage,
+        event,
+        environment: None,
+        on_default_branch: true,
+    };
+    assert_eq!(acme.granted_secrets(&used("deploy", "push")), ["KUBE"]);
+    assert!(
+        acme.granted_secrets(&used("deploy", "pull_request"))
+            .is_empty()
+    );
+    assert!(acme.granted_secrets(&used("test", "push")).is_empty());
+    let bravo = s.tenant("bravo").unwrap();
+    assert_eq!(bravo.pull_requests.from_forks, ForkRuns::Approve);
+    assert!(!bravo.pull_requests.network);
+    assert_eq!(
+        bravo.push_repository("bravo/app").as_deref(),
+        Some("bravo/app")
+    );
+    let defaults = ServerSettings::parse(Path::new("s.yaml"), "{}").unwrap();
+    assert_eq!(defaults.clone_schemes, [CloneScheme::Https]);
+    let err = ServerSettings::parse(Path::new("s.yaml"), "clone_schemes: [file]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("file"), "{err}");
+}
+
+#[test]
+fn unknown_keys_and_duplicate_tenants_are_named() {
+    let err = ServerSettings::parse(Path::new("s.yaml"), "tenantz: []\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("s.yaml") && err.contains("tenantz"), "{err}");
+    let err = ServerSettings::parse(
+        Path::new("s.yaml"),
+        "tenants:\n  - owner: a\n  - owner: A\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("listed twice"), "{err}");
+}
