@@ -168,7 +168,11 @@ fn services_keep_the_step_rules_and_names_the_step_can_resolve() {
         step.services = services;
         step
     };
-    let ok = check_step(&context(false), with(vec![service("cache"), service("db-1")])).unwrap();
+    let ok = check_step(
+        &context(false),
+        with(vec![service("cache"), service("db-1")]),
+    )
+    .unwrap();
     assert_eq!(
         ok.services[0].ready_timeout_ms, 1_000,
         "a deadline is at least a second"
@@ -181,8 +185,11 @@ fn services_keep_the_step_rules_and_names_the_step_can_resolve() {
         );
     }
     assert!(
-        denied(check_step(&context(false), with(vec![service("db"), service("db")])))
-            .contains("two services")
+        denied(check_step(
+            &context(false),
+            with(vec![service("db"), service("db")])
+        ))
+        .contains("two services")
     );
     assert!(
         denied(check_step(&context(false), with(vec![service("db"); 9]))).contains("at most 8")
