@@ -43,6 +43,8 @@ pub enum EventKind {
     StageFailed,
     /// A stage settled as unable to run (`stage.errored`).
     StageErrored,
+    /// A matrix instance was stopped because another failed, `fail_fast` (`stage.cancelled`).
+    StageCancelled,
     /// A result for a settled or superseded attempt was dropped (`result.ignored`).
     ResultIgnored,
     /// Policies were asked (`gate.requested`).
@@ -89,6 +91,7 @@ impl EventKind {
             EventKind::StagePassed => "stage.passed",
             EventKind::StageFailed => "stage.failed",
             EventKind::StageErrored => "stage.errored",
+            EventKind::StageCancelled => "stage.cancelled",
             EventKind::ResultIgnored => "result.ignored",
             EventKind::GateRequested => "gate.requested",
             EventKind::GateAllowed => "gate.allowed",
@@ -181,6 +184,7 @@ mod tests {
             EventKind::StagePassed => "stage.passed",
             EventKind::StageFailed => "stage.failed",
             EventKind::StageErrored => "stage.errored",
+            EventKind::StageCancelled => "stage.cancelled",
             EventKind::ResultIgnored => "result.ignored",
             EventKind::GateRequested => "gate.requested",
             EventKind::GateAllowed => "gate.allowed",
@@ -196,7 +200,7 @@ mod tests {
     }
 
     /// Every kind, in declaration order.
-    const ALL: [EventKind; 29] = [
+    const ALL: [EventKind; 30] = [
         EventKind::RunCreated,
         EventKind::RunAwaitingApproval,
         EventKind::RunApproved,
@@ -215,6 +219,7 @@ mod tests {
         EventKind::StagePassed,
         EventKind::StageFailed,
         EventKind::StageErrored,
+        EventKind::StageCancelled,
         EventKind::ResultIgnored,
         EventKind::GateRequested,
         EventKind::GateAllowed,

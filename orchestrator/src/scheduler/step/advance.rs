@@ -52,6 +52,7 @@ impl Step<'_> {
                 };
                 match self.needs_status(&spec) {
                     NeedsStatus::Waiting => {}
+                    NeedsStatus::Ready if !self.matrix_has_room(&spec) => {}
                     NeedsStatus::Blocked(by) => {
                         let stage = &mut self.run.stages[index];
                         stage.state = StageState::Skipped;

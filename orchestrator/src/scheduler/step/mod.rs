@@ -11,6 +11,7 @@ mod advance;
 mod dispatch;
 mod finish;
 mod gate;
+mod matrix;
 mod result;
 mod rollback;
 mod tick;

@@ -216,5 +216,8 @@ impl Step<'_> {
         };
         self.record(Event::new(kind, format!("{stage_name}: {summary}")).stage(stage_name));
         self.status(&format!("bosun/{stage_name}"), status, summary);
+        if matches!(state, StageState::Failure | StageState::Errored) {
+            self.matrix_fail_fast(stage_name);
+        }
     }
 }

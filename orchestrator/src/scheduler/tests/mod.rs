@@ -3,6 +3,7 @@
 //! the scenarios are in one module per area.
 
 mod gates;
+mod matrix;
 mod replies;
 mod runs;
 mod stages;

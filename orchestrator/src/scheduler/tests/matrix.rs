@@ -1,0 +1,114 @@
+//! Matrix stages: instances run in parallel up to `max_parallel`, later stages wait for
+//! every instance, and `fail_fast` stops the siblings of a failed instance.
+
+use super::*;
+use crate::model::StageState;
+
+fn stages_of(tasks: &[(String, TaskMessage)]) -> Vec<String> {
+    let mut names: Vec<String> = tasks.iter().map(|(_, t)| t.task.stage.clone()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn max_parallel_holds_instances_back_and_later_stages_wait_for_all() {
+    let mut h = Harness::new(vec![]);
+    let config = r#"pipeline:
+  stages:
+    - name: test
+      matrix: { python: ["3.11", "3.12", "3.13"] }
+      max_parallel: 2
+    - name: build
+"#;
+    let (run_id, effects) = h.start("main", config);
+    let first = tasks(&effects);
+    assert_eq!(
+        stages_of(&first),
+        ["test-3_11", "test-3_12"],
+        "two at a time"
+    );
+    let after_one = tasks(&h.reply(&first[0].1, pass("ok")));
+    assert_eq!(
+        stages_of(&after_one),
+        ["test-3_13"],
+        "the third takes the free place"
+    );
+    assert!(
+        tasks(&h.reply(&first[1].1, pass("ok"))).is_empty(),
+        "build waits for 3.13"
+    );
+    let build = only_task(&h.reply(&after_one[0].1, pass("ok")), "agent.build");
+    let end = h.reply(&build, pass("built"));
+    assert!(!end.is_empty());
+    assert_eq!(h.run(&run_id).status, RunStatus::Success);
+}
+
+#[test]
+fn fail_fast_cancels_the_siblings_and_their_late_results_are_ignored() {
+    let mut h = Harness::new(vec![]);
+    let config = r#"pipeline:
+  stages:
+    - name: test
+      matrix: { python: ["3.11", "3.12"], os: [debian, alpine] }
+    - name: build
+"#;
+    let (run_id, effects) = h.start("main", config);
+    let out = tasks(&effects);
+    assert_eq!(out.len(), 4, "no max_parallel: every instance at once");
+    let failed = &out[0].1;
+    h.reply(
+        failed,
+        result(report(Outcome::Failure, "lint-like failure")),
+    );
+    let run = h.run(&run_id);
+    assert_eq!(run.status, RunStatus::Failure);
+    for stage in &run.stages {
+        match stage.name.as_str() {
+            name if name == failed.task.stage => assert_eq!(stage.state, StageState::Failure),
+            "build" => assert_eq!(stage.state, StageState::Skipped),
+            _ => {
+                assert_eq!(stage.state, StageState::Cancelled, "{}", stage.name);
+                assert!(stage.summary.contains("(fail_fast)"), "{}", stage.summary);
+            }
+        }
+    }
+    let events = h.scheduler.store().events(&run_id).unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.kind == "stage.cancelled")
+            .count(),
+        3
+    );
+    // A cancelled instance's result arrives anyway: it changes nothing.
+    assert!(tasks(&h.reply(&out[1].1, pass("ok"))).is_empty());
+    assert_eq!(
+        h.run(&run_id).stage(&out[1].1.task.stage).unwrap().state,
+        StageState::Cancelled
+    );
+}
+
+#[test]
+fn without_fail_fast_the_other_instances_finish() {
+    let mut h = Harness::new(vec![]);
+    let config = r#"pipeline:
+  stages:
+    - name: test
+      matrix: { python: ["3.11", "3.12"] }
+      fail_fast: false
+"#;
+    let (run_id, effects) = h.start("main", config);
+    let out = tasks(&effects);
+    h.reply(&out[0].1, result(report(Outcome::Failure, "failed")));
+    assert_eq!(
+        h.run(&run_id).stage(&out[1].1.task.stage).unwrap().state,
+        StageState::Running
+    );
+    h.reply(&out[1].1, pass("ok"));
+    let run = h.run(&run_id);
+    assert_eq!(run.status, RunStatus::Failure);
+    assert_eq!(
+        run.stage(&out[1].1.task.stage).unwrap().state,
+        StageState::Success
+    );
+}
