@@ -410,3 +410,59 @@ fn python_service_runs_its_integration_tests_against_a_redis_service_removed_aft
     );
     assert_eq!(leftovers(&run), "", "removed after a failed start too");
 }
+
+#[test]
+fn a_matrix_runs_one_instance_per_image_each_with_its_own_row() {
+    let test = "a_matrix_runs_one_instance_per_image";
+    if !images_or_skip(test, &["bosun/python:latest", "bosun/node:latest"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("matrix");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join(".bosun.yml"),
+        r#"pipeline:
+  stages:
+    - name: test
+      matrix: { runtime: [python, node] }
+      fail_fast: false
+      image: "bosun/${{ matrix.runtime }}:latest"
+      env: { RUNTIME: "${{ matrix.runtime }}" }
+      commands:
+        - 'if [ "$RUNTIME" = python ]; then python3 --version; else node --version; fi'
+        - test "$RUNTIME" = python
+    - name: report
+      plugin: junit-report
+"#,
+    )
+    .unwrap();
+    let (code, run, stderr) = bosun_run(&repo, &[]);
+    assert_eq!(
+        code,
+        Some(1),
+        "the node instance fails: {}",
+        explain(&run, &stderr)
+    );
+    let state = |stage: &str| -> String {
+        run["run"]["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == stage)
+            .map(|s| s["state"].as_str().unwrap_or("").to_string())
+            .unwrap_or_else(|| panic!("no row for {stage}: {:#}", run["run"]))
+    };
+    let python = logs(&repo, &run, "test-python");
+    assert!(python.contains("Python 3.11"), "{python}");
+    assert_eq!(
+        state("test-python"),
+        "success",
+        "{}",
+        explain(&run, &stderr)
+    );
+    let node = logs(&repo, &run, "test-node");
+    assert!(node.contains("v18."), "{node}");
+    assert_eq!(state("test-node"), "failure");
+    assert_eq!(state("report"), "skipped", "it needs every instance");
+}
