@@ -96,6 +96,7 @@ mod duration;
 mod error;
 mod flatten;
 mod glob;
+mod hold;
 mod matrix;
 mod parse;
 pub use parse::MAX_CONFIG_BYTES;
@@ -118,6 +119,7 @@ pub use command_step::{
 };
 pub use error::{ConfigError, Problem};
 pub use glob::glob_matches;
+pub use hold::{Approval, Concurrency, DEFAULT_APPROVAL_TIMEOUT};
 pub use parse::parse;
 pub use plan::ResolvedPlan;
 pub use services::{DEFAULT_READY_TIMEOUT, Readiness, ServiceSpec};
@@ -188,6 +190,10 @@ pub struct StageSpec {
     pub step: Option<CommandStep>,
     /// Set on each instance of a `matrix` stage.
     pub matrix: Option<MatrixInstance>,
+    /// A person must let the stage run.
+    pub approval: Option<Approval>,
+    /// One run at a time through the stage, per group.
+    pub concurrency: Option<Concurrency>,
 }
 
 /// One instance of a `matrix` stage.

@@ -2,6 +2,7 @@
 //! Dependencies, `deploy_environment` and rollback are settled later, across stages.
 
 use super::command_step::{COMMANDS_PLUGIN, COMMANDS_POOL, CommandStep, read_command_step};
+use super::hold::{read_approval, read_concurrency};
 use super::matrix::{MatrixDraft, read_matrix};
 use super::positions::YamlPath;
 use super::reader::{Keys, Reader, closest, describe};
@@ -40,6 +41,8 @@ const STAGE_KEYS: Keys = Keys {
         "matrix",
         "fail_fast",
         "max_parallel",
+        "approval",
+        "concurrency",
     ],
     elsewhere: &[
         (
@@ -177,6 +180,8 @@ fn default_spec(name: String, defaults: &StageDefaults) -> StageSpec {
         rollback: None,
         step: None,
         matrix: None,
+        approval: None,
+        concurrency: None,
     }
 }
 
@@ -288,6 +293,12 @@ fn read_stage_object(
     }
     if let Some((value, at)) = field("environment") {
         spec.environment = reader.text(value, &at, "environment", &scope);
+    }
+    if let Some((value, at)) = field("approval") {
+        spec.approval = read_approval(reader, value, &at, &scope);
+    }
+    if let Some((value, at)) = field("concurrency") {
+        spec.concurrency = read_concurrency(reader, value, &at, &scope);
     }
     if let Some((value, at)) = field("allow_failure") {
         spec.allow_failure = reader

@@ -349,3 +349,66 @@ fn bad_matrices_are_refused_with_their_place() {
         assert!(error.contains(expected), "{extra}: {error}");
     }
 }
+
+#[test]
+fn approval_and_concurrency_are_read_with_their_defaults() {
+    let config = parse(
+        ".bosun.yml",
+        r#"pipeline:
+  stages:
+    - name: build
+    - name: deploy
+      environment: production
+      approval: { from: [alice, "@acme/release"], timeout: 2h }
+      concurrency: { group: "deploy-${{environment}}-${{ branch }}" }
+    - name: smoke
+      concurrency: smoke
+"#,
+    )
+    .unwrap();
+    let deploy = config.stage("deploy").unwrap();
+    let approval = deploy.approval.as_ref().unwrap();
+    assert_eq!(approval.from, ["alice", "@acme/release"]);
+    assert_eq!(approval.timeout, std::time::Duration::from_secs(7200));
+    let lock = deploy.concurrency.as_ref().unwrap();
+    assert!(
+        lock.queue && !lock.cancel_in_progress,
+        "waits in order by default"
+    );
+    assert_eq!(
+        lock.group_for(deploy.environment.as_deref(), "main", "acme/shop"),
+        "deploy-production-main"
+    );
+    assert_eq!(
+        config
+            .stage("smoke")
+            .unwrap()
+            .concurrency
+            .as_ref()
+            .unwrap()
+            .group,
+        "smoke"
+    );
+
+    for (stage, expected) in [
+        (
+            "      approval: { from: [\"al ice\"] }\n",
+            "neither a GitHub login",
+        ),
+        (
+            "      approval: { timeout: 5s }\n",
+            "'timeout' of 5s is out of range",
+        ),
+        ("      approval: yes\n", "a mapping with 'from'"),
+        ("      concurrency: { queue: false }\n", "name the 'group'"),
+        (
+            "      concurrency: \"x-${{ secrets.T }}\"\n",
+            "may use ${{ environment }}",
+        ),
+        ("      concurrency: { group: g, wait: true }\n", "wait"),
+    ] {
+        let text = format!("pipeline:\n  stages:\n    - name: deploy\n{stage}");
+        let error = parse(".bosun.yml", &text).unwrap_err().to_string();
+        assert!(error.contains(expected), "{stage}: {error}");
+    }
+}
