@@ -6,7 +6,6 @@
 //! host converts between these types and the plugin bindings.
 
 pub mod dead_letter;
-pub mod git_refs;
 pub mod ids;
 pub mod inventory;
 pub mod kafka;

@@ -23,6 +23,7 @@
 
 pub mod bindings;
 pub mod containers;
+pub mod detect;
 pub mod fs;
 pub mod log;
 pub mod report;

@@ -40,6 +40,9 @@ pub fn check_relative(path: &str) -> Result<(), String> {
     if path.is_empty() {
         return Err("empty path".into());
     }
+    if path.contains('\0') {
+        return Err(format!("{path:?} contains a NUL byte"));
+    }
     if path.starts_with('-') {
         return Err(format!(
             "{path:?} starts with '-' and would read as an option"
@@ -51,6 +54,12 @@ pub fn check_relative(path: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// [`check_relative`] for the path setting `key`, with an error that names the key.
+pub fn check_relative_setting(key: &str, path: &str) -> Result<(), String> {
+    check_relative(path)
+        .map_err(|why| format!("`{key}` must be a relative path inside the workspace: {why}"))
 }
 
 impl PolicyInput {
@@ -80,6 +89,18 @@ mod tests {
         );
         assert!(check_relative("/etc/passwd").is_err());
         assert!(check_relative("a/../../b").is_err());
+        assert!(check_relative("a\0b").unwrap_err().contains("NUL"));
+    }
+
+    #[test]
+    fn a_path_setting_names_its_key_and_refuses_a_leading_dash() {
+        assert!(check_relative_setting("report", "out/report.json").is_ok());
+        let err = check_relative_setting("report", "--output=/etc").unwrap_err();
+        assert!(
+            err.starts_with("`report` must be a relative path inside the workspace")
+                && err.contains("would read as an option"),
+            "{err}"
+        );
     }
 
     #[test]

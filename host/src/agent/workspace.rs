@@ -1,36 +1,24 @@
-//! Workspaces: the repository at the task's commit, from a per-repository git mirror.
+//! Workspaces: the repository at the task's commit, from the repository's git mirror
+//! (`bosun-git`).
 //!
 //! The first task for a repository clones a bare mirror into the cache; later tasks
-//! fetch into it. Each task gets its own checkout (a cheap `--shared` clone), removed
-//! when the task is done. Git runs with argv only, and the URL and commit are checked
-//! first so neither can smuggle in an option.
+//! fetch into it. Tasks of one commit share one read-only checkout (a cheap `--shared`
+//! clone) unless told to keep their own; each task's folders are removed when it is
+//! done. Git runs with argv only, and the URL and commit are checked first so neither
+//! can smuggle in an option.
 
-use sha2::{Digest, Sha256};
+use bosun_git::{GitError, Mirror, Mirrors};
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use tokio::process::Command;
 
 /// Why a workspace could not be prepared.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
-    /// The clone URL is not one Bosun fetches from.
-    #[error("clone URL {0:?} is not allowed (use https://, http://, ssh://, git@host: or file://)")]
-    BadUrl(String),
-    /// The commit is not a hex sha.
-    #[error("commit {0:?} is not a hexadecimal sha")]
-    BadCommit(String),
-    /// Git failed.
-    #[error("git {action} for {url} failed: {detail}")]
-    Git {
-        /// What git was doing.
-        action: &'static str,
-        /// The repository.
-        url: String,
-        /// Git's stderr.
-        detail: String,
-    },
+    /// The repository or the commit could not be fetched or checked out.
+    #[error(transparent)]
+    Git(#[from] GitError),
     /// Local file-system trouble.
     #[error("workspace folder {path}: {source}")]
     Io {
@@ -79,63 +67,13 @@ impl Drop for Workspace {
 /// Prepares workspaces under a cache folder.
 pub struct WorkspaceCache {
     root: PathBuf,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    mirrors: Mirrors,
     /// Share one checkout per commit between tasks (safe when tools cannot write to
     /// `/workspace`: plugins and sandboxed containers see it read-only).
     share: bool,
     shared: Mutex<Vec<(String, Arc<SharedCheckout>)>>,
-    /// Commits already known to be in their mirror (no `git cat-file` needed).
-    present: Mutex<std::collections::HashSet<String>>,
     /// Clone tokens by tenant (lower-cased): the agent's own, from its operator.
     tokens: HashMap<String, String>,
-}
-
-fn check_url(url: &str) -> Result<(), WorkspaceError> {
-    if !bosun_bus::git_refs::is_allowed_clone_url(url) {
-        return Err(WorkspaceError::BadUrl(url.to_string()));
-    }
-    Ok(())
-}
-
-fn check_commit(commit: &str) -> Result<(), WorkspaceError> {
-    if !bosun_bus::git_refs::is_commit_sha(commit) {
-        return Err(WorkspaceError::BadCommit(commit.to_string()));
-    }
-    Ok(())
-}
-
-async fn git(
-    args: &[&str],
-    cwd: Option<&Path>,
-    action: &'static str,
-    url: &str,
-    token: Option<&str>,
-) -> Result<(), WorkspaceError> {
-    let mut command = Command::new("git");
-    command
-        .args(args)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    if let Some(token) = token {
-        command.envs(bosun_bus::git_refs::token_env(token));
-    }
-    if let Some(dir) = cwd {
-        command.current_dir(dir);
-    }
-    let output = command.output().await.map_err(|e| WorkspaceError::Git {
-        action,
-        url: url.to_string(),
-        detail: format!("cannot run git: {e}"),
-    })?;
-    if !output.status.success() {
-        return Err(WorkspaceError::Git {
-            action,
-            url: url.to_string(),
-            detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        });
-    }
-    Ok(())
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WorkspaceError + '_ {
@@ -149,11 +87,10 @@ impl WorkspaceCache {
     /// Mirrors and task folders live under `root`.
     pub fn new(root: PathBuf) -> WorkspaceCache {
         WorkspaceCache {
+            mirrors: Mirrors::new(root.join("mirrors")),
             root,
-            locks: Mutex::new(HashMap::new()),
             share: true,
             shared: Mutex::new(Vec::new()),
-            present: Mutex::new(std::collections::HashSet::new()),
             tokens: HashMap::new(),
         }
     }
@@ -166,13 +103,6 @@ impl WorkspaceCache {
             .map(|(tenant, token)| (tenant.to_ascii_lowercase(), token))
             .collect();
         self
-    }
-
-    fn is_present(&self, key: &str, commit: &str) -> bool {
-        self.present
-            .lock()
-            .map(|p| p.contains(&format!("{key}/{commit}")))
-            .unwrap_or(false)
     }
 
     /// Give every task its own checkout: for runners whose tools can write to the
@@ -210,13 +140,6 @@ impl WorkspaceCache {
         Some(checkout)
     }
 
-    fn repo_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        match self.locks.lock() {
-            Ok(mut locks) => locks.entry(key.to_string()).or_default().clone(),
-            Err(_) => Arc::new(tokio::sync::Mutex::new(())),
-        }
-    }
-
     /// Check out `commit` of `url` into a fresh folder for task `task_id`.
     pub async fn prepare(
         &self,
@@ -239,55 +162,8 @@ impl WorkspaceCache {
         let token = self
             .tokens
             .get(&tenant.to_ascii_lowercase())
-            .map(String::as_str)
-            .filter(|_| url.starts_with("https://") || url.starts_with("http://"));
-        check_url(url)?;
-        check_commit(commit)?;
-        let key = hex::encode(Sha256::digest(url.as_bytes()));
-        let mirror = self.root.join("mirrors").join(&key);
-        {
-            // One fetch per repository at a time; checkouts run in parallel.
-            let lock = self.repo_lock(&key);
-            let _guard = lock.lock().await;
-            let mirror_s = mirror.display().to_string();
-            if !mirror.join("HEAD").exists() {
-                std::fs::create_dir_all(mirror.parent().unwrap_or(&self.root))
-                    .map_err(io(&mirror))?;
-                git(
-                    &["clone", "--quiet", "--mirror", "--", url, &mirror_s],
-                    None,
-                    "clone",
-                    url,
-                    token,
-                )
-                .await?;
-            } else if !self.is_present(&key, commit)
-                && git(
-                    &["cat-file", "-e", &format!("{commit}^{{commit}}")],
-                    Some(&mirror),
-                    "lookup",
-                    url,
-                    None,
-                )
-                .await
-                .is_err()
-            {
-                git(
-                    &["fetch", "--quiet", "--prune", "origin"],
-                    Some(&mirror),
-                    "fetch",
-                    url,
-                    token,
-                )
-                .await?;
-            }
-        }
-        if let Ok(mut present) = self.present.lock() {
-            if present.len() >= 4096 {
-                present.clear();
-            }
-            present.insert(format!("{key}/{commit}"));
-        }
+            .map(String::as_str);
+        let mirror = self.mirrors.fetch(url, commit, token).await?;
         let safe_id: String = task_id
             .chars()
             .map(|c| {
@@ -310,7 +186,7 @@ impl WorkspaceCache {
         std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755))
             .map_err(io(&root))?;
         let lease = if self.share {
-            self.shared_checkout(&key, commit)
+            self.shared_checkout(mirror.key(), commit)
         } else {
             None
         };
@@ -318,13 +194,13 @@ impl WorkspaceCache {
             Some(checkout) => {
                 checkout
                     .ready
-                    .get_or_try_init(|| checkout_into(&mirror, &checkout.path, commit, url))
+                    .get_or_try_init(|| checkout_into(&mirror, &checkout.path, commit))
                     .await?;
                 checkout.path.clone()
             }
             None => {
                 let source = root.join("src");
-                checkout_into(&mirror, &source, commit, url).await?;
+                checkout_into(&mirror, &source, commit).await?;
                 source
             }
         };
@@ -338,46 +214,9 @@ impl WorkspaceCache {
     }
 }
 
-/// `git clone --shared` of the mirror into `dest`, detached at `commit`, readable by
-/// the tools' non-root user.
-async fn checkout_into(
-    mirror: &Path,
-    dest: &Path,
-    commit: &str,
-    url: &str,
-) -> Result<(), WorkspaceError> {
-    if dest.exists() {
-        std::fs::remove_dir_all(dest).map_err(io(dest))?;
-    }
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
-    }
-    let mirror_s = mirror.display().to_string();
-    let dest_s = dest.display().to_string();
-    git(
-        &[
-            "clone",
-            "--quiet",
-            "--shared",
-            "--no-checkout",
-            "--",
-            &mirror_s,
-            &dest_s,
-        ],
-        None,
-        "checkout",
-        url,
-        None,
-    )
-    .await?;
-    git(
-        &["checkout", "--quiet", "--detach", commit, "--"],
-        Some(dest),
-        "checkout",
-        url,
-        None,
-    )
-    .await?;
+/// The mirror's checkout of `commit` in `dest`, readable by the tools' non-root user.
+async fn checkout_into(mirror: &Mirror, dest: &Path, commit: &str) -> Result<(), WorkspaceError> {
+    mirror.checkout(commit, dest).await?;
     std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755)).map_err(io(dest))?;
     Ok(())
 }
@@ -385,17 +224,6 @@ async fn checkout_into(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_and_commits_are_checked_before_git_sees_them() {
-        assert!(check_url("https://github.com/acme/app.git").is_ok());
-        assert!(check_url("file:///tmp/repo").is_ok());
-        assert!(check_url("--upload-pack=touch /tmp/x").is_err());
-        assert!(check_url("/etc").is_err());
-        assert!(check_commit("0123abcd").is_ok());
-        assert!(check_commit("--force").is_err());
-        assert!(check_commit("HEAD").is_err());
-    }
 
     fn repo(dir: &Path) -> (String, String) {
         let run = |args: &[&str]| {

@@ -10,6 +10,7 @@ use bollard::Docker;
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, PushImageOptionsBuilder, TagImageOptionsBuilder,
 };
+use bosun_git::refs::branch_tag;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,27 +18,6 @@ use std::time::Duration;
 
 /// Most bytes of build log kept.
 const LOG_CAP: usize = 1 << 20;
-
-/// A Docker tag from a branch name: `[A-Za-z0-9_.-]`, at most 128 characters.
-pub fn branch_tag(branch: &str) -> String {
-    let tag: String = branch
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(128)
-        .collect();
-    let tag = tag.trim_start_matches(['.', '-']).to_string();
-    if tag.is_empty() {
-        "branch".to_string()
-    } else {
-        tag
-    }
-}
 
 fn tar_context(dir: &Path) -> Result<Vec<u8>, ContainerError> {
     let mut builder = tar::Builder::new(Vec::new());
@@ -209,17 +189,6 @@ fn tail(text: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn branch_names_become_valid_tags() {
-        assert_eq!(branch_tag("main"), "main");
-        assert_eq!(branch_tag("feature/login"), "feature-login");
-        assert_eq!(
-            branch_tag("zzz\";echo${IFS}\"hi\";#"),
-            "zzz--echo--IFS--hi---"
-        );
-        assert_eq!(branch_tag("..."), "branch");
-    }
 
     #[test]
     fn push_status_yields_the_digest() {

@@ -273,7 +273,7 @@ pub async fn trigger_run(
             format!("repository {:?} is not owner/name", request.repository),
         );
     };
-    if !bosun_bus::git_refs::is_commit_sha(&request.commit) {
+    if !bosun_git::refs::is_commit_sha(&request.commit) {
         return error(
             StatusCode::BAD_REQUEST,
             format!("commit {:?} is not a hexadecimal sha", request.commit),
@@ -300,7 +300,7 @@ pub async fn trigger_run(
         ) {
             return error(StatusCode::FORBIDDEN, refused);
         }
-    } else if !bosun_bus::git_refs::is_allowed_clone_url(&request.clone_url) {
+    } else if !bosun_git::refs::is_allowed_clone_url(&request.clone_url) {
         return error(
             StatusCode::BAD_REQUEST,
             format!("clone URL {:?} is not allowed", request.clone_url),

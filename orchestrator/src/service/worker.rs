@@ -89,7 +89,8 @@ impl Worker {
         tokio::spawn(async move {
             let loaded = source
                 .load(&trigger, fallback.as_deref(), token.as_deref())
-                .await;
+                .await
+                .map_err(|e| e.to_string());
             let _ = tx.send(Command::ConfigLoaded { run_id, loaded }).await;
         });
     }

@@ -1,5 +1,7 @@
 //! The build stage's `with:` block, parsed once into typed settings.
 
+use bosun_sdk::settings::check_relative_setting;
+
 /// Where images go unless `registry` says otherwise: the registry `scripts/services.sh`
 /// starts, and the one a local agent is configured with.
 pub const DEFAULT_REGISTRY: &str = "127.0.0.1:5000";
@@ -57,9 +59,9 @@ pub fn parse(config: &[(String, String)], task_repository: &str) -> Result<Setti
     bosun_sdk::settings::check_known(config, &[KNOWN_KEYS, &["build_args.<NAME>"]].concat())?;
     let get = |key: &str| bosun_sdk::settings::value(config, key);
     let dockerfile = get("dockerfile").unwrap_or("Dockerfile");
-    relative_path("dockerfile", dockerfile)?;
+    check_relative_setting("dockerfile", dockerfile)?;
     let context = get("context").unwrap_or(".");
-    relative_path("context", context)?;
+    check_relative_setting("context", context)?;
     let inside = context == "."
         || dockerfile
             .strip_prefix(context.trim_end_matches('/'))
@@ -147,17 +149,6 @@ fn valid_repository(repository: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._/-".contains(c))
 }
 
-fn relative_path(key: &str, path: &str) -> Result<(), String> {
-    let escapes =
-        path.starts_with('/') || path.contains('\0') || path.split('/').any(|part| part == "..");
-    if path.is_empty() || escapes {
-        return Err(format!(
-            "`{key}` must be a relative path inside the workspace, got {path:?}"
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +205,20 @@ mod tests {
             }
         );
         assert!(!settings.push);
+    }
+
+    #[test]
+    fn a_path_starting_with_a_dash_is_refused_as_an_option() {
+        for pairs in [
+            vec![("dockerfile", "-Dockerfile")],
+            vec![("context", "-app"), ("dockerfile", "-app/Dockerfile")],
+        ] {
+            let err = parse_pairs(&pairs).unwrap_err();
+            assert!(
+                err.contains("must be a relative path") && err.contains("would read as an option"),
+                "{pairs:?}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The deploy stage's `with:` block (plus the task's commit and repository), parsed once
 //! into typed settings with errors naming the key.
 
+use bosun_sdk::settings::check_relative_setting;
+
 /// Tool images used unless `image` says otherwise: public images carrying the tool.
 pub const DEFAULT_HELM_IMAGE: &str = "alpine/helm:latest";
 /// See [`DEFAULT_HELM_IMAGE`].
@@ -133,18 +135,18 @@ pub fn parse(
     dns_label("namespace", &namespace, 63)?;
     let chart = get("chart").unwrap_or("chart").to_string();
     if !chart.contains("://") {
-        relative_path("chart", &chart)?;
+        check_relative_setting("chart", &chart)?;
     }
     let values = list(get("values"));
     for file in &values {
-        relative_path("values", file)?;
+        check_relative_setting("values", file)?;
     }
     let manifests = match get("manifests") {
         None => vec!["k8s".to_string()],
         raw => list(raw),
     };
     for path in &manifests {
-        relative_path("manifests", path)?;
+        check_relative_setting("manifests", path)?;
     }
     let image_tag = get("image_tag").unwrap_or(commit).to_string();
     let tag_ok = !image_tag.is_empty()
@@ -249,17 +251,6 @@ fn env_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn relative_path(key: &str, path: &str) -> Result<(), String> {
-    let escapes =
-        path.starts_with('/') || path.contains('\0') || path.split('/').any(|part| part == "..");
-    if path.is_empty() || escapes {
-        return Err(format!(
-            "`{key}` must be a relative path inside the workspace, got {path:?}"
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +301,22 @@ mod tests {
         assert_eq!(s.kubeconfig_secret.as_deref(), Some("KUBE_PROD"));
         assert_eq!(s.env, [("FAKE_DEPLOY_FAIL".into(), "rollout".into())]);
         assert!(!s.chart_is_local());
+    }
+
+    #[test]
+    fn a_path_starting_with_a_dash_is_refused_as_an_option() {
+        for (key, path) in [
+            ("chart", "--post-renderer=/bin/sh"),
+            ("values", "-f"),
+            ("manifests", "deploy, -k"),
+        ] {
+            let err = parse_pairs(&[("environment", "staging"), (key, path)]).unwrap_err();
+            assert!(
+                err.contains(&format!("`{key}` must be a relative path"))
+                    && err.contains("would read as an option"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -1,70 +1,15 @@
-//! Which language a workspace is written in, and what pylint should lint by default.
+//! Which language a workspace is written in (the SDK's detection), and what pylint
+//! should lint by default.
 
 use std::path::Path;
 
-/// A language the lint stage has a tool for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Language {
-    /// pylint.
-    Python,
-    /// eslint.
-    Node,
-}
-
-impl Language {
-    /// Parse `python` or `node` (`with: language`).
-    pub fn parse(raw: &str) -> Option<Language> {
-        match raw.trim() {
-            "python" => Some(Language::Python),
-            "node" | "javascript" => Some(Language::Node),
-            _ => None,
-        }
-    }
-}
-
-/// Files at the top of a repository that say it is a Python project.
-const PYTHON_MARKERS: &[&str] = &[
-    "pyproject.toml",
-    "setup.py",
-    "setup.cfg",
-    "requirements.txt",
-    "Pipfile",
-];
-
-/// The language of the repository at `root`: Python when it has a Python project file
-/// or `.py` files at its top or in `src/`, Node when it has a `package.json`. Both or
-/// neither is an error asking for `with: language`.
-pub fn language(root: &Path) -> Result<Language, String> {
-    let python = PYTHON_MARKERS.iter().any(|m| root.join(m).is_file())
-        || has_python_files(root)
-        || has_python_files(&root.join("src"));
-    let node = root.join("package.json").is_file();
-    match (python, node) {
-        (true, false) => Ok(Language::Python),
-        (false, true) => Ok(Language::Node),
-        (true, true) => Err(
-            "the workspace has both Python files and a package.json; set `language: python` \
-             or `language: node`"
-                .into(),
-        ),
-        (false, false) => Err(
-            "found no Python project (pyproject.toml, setup.py, .py files) and no package.json \
-             at the top of the workspace; set `language: python` or `language: node`"
-                .into(),
-        ),
-    }
-}
-
-fn has_python_files(dir: &Path) -> bool {
-    sorted_entries(dir)
-        .iter()
-        .any(|name| name.ends_with(".py") && dir.join(name).is_file())
-}
+use bosun_sdk::detect::visible_entries;
+pub use bosun_sdk::detect::{Language, language};
 
 /// What pylint lints when `with: paths` is not given: `src/` and every top-level
 /// package (a folder with an `__init__.py`); failing those, the top-level `.py` files.
 pub fn python_targets(root: &Path) -> Vec<String> {
-    let entries = sorted_entries(root);
+    let entries = visible_entries(root);
     let mut targets: Vec<String> = entries
         .iter()
         .filter(|name| {
@@ -80,20 +25,6 @@ pub fn python_targets(root: &Path) -> Vec<String> {
             .collect();
     }
     targets
-}
-
-/// Names in `dir`, sorted, without hidden ones; empty when it cannot be read.
-fn sorted_entries(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|name| !name.starts_with('.'))
-        .collect();
-    names.sort();
-    names
 }
 
 #[cfg(test)]

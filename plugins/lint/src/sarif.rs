@@ -1,254 +1,37 @@
-//! A SARIF 2.1.0 log of one lint run: every message the tool reported (the report's
+//! The SARIF 2.1.0 log of one lint run, written by the shared writer
+//! (`bosun_reports::sarif::write`): every message the tool reported (the report's
 //! findings may be cut; the SARIF file is not), with one rule descriptor per rule and
 //! one run per tool (SARIF reports read by the stage may name several).
-//!
-//! URIs are percent-encoded as `uri-reference`s (spaces, `#`, non-ASCII), with
-//! backslashes turned into `/`; paths under the tool container's `/workspace/` are
-//! relative to `%SRCROOT%`, and any other absolute path is a `file:` URI of its own.
 
 use crate::message::LintMessage;
-use bosun_sdk::Severity;
+use bosun_reports::sarif::write::{Entry, Rule, SarifLog};
 use bosun_sdk::fs::WORKSPACE;
-use serde::Serialize;
-use std::collections::BTreeMap;
-
-const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
-
-#[derive(Serialize)]
-struct Log<'a> {
-    #[serde(rename = "$schema")]
-    schema: &'static str,
-    version: &'static str,
-    runs: Vec<Run<'a>>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Run<'a> {
-    tool: Tool<'a>,
-    original_uri_base_ids: BTreeMap<&'static str, Uri>,
-    results: Vec<SarifResult<'a>>,
-}
-
-#[derive(Serialize)]
-struct Uri {
-    uri: &'static str,
-}
-
-#[derive(Serialize)]
-struct Tool<'a> {
-    driver: Driver<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Driver<'a> {
-    name: &'a str,
-    information_uri: &'static str,
-    rules: Vec<Rule<'a>>,
-}
-
-#[derive(Serialize)]
-struct Rule<'a> {
-    id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    properties: Option<RuleProperties<'a>>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RuleProperties<'a> {
-    /// The tool's other name for the rule (pylint's `W0611`).
-    tool_code: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SarifResult<'a> {
-    rule_id: &'a str,
-    rule_index: usize,
-    level: &'static str,
-    message: Text<'a>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    locations: Vec<Location>,
-}
-
-#[derive(Serialize)]
-struct Text<'a> {
-    text: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Location {
-    physical_location: PhysicalLocation,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PhysicalLocation {
-    artifact_location: ArtifactLocation,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    region: Option<Region>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ArtifactLocation {
-    uri: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    uri_base_id: Option<&'static str>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Region {
-    start_line: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    start_column: Option<u32>,
-}
-
-/// SARIF's level for a severity: high and critical are errors, medium warnings, the
-/// rest notes.
-fn level(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Critical | Severity::High => "error",
-        Severity::Medium => "warning",
-        Severity::Low | Severity::Info => "note",
-    }
-}
-
-fn information_uri(tool: &str) -> &'static str {
-    match tool {
-        "pylint" => "https://pylint.readthedocs.io",
-        "eslint" => "https://eslint.org",
-        _ => "https://github.com/",
-    }
-}
 
 /// The SARIF log for `messages` from `tool` (or the tool each message names), as JSON
 /// bytes: one run per tool, in the order the tools first appear.
 pub fn to_sarif(tool: &str, messages: &[LintMessage]) -> Result<Vec<u8>, serde_json::Error> {
+    let mut log = SarifLog::new(WORKSPACE);
     // The stage's own tool has a run even when it found nothing; a tool a SARIF report
     // names has one when it has messages.
-    let mut tools: Vec<&str> = Vec::new();
     if messages.is_empty() || messages.iter().any(|m| m.tool.is_none()) {
-        tools.push(tool);
+        log.add_run(tool);
     }
     for message in messages {
-        if let Some(named) = message.tool.as_deref()
-            && !tools.contains(&named)
-        {
-            tools.push(named);
-        }
-    }
-    let runs = tools.iter().map(|name| run(name, tool, messages)).collect();
-    serde_json::to_vec(&Log {
-        schema: SCHEMA,
-        version: "2.1.0",
-        runs,
-    })
-}
-
-/// The run of `tool`: the messages that name it (those naming no tool are the stage
-/// tool's, `stage_tool`).
-fn run<'a>(tool: &'a str, stage_tool: &str, messages: &'a [LintMessage]) -> Run<'a> {
-    let mut rule_index: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut rules = Vec::new();
-    let mut results = Vec::new();
-    for message in messages
-        .iter()
-        .filter(|m| m.tool.as_deref().unwrap_or(stage_tool) == tool)
-    {
-        let index = *rule_index.entry(&message.rule).or_insert_with(|| {
-            rules.push(Rule {
-                id: &message.rule,
-                properties: message
-                    .rule_code
-                    .as_deref()
-                    .map(|tool_code| RuleProperties { tool_code }),
-            });
-            rules.len() - 1
-        });
-        let locations = message
-            .path
-            .as_deref()
-            .filter(|path| !path.is_empty())
-            .map(|path| Location {
-                physical_location: PhysicalLocation {
-                    artifact_location: artifact_location(path),
-                    region: message.line.map(|start_line| Region {
-                        start_line,
-                        start_column: message.column,
-                    }),
-                },
-            })
-            .into_iter()
-            .collect();
-        results.push(SarifResult {
-            rule_id: &message.rule,
-            rule_index: index,
-            level: level(message.severity),
-            message: Text {
-                text: &message.message,
-            },
-            locations,
-        });
-    }
-    Run {
-        tool: Tool {
-            driver: Driver {
-                name: tool,
-                information_uri: information_uri(tool),
-                rules,
-            },
-        },
-        original_uri_base_ids: BTreeMap::from([(
-            "%SRCROOT%",
-            Uri {
-                uri: "file:///workspace/",
-            },
-        )]),
-        results,
-    }
-}
-
-/// Where a message's path points: relative to `%SRCROOT%` when it is in the
-/// workspace (the tool container's `/workspace/` prefix is dropped), else a `file:` URI.
-fn artifact_location(path: &str) -> ArtifactLocation {
-    let path = path.replace('\\', "/");
-    let relative = path
-        .strip_prefix(WORKSPACE)
-        .and_then(|rest| rest.strip_prefix('/'))
-        .unwrap_or(&path);
-    let relative = relative.trim_start_matches("./");
-    let bytes = relative.as_bytes();
-    let drive = bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':';
-    if relative.starts_with('/') || drive {
-        let slash = if drive { "/" } else { "" };
-        return ArtifactLocation {
-            uri: format!("file://{slash}{}", encode(relative, b":")),
-            uri_base_id: None,
+        let rule = Rule {
+            id: &message.rule,
+            tool_code: message.rule_code.as_deref(),
+            ..Rule::default()
         };
+        let severity = bosun_reports::Severity::from_rank(message.severity.rank());
+        let entry = Entry {
+            path: message.path.as_deref(),
+            line: message.line,
+            column: message.column,
+            ..Entry::new(rule, severity, &message.message)
+        };
+        log.push(message.tool.as_deref().unwrap_or(tool), entry);
     }
-    ArtifactLocation {
-        uri: encode(relative, b""),
-        uri_base_id: Some("%SRCROOT%"),
-    }
-}
-
-/// Unreserved characters, `/` and `also` stay; every other byte is percent-encoded
-/// (spaces, `#`, `?`, `%`, non-ASCII), as the security stage's SARIF does.
-fn encode(path: &str, also: &[u8]) -> String {
-    let mut encoded = String::with_capacity(path.len());
-    for byte in path.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) || also.contains(&byte) {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
+    log.to_json()
 }
 
 #[cfg(test)]
@@ -308,35 +91,6 @@ mod tests {
             8
         );
         assert_eq!(sarif["runs"][0]["results"].as_array().unwrap().len(), 24);
-    }
-
-    #[test]
-    fn uris_are_encoded_and_relative_to_the_workspace() {
-        let uri = |path: &str| {
-            let location = artifact_location(path);
-            (location.uri, location.uri_base_id)
-        };
-        assert_eq!(
-            uri("/workspace/docs/my file#1.py"),
-            ("docs/my%20file%231.py".to_string(), Some("%SRCROOT%"))
-        );
-        assert_eq!(
-            uri("src\\été\\a.py"),
-            ("src/%C3%A9t%C3%A9/a.py".to_string(), Some("%SRCROOT%"))
-        );
-        assert_eq!(
-            uri("./lib/100%.js"),
-            ("lib/100%25.js".to_string(), Some("%SRCROOT%"))
-        );
-        // Outside the workspace: its own absolute URI, no base.
-        assert_eq!(
-            uri("/usr/lib/x.py"),
-            ("file:///usr/lib/x.py".to_string(), None)
-        );
-        assert_eq!(
-            uri("C:\\ci\\a b.py"),
-            ("file:///C:/ci/a%20b.py".to_string(), None)
-        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! SARIF 2.1.0 reader: the results of every run of any producer (ruff, eslint, semgrep,
-//! hadolint, bandit, trivy, snyk, gitleaks, …) as plain findings.
+//! hadolint, bandit, trivy, snyk, gitleaks, …) as plain findings; [`write`] is the
+//! writer Bosun's own stages use.
 //!
 //! The log is checked before it is believed: input that is not JSON, JSON that is not a
 //! SARIF 2.1.0 log (no `runs`, another `version`) and cut input are errors naming what
@@ -9,8 +10,9 @@
 mod model;
 mod result;
 mod uri;
+pub mod write;
 
-pub use uri::{percent_decode, workspace_path};
+pub use uri::{ArtifactUri, artifact_uri, percent_decode, percent_encode, workspace_path};
 
 use crate::Severity;
 use model::{Run, SarifResult};

@@ -48,6 +48,18 @@ impl Severity {
         })
     }
 
+    /// The severity of rank 0 (info) to 4 (critical), the SDK's `Severity::rank`; a
+    /// higher rank is critical.
+    pub fn from_rank(rank: u8) -> Severity {
+        match rank {
+            0 => Severity::Info,
+            1 => Severity::Low,
+            2 => Severity::Medium,
+            3 => Severity::High,
+            _ => Severity::Critical,
+        }
+    }
+
     /// Upper-case name as scanners print it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -90,5 +102,8 @@ mod tests {
         assert_eq!(Severity::from_sarif_level("note"), Some(Severity::Low));
         assert_eq!(Severity::from_sarif_level("fatal"), None);
         assert!(Severity::Critical > Severity::High && Severity::Low > Severity::Info);
+        assert_eq!(Severity::from_rank(0), Severity::Info);
+        assert_eq!(Severity::from_rank(3), Severity::High);
+        assert_eq!(Severity::from_rank(9), Severity::Critical);
     }
 }

@@ -1,283 +1,70 @@
-//! SARIF 2.1.0 for every issue (never cut): one run per scanner, rules deduplicated,
-//! ignored issues carried as accepted external suppressions with their reason.
+//! SARIF 2.1.0 for every issue (never cut), written by the shared writer
+//! (`bosun_reports::sarif::write`): one run per scanner, rules deduplicated, ignored
+//! issues carried as accepted external suppressions with their reason.
 
 use crate::ignore::Ignore;
 use crate::issue::Issue;
 use crate::verdict::Status;
+use bosun_reports::sarif::write::{Entry, Module, Rule, SarifLog};
 use bosun_sdk::Severity;
-use serde::Serialize;
-use std::collections::HashMap;
-
-const SCHEMA: &str =
-    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
-
-/// Where each scanner documents itself.
-fn information_uri(tool: &str) -> &'static str {
-    match tool {
-        "bandit" => "https://bandit.readthedocs.io/",
-        "trivy" => "https://trivy.dev/",
-        "snyk" => "https://snyk.io/",
-        _ => "https://github.com/",
-    }
-}
-
-/// SARIF's levels: `error` blocks in most viewers, `warning` and `note` inform.
-pub fn level(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Critical | Severity::High => "error",
-        Severity::Medium => "warning",
-        Severity::Low | Severity::Info => "note",
-    }
-}
-
-/// A SARIF log, borrowing from the issues it describes; serialise it with serde.
-#[derive(Debug, Serialize)]
-pub struct Log<'a> {
-    version: &'static str,
-    #[serde(rename = "$schema")]
-    schema: &'static str,
-    runs: Vec<Run<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Run<'a> {
-    tool: Tool<'a>,
-    column_kind: &'static str,
-    results: Vec<SarifResult<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-struct Tool<'a> {
-    driver: Driver<'a>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Driver<'a> {
-    name: &'a str,
-    information_uri: &'static str,
-    rules: Vec<Rule<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Rule<'a> {
-    id: &'a str,
-    short_description: Text<'a>,
-    default_configuration: Configuration,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    help_uri: Option<&'a str>,
-}
-
-#[derive(Debug, Serialize)]
-struct Text<'a> {
-    text: &'a str,
-}
-
-#[derive(Debug, Serialize)]
-struct Configuration {
-    level: &'static str,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SarifResult<'a> {
-    rule_id: &'a str,
-    rule_index: usize,
-    level: &'static str,
-    message: Text<'a>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    locations: Vec<Location<'a>>,
-    properties: Properties<'a>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    suppressions: Vec<Suppression>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Location<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    physical_location: Option<PhysicalLocation>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    logical_locations: Vec<LogicalLocation<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PhysicalLocation {
-    artifact_location: ArtifactLocation,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    region: Option<Region>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ArtifactLocation {
-    uri: String,
-    uri_base_id: &'static str,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Region {
-    start_line: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    start_column: Option<u32>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LogicalLocation<'a> {
-    name: &'a str,
-    fully_qualified_name: &'a str,
-    kind: &'static str,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Properties<'a> {
-    severity: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fixed_version: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target: Option<&'a str>,
-}
-
-#[derive(Debug, Serialize)]
-struct Suppression {
-    kind: &'static str,
-    status: &'static str,
-    justification: String,
-}
+use bosun_sdk::fs::WORKSPACE;
 
 /// The SARIF log for `issues`, whose statuses are `statuses` (same order): one run per
 /// scanner in `scanners` (a scanner that found nothing still shows it ran), then any
-/// other scanner an issue names.
+/// other scanner an issue names. Serialise it with serde.
 pub fn document<'a>(
     scanners: &[&'a str],
     issues: &'a [Issue],
     statuses: &[Status],
     ignores: &[Ignore],
-) -> Log<'a> {
-    let mut tools: Vec<&'a str> = scanners.to_vec();
-    for issue in issues {
-        if !tools.contains(&issue.finding.tool.as_str()) {
-            tools.push(&issue.finding.tool);
-        }
+) -> SarifLog<'a> {
+    let mut log = SarifLog::new(WORKSPACE).with_code_point_columns();
+    for scanner in scanners {
+        log.add_run(scanner);
     }
-    let mut runs: Vec<Run<'a>> = tools
-        .iter()
-        .map(|tool| Run {
-            tool: Tool {
-                driver: Driver {
-                    name: tool,
-                    information_uri: information_uri(tool),
-                    rules: Vec::new(),
-                },
-            },
-            column_kind: "unicodeCodePoints",
-            results: Vec::new(),
-        })
-        .collect();
-    // One pass over the issues; rules indexed by (run, id) so 50,000 distinct ids stay
-    // linear.
-    let mut rule_index: HashMap<(usize, &str), usize> = HashMap::new();
     for (issue, status) in issues.iter().zip(statuses) {
-        let Some(run_at) = tools.iter().position(|t| *t == issue.finding.tool) else {
-            continue;
-        };
-        let Some(run) = runs.get_mut(run_at) else {
-            continue;
-        };
-        let index = *rule_index.entry((run_at, issue.id())).or_insert_with(|| {
-            run.tool.driver.rules.push(rule(issue));
-            run.tool.driver.rules.len() - 1
-        });
-        run.results.push(result(issue, index, *status, ignores));
+        log.push(&issue.finding.tool, entry(issue, *status, ignores));
     }
-    Log {
-        version: "2.1.0",
-        schema: SCHEMA,
-        runs,
-    }
+    log
 }
 
-fn rule(issue: &Issue) -> Rule<'_> {
-    Rule {
-        id: issue.id(),
-        short_description: Text {
-            text: non_blank(&issue.title, issue.id()),
-        },
-        default_configuration: Configuration {
-            level: level(issue.severity()),
-        },
-        help_uri: issue.help_uri.as_deref(),
-    }
-}
-
-fn result<'a>(
-    issue: &'a Issue,
-    rule_index: usize,
-    status: Status,
-    ignores: &[Ignore],
-) -> SarifResult<'a> {
+fn entry<'a>(issue: &'a Issue, status: Status, ignores: &[Ignore]) -> Entry<'a> {
     let finding = &issue.finding;
-    let physical_location = issue.file.as_ref().map(|file| PhysicalLocation {
-        artifact_location: ArtifactLocation {
-            uri: uri_reference(file),
-            uri_base_id: "%SRCROOT%",
-        },
-        region: finding.line.filter(|l| *l > 0).map(|line| Region {
-            start_line: line,
-            start_column: finding.column.filter(|c| *c > 0),
-        }),
-    });
-    let logical_locations = issue
-        .package
-        .as_deref()
-        .map(|package| LogicalLocation {
-            name: finding.path.as_deref().unwrap_or(package),
-            fully_qualified_name: package,
-            kind: "module",
-        })
-        .into_iter()
-        .collect::<Vec<_>>();
-    let locations = if physical_location.is_none() && logical_locations.is_empty() {
-        Vec::new()
-    } else {
-        vec![Location {
-            physical_location,
-            logical_locations,
-        }]
+    let rule = Rule {
+        id: issue.id(),
+        title: Some(non_blank(&issue.title, issue.id())),
+        default_severity: Some(severity(issue.severity())),
+        help_uri: issue.help_uri.as_deref(),
+        tool_code: None,
     };
-    let suppressions = match status {
+    let suppression = match status {
         Status::Ignored(index) => ignores
             .get(index)
-            .map(|ignore| Suppression {
-                kind: "external",
-                status: "accepted",
-                justification: format!("{} (until {})", ignore.reason, ignore.until),
-            })
-            .into_iter()
-            .collect(),
-        _ => Vec::new(),
+            .map(|ignore| format!("{} (until {})", ignore.reason, ignore.until)),
+        _ => None,
     };
-    SarifResult {
-        rule_id: issue.id(),
-        rule_index,
-        level: level(finding.severity),
-        message: Text {
-            text: non_blank(&finding.message, issue.id()),
-        },
-        locations,
-        properties: Properties {
-            severity: finding.severity.as_str(),
-            fixed_version: finding.fixed_version.as_deref(),
-            target: issue.target.as_deref(),
-        },
-        suppressions,
+    Entry {
+        path: issue.file.as_deref(),
+        line: finding.line,
+        column: finding.column,
+        module: issue.package.as_deref().map(|package| Module {
+            name: finding.path.as_deref().unwrap_or(package),
+            full_name: package,
+        }),
+        fixed_version: finding.fixed_version.as_deref(),
+        target: issue.target.as_deref(),
+        suppression,
+        ..Entry::new(
+            rule,
+            severity(finding.severity),
+            non_blank(&finding.message, issue.id()),
+        )
     }
+}
+
+/// The writer's severity for the SDK's (the same five, in the same order).
+fn severity(severity: Severity) -> bosun_reports::Severity {
+    bosun_reports::Severity::from_rank(severity.rank())
 }
 
 fn non_blank<'a>(text: &'a str, fallback: &'a str) -> &'a str {
@@ -286,20 +73,6 @@ fn non_blank<'a>(text: &'a str, fallback: &'a str) -> &'a str {
     } else {
         text
     }
-}
-
-/// A relative path as a URI reference: unreserved characters and `/` stay, the rest is
-/// percent-encoded (spaces, `#`, `?`, non-ASCII).
-fn uri_reference(path: &str) -> String {
-    let mut encoded = String::with_capacity(path.len());
-    for byte in path.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
 }
 
 #[cfg(test)]
@@ -425,8 +198,6 @@ mod tests {
             result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
             "Dockerfile"
         );
-        assert_eq!(uri_reference("docs/my file#1.py"), "docs/my%20file%231.py");
-        assert_eq!(uri_reference("src/é.py"), "src/%C3%A9.py");
     }
 
     #[test]

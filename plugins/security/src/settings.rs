@@ -2,6 +2,7 @@
 
 use crate::ignore::{Ignore, parse_ignores};
 use bosun_sdk::Severity;
+use bosun_sdk::settings::check_relative_setting;
 
 /// The image bandit runs in unless `python_image` says otherwise (built by
 /// `scripts/services.sh`).
@@ -94,7 +95,7 @@ pub fn parse(config: &[(String, String)]) -> Result<Settings, String> {
     let get = |key: &str| bosun_sdk::settings::value(config, key);
     let bandit = if flag(get("bandit"), "bandit", true)? {
         let target = get("bandit_target").unwrap_or(".");
-        relative_path("bandit_target", target)?;
+        check_relative_setting("bandit_target", target)?;
         Some(BanditRun {
             image: non_empty("python_image", get("python_image"))?
                 .unwrap_or(DEFAULT_PYTHON_IMAGE)
@@ -125,7 +126,7 @@ pub fn parse(config: &[(String, String)]) -> Result<Settings, String> {
                 ("image", Some(reference)) => reference.to_string(),
                 (_, target) => {
                     let target = target.unwrap_or(".");
-                    relative_path("trivy_target", target)?;
+                    check_relative_setting("trivy_target", target)?;
                     target.to_string()
                 }
             };
@@ -147,15 +148,15 @@ pub fn parse(config: &[(String, String)]) -> Result<Settings, String> {
     };
     let trivy_report = non_empty("trivy_report", get("trivy_report"))?;
     if let Some(path) = trivy_report {
-        relative_path("trivy_report", path)?;
+        check_relative_setting("trivy_report", path)?;
     }
     let snyk_report = non_empty("snyk_report", get("snyk_report"))?;
     if let Some(path) = snyk_report {
-        relative_path("snyk_report", path)?;
+        check_relative_setting("snyk_report", path)?;
     }
     let sarif_report = non_empty("sarif_report", get("sarif_report"))?;
     if let Some(path) = sarif_report {
-        relative_path("sarif_report", path)?;
+        check_relative_setting("sarif_report", path)?;
     }
     let reports = [trivy_report, snyk_report, sarif_report];
     if bandit.is_none() && trivy.is_none() && reports.iter().all(Option::is_none) {
@@ -269,18 +270,6 @@ fn non_empty<'a>(key: &str, raw: Option<&'a str>) -> Result<Option<&'a str>, Str
     }
 }
 
-/// A path that stays inside the workspace: relative, no `..`.
-fn relative_path(key: &str, path: &str) -> Result<(), String> {
-    let escapes =
-        path.starts_with('/') || path.contains('\0') || path.split('/').any(|part| part == "..");
-    if path.is_empty() || escapes {
-        return Err(format!(
-            "`{key}` must be a relative path inside the workspace, got {path:?}"
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,6 +366,25 @@ mod tests {
             sarif.unwrap().sarif_report.as_deref(),
             Some("out/semgrep.sarif")
         );
+    }
+
+    #[test]
+    fn a_path_starting_with_a_dash_is_refused_as_an_option() {
+        for (key, path) in [
+            ("trivy_report", "--output=/etc/x"),
+            ("bandit_target", "-r"),
+            ("snyk_report", "-s.json"),
+            ("sarif_report", "-o"),
+        ] {
+            let err = parse_pairs(&[(key, path)]).unwrap_err();
+            assert!(
+                err.contains(&format!("`{key}` must be a relative path"))
+                    && err.contains("would read as an option"),
+                "{err}"
+            );
+        }
+        let err = parse_pairs(&[("trivy_image", "t"), ("trivy_target", "-x")]).unwrap_err();
+        assert!(err.contains("`trivy_target`"), "{err}");
     }
 
     #[test]

@@ -3,23 +3,8 @@
 
 use std::path::Path;
 
-/// A language the test stage has runners for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Language {
-    Python,
-    Node,
-}
-
-impl Language {
-    /// Parse `python` or `node` (`with: language`).
-    pub fn parse(raw: &str) -> Option<Language> {
-        match raw.trim() {
-            "python" => Some(Language::Python),
-            "node" | "javascript" => Some(Language::Node),
-            _ => None,
-        }
-    }
-}
+use bosun_sdk::detect::visible_entries;
+pub use bosun_sdk::detect::{Language, language};
 
 /// A test runner the stage knows how to call and read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,48 +45,6 @@ impl Runner {
     }
 }
 
-const PYTHON_MARKERS: &[&str] = &[
-    "pyproject.toml",
-    "setup.py",
-    "setup.cfg",
-    "requirements.txt",
-    "Pipfile",
-    "pytest.ini",
-    "tox.ini",
-];
-
-/// The language of the repository at `root`: Python for a Python project file or `.py`
-/// files at its top or in `src/`, Node for a `package.json`; both or neither is an
-/// error asking for `with: language`.
-pub fn language(root: &Path) -> Result<Language, String> {
-    let python = PYTHON_MARKERS.iter().any(|m| root.join(m).is_file())
-        || has_python_files(root)
-        || has_python_files(&root.join("src"));
-    let node = root.join("package.json").is_file();
-    match (python, node) {
-        (true, false) => Ok(Language::Python),
-        (false, true) => Ok(Language::Node),
-        (true, true) => Err(
-            "the workspace has both a Python project and a package.json; set `language: \
-             python` or `language: node`"
-                .into(),
-        ),
-        (false, false) => Err(
-            "found no Python project (pyproject.toml, setup.py, .py files) and no package.json \
-             at the top of the workspace; set `language: python` or `language: node`"
-                .into(),
-        ),
-    }
-}
-
-fn has_python_files(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries
-            .filter_map(Result::ok)
-            .any(|e| e.file_name().to_string_lossy().ends_with(".py") && e.path().is_file())
-    })
-}
-
 /// The Node runner for the repository at `root`: jest when its `package.json` depends
 /// on `jest-junit` or lists it among jest's reporters, else mocha.
 pub fn node_runner(root: &Path) -> Runner {
@@ -135,18 +78,11 @@ pub fn coverage_sources(root: &Path) -> Vec<String> {
     if root.join("src").is_dir() {
         return vec!["src".into()];
     }
-    let mut packages: Vec<String> = std::fs::read_dir(root)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter(|e| e.path().join("__init__.py").is_file())
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|name| !name.starts_with('.') && !name.starts_with('-'))
-                .filter(|name| !matches!(name.as_str(), "tests" | "test"))
-                .collect()
-        })
-        .unwrap_or_default();
-    packages.sort();
+    let mut packages: Vec<String> = visible_entries(root)
+        .into_iter()
+        .filter(|name| root.join(name).join("__init__.py").is_file())
+        .filter(|name| !name.starts_with('-') && !matches!(name.as_str(), "tests" | "test"))
+        .collect();
     if packages.is_empty() {
         packages.push(".".into());
     }

@@ -1,10 +1,14 @@
-//! Turns a SARIF artifact URI into a workspace-relative path.
+//! Turns a SARIF artifact URI into a workspace-relative path, and a path into the
+//! artifact URI Bosun writes.
 //!
 //! Producers disagree: ruff and eslint print absolute `file:///…` URIs of the machine
 //! that ran them, semgrep and bandit print relative paths against `%SRCROOT%`, trivy
 //! names a `ROOTPATH` base. A finding's path must be relative to the workspace either way,
 //! so absolute paths lose the first given root or `originalUriBaseIds` base they start
 //! with; an absolute path outside all of them is kept as it is.
+//!
+//! Written URIs are `uri-reference`s: every byte but unreserved characters and `/` is
+//! percent-encoded (spaces, `#`, `?`, `%`, non-ASCII), backslashes become `/`.
 
 /// Decodes `%XX` escapes (invalid ones stay as written) and reads the bytes as UTF-8,
 /// replacing what is not.
@@ -107,6 +111,66 @@ fn trim_dot_slash(mut path: &str) -> &str {
     path
 }
 
+/// `path` with every byte percent-encoded except unreserved characters (`A-Z a-z 0-9
+/// - . _ ~`), `/` and the bytes in `also`.
+pub fn percent_encode(path: &str, also: &[u8]) -> String {
+    let mut encoded = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) || also.contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+/// Where a written result points: a URI relative to the workspace root, or an absolute
+/// `file:` URI for a path outside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactUri {
+    /// The encoded URI.
+    pub uri: String,
+    /// Whether `uri` is relative to the workspace root (SARIF's `%SRCROOT%`).
+    pub in_workspace: bool,
+}
+
+/// The artifact URI of `path` as a tool saw it: under `workspace` (the folder the tool
+/// saw as the workspace, e.g. `/workspace`) or relative, it is relative to the
+/// workspace root (the prefix and any `./` dropped); any other absolute path, Unix or
+/// Windows, is a `file:` URI of its own.
+pub fn artifact_uri(path: &str, workspace: &str) -> ArtifactUri {
+    let path = path.replace('\\', "/");
+    let workspace = workspace.trim_end_matches('/');
+    let relative = path
+        .strip_prefix(workspace)
+        .filter(|_| !workspace.is_empty())
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or(&path);
+    let relative = trim_dot_slash(relative);
+    let bytes = relative.as_bytes();
+    let drive = bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':';
+    if relative.starts_with('/') || drive {
+        let slash = if drive { "/" } else { "" };
+        return ArtifactUri {
+            uri: format!("file://{slash}{}", percent_encode(relative, b":")),
+            in_workspace: false,
+        };
+    }
+    ArtifactUri {
+        uri: percent_encode(relative, b""),
+        in_workspace: true,
+    }
+}
+
+/// The `file:` URI of the workspace folder itself, ending in `/` as a base URI must.
+pub fn folder_uri(workspace: &str) -> String {
+    format!(
+        "file://{}/",
+        percent_encode(workspace.trim_end_matches('/'), b":")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +222,49 @@ mod tests {
             "app/views.py"
         );
         assert_eq!(workspace_path("Dockerfile", []), "Dockerfile");
+    }
+
+    #[test]
+    fn written_uris_are_encoded_and_relative_to_the_workspace() {
+        let uri = |path: &str| {
+            let written = artifact_uri(path, "/workspace");
+            (written.uri, written.in_workspace)
+        };
+        assert_eq!(
+            uri("/workspace/docs/my file#1.py"),
+            ("docs/my%20file%231.py".to_string(), true)
+        );
+        assert_eq!(
+            uri("src\\été\\a.py"),
+            ("src/%C3%A9t%C3%A9/a.py".to_string(), true)
+        );
+        assert_eq!(uri("./lib/100%.js"), ("lib/100%25.js".to_string(), true));
+        assert_eq!(uri("docs/my file#1.py").0, "docs/my%20file%231.py");
+        assert_eq!(uri("src/é.py").0, "src/%C3%A9.py");
+        // Outside the workspace: its own absolute URI, no base.
+        assert_eq!(
+            uri("/usr/lib/x.py"),
+            ("file:///usr/lib/x.py".to_string(), false)
+        );
+        assert_eq!(
+            uri("C:\\ci\\a b.py"),
+            ("file:///C:/ci/a%20b.py".to_string(), false)
+        );
+        // A sibling folder that merely shares the prefix is not the workspace.
+        assert!(!uri("/workspace-old/a.py").1);
+        assert_eq!(folder_uri("/workspace"), "file:///workspace/");
+    }
+
+    #[test]
+    fn written_uris_read_back_as_the_same_paths() {
+        for path in ["docs/my file#1.py", "src/été/a.py", "lib/100%.js", "a?b.py"] {
+            let written = artifact_uri(path, "/workspace");
+            assert_eq!(workspace_path(&written.uri, ["/workspace"]), path);
+        }
+        let outside = artifact_uri("/usr/lib/ä.py", "/workspace");
+        assert_eq!(
+            workspace_path(&outside.uri, ["/workspace"]),
+            "/usr/lib/ä.py"
+        );
     }
 }
