@@ -171,6 +171,9 @@ pub struct StageRecord {
     /// Skipped because a stage it needs did not pass (as opposed to `when`).
     #[serde(default)]
     pub blocked: bool,
+    /// Since when the stage waits for its concurrency group (ms); `None` when it does not.
+    #[serde(default)]
+    pub group_wait_ms: Option<u64>,
 }
 
 impl StageRecord {
@@ -188,6 +191,7 @@ impl StageRecord {
             summary: String::new(),
             rollback: None,
             blocked: false,
+            group_wait_ms: None,
         }
     }
 }

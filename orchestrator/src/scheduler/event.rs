@@ -43,6 +43,8 @@ pub enum EventKind {
     StageFailed,
     /// A stage settled as unable to run (`stage.errored`).
     StageErrored,
+    /// A stage waits for its concurrency group, or takes it (`stage.waiting`).
+    StageWaiting,
     /// A matrix instance was stopped because another failed, `fail_fast` (`stage.cancelled`).
     StageCancelled,
     /// A result for a settled or superseded attempt was dropped (`result.ignored`).
@@ -92,6 +94,7 @@ impl EventKind {
             EventKind::StageFailed => "stage.failed",
             EventKind::StageErrored => "stage.errored",
             EventKind::StageCancelled => "stage.cancelled",
+            EventKind::StageWaiting => "stage.waiting",
             EventKind::ResultIgnored => "result.ignored",
             EventKind::GateRequested => "gate.requested",
             EventKind::GateAllowed => "gate.allowed",
@@ -185,6 +188,7 @@ mod tests {
             EventKind::StageFailed => "stage.failed",
             EventKind::StageErrored => "stage.errored",
             EventKind::StageCancelled => "stage.cancelled",
+            EventKind::StageWaiting => "stage.waiting",
             EventKind::ResultIgnored => "result.ignored",
             EventKind::GateRequested => "gate.requested",
             EventKind::GateAllowed => "gate.allowed",
@@ -200,7 +204,7 @@ mod tests {
     }
 
     /// Every kind, in declaration order.
-    const ALL: [EventKind; 30] = [
+    const ALL: [EventKind; 31] = [
         EventKind::RunCreated,
         EventKind::RunAwaitingApproval,
         EventKind::RunApproved,
@@ -220,6 +224,7 @@ mod tests {
         EventKind::StageFailed,
         EventKind::StageErrored,
         EventKind::StageCancelled,
+        EventKind::StageWaiting,
         EventKind::ResultIgnored,
         EventKind::GateRequested,
         EventKind::GateAllowed,

@@ -12,6 +12,7 @@
 
 mod effect;
 mod event;
+pub mod groups;
 mod intake;
 mod journal;
 mod notify;
@@ -210,13 +211,42 @@ impl Scheduler {
                     s.next_attempt_ms.is_some_and(|t| t <= now)
                         || s.deadline_ms.is_some_and(|t| t <= now)
                         || s.gate.as_ref().is_some_and(|g| g.deadline_ms <= now)
+                        // Waits for a concurrency group: it may be free now.
+                        || s.group_wait_ms.is_some()
                 })
             })
             .map(|r| r.record.id.clone())
             .collect();
-        let mut effects = Vec::new();
+        let mut effects = self.take_groups_in_progress(now)?;
         for run_id in due {
             effects.extend(self.with_run(&run_id, now, |step| step.on_tick())?);
+        }
+        Ok(effects)
+    }
+
+    /// A run waiting for a group whose stage says `cancel_in_progress` cancels the runs
+    /// holding that group.
+    fn take_groups_in_progress(&mut self, now: u64) -> Result<Vec<Effect>, SchedulerError> {
+        let uses = groups::group_uses(&self.active);
+        let mut cancels: Vec<(String, String)> = Vec::new();
+        for waiting in uses.iter().filter(|u| u.cancel_in_progress && !u.holding) {
+            for holder in uses
+                .iter()
+                .filter(|u| u.holding && u.key == waiting.key && u.run_id != waiting.run_id)
+            {
+                let group = waiting.key.rsplit('\0').next().unwrap_or_default();
+                let reason = format!(
+                    "cancelled: run {} takes concurrency group {group} (cancel_in_progress)",
+                    waiting.run_id
+                );
+                if !cancels.iter().any(|(run, _)| run == &holder.run_id) {
+                    cancels.push((holder.run_id.clone(), reason));
+                }
+            }
+        }
+        let mut effects = Vec::new();
+        for (run_id, reason) in cancels {
+            effects.extend(self.with_run(&run_id, now, |step| step.cancel(reason))?);
         }
         Ok(effects)
     }

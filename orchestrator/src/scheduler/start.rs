@@ -155,6 +155,8 @@ impl Scheduler {
                     && other.branch == trigger.branch
                     && r.record.created_ms <= active.record.created_ms
                     && !r.record.status.is_final()
+                    // A deploy under way finishes unless its stage says it may be cut.
+                    && !super::groups::protected_from_superseding(r)
             })
             .map(|r| r.record.id.clone())
             .collect()

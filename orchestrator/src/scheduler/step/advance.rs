@@ -83,8 +83,11 @@ impl Step<'_> {
                             stage.finished_ms = Some(self.now);
                             stage.summary = "skipped: its `when` does not match".into();
                             self.record(Event::new(EventKind::StageSkipped, message).stage(&name));
-                        } else {
+                        } else if self.group_admits(&spec, index) {
                             self.begin_attempt(&spec, 1);
+                        } else if self.run.stages[index].state == StageState::Pending {
+                            // Waits for its concurrency group: nothing changed.
+                            continue;
                         }
                         changed = true;
                     }

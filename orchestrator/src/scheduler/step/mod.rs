@@ -8,6 +8,7 @@
 //! at most what was committed as sent (the agents' results for it are idempotent).
 
 mod advance;
+mod concurrency;
 mod dispatch;
 mod finish;
 mod gate;
@@ -46,6 +47,8 @@ pub struct Step<'a> {
     pub journal: &'a mut Journal,
     /// Buffered effects.
     pub effects: &'a mut Vec<Effect>,
+    /// Other runs' use of concurrency groups (empty when this run's config has none).
+    pub groups: Vec<super::groups::GroupUse>,
 }
 
 /// What one input's steps buffered: the writes to commit, then the effects to hand out.
@@ -75,7 +78,13 @@ impl Scheduler {
     ) -> Option<Step<'a>> {
         let ActiveRun { record, config } = run;
         let config = config.as_deref()?;
+        let groups = if config.stages.iter().any(|s| s.concurrency.is_some()) {
+            super::groups::group_uses(&self.active)
+        } else {
+            Vec::new()
+        };
         Some(Step {
+            groups,
             tenant: self.settings.tenant(&record.trigger.tenant),
             run: record,
             config,

@@ -91,7 +91,12 @@ impl Step<'_> {
                 changed = true;
             }
         }
-        if changed {
+        let waits_for_group = self
+            .run
+            .stages
+            .iter()
+            .any(|s| s.state == StageState::Pending && s.group_wait_ms.is_some());
+        if changed || waits_for_group {
             self.advance();
         }
     }
