@@ -34,9 +34,9 @@ pub enum ContainersMode {
 
 /// Run a stage agent: take tasks from the bus, run plugins, publish results.
 ///
-/// An agent serves stage tasks, policy gates (`policy`) and notifications (`report`).
+/// An agent serves stage tasks, policy gates (`policy`) and notifications (`notify`).
 ///
-/// Example: bosun agent --bus kafka://127.0.0.1:9092 --stages lint,test,policy,report --plugins ./plugins --concurrency 2
+/// Example: bosun agent --bus kafka://127.0.0.1:9092 --stages lint,test,policy,notify --plugins ./plugins --concurrency 2
 #[derive(Args)]
 pub struct AgentArgs {
     /// The bus: `kafka://HOST:PORT[,HOST:PORT]` or `memory://`.
@@ -44,7 +44,7 @@ pub struct AgentArgs {
     bus: String,
     /// Stages this agent serves, comma-separated. Each name serves the stage tasks on
     /// `agent.<name>`, except `policy`, which evaluates policy gates from `agent.policy`,
-    /// and `report`, which formats notifications from `agent.report`.
+    /// and `notify`, which formats notifications from `agent.notify`.
     #[arg(long, env = "BOSUN_STAGES", value_delimiter = ',', required = true)]
     stages: Vec<String>,
     /// Plugin folders (watched: drop-in plugins load without a restart); repeatable.

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 
 /// The stages an embedded agent serves besides any extra ones asked for.
 pub const DEFAULT_STAGES: &[&str] = &[
-    "lint", "test", "build", "security", "deploy", "commands", "policy", "report",
+    "lint", "test", "build", "security", "deploy", "commands", "policy", "notify",
 ];
 
 /// How to start the embedded system.

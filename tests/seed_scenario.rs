@@ -110,7 +110,7 @@ tenants:
     let orchestrator = Process::start(&["orchestrator", "--config", settings.to_str().unwrap()]);
     let agents: Vec<Process> = [
         ("agent-a", "lint,test,build,policy"),
-        ("agent-b", "security,deploy,report"),
+        ("agent-b", "security,deploy,notify"),
     ]
     .iter()
     .map(|(id, stages)| {

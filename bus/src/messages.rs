@@ -1,7 +1,7 @@
 //! Versioned JSON messages carried on the bus, one envelope per message kind.
 
 use crate::inventory::InventoryMessage;
-use crate::notify::{ReportReplyMessage, ReportTaskMessage};
+use crate::notify::{NotifyReplyMessage, NotifyTaskMessage};
 use crate::policy::{PolicyReplyMessage, PolicyTaskMessage};
 use crate::types::{StageResult, Task};
 use serde::{Deserialize, Serialize};
@@ -60,7 +60,7 @@ pub enum AgentReply {
     /// Policy verdicts.
     Policy(PolicyReplyMessage),
     /// A formatted notification.
-    Report(ReportReplyMessage),
+    Notify(NotifyReplyMessage),
     /// An agent's stages and loaded plugins (start-up, reload, heartbeat).
     Inventory(InventoryMessage),
 }
@@ -72,7 +72,7 @@ impl AgentReply {
             // `run/stage/attempt`: the run id is what precedes the last two parts.
             AgentReply::Stage(m) => m.result.task_id.rsplitn(3, '/').last().unwrap_or_default(),
             AgentReply::Policy(m) => &m.run_id,
-            AgentReply::Report(m) => &m.run_id,
+            AgentReply::Notify(m) => &m.run_id,
             // Not about a run: keyed by the agent so its announcements stay in order.
             AgentReply::Inventory(m) => &m.agent_id,
         }
@@ -154,7 +154,7 @@ impl Versioned for AgentReply {
         match self {
             AgentReply::Stage(m) => m.version,
             AgentReply::Policy(m) => m.version,
-            AgentReply::Report(m) => m.version,
+            AgentReply::Notify(m) => m.version,
             AgentReply::Inventory(m) => m.version,
         }
     }
@@ -166,7 +166,7 @@ impl Versioned for PolicyTaskMessage {
     }
 }
 
-impl Versioned for ReportTaskMessage {
+impl Versioned for NotifyTaskMessage {
     fn version(&self) -> u32 {
         self.version
     }

@@ -1,4 +1,4 @@
-//! Notifications on the bus: the run summary the orchestrator sends on `agent.report`,
+//! Notifications on the bus: the run summary the orchestrator sends on `agent.notify`,
 //! and the formatted message an agent's notifier plugin returns on `agent.results`.
 //! Mirrors the WIT `notifier-plugin` interface. The orchestrator posts the message, so
 //! webhook URLs and tokens never reach an agent or a plugin.
@@ -82,12 +82,12 @@ pub struct RunSummary {
     pub policy_denials: Vec<String>,
 }
 
-/// A formatting request, published by the orchestrator on `agent.report`.
+/// A formatting request, published by the orchestrator on `agent.notify`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReportTaskMessage {
+pub struct NotifyTaskMessage {
     /// Message format version.
     pub version: u32,
-    /// `run/report/<n>`: answers are matched on it.
+    /// `run/notify/<n>`: answers are matched on it.
     pub request_id: String,
     /// The notifier plugin to use.
     pub notifier: String,
@@ -101,9 +101,9 @@ pub struct ReportTaskMessage {
     pub deadline_unix_ms: u64,
 }
 
-/// An agent's answer to a [`ReportTaskMessage`].
+/// An agent's answer to a [`NotifyTaskMessage`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReportReplyMessage {
+pub struct NotifyReplyMessage {
     /// Message format version.
     pub version: u32,
     /// Which agent formatted it.

@@ -7,7 +7,7 @@ pub const AGENT_RESULTS: &str = "agent.results";
 /// Policy evaluations.
 pub const AGENT_POLICY: &str = "agent.policy";
 /// Notifications.
-pub const AGENT_REPORT: &str = "agent.report";
+pub const AGENT_NOTIFY: &str = "agent.notify";
 /// Tasks that failed delivery too many times.
 pub const DEAD_LETTER: &str = "agent.dead-letter";
 

@@ -371,6 +371,16 @@ fn reserved_agent_pools_are_refused() {
     );
     let problem = only("pipeline:\n  stages: [results]\n");
     assert_eq!(at(&problem), (2, 12));
+    // A stage's tasks on the policy or notification topics would be read as questions
+    // to policies or notification requests.
+    for pool in ["policy", "notify"] {
+        let problem = only(&format!("pipeline:\n  stages: [{pool}]\n"));
+        assert!(
+            problem.message.contains(&format!("'{pool}' is reserved")),
+            "{}",
+            problem.message
+        );
+    }
 }
 
 #[test]

@@ -80,8 +80,9 @@ const BACKOFF_RANGE: (Duration, Duration) = (Duration::from_millis(1), Duration:
 const FACTOR_RANGE: (f64, f64) = (1.0, 10.0);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
-/// Agent pools whose topics carry other traffic than stage tasks.
-const RESERVED_AGENTS: &[&str] = &["results", "dead-letter"];
+/// Agent pools whose topics `agent.<pool>` carry other messages than stage tasks: stage
+/// reports, dead letters, policy questions and notification requests.
+const RESERVED_AGENTS: &[&str] = &["results", "dead-letter", "policy", "notify"];
 
 /// What the stage asked for on failure, before the cross-stage defaults apply.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,7 +6,7 @@ mod common;
 
 use bosun_bus::messages::{self, AgentReply, DeadLetter, MESSAGE_VERSION};
 use bosun_bus::notify::{
-    ReportReplyMessage, ReportTaskMessage, RunStatus, RunSummary, StageStatus, StageSummary,
+    NotifyReplyMessage, NotifyTaskMessage, RunStatus, RunSummary, StageStatus, StageSummary,
 };
 use bosun_bus::policy::{
     Decision, PolicyInput, PolicyPhase, PolicyRef, PolicyReplyMessage, PolicyTaskMessage,
@@ -88,7 +88,7 @@ async fn start() -> Harness {
     assert!(registry.refused().is_empty(), "{:?}", registry.refused());
     let settings = AgentSettings {
         agent_id: "agent-gates".into(),
-        stages: vec!["policy".into(), "report".into()],
+        stages: vec!["policy".into(), "notify".into()],
         concurrency: 1,
         shutdown_grace: Duration::from_secs(5),
         dead_letter: DeadLetterRule::new(2),
@@ -138,14 +138,14 @@ impl Harness {
         }
     }
 
-    async fn ask_report(&mut self, request: ReportTaskMessage) -> ReportReplyMessage {
+    async fn ask_notify(&mut self, request: NotifyTaskMessage) -> NotifyReplyMessage {
         let run_id = request.summary.run_id.clone();
         self.bus
-            .publish(topics::AGENT_REPORT, &run_id, messages::encode(&request))
+            .publish(topics::AGENT_NOTIFY, &run_id, messages::encode(&request))
             .await
             .unwrap();
         match self.reply(&run_id).await {
-            AgentReply::Report(reply) => {
+            AgentReply::Notify(reply) => {
                 assert_eq!(reply.request_id, request.request_id);
                 assert_eq!(reply.run_id, run_id);
                 reply
@@ -220,10 +220,10 @@ fn summary() -> RunSummary {
     }
 }
 
-fn report_request(notifier: &str) -> ReportTaskMessage {
-    ReportTaskMessage {
+fn notify_request(notifier: &str) -> NotifyTaskMessage {
+    NotifyTaskMessage {
         version: MESSAGE_VERSION,
-        request_id: "run-42/report/1".into(),
+        request_id: "run-42/notify/1".into(),
         notifier: notifier.into(),
         config: vec![("channel".into(), "#ci".into())],
         summary: summary(),
@@ -418,7 +418,7 @@ async fn agent_dead_letters_an_undecodable_policy_request() {
 #[tokio::test]
 async fn agent_report_formats_the_summary_with_the_notifier() {
     let mut agent = start().await;
-    let reply = agent.ask_report(report_request("notifier-text")).await;
+    let reply = agent.ask_notify(notify_request("notifier-text")).await;
     assert_eq!(reply.error, None);
     let notifier = reply.notifier.expect("the notifier that ran");
     assert_eq!(notifier.name, "notifier-text");
@@ -451,7 +451,7 @@ async fn agent_report_formats_the_summary_with_the_notifier() {
 #[tokio::test]
 async fn agent_report_names_a_missing_notifier_in_its_error() {
     let mut agent = start().await;
-    let reply = agent.ask_report(report_request("slack-blocks")).await;
+    let reply = agent.ask_notify(notify_request("slack-blocks")).await;
     assert_eq!(reply.body, None);
     assert_eq!(reply.notifier, None);
     let error = reply.error.expect("an error");
@@ -472,10 +472,10 @@ async fn agent_report_names_a_missing_notifier_in_its_error() {
 #[tokio::test]
 async fn agent_report_returns_the_notifiers_own_error() {
     let mut agent = start().await;
-    let mut request = report_request("notifier-text");
+    let mut request = notify_request("notifier-text");
     // The fixture refuses a summary without a run id.
     request.summary.run_id.clear();
-    let reply = agent.ask_report(request).await;
+    let reply = agent.ask_notify(request).await;
     assert_eq!(reply.body, None);
     assert_eq!(reply.notifier.unwrap().name, "notifier-text");
     let error = reply.error.expect("an error");

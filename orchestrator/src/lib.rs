@@ -4,7 +4,7 @@
 //! and notifies.
 //!
 //! It never links wasmtime: policies and notifications are agent work, asked for on
-//! `agent.policy` and `agent.report`.
+//! `agent.policy` and `agent.notify`.
 
 pub use bosun_config as config;
 pub mod dashboard;

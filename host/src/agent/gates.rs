@@ -8,7 +8,7 @@ use crate::convert::{decision_from_wit, policy_input_to_wit, run_summary_to_wit}
 use crate::inspect::PluginKind;
 use bosun_bus::PluginId;
 use bosun_bus::messages::MESSAGE_VERSION;
-use bosun_bus::notify::{ReportReplyMessage, ReportTaskMessage};
+use bosun_bus::notify::{NotifyReplyMessage, NotifyTaskMessage};
 use bosun_bus::policy::{
     Decision, PolicyRef, PolicyReplyMessage, PolicyTaskMessage, PolicyVerdict,
 };
@@ -145,7 +145,10 @@ impl Agent {
     }
 
     /// Format `request`'s run summary with its notifier.
-    pub(super) async fn format_report(&self, request: &ReportTaskMessage) -> ReportReplyMessage {
+    pub(super) async fn format_notification(
+        &self,
+        request: &NotifyTaskMessage,
+    ) -> NotifyReplyMessage {
         let span = tracing::info_span!(
             "notify",
             run_id = %request.summary.run_id,
@@ -161,7 +164,7 @@ impl Agent {
                 (None, Some(error))
             }
         };
-        ReportReplyMessage {
+        NotifyReplyMessage {
             version: MESSAGE_VERSION,
             agent_id: self.settings.agent_id.clone(),
             request_id: request.request_id.clone(),
@@ -175,7 +178,7 @@ impl Agent {
     /// The notifier that ran (if one did) and its body, or an error naming it.
     async fn run_notifier(
         &self,
-        request: &ReportTaskMessage,
+        request: &NotifyTaskMessage,
     ) -> (Option<PluginId>, Result<String, String>) {
         let name = &request.notifier;
         let Some(plugin) = self.registry.get(name) else {

@@ -12,7 +12,7 @@ pub mod workspace;
 use crate::registry::PluginRegistry;
 use crate::runtime::StageCall;
 use bosun_bus::messages::{self, AgentReply, MESSAGE_VERSION, ResultMessage, TaskMessage};
-use bosun_bus::notify::ReportTaskMessage;
+use bosun_bus::notify::NotifyTaskMessage;
 use bosun_bus::policy::PolicyTaskMessage;
 use bosun_bus::{
     Bus, BusError, DeadLetterRule, Delivery, Screened, StageFailure, StageFailureKind, StageResult,
@@ -26,8 +26,8 @@ use workspace::WorkspaceCache;
 
 /// The stage name that makes an agent serve policy requests on `agent.policy`.
 pub const POLICY_STAGE: &str = "policy";
-/// The stage name that makes an agent serve notification requests on `agent.report`.
-pub const REPORT_STAGE: &str = "report";
+/// The stage name that makes an agent serve notification requests on `agent.notify`.
+pub const NOTIFY_STAGE: &str = "notify";
 
 /// How an agent is set up.
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ pub struct AgentSettings {
     /// This agent's id (results name it; container labels scope the orphan sweep).
     pub agent_id: String,
     /// Stages this agent serves (`lint`, `test`, …); [`POLICY_STAGE`] and
-    /// [`REPORT_STAGE`] serve policy and notification requests.
+    /// [`NOTIFY_STAGE`] serve policy and notification requests.
     pub stages: Vec<String>,
     /// Tasks run at once, per stage.
     pub concurrency: usize,
@@ -67,15 +67,15 @@ enum TaskKind {
     Stage,
     /// A policy request on `agent.policy`.
     Policy,
-    /// A notification request on `agent.report`.
-    Report,
+    /// A notification request on `agent.notify`.
+    Notify,
 }
 
 impl TaskKind {
     fn of(stage: &str) -> TaskKind {
         match stage {
             POLICY_STAGE => TaskKind::Policy,
-            REPORT_STAGE => TaskKind::Report,
+            NOTIFY_STAGE => TaskKind::Notify,
             _ => TaskKind::Stage,
         }
     }
@@ -85,7 +85,7 @@ impl TaskKind {
         match self {
             TaskKind::Stage => topics::stage_topic(stage),
             TaskKind::Policy => topics::AGENT_POLICY.to_string(),
-            TaskKind::Report => topics::AGENT_REPORT.to_string(),
+            TaskKind::Notify => topics::AGENT_NOTIFY.to_string(),
         }
     }
 
@@ -94,7 +94,7 @@ impl TaskKind {
         Ok(match self {
             TaskKind::Stage => Job::Stage(messages::decode(payload)?),
             TaskKind::Policy => Job::Policy(messages::decode(payload)?),
-            TaskKind::Report => Job::Report(messages::decode(payload)?),
+            TaskKind::Notify => Job::Notify(messages::decode(payload)?),
         })
     }
 }
@@ -103,7 +103,7 @@ impl TaskKind {
 enum Job {
     Stage(TaskMessage),
     Policy(PolicyTaskMessage),
-    Report(ReportTaskMessage),
+    Notify(NotifyTaskMessage),
 }
 
 /// A task's reply, ready to publish.
@@ -319,9 +319,9 @@ impl Agent {
                 reply: AgentReply::Policy(self.evaluate_policies(request).await),
                 settled: None,
             }),
-            Job::Report(request) => Ok(Done {
+            Job::Notify(request) => Ok(Done {
                 key: request.summary.run_id.clone(),
-                reply: AgentReply::Report(self.format_report(request).await),
+                reply: AgentReply::Notify(self.format_notification(request).await),
                 settled: None,
             }),
         };

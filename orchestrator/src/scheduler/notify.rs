@@ -6,7 +6,7 @@ use super::journal::{Journal, Write};
 use super::{Effect, Scheduler, SchedulerError, summary};
 use crate::model::RunStatus;
 use bosun_bus::messages::{self, MESSAGE_VERSION};
-use bosun_bus::notify::ReportTaskMessage;
+use bosun_bus::notify::NotifyTaskMessage;
 use bosun_bus::topics;
 
 impl Scheduler {
@@ -50,9 +50,9 @@ impl Scheduler {
         }
         let attempts = self.store.attempts(run_id)?;
         let summary = summary::run_summary(&record, &attempts, &self.settings.base_url());
-        let task = ReportTaskMessage {
+        let task = NotifyTaskMessage {
             version: MESSAGE_VERSION,
-            request_id: format!("{run_id}/report/1"),
+            request_id: format!("{run_id}/notify/1"),
             notifier: config.notify.notifier.clone(),
             config: config.notify.with.clone(),
             summary,
@@ -65,7 +65,7 @@ impl Scheduler {
         journal.writes.push(Write::SaveRun(Box::new(record)));
         self.store.write(|w| journal.apply(w))?;
         effects.push(Effect::Publish {
-            topic: topics::AGENT_REPORT.to_string(),
+            topic: topics::AGENT_NOTIFY.to_string(),
             key: run_id.to_string(),
             payload: messages::encode(&task),
         });

@@ -48,7 +48,7 @@ impl Scheduler {
                     );
                 })
             }
-            AgentReply::Report(message) => {
+            AgentReply::Notify(message) => {
                 let Some(run) = self.store.run(&message.run_id)? else {
                     return Ok(Vec::new());
                 };

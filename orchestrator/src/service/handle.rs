@@ -68,7 +68,7 @@ impl Orchestrator {
             topics::AGENT_RESULTS.into(),
             topics::PIPELINE_EVENTS.into(),
             topics::AGENT_POLICY.into(),
-            topics::AGENT_REPORT.into(),
+            topics::AGENT_NOTIFY.into(),
             topics::DEAD_LETTER.into(),
         ];
         for stage in [

@@ -2,7 +2,7 @@
 //! `max_failures` and rollbacks.
 
 use super::*;
-use bosun_bus::notify::{ReportTaskMessage, RunStatus as SummaryStatus};
+use bosun_bus::notify::{NotifyTaskMessage, RunStatus as SummaryStatus};
 
 #[test]
 fn seed_scenario_retries_the_flaky_test_stage_and_halts_on_the_vulnerability() {
@@ -30,7 +30,7 @@ fn seed_scenario_retries_the_flaky_test_stage_and_halts_on_the_vulnerability() {
     let security = only_task(&h.reply(&build, pass("image pushed")), "agent.security");
     let end = h.reply(&security, high_vulnerability());
     assert!(tasks(&end).is_empty(), "deploy must not run");
-    assert!(kinds(&end).contains(&"agent.report"), "{end:?}");
+    assert!(kinds(&end).contains(&"agent.notify"), "{end:?}");
 
     let run = h.run(&run_id);
     assert_eq!(run.status, RunStatus::Failure);
@@ -43,8 +43,8 @@ fn seed_scenario_retries_the_flaky_test_stage_and_halts_on_the_vulnerability() {
     let report_task = end
         .iter()
         .find_map(|e| match e {
-            Effect::Publish { topic, payload, .. } if topic == "agent.report" => {
-                Some(messages::decode::<ReportTaskMessage>(payload).unwrap())
+            Effect::Publish { topic, payload, .. } if topic == "agent.notify" => {
+                Some(messages::decode::<NotifyTaskMessage>(payload).unwrap())
             }
             _ => None,
         })
@@ -136,7 +136,7 @@ fn a_restart_resends_in_flight_work_and_settles_each_stage_once() {
     // The lint result arrives again (its offset was not committed): ignored.
     assert!(tasks(&h.reply(&lint, pass("clean"))).is_empty());
     let end = h.reply(&test, pass("ok"));
-    assert!(kinds(&end).contains(&"agent.report"));
+    assert!(kinds(&end).contains(&"agent.notify"));
     assert!(h.reply(&again, pass("ok")).is_empty());
     let run = h.run(&run_id);
     assert_eq!(run.status, RunStatus::Success);
