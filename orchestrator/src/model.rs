@@ -19,7 +19,7 @@ pub struct RunTrigger {
     pub default_branch: String,
     /// Commit sha.
     pub commit: String,
-    /// Branch.
+    /// The branch that was pushed (a pull request's head branch).
     pub branch: String,
     /// `push`, `pull_request` or `manual`.
     pub event: String,
@@ -107,7 +107,7 @@ pub enum StageState {
     Running,
     /// Waiting for its backoff before the next attempt.
     RetryWait,
-    /// Passed.
+    /// The attempt passed and any after-stage gate allowed it.
     Success,
     /// The code did not meet the stage's bar.
     Failure,

@@ -51,7 +51,7 @@ impl Display for Seg<'_> {
 pub enum Nav {
     /// The runs list and run pages.
     Runs,
-    /// Statistics.
+    /// Per-day counts, durations and plugins used.
     Stats,
     /// The plugin inventory.
     Plugins,

@@ -123,7 +123,7 @@ pub struct ServerSettings {
     /// Build pushes of tags.
     #[serde(default)]
     pub build_tags: bool,
-    /// Tenants.
+    /// The tenants this orchestrator serves; a webhook from anyone else is refused.
     #[serde(default)]
     pub tenants: Vec<TenantSettings>,
     /// Repositories with settings of their own.
