@@ -353,3 +353,59 @@ async fn a_misspelt_stage_is_a_config_error_at_once_when_the_agent_is_embedded()
     );
     system.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_on_one_environment_lock_deploy_one_after_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = r#"pipeline:
+  cancel_superseded: false
+  stages:
+    - name: deploy
+      plugin: scripted
+      environment: staging
+      concurrency: { group: "deploy-${{ environment }}" }
+      with: { sleep_ms: "600", summary: deployed }
+"#;
+    let (url, sha) = repository(&dir.path().join("shop"), pipeline);
+    let tenant = TenantSettings {
+        owner: "acme".into(),
+        ..TenantSettings::default()
+    };
+    let embedded = start(dir.path(), tenant).await;
+    let base = embedded.base_url.clone();
+    let first = trigger(&base, &url, &sha, "main").await;
+    let second = trigger(&base, &url, &sha, "release").await;
+    let store = Store::open(&dir.path().join("runs.db")).unwrap();
+    for run in [&first, &second] {
+        assert_eq!(
+            wait_until_finished(&store, run).await.status.as_str(),
+            "success"
+        );
+    }
+    let deploy = |run: &str| {
+        let attempts = store.attempts(run).unwrap();
+        let a = attempts.iter().find(|a| a.stage == "deploy").unwrap();
+        (a.dispatched_ms, a.settled_ms.unwrap())
+    };
+    let (mut one, mut two) = (deploy(&first), deploy(&second));
+    if two.0 < one.0 {
+        std::mem::swap(&mut one, &mut two);
+    }
+    assert!(
+        two.0 >= one.1,
+        "the second deploy began only after the first settled: {one:?} then {two:?}"
+    );
+    let waited: Vec<String> = [&first, &second]
+        .iter()
+        .flat_map(|run| store.events(run).unwrap())
+        .filter(|e| e.kind == "stage.waiting")
+        .map(|e| e.message)
+        .collect();
+    assert!(
+        waited
+            .iter()
+            .any(|m| m.contains("concurrency group deploy-staging is held by run")),
+        "{waited:?}"
+    );
+    embedded.shutdown().await;
+}
