@@ -185,6 +185,28 @@ fn table(run: &RunRecord, attempts: &[AttemptRow]) -> String {
     out
 }
 
+/// Why each failed stage failed, under the table: what people read first.
+fn reasons(run: &RunRecord, attempts: &[AttemptRow]) -> String {
+    let config = run
+        .config_source
+        .as_deref()
+        .and_then(|text| bosun_config::parse(".bosun.yml", text).ok());
+    let mut out = String::new();
+    for stage in &run.stages {
+        let spec = config.as_ref().and_then(|c| c.stage(&stage.name));
+        let why = bosun_orchestrator::scheduler::summary::why::stage_reasons(stage, spec, attempts);
+        if why.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("why {} failed:\n", stage.name));
+        for line in why {
+            out.push_str(&format!("  {line}\n"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let repo = Repository::open(&args.dir, "bosun run")?;
     args.local.check_plugin_dirs()?;
@@ -299,6 +321,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
     } else {
         println!("\n{}", table(&run, &attempts));
+        print!("{}", reasons(&run, &attempts));
         let verdict = match run.status {
             RunStatus::Success => "passed".to_string(),
             other => format!(

@@ -466,3 +466,45 @@ fn a_matrix_runs_one_instance_per_image_each_with_its_own_row() {
     assert_eq!(state("test-node"), "failure");
     assert_eq!(state("report"), "skipped", "it needs every instance");
 }
+
+#[test]
+fn bosun_run_says_why_a_stage_failed_under_its_table() {
+    let test = "bosun_run_says_why_a_stage_failed";
+    if !images_or_skip(test, &["bosun/python:3.11"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("why");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join(".bosun.yml"),
+        r#"pipeline:
+  stages:
+    - name: check
+      image: bosun/python:3.11
+      commands: [echo ok, "echo 'E   assert 2 == 3' >&2; exit 5", echo never]
+"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
+        .arg("run")
+        .arg(&repo)
+        .args(["--containers", "docker"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let why = stdout
+        .split_once("why check failed:\n")
+        .map(|(_, why)| why)
+        .unwrap_or_else(|| panic!("no reason under the table:\n{stdout}"));
+    assert!(
+        why.starts_with("  HIGH exit-status: command 2 failed (exit status 5)"),
+        "{why}"
+    );
+    assert!(
+        why.contains("    | E   assert 2 == 3"),
+        "the command's last output: {why}"
+    );
+}
