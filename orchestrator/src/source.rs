@@ -1,6 +1,7 @@
 //! Reading `.bosun.yml` from the pushed commit: a bare mirror per repository, fetched
-//! only when the commit is not there yet, then `git show <sha>:.bosun.yml`. Git runs
-//! with argv only; the URL and sha are checked before git sees them.
+//! only when the commit is not there yet, then `git show <sha>:.bosun.yml`; and a
+//! branch's head commit for a scheduled run (the mirror fetched first). Git runs with
+//! argv only; the URL, sha and branch are checked before git sees them.
 
 use crate::config::CONFIG_FILE;
 use crate::model::RunTrigger;
@@ -58,6 +59,37 @@ async fn git_as(
         .map_err(|e| format!("cannot run git: {e}"))
 }
 
+/// `token` when `url` is fetched over HTTP(S), the only transport it is sent on.
+fn http_only<'a>(url: &str, token: Option<&'a str>) -> Option<&'a str> {
+    token.filter(|_| url.starts_with("https://") || url.starts_with("http://"))
+}
+
+/// Bring `mirror` up to date with `clone_url`, pruning what is gone there.
+async fn fetch(mirror: &Path, clone_url: &str, token: Option<&str>) -> Result<(), String> {
+    let out = git_as(
+        Some(mirror),
+        &["fetch", "--quiet", "--prune", "origin"],
+        token,
+    )
+    .await?;
+    if !out.status.success() {
+        return Err(format!(
+            "git fetch of {clone_url} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+/// A branch's head commit, as a schedule's run builds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchHead {
+    /// The commit the branch points at.
+    pub commit: String,
+    /// The branch the repository's `HEAD` names (its default branch), when it names one.
+    pub default_branch: Option<String>,
+}
+
 impl ConfigSource {
     /// Mirrors live under `root`.
     pub fn new(root: PathBuf) -> ConfigSource {
@@ -92,73 +124,115 @@ impl ConfigSource {
         }
     }
 
+    /// The lock that keeps two tasks from fetching into one mirror at once.
+    fn lock_for(&self, clone_url: &str) -> Result<Arc<tokio::sync::Mutex<()>>, String> {
+        let mut locks = self
+            .locks
+            .lock()
+            .map_err(|_| "config source lock poisoned".to_string())?;
+        Ok(Arc::clone(locks.entry(clone_url.to_string()).or_default()))
+    }
+
+    /// The mirror of `clone_url`, cloned when it is not there yet (under its lock).
+    async fn mirror(&self, clone_url: &str, token: Option<&str>) -> Result<PathBuf, String> {
+        let name = hex::encode(&Sha256::digest(clone_url.as_bytes())[..12]);
+        let mirror = self.root.join(format!("{name}.git"));
+        if mirror.join("HEAD").exists() {
+            return Ok(mirror);
+        }
+        std::fs::create_dir_all(&self.root)
+            .map_err(|e| format!("cannot create {}: {e}", self.root.display()))?;
+        let out = git_as(
+            None,
+            &[
+                "clone",
+                "--quiet",
+                "--mirror",
+                "--",
+                clone_url,
+                &mirror.to_string_lossy(),
+            ],
+            token,
+        )
+        .await?;
+        if !out.status.success() {
+            return Err(format!(
+                "git clone of {clone_url} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(mirror)
+    }
+
+    /// The commit `branch` points at now in `clone_url` (the mirror fetched first), and
+    /// the repository's default branch. The URL and branch name are checked first.
+    pub async fn branch_head(
+        &self,
+        clone_url: &str,
+        branch: &str,
+        token: Option<&str>,
+    ) -> Result<BranchHead, String> {
+        let token = http_only(clone_url, token);
+        check_url(clone_url)?;
+        if !crate::settings::is_branch_name(branch) {
+            return Err(format!("{branch:?} is not a branch name"));
+        }
+        let lock = self.lock_for(clone_url)?;
+        let _guard = lock.lock().await;
+        let mirror = self.mirror(clone_url, token).await?;
+        fetch(&mirror, clone_url, token).await?;
+        let object = format!("refs/heads/{branch}^{{commit}}");
+        let out = git(
+            Some(&mirror),
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                &object,
+            ],
+        )
+        .await?;
+        let commit = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() || !bosun_bus::git_refs::is_commit_sha(&commit) {
+            return Err(format!("{clone_url} has no branch {branch}"));
+        }
+        let head = git(
+            Some(&mirror),
+            &["symbolic-ref", "--quiet", "--short", "HEAD"],
+        )
+        .await?;
+        let default_branch = String::from_utf8_lossy(&head.stdout).trim().to_string();
+        Ok(BranchHead {
+            commit,
+            default_branch: (head.status.success()
+                && crate::settings::is_branch_name(&default_branch))
+            .then_some(default_branch),
+        })
+    }
+
     async fn read_at_commit(
         &self,
         trigger: &RunTrigger,
         token: Option<&str>,
     ) -> Result<Option<String>, String> {
-        let token = token.filter(|_| {
-            trigger.clone_url.starts_with("https://") || trigger.clone_url.starts_with("http://")
-        });
+        let token = http_only(&trigger.clone_url, token);
         check_url(&trigger.clone_url)?;
         check_commit(&trigger.commit)?;
         let key = (trigger.clone_url.clone(), trigger.commit.clone());
         if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(hit);
         }
-        let lock = {
-            let mut locks = self
-                .locks
-                .lock()
-                .map_err(|_| "config source lock poisoned".to_string())?;
-            Arc::clone(locks.entry(trigger.clone_url.clone()).or_default())
-        };
+        let lock = self.lock_for(&trigger.clone_url)?;
         let _guard = lock.lock().await;
-        let name = hex::encode(&Sha256::digest(trigger.clone_url.as_bytes())[..12]);
-        let mirror = self.root.join(format!("{name}.git"));
-        if !mirror.join("HEAD").exists() {
-            std::fs::create_dir_all(&self.root)
-                .map_err(|e| format!("cannot create {}: {e}", self.root.display()))?;
-            let out = git_as(
-                None,
-                &[
-                    "clone",
-                    "--quiet",
-                    "--mirror",
-                    "--",
-                    &trigger.clone_url,
-                    &mirror.to_string_lossy(),
-                ],
-                token,
-            )
-            .await?;
-            if !out.status.success() {
-                return Err(format!(
-                    "git clone of {} failed: {}",
-                    trigger.clone_url,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-            }
-        }
+        let mirror = self.mirror(&trigger.clone_url, token).await?;
         let object = format!("{}^{{commit}}", trigger.commit);
         let present = git(Some(&mirror), &["cat-file", "-e", &object])
             .await?
             .status
             .success();
         if !present {
-            let out = git_as(
-                Some(&mirror),
-                &["fetch", "--quiet", "--prune", "origin"],
-                token,
-            )
-            .await?;
-            if !out.status.success() {
-                return Err(format!(
-                    "git fetch of {} failed: {}",
-                    trigger.clone_url,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-            }
+            fetch(&mirror, &trigger.clone_url, token).await?;
             if !git(Some(&mirror), &["cat-file", "-e", &object])
                 .await?
                 .status

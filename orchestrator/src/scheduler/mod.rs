@@ -16,6 +16,7 @@ mod intake;
 mod journal;
 mod notify;
 mod replies;
+mod schedules;
 mod start;
 mod step;
 pub mod summary;
