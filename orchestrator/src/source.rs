@@ -292,3 +292,56 @@ impl ConfigSource {
         Ok(text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command as Std;
+
+    fn git_in(dir: &Path, args: &[&str]) -> String {
+        let out = Std::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "Bosun Test")
+            .env("GIT_AUTHOR_EMAIL", "test@bosun.invalid")
+            .env("GIT_COMMITTER_NAME", "Bosun Test")
+            .env("GIT_COMMITTER_EMAIL", "test@bosun.invalid")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn commit(dir: &Path, file: &str) -> String {
+        std::fs::write(dir.join(file), file).unwrap();
+        git_in(dir, &["add", "--all"]);
+        git_in(dir, &["commit", "--quiet", "-m", file]);
+        git_in(dir, &["rev-parse", "HEAD"])
+    }
+
+    #[tokio::test]
+    async fn a_branch_head_is_read_after_a_fetch_with_the_default_branch() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("shop");
+        std::fs::create_dir_all(&repo).unwrap();
+        git_in(&repo, &["init", "--quiet", "--initial-branch=main"]);
+        let first = commit(&repo, "a");
+        git_in(&repo, &["branch", "release"]);
+        let url = format!("file://{}", repo.display());
+        let source = ConfigSource::new(dir.path().join("mirrors"));
+        let head = source.branch_head(&url, "main", None).await.unwrap();
+        assert_eq!(head.commit, first);
+        assert_eq!(head.default_branch.as_deref(), Some("main"));
+        // The branch moves on: the next read fetches it.
+        let second = commit(&repo, "b");
+        let moved = source.branch_head(&url, "main", None).await.unwrap();
+        assert_eq!(moved.commit, second);
+        let release = source.branch_head(&url, "release", None).await.unwrap();
+        assert_eq!(release.commit, first);
+        let gone = source.branch_head(&url, "gone", None).await.unwrap_err();
+        assert!(gone.contains("has no branch gone"), "{gone}");
+        let option = source.branch_head(&url, "--upload-pack=x", None).await;
+        assert!(option.unwrap_err().contains("not a branch name"));
+    }
+}
