@@ -21,7 +21,7 @@ pub struct RunTrigger {
     pub commit: String,
     /// The branch that was pushed (a pull request's head branch).
     pub branch: String,
-    /// `push`, `pull_request` or `manual`.
+    /// `push`, `pull_request`, `manual` or `schedule`.
     pub event: String,
     /// Files the push changed, when known (for `when: paths`).
     #[serde(default)]

@@ -87,6 +87,11 @@ async fn one_delivery_makes_one_run_in_a_row_concurrently_and_after_a_restart() 
     let (first, json) = server.deliver("d-1", "push", &body, Some(&signature)).await;
     assert_eq!(first, 202, "{json}");
     let run_id = json["run_id"].as_str().unwrap().to_string();
+    // A delivery id only Bosun's own scheduled runs use is never a webhook's.
+    let (forged, json) = server
+        .deliver("schedule:acme:1", "push", &body, Some(&signature))
+        .await;
+    assert_eq!(forged, 400, "{json}");
     let (again, json) = server.deliver("d-1", "push", &body, Some(&signature)).await;
     assert_eq!(again, 200);
     assert_eq!(json["duplicate"], true);

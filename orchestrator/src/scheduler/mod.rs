@@ -17,6 +17,7 @@ mod intake;
 mod journal;
 mod notify;
 mod replies;
+mod schedules;
 mod start;
 mod step;
 pub mod summary;

@@ -1,11 +1,12 @@
 //! What the scheduler's owner task is asked to do: requests from the [`Orchestrator`]
 //! handle (each with a reply channel) and reports from the tasks it spawned (a config
-//! read, a notification sent).
+//! read, a notification sent, a scheduled run started).
 //!
 //! [`Orchestrator`]: super::Orchestrator
 
 use super::WebhookDelivery;
 use crate::model::RunTrigger;
+use crate::schedule::Due;
 use crate::scheduler::{Accepted, SchedulerError};
 use tokio::sync::oneshot;
 
@@ -37,6 +38,11 @@ pub(super) enum Command {
         sent: bool,
         attempts: u32,
         detail: String,
+    },
+    /// A due schedule's run was recorded (`Ok(run id)`) or could not be started.
+    ScheduleSettled {
+        due: Due,
+        outcome: Result<Option<String>, String>,
     },
     Cancel {
         run_id: String,

@@ -6,6 +6,7 @@ use super::worker::Worker;
 use super::{CommandError, ServiceError, ServiceOptions};
 use crate::model::RunTrigger;
 use crate::notify::{GitHubStatuses, SlackClient};
+use crate::schedule::Schedules;
 use crate::scheduler::{Accepted, Scheduler};
 use crate::settings::ServerSettings;
 use crate::source::ConfigSource;
@@ -60,9 +61,11 @@ impl Orchestrator {
         for warning in settings.warnings() {
             tracing::warn!("{warning}");
         }
+        let schedules = settings.schedules().map_err(ServiceError::Settings)?;
         let store = Store::open(&settings.store)?;
         let scheduler = Scheduler::open(store, Arc::clone(&settings))?
             .with_known_agents(options.known_agents.clone());
+        let schedules = Schedules::new(schedules, &scheduler.schedule_marks()?);
         let metrics = scheduler.metrics();
         let mut all_topics: Vec<String> = vec![
             topics::AGENT_RESULTS.into(),
@@ -104,6 +107,8 @@ impl Orchestrator {
                 None,
                 options.http_retry,
             )),
+            schedules,
+            clock: options.clock.clone(),
         };
         let stopping = shutdown.clone();
         let handle = tokio::spawn(worker.run(rx, results, dead, options.tick, shutdown));

@@ -1,7 +1,8 @@
 //! A tenant's settings: its secrets and tokens, policy gates, what its stages may ask
-//! for (network, secrets, an image to push), and how its pull requests run.
+//! for (network, secrets, an image to push), how its pull requests run, and its
+//! schedules' time zone.
 
-use super::{Secret, SecretGrant, SecretUse};
+use super::{ScheduleSettings, Secret, SecretGrant, SecretUse};
 use bosun_bus::policy::PolicyPhase;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -51,6 +52,12 @@ pub struct TenantSettings {
     /// triggering and cancelling its runs); it never acts on another tenant's runs.
     #[serde(default)]
     pub api_token: Secret,
+    /// The IANA time zone its schedules' cron patterns are read in (default `UTC`).
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Runs the clock starts: a repository's branch at the times a cron pattern gives.
+    #[serde(default)]
+    pub schedules: Vec<ScheduleSettings>,
 }
 
 impl TenantSettings {

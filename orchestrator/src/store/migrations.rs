@@ -122,4 +122,17 @@ pub const MIGRATIONS: &[&str] = &[
     DROP TABLE deliveries;
     ALTER TABLE deliveries_by_tenant RENAME TO deliveries;
     ",
+    // 4: where each schedule stands: the tick it last fired for (or when it was first
+    // seen), so ticks missed while the orchestrator was down fire once.
+    "
+    CREATE TABLE IF NOT EXISTS schedule_marks (
+        key TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        last_slot_ms INTEGER NOT NULL,
+        run_id TEXT,
+        updated_ms INTEGER NOT NULL
+    );
+    ",
 ];

@@ -114,11 +114,20 @@ pub struct Server {
 
 impl Server {
     pub async fn start(settings: ServerSettings, bus: MemoryBus) -> Server {
+        Server::start_with(settings, bus, ServiceOptions::default()).await
+    }
+
+    /// As [`Server::start`], with `options` (a clock, say); its tick is always 10 ms.
+    pub async fn start_with(
+        settings: ServerSettings,
+        bus: MemoryBus,
+        options: ServiceOptions,
+    ) -> Server {
         let settings = Arc::new(settings);
         let (stop, stopped) = watch::channel(false);
         let options = ServiceOptions {
             tick: Duration::from_millis(10),
-            ..ServiceOptions::default()
+            ..options
         };
         let (orchestrator, worker) = Orchestrator::start(
             Arc::clone(&settings),
