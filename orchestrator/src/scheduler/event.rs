@@ -55,6 +55,8 @@ pub enum EventKind {
     GateWarned,
     /// A policy denied, or the gate timed out (`gate.denied`).
     GateDenied,
+    /// Someone who may not decide a stage's approval asked to (`approval.refused`).
+    ApprovalRefused,
     /// A failed stage's rollback was sent (`rollback.dispatched`).
     RollbackDispatched,
     /// The rollback passed (`rollback.passed`).
@@ -97,6 +99,7 @@ impl EventKind {
             EventKind::GateAllowed => "gate.allowed",
             EventKind::GateWarned => "gate.warned",
             EventKind::GateDenied => "gate.denied",
+            EventKind::ApprovalRefused => "approval.refused",
             EventKind::RollbackDispatched => "rollback.dispatched",
             EventKind::RollbackPassed => "rollback.passed",
             EventKind::RollbackFailed => "rollback.failed",
@@ -190,6 +193,7 @@ mod tests {
             EventKind::GateAllowed => "gate.allowed",
             EventKind::GateWarned => "gate.warned",
             EventKind::GateDenied => "gate.denied",
+            EventKind::ApprovalRefused => "approval.refused",
             EventKind::RollbackDispatched => "rollback.dispatched",
             EventKind::RollbackPassed => "rollback.passed",
             EventKind::RollbackFailed => "rollback.failed",
@@ -200,7 +204,7 @@ mod tests {
     }
 
     /// Every kind, in declaration order.
-    const ALL: [EventKind; 30] = [
+    const ALL: [EventKind; 31] = [
         EventKind::RunCreated,
         EventKind::RunAwaitingApproval,
         EventKind::RunApproved,
@@ -225,6 +229,7 @@ mod tests {
         EventKind::GateAllowed,
         EventKind::GateWarned,
         EventKind::GateDenied,
+        EventKind::ApprovalRefused,
         EventKind::RollbackDispatched,
         EventKind::RollbackPassed,
         EventKind::RollbackFailed,

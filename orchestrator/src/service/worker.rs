@@ -159,6 +159,20 @@ impl Worker {
                 };
                 let _ = reply.send(approved);
             }
+            Command::Decide {
+                run_id,
+                stage,
+                decision,
+                reply,
+            } => match self.scheduler.decide(&run_id, &stage, decision, now) {
+                Ok((decided, effects)) => {
+                    self.execute(effects).await;
+                    let _ = reply.send(Ok(decided));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             Command::Cancel {
                 run_id,
                 reason,

@@ -83,7 +83,7 @@ impl Step<'_> {
                             stage.finished_ms = Some(self.now);
                             stage.summary = "skipped: its `when` does not match".into();
                             self.record(Event::new(EventKind::StageSkipped, message).stage(&name));
-                        } else {
+                        } else if !self.hold_for_approval(&spec) {
                             self.begin_attempt(&spec, 1);
                         }
                         changed = true;
