@@ -47,13 +47,14 @@ pub enum EventKind {
     StageCancelled,
     /// A result for a settled or superseded attempt was dropped (`result.ignored`).
     ResultIgnored,
-    /// Policies were asked (`gate.requested`).
+    /// Policies were asked, or a stage began to wait for an approval (`gate.requested`).
     GateRequested,
-    /// Every policy allowed (`gate.allowed`).
+    /// Every policy allowed, or an approver approved (`gate.allowed`).
     GateAllowed,
     /// A policy warned (`gate.warned`).
     GateWarned,
-    /// A policy denied, or the gate timed out (`gate.denied`).
+    /// A policy denied, the gate timed out, or an approval was rejected or timed out
+    /// (`gate.denied`).
     GateDenied,
     /// Someone who may not decide a stage's approval asked to (`approval.refused`).
     ApprovalRefused,
