@@ -124,6 +124,7 @@ fn local_settings(
 fn state_word(state: StageState) -> &'static str {
     match state {
         StageState::Pending => "waiting",
+        StageState::AwaitingApproval => "approval?",
         StageState::Gating => "policy check",
         StageState::Running => "running",
         StageState::RetryWait => "retry soon",
@@ -293,6 +294,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                         stage.attempt,
                         started.elapsed().as_secs_f64()
                     );
+                    if stage.state == StageState::AwaitingApproval {
+                        // Nobody else can decide a local run: the dashboard's buttons can.
+                        eprintln!(
+                            "  {:<10} waits for an approval: approve or reject it at {}/runs/{run_id}",
+                            stage.name, system.base_url
+                        );
+                    }
                     shown.insert(stage.name.clone(), now);
                 }
             }

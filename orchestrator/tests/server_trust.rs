@@ -444,6 +444,7 @@ async fn trust_fork_pull_requests_are_ignored_or_run_as_the_tenant_says() {
         tenant.pull_requests = PullRequestSettings {
             from_forks,
             network: false,
+            ..PullRequestSettings::default()
         };
         let server = start(&path.join(format!("{from_forks:?}")), tenant).await;
         let seen = recording_agent(&server, &["lint"]);

@@ -72,6 +72,7 @@ pub fn render(view: &RunView, now_ms: u64) -> String {
     let summary = summary::run_summary(run, &view.attempts, "");
     let mut body = String::new();
     header(&mut body, run, now_ms);
+    super::approvals::waiting(&mut body, view);
     why_it_failed(&mut body, view, &summary);
     flaky(&mut body, &summary);
     timeline(&mut body, run, now_ms);

@@ -2,6 +2,7 @@
 //! the HTML dashboard (`crate::dashboard`), `/metrics` and `/healthz`.
 
 mod api;
+mod approval;
 mod listener;
 mod webhook;
 
@@ -92,6 +93,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/runs/{id}/events", get(api::run_events))
         .route("/api/runs/{id}/cancel", post(api::cancel_run))
         .route("/api/runs/{id}/approve", post(api::approve_run))
+        .route(
+            "/api/runs/{id}/stages/{stage}/approve",
+            post(approval::approve_stage),
+        )
+        .route(
+            "/api/runs/{id}/stages/{stage}/reject",
+            post(approval::reject_stage),
+        )
+        .route(
+            "/runs/{id}/stages/{stage}/decide",
+            post(approval::decide_form),
+        )
         .route(
             "/api/runs/{id}/stages/{stage}/attempts/{attempt}/logs",
             get(api::attempt_logs),

@@ -7,7 +7,7 @@
 use super::WebhookDelivery;
 use crate::model::RunTrigger;
 use crate::schedule::Due;
-use crate::scheduler::{Accepted, SchedulerError};
+use crate::scheduler::{Accepted, Decided, SchedulerError, StageDecision};
 use tokio::sync::oneshot;
 
 /// Where the owner task sends its answer to a request.
@@ -54,5 +54,11 @@ pub(super) enum Command {
         approver: String,
         /// `Err(why)` when the run does not wait for an approval.
         reply: Reply<Result<(), String>>,
+    },
+    Decide {
+        run_id: String,
+        stage: String,
+        decision: StageDecision,
+        reply: Reply<Decided>,
     },
 }

@@ -1,5 +1,5 @@
 //! The handle to the running orchestrator: start it, then ask it to trigger, record,
-//! approve or cancel; every request goes to the one task that owns the scheduler.
+//! approve, decide a stage's approval or cancel; every request goes to the one task that owns the scheduler.
 
 use super::command::{Command, Reply};
 use super::worker::Worker;
@@ -7,7 +7,7 @@ use super::{CommandError, ServiceError, ServiceOptions};
 use crate::model::RunTrigger;
 use crate::notify::{GitHubStatuses, SlackClient};
 use crate::schedule::Schedules;
-use crate::scheduler::{Accepted, Scheduler};
+use crate::scheduler::{Accepted, Decided, Scheduler, StageDecision};
 use crate::settings::ServerSettings;
 use crate::source::ConfigSource;
 use crate::store::Store;
@@ -187,6 +187,22 @@ impl Orchestrator {
         self.ask(|reply| Command::Approve {
             run_id: run_id.into(),
             approver: approver.into(),
+            reply,
+        })
+        .await
+    }
+
+    /// Approve or reject a stage that waits for an approval, if the decider may.
+    pub async fn decide_stage(
+        &self,
+        run_id: &str,
+        stage: &str,
+        decision: StageDecision,
+    ) -> Result<Decided, CommandError> {
+        self.ask(|reply| Command::Decide {
+            run_id: run_id.into(),
+            stage: stage.into(),
+            decision,
             reply,
         })
         .await

@@ -169,6 +169,20 @@ impl Worker {
             Command::ScheduleSettled { due, outcome } => {
                 self.schedule_settled(due, outcome, now);
             }
+            Command::Decide {
+                run_id,
+                stage,
+                decision,
+                reply,
+            } => match self.scheduler.decide(&run_id, &stage, decision, now) {
+                Ok((decided, effects)) => {
+                    self.execute(effects).await;
+                    let _ = reply.send(Ok(decided));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             Command::Cancel {
                 run_id,
                 reason,
