@@ -7,6 +7,8 @@
 
 mod common;
 
+use bosun_test_support::{git_repo, missing_service};
+
 use bosun_bus::messages::{self, DeadLetter, MESSAGE_VERSION, ResultMessage, TaskMessage};
 use bosun_bus::{Bus, KafkaBus, KafkaConfig, Subscription, Task, topics};
 use std::collections::HashMap;
@@ -19,8 +21,8 @@ use std::time::{Duration, Instant};
 fn broker_or_skip(test: &str) -> Option<String> {
     match std::env::var("BOSUN_TEST_KAFKA") {
         Ok(addr) if std::net::TcpStream::connect(&addr).is_ok() => Some(addr),
-        Ok(addr) => common::missing_service(test, &format!("no Kafka broker answers on {addr}")),
-        Err(_) => common::missing_service(test, "BOSUN_TEST_KAFKA (the Kafka broker) is not set"),
+        Ok(addr) => missing_service(test, &format!("no Kafka broker answers on {addr}")),
+        Err(_) => missing_service(test, "BOSUN_TEST_KAFKA (the Kafka broker) is not set"),
     }
 }
 
@@ -118,29 +120,7 @@ fn plugin_folder(dir: &Path) -> std::path::PathBuf {
 
 /// A repository with one commit, as the agents fetch it.
 fn repo(dir: &Path) -> (String, String) {
-    let repo = dir.join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(&repo)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    git(&["init", "--quiet", "-b", "main"]);
-    std::fs::write(repo.join("README"), "sample\n").unwrap();
-    git(&["add", "."]);
-    git(&["commit", "--quiet", "-m", "one"]);
-    (
-        format!("file://{}", repo.display()),
-        git(&["rev-parse", "HEAD"]),
-    )
+    git_repo(&dir.join("repo"), &[("README", "sample\n")])
 }
 
 fn task(run_id: &str, stage: &str, attempt: u32, commit: &str, config: &[(&str, &str)]) -> Task {

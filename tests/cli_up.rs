@@ -2,9 +2,7 @@
 //! manual run over the API on a local git repository, `/metrics`, and a clean SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::git;
+use bosun_test_support::{git_repo, missing_service};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -25,19 +23,12 @@ const PIPELINE: &str = r#"pipeline:
 "#;
 
 fn repository(dir: &Path) -> (String, String) {
-    std::fs::create_dir_all(dir).unwrap();
-    git(dir, &["init", "--quiet", "--initial-branch=main"]);
-    std::fs::write(dir.join(".bosun.yml"), PIPELINE).unwrap();
-    std::fs::write(
-        dir.join("app.py"),
-        "x = 1  # TODO: rename\ny = 2  # FIXME: check\n",
-    )
-    .unwrap();
-    git(dir, &["add", "--all"]);
-    git(dir, &["commit", "--quiet", "-m", "app"]);
-    (
-        format!("file://{}", dir.display()),
-        git(dir, &["rev-parse", "HEAD"]),
+    git_repo(
+        dir,
+        &[
+            (".bosun.yml", PIPELINE),
+            ("app.py", "x = 1  # TODO: rename\ny = 2  # FIXME: check\n"),
+        ],
     )
 }
 
@@ -334,7 +325,7 @@ fn docker(args: &[&str]) -> std::process::Output {
 fn cli_run_removes_the_tool_containers_a_killed_predecessor_left() {
     let test = "cli_run_removes_the_tool_containers_a_killed_predecessor_left";
     let Ok(image) = std::env::var("BOSUN_TEST_BASE_IMAGE") else {
-        return common::missing_service(test, "BOSUN_TEST_BASE_IMAGE is not set").unwrap_or(());
+        return missing_service(test, "BOSUN_TEST_BASE_IMAGE is not set").unwrap_or(());
     };
     let dir = tempfile::tempdir().unwrap();
     let shop = dir.path().join("shop");

@@ -44,7 +44,7 @@ fn services_or_skip(test: &str) -> Option<(String, PathBuf)> {
         .unwrap_or_else(|_| PathBuf::from("/usr/bin/chromium"));
     match registry {
         Some(registry) if docker && chromium.exists() => Some((registry, chromium)),
-        _ => common::missing_service(
+        _ => bosun_test_support::missing_service(
             test,
             &format!(
                 "needs the Docker Engine, BOSUN_TEST_REGISTRY and Chromium (BOSUN_TEST_CHROMIUM or {})",
@@ -201,7 +201,7 @@ async fn dashboard_pages_render_a_halted_seed_run_in_chromium() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (_repo, url, sha) = common::python_sample(dir.path(), Some(PIPELINE));
+    let (_repo, url, sha) = bosun_test_support::python_sample(dir.path(), Some(PIPELINE));
     let system = start(dir.path(), &registry).await;
     let base = system.base_url.clone();
     let response = reqwest::Client::new()

@@ -9,8 +9,6 @@
 //! is a failure; elsewhere those tests skip, loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -52,8 +50,8 @@ fn docker_or_skip(test: &str) -> Option<String> {
         .is_ok_and(|o| o.status.success());
     match std::env::var("BOSUN_TEST_BASE_IMAGE") {
         Ok(base) if answers => Some(base),
-        Ok(_) => common::missing_service(test, "no Docker engine answers"),
-        Err(_) => common::missing_service(
+        Ok(_) => bosun_test_support::missing_service(test, "no Docker engine answers"),
+        Err(_) => bosun_test_support::missing_service(
             test,
             "BOSUN_TEST_BASE_IMAGE (the locally built base image) is not set",
         ),
@@ -252,7 +250,7 @@ fn compose_or_skip(test: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        common::missing_service::<()>(
+        bosun_test_support::missing_service::<()>(
             test,
             "docker-compose (Debian's package, installed by the script) is missing",
         );

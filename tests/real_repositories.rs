@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use bosun_orchestrator::store::Store;
+use bosun_test_support::{copy_sample, missing_service, workspace_root};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,37 +31,15 @@ fn images_or_skip(test: &str, images: &[&str]) -> bool {
         "the Docker Engine or the image(s) {} are missing",
         missing.join(", ")
     );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: {problem}; start them with: bash scripts/services.sh");
-    }
-    eprintln!("SKIPPED {test}: {problem}; start them with: bash scripts/services.sh");
+    missing_service::<()>(test, &problem);
     false
 }
 
 /// A copy of `examples/<name>` in `dir`, as a user's checkout would be.
 fn sample(name: &str, dir: &Path) -> PathBuf {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(name);
     let to = dir.join(name);
-    copy_dir(&from, &to);
+    copy_sample(&workspace_root().join("examples").join(name), &to);
     to
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if [".bosun", "node_modules", "reports"].contains(&name.to_str().unwrap_or("")) {
-            continue;
-        }
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to.join(&name));
-        } else {
-            std::fs::copy(entry.path(), to.join(&name)).unwrap();
-        }
-    }
 }
 
 /// `bosun run DIR --json` with `extra` arguments: the exit code and the printed run.

@@ -3,15 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod notify_receiver;
-
 use std::time::Duration;
 
 use bosun_orchestrator::notify::{
     CommitStatus, Delivered, GitHubStatuses, MAX_DESCRIPTION_CHARS, NotifyError, RetrySettings,
     StatusState,
 };
-use notify_receiver::{Receiver, Reply, closed_port_url};
+use bosun_test_support::{Receiver, Reply, closed_port_url};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "ghs_bosunTestToken123";

@@ -4,12 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod notify_receiver;
-
 use std::time::Duration;
 
 use bosun_orchestrator::notify::{Delivered, NotifyError, RetrySettings, SlackClient};
-use notify_receiver::{Receiver, Reply, closed_port_url};
+use bosun_test_support::{Receiver, Reply, closed_port_url};
 
 /// The part of a Slack webhook URL that is the credential.
 const SECRET_PATH: &str = "/services/T0BOSUN/B0BOSUN/s3cr3tW3bh00kT0k3n";

@@ -3,8 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod harness;
-#[allow(dead_code)]
-mod notify_receiver;
 
 use bosun_bus::Outcome;
 use harness::*;
@@ -376,7 +374,7 @@ async fn malformed_json_with_a_good_signature_is_a_400() {
 #[tokio::test]
 async fn a_broken_config_is_recorded_and_reported_as_a_commit_status() {
     let (_dir, path) = temp();
-    let github = notify_receiver::Receiver::start(vec![]).await;
+    let github = bosun_test_support::Receiver::ok().await;
     let (url, sha) = git_repo(
         &path.join("repo"),
         &[(".bosun.yml", "pipeline:\n  stages: [lint]\n  retires: 3\n")],

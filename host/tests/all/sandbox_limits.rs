@@ -1,11 +1,8 @@
 //! Hostile plugins hit the sandbox's limits, get a clear error, and the host carries on.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common::*;
 use bosun_bus::StageFailureKind;
 use bosun_host::SandboxLimits;
-use common::*;
 use std::time::Duration;
 
 async fn hostile_failure(

@@ -1,13 +1,10 @@
 //! The `containers` capability: requests are checked, capped and masked before any
 //! runner sees them. A recording runner stands in for Docker here (the Docker runner
 //! has its own tests against the real engine).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common::*;
 use bosun_host::bindings::{ContainerError, ContainerOutput, ContainerRequest};
 use bosun_host::{ContainerContext, ContainerRunner, RunFuture};
-use common::*;
 use std::sync::{Arc, Mutex};
 
 #[derive(Default)]

@@ -1,9 +1,6 @@
 //! A plugin sees only its read-only `/workspace` and writable `/out`: no escape, no env.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn sandbox_escape_attempts_are_denied() {

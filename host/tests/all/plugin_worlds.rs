@@ -1,15 +1,12 @@
 //! Policy and notifier plugins: their worlds load, evaluate and format, and each plugin
 //! kind is called only through its own world.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common::*;
 use bosun_host::PluginKind;
 use bosun_host::bindings::exports::bosun::agent::notifier_plugin::{
     RunStatus, RunSummary, StageStatus, StageSummary,
 };
 use bosun_host::bindings::exports::bosun::agent::policy_plugin::{Decision, Phase, PolicyInput};
-use common::*;
 
 fn input(branch: &str, environment: Option<&str>, config: &[(&str, &str)]) -> PolicyInput {
     PolicyInput {

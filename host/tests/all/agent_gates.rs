@@ -1,8 +1,7 @@
 //! Policy gates and notifications through the agent worker on the in-memory bus: real
 //! fixture plugins in the real runtime; gates fail closed, notifier faults are replies.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use bosun_bus::messages::{self, AgentReply, DeadLetter, MESSAGE_VERSION};
 use bosun_bus::notify::{

@@ -1,13 +1,10 @@
 //! Loading checks: each kind of bad file is refused with its own precise message.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common::*;
 use bosun_host::{
     ArtifactCache, CacheOutcome, EngineSettings, HostEngine, PluginError, PluginKind,
     PluginRuntime, PluginSource,
 };
-use common::*;
 use std::path::PathBuf;
 
 async fn refusal(bytes: &[u8], name: &str) -> PluginError {
