@@ -12,7 +12,7 @@ use bosun::embedded::{Embedded, EmbeddedOptions};
 use bosun_host::NoContainerRuntime;
 use bosun_orchestrator::settings::{PolicySettings, Secret, ServerSettings, TenantSettings};
 use bosun_orchestrator::store::Store;
-use bosun_test_support::{Receiver, git_repo};
+use bosun_test_support::{Receiver, assert_contains, git_repo};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -176,7 +176,7 @@ async fn seed_scenario_on_the_in_memory_bus() {
     let message: serde_json::Value = serde_json::from_str(&messages[0]).unwrap();
     assert!(message["blocks"].is_array(), "{message}");
     let text = messages[0].as_str();
-    assert!(text.contains("CVE-2023-0286"), "{text}");
+    assert_contains(text, "CVE-2023-0286");
     assert!(
         text.contains("test_total") && text.contains("test_discount"),
         "{text}"

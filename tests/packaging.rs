@@ -9,6 +9,7 @@
 //! is a failure; elsewhere those tests skip, loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use bosun_test_support::assert_contains;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -219,10 +220,7 @@ fn packaging_images_run_the_binary_as_non_root() {
         "/metrics",
         Duration::from_secs(180),
     );
-    assert!(
-        metrics.contains("\nbosun_agent_tasks_in_flight 0\n"),
-        "{metrics}"
-    );
+    assert_contains(&metrics, "\nbosun_agent_tasks_in_flight 0\n");
 }
 
 /// The text of a Dockerfile from its runtime marker on.
@@ -346,7 +344,7 @@ fn packaging_compose_config_requires_the_docker_group() {
     let out = run(&mut compose(&["config", "--services"], None));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "config passed without DOCKER_GID");
-    assert!(stderr.contains("DOCKER_GID"), "{stderr}");
+    assert_contains(&stderr, "DOCKER_GID");
 }
 
 #[test]

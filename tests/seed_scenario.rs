@@ -16,7 +16,9 @@
 
 mod common;
 
-use bosun_test_support::{Receiver, missing_service, python_sample, serve_git, sign};
+use bosun_test_support::{
+    Receiver, assert_contains, missing_service, python_sample, serve_git, sign,
+};
 use common::process::Process;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -265,7 +267,7 @@ tenants:
     assert_eq!(slack_messages[0].path, "/services/T000/B000/XXXX");
     let text = &slack_messages[0].body_text();
     assert!(serde_json::from_str::<serde_json::Value>(text).unwrap()["blocks"].is_array());
-    assert!(text.contains(&blocking[0]), "{text}");
+    assert_contains(text, &blocking[0]);
     for name in &failed {
         assert!(
             text.contains(name.as_str()),

@@ -5,6 +5,7 @@
 mod harness;
 
 use bosun_bus::Outcome;
+use bosun_test_support::assert_contains;
 use harness::*;
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -67,9 +68,9 @@ async fn a_bad_signature_is_refused_and_nothing_runs() {
     assert_eq!(run_count(&server), 0);
     assert!(seen.lock().unwrap().is_empty(), "no task may be published");
     let metrics = server.metrics().await;
-    assert!(
-        metrics.contains("bosun_webhook_deliveries_total{result=\"unauthorized\"} 5"),
-        "{metrics}"
+    assert_contains(
+        &metrics,
+        "bosun_webhook_deliveries_total{result=\"unauthorized\"} 5",
     );
 }
 
@@ -180,9 +181,9 @@ async fn an_oversized_body_is_refused_before_it_is_read() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert_eq!(run_count(&server), 0);
     let metrics = server.metrics().await;
-    assert!(
-        metrics.contains("bosun_webhook_deliveries_total{result=\"too-large\"} 1"),
-        "{metrics}"
+    assert_contains(
+        &metrics,
+        "bosun_webhook_deliveries_total{result=\"too-large\"} 1",
     );
 }
 
@@ -243,9 +244,9 @@ async fn slow_bodies_are_bounded_in_number_and_in_time() {
     assert_eq!(status, 401);
     assert_eq!(run_count(&server), 0);
     let metrics = server.metrics().await;
-    assert!(
-        metrics.contains("bosun_webhook_deliveries_total{result=\"timeout\"} 2"),
-        "{metrics}"
+    assert_contains(
+        &metrics,
+        "bosun_webhook_deliveries_total{result=\"timeout\"} 2",
     );
 }
 
@@ -321,7 +322,7 @@ async fn a_delivery_without_a_well_formed_signature_is_refused_before_its_body_i
     .await
     .unwrap();
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
-    assert!(answer.contains("missing X-Hub-Signature-256"), "{answer}");
+    assert_contains(&answer, "missing X-Hub-Signature-256");
 }
 
 #[tokio::test]
@@ -518,13 +519,7 @@ async fn a_restart_between_two_stages_completes_the_run_with_each_stage_settled_
     );
     // The restarted orchestrator counted what it settled.
     let metrics = server.metrics().await;
-    assert!(
-        metrics.contains("bosun_runs_total{status=\"success\"} 1"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("bosun_stage_seconds_count{stage=\"test\"} 1"),
-        "{metrics}"
-    );
-    assert!(metrics.contains("bosun_active_runs 0"), "{metrics}");
+    assert_contains(&metrics, "bosun_runs_total{status=\"success\"} 1");
+    assert_contains(&metrics, "bosun_stage_seconds_count{stage=\"test\"} 1");
+    assert_contains(&metrics, "bosun_active_runs 0");
 }

@@ -2,7 +2,7 @@
 //! result out, then the ack; bad tasks end in the dead-letter topic.
 
 use crate::common;
-use bosun_test_support::{commit_all, git_repo, serve_private_git};
+use bosun_test_support::{assert_contains, commit_all, git_repo, serve_private_git};
 
 use bosun_bus::messages::{
     self, AgentReply, DeadLetter, MESSAGE_VERSION, ResultMessage, TaskMessage,
@@ -223,11 +223,7 @@ async fn agent_dead_letters_undecodable_and_unfetchable_tasks() {
         .await
         .unwrap();
     let letter: DeadLetter = messages::decode(&next_payload(&mut dead).await).unwrap();
-    assert!(
-        letter.reason.contains("undecodable task"),
-        "{}",
-        letter.reason
-    );
+    assert_contains(&letter.reason, "undecodable task");
     assert_eq!(letter.payload, "{not json");
 
     // The repository does not exist: each delivery fails, the second is the last.
@@ -242,7 +238,7 @@ async fn agent_dead_letters_undecodable_and_unfetchable_tasks() {
     let letter: DeadLetter = messages::decode(&next_payload(&mut dead).await).unwrap();
     assert_eq!(letter.key, "run-y");
     assert_eq!(letter.deliveries, 2);
-    assert!(letter.reason.contains("git clone"), "{}", letter.reason);
+    assert_contains(&letter.reason, "git clone");
 }
 
 #[tokio::test]
@@ -271,7 +267,7 @@ async fn a_private_repository_is_fetched_with_the_agents_token_for_its_tenant_on
         .err()
         .expect("no token, no clone")
         .to_string();
-    assert!(err.contains("git clone"), "{err}");
+    assert_contains(&err, "git clone");
     // A wrong token fails naming the repository, never the token.
     let wrong = dir.path().join("c");
     std::fs::create_dir_all(&wrong).unwrap();

@@ -5,6 +5,7 @@ use bosun_host::{
     ArtifactCache, CacheOutcome, EngineSettings, HostEngine, PluginError, PluginKind,
     PluginRuntime, PluginSource,
 };
+use bosun_test_support::assert_contains;
 use std::path::PathBuf;
 
 async fn refusal(bytes: &[u8], name: &str) -> PluginError {
@@ -27,7 +28,7 @@ async fn load_refuses_import_the_host_does_not_grant() {
     let e = fixture_refusal(bosun_test_plugins::FORBIDDEN_IMPORT).await;
     assert!(matches!(e, PluginError::ForbiddenImport { .. }), "{e}");
     let msg = e.to_string();
-    assert!(msg.contains("fixture:sneaky/secrets"), "{msg}");
+    assert_contains(&msg, "fixture:sneaky/secrets");
     assert!(msg.contains("forbidden"), "names the file: {msg}");
 }
 

@@ -9,7 +9,7 @@
 
 use crate::common;
 use crate::common::docker;
-use bosun_test_support::{copy_sample, service_var, workspace_root};
+use bosun_test_support::{assert_contains, copy_sample, service_var, workspace_root};
 
 use bosun_bus::{Outcome, Severity, StageFailureKind, StageResult, Task};
 use bosun_host::{DockerSettings, LoadedPlugin, PluginRuntime, SandboxLimits, StageCall};
@@ -76,15 +76,7 @@ fn task(stage: &str, attempt: u32, config: &[(&str, &str)]) -> Task {
         run_id: format!("stage-plugins-{}", std::process::id()),
         stage: stage.into(),
         attempt,
-        tenant: "acme".into(),
-        repository: "acme/app".into(),
-        commit: "0123456789abcdef0123456789abcdef01234567".into(),
-        branch: "main".into(),
-        event: "push".into(),
-        config: config
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        ..common::task(config)
     }
 }
 
@@ -271,11 +263,7 @@ async fn lint_eslint_without_a_config_is_a_tool_failure() {
     .await;
     let failure = failure_of(&result);
     assert_eq!(failure.kind, StageFailureKind::ToolFailed);
-    assert!(
-        failure.message.contains("eslint could not lint (exit 2"),
-        "{}",
-        failure.message
-    );
+    assert_contains(&failure.message, "eslint could not lint (exit 2");
     assert!(
         failure
             .message
@@ -408,11 +396,7 @@ async fn test_runner_without_a_report_is_a_tool_failure() {
         "{}",
         failure.message
     );
-    assert!(
-        failure.message.contains("No test files found"),
-        "{}",
-        failure.message
-    );
+    assert_contains(&failure.message, "No test files found");
 }
 
 // Without Docker: the stages read reports already in the workspace (`report`), so these
@@ -506,13 +490,10 @@ async fn lint_truncated_report_is_bad_tool_output() {
     let result = run_plain(&rt, &plugin, &dirs, &task("lint", 1, &config)).await;
     let failure = failure_of(&result);
     assert_eq!(failure.kind, StageFailureKind::BadToolOutput);
-    assert!(
-        failure.message.contains(
-            "the eslint report file /workspace/eslint.json holds truncated JSON: the file ends \
-             at byte 700, inside the document"
-        ),
-        "{}",
-        failure.message
+    assert_contains(
+        &failure.message,
+        "the eslint report file /workspace/eslint.json holds truncated JSON: the file ends \
+             at byte 700, inside the document",
     );
 }
 
@@ -571,12 +552,9 @@ async fn lint_hundred_megabyte_report_is_refused_unread() {
     let result = run_plain(&rt, &plugin, &dirs, &task("lint", 1, &config)).await;
     let failure = failure_of(&result);
     assert_eq!(failure.kind, StageFailureKind::BadToolOutput);
-    assert!(
-        failure.message.contains(
-            "the pylint report /workspace/pylint.json is 100.0 MiB, more than the 64.0 MiB \
-             the lint stage reads"
-        ),
-        "{}",
-        failure.message
+    assert_contains(
+        &failure.message,
+        "the pylint report /workspace/pylint.json is 100.0 MiB, more than the 64.0 MiB \
+             the lint stage reads",
     );
 }

@@ -5,7 +5,7 @@
 
 use crate::common;
 use crate::common::docker::{self, registry_digest};
-use bosun_test_support::service_var;
+use bosun_test_support::{assert_contains, service_var};
 mod steps;
 
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
@@ -451,8 +451,8 @@ async fn docker_plugin_runs_a_tool_through_the_capability() {
     let report = result
         .report
         .unwrap_or_else(|| panic!("{:?}", result.failure));
-    assert!(report.summary.contains("exit code 0"), "{}", report.summary);
-    assert!(report.summary.contains("42"), "{}", report.summary);
+    assert_contains(&report.summary, "exit code 0");
+    assert_contains(&report.summary, "42");
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 use super::*;
 use bosun_host::StepCache;
 use bosun_host::bindings::StepRequest;
+use bosun_test_support::assert_contains;
 
 /// A runner whose step folders and caches live in `dir`, so tests never share a cache.
 async fn step_runner(dir: &Path) -> DockerRunner {
@@ -56,17 +57,10 @@ async fn docker_step_writes_a_private_checkout_and_collects_its_reports() {
     let out = runner.run_step(&ctx, request).await.unwrap();
     assert_eq!(out.exit_code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(out.failed_command, None);
-    assert!(
-        out.stdout
-            .contains("+ cat hello.txt\nhello from the workspace\n"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("home=/home/bosun user=1000 greeting=hi there branch=main"),
-        "{}",
-        out.stdout
+    assert_contains(&out.stdout, "+ cat hello.txt\nhello from the workspace\n");
+    assert_contains(
+        &out.stdout,
+        "home=/home/bosun user=1000 greeting=hi there branch=main",
     );
     assert!(
         out.stdout.contains("/workspace/sub\n"),
@@ -92,11 +86,7 @@ async fn docker_step_writes_a_private_checkout_and_collects_its_reports() {
         !ctx.out.join("workspace/reports/leak.xml").exists(),
         "a link is never followed out of the checkout"
     );
-    assert!(
-        out.stderr.contains("not collected: reports/leak.xml"),
-        "{}",
-        out.stderr
-    );
+    assert_contains(&out.stderr, "not collected: reports/leak.xml");
 }
 
 #[tokio::test]
@@ -236,35 +226,22 @@ async fn docker_step_keeps_the_hardening_and_gets_the_ca_bundle_only_with_networ
         .await
         .unwrap();
     assert_eq!(closed.exit_code, 0, "{}", closed.stderr);
-    assert!(closed.stdout.contains("root-ro\n"), "{}", closed.stdout);
-    assert!(
-        closed.stdout.contains("CapEff:\t0000000000000000"),
-        "{}",
-        closed.stdout
-    );
-    assert!(
-        closed.stdout.contains("ca=none pip=none node=none"),
-        "{}",
-        closed.stdout
-    );
+    assert_contains(&closed.stdout, "root-ro\n");
+    assert_contains(&closed.stdout, "CapEff:\t0000000000000000");
+    assert_contains(&closed.stdout, "ca=none pip=none node=none");
 
     ctx.network_allowed = true;
     let mut networked = step(&env.base, &probe);
     networked.network = true;
     let open = runner.run_step(&ctx, networked).await.unwrap();
     let path = "/etc/bosun/ca-certificates.crt";
-    assert!(
-        open.stdout
-            .contains(&format!("ca={path} pip={path} node={path}\n")),
-        "{}",
-        open.stdout
-    );
+    assert_contains(&open.stdout, &format!("ca={path} pip={path} node={path}\n"));
     assert!(
         open.stdout.contains("\n-----BEGIN CERTIFICATE-----\nproxy"),
         "the agent's bundle is what the step reads: {}",
         open.stdout
     );
-    assert!(open.stdout.contains("root-ro\n"), "{}", open.stdout);
+    assert_contains(&open.stdout, "root-ro\n");
 }
 
 #[tokio::test]
@@ -301,7 +278,7 @@ async fn docker_step_a_pull_request_reads_the_repositorys_cache_but_never_writes
         )
         .await
         .unwrap();
-    assert!(tampered.stdout.contains("good\n"), "{}", tampered.stdout);
+    assert_contains(&tampered.stdout, "good\n");
     assert!(
         tampered.cache_saved,
         "saved, under the pull request's own key"
@@ -312,7 +289,7 @@ async fn docker_step_a_pull_request_reads_the_repositorys_cache_but_never_writes
         .run_step(&push, cached(&["cat ~/.cache/deps/pkg"]))
         .await
         .unwrap();
-    assert!(next.stdout.contains("good\n"), "{}", next.stdout);
+    assert_contains(&next.stdout, "good\n");
     assert!(
         !next.stdout.contains("evil"),
         "a pull request never poisons a push's cache"

@@ -2,6 +2,7 @@
 //! digest checked against the registry's HTTP API), and its config errors.
 
 use super::*;
+use bosun_test_support::assert_contains;
 
 #[tokio::test]
 async fn build_pushes_the_sample_image_and_reports_the_registry_digest() {
@@ -128,8 +129,8 @@ async fn build_with_kaniko_needs_its_executor_image() {
     let result = rt.run_stage(&plugin, &t, &call(&d, false)).await;
     let (kind, message) = failure_of(&result);
     assert_eq!(kind, StageFailureKind::ToolFailed, "{message}");
-    assert!(
-        message.contains("kaniko: gcr.io/kaniko-project/executor:v1.23.2: image not found"),
-        "{message}"
+    assert_contains(
+        message,
+        "kaniko: gcr.io/kaniko-project/executor:v1.23.2: image not found",
     );
 }

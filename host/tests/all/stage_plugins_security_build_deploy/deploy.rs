@@ -2,6 +2,7 @@
 //! the exact argv, secrets as files by name, failures, rollback and the network grant.
 
 use super::*;
+use bosun_test_support::assert_contains;
 
 /// A workspace with a Helm chart and manifests (the fake tools only need them to exist).
 fn deploy_dirs() -> Dirs {
@@ -244,10 +245,7 @@ async fn deploy_without_environment_or_chart_is_a_config_error() {
         .await;
     let (kind, message) = failure_of(&result);
     assert_eq!(kind, StageFailureKind::InvalidConfig);
-    assert!(
-        message.contains("stage deploy: no `environment`"),
-        "{message}"
-    );
+    assert_contains(message, "stage deploy: no `environment`");
     let result = rt
         .run_stage(
             &plugin,
@@ -257,8 +255,5 @@ async fn deploy_without_environment_or_chart_is_a_config_error() {
         .await;
     let (kind, message) = failure_of(&result);
     assert_eq!(kind, StageFailureKind::InvalidConfig);
-    assert!(
-        message.contains("no Helm chart at chart in the workspace"),
-        "{message}"
-    );
+    assert_contains(message, "no Helm chart at chart in the workspace");
 }

@@ -81,16 +81,9 @@ fn task(stage: &str, config: &[(&str, &str)]) -> Task {
     Task {
         run_id: format!("run-{}-{stage}", std::process::id()),
         stage: stage.into(),
-        attempt: 1,
-        tenant: "acme".into(),
         repository: "acme/python-app".into(),
         commit: COMMIT.into(),
-        branch: "main".into(),
-        event: "push".into(),
-        config: config
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        ..common::task(config)
     }
 }
 

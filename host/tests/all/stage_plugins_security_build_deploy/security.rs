@@ -2,6 +2,7 @@
 //! and Trivy, Snyk and SARIF reports already in the workspace, judged without Docker.
 
 use super::*;
+use bosun_test_support::assert_contains;
 
 #[tokio::test]
 async fn security_bandit_finds_exactly_one_high_issue_in_the_python_app() {
@@ -131,7 +132,7 @@ async fn security_bandit_that_cannot_run_is_a_tool_error_naming_it() {
         )),
         "{message}"
     );
-    assert!(message.contains("exec bandit failed"), "{message}");
+    assert_contains(message, "exec bandit failed");
 }
 
 #[tokio::test]
@@ -150,10 +151,7 @@ async fn security_trivy_image_that_does_not_exist_is_a_tool_error_naming_it() {
     let result = rt.run_stage(&plugin, &t, &call(&d, false)).await;
     let (kind, message) = failure_of(&result);
     assert_eq!(kind, StageFailureKind::ToolFailed, "{message}");
-    assert!(
-        message.contains("trivy: aquasec/trivy:0.58.0: image not found"),
-        "{message}"
-    );
+    assert_contains(message, "trivy: aquasec/trivy:0.58.0: image not found");
 }
 
 #[tokio::test]
@@ -236,9 +234,9 @@ async fn security_bad_reports_are_stage_errors_naming_the_tool_and_file() {
     let result = rt.run_stage(&plugin, &t, &call(&d, false)).await;
     let (kind, message) = failure_of(&result);
     assert_eq!(kind, StageFailureKind::BadToolOutput);
-    assert!(
-        message.contains("trivy report big.json is 100.0 MiB, over the 64 MiB limit"),
-        "{message}"
+    assert_contains(
+        message,
+        "trivy report big.json is 100.0 MiB, over the 64 MiB limit",
     );
 
     // A missing report and a bad ignore are config errors.
@@ -250,18 +248,12 @@ async fn security_bad_reports_are_stage_errors_naming_the_tool_and_file() {
     let result = rt.run_stage(&plugin, &t, &call(&d, false)).await;
     let (kind, message) = failure_of(&result);
     assert_eq!(kind, StageFailureKind::InvalidConfig);
-    assert!(
-        message.contains("`trivy_report` names nope.json"),
-        "{message}"
-    );
+    assert_contains(message, "`trivy_report` names nope.json");
     let t = task("security", &[("ignore", "CVE-2019-18224: not reachable")]);
     let result = rt.run_stage(&plugin, &t, &call(&d, false)).await;
     let (kind, message) = failure_of(&result);
     assert_eq!(kind, StageFailureKind::InvalidConfig);
-    assert!(
-        message.contains("stage security: `ignore` entry 1"),
-        "{message}"
-    );
+    assert_contains(message, "stage security: `ignore` entry 1");
 }
 
 /// A Trivy report in the real format with `count` vulnerabilities, cycling through
@@ -417,9 +409,9 @@ async fn security_k8s_snyk_and_sarif_reports_in_the_workspace_are_judged_togethe
     let result = rt.run_stage(&plugin, &t, &call(&d, false)).await;
     let (kind, message) = failure_of(&result);
     assert_eq!(kind, StageFailureKind::BadToolOutput, "{message}");
-    assert!(
-        message.contains("snyk report reports/snyk.json: the report is not a Snyk report"),
-        "{message}"
+    assert_contains(
+        message,
+        "snyk report reports/snyk.json: the report is not a Snyk report",
     );
 }
 
