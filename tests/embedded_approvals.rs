@@ -4,14 +4,12 @@
 //! approved one reaches the agent.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use bosun::embedded::{Embedded, EmbeddedOptions};
 use bosun_host::NoContainerRuntime;
 use bosun_orchestrator::model::{RunRecord, StageState};
 use bosun_orchestrator::settings::{ServerSettings, TenantSettings};
 use bosun_orchestrator::store::Store;
-use common::git;
+use bosun_test_support::git;
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
