@@ -12,6 +12,7 @@ mod live;
 mod login;
 mod logs;
 mod plugins;
+mod rerun;
 mod run;
 mod run_sections;
 mod runs;
@@ -21,6 +22,7 @@ mod stats;
 mod tests;
 
 pub use html::{Esc, Seg};
+pub(crate) use login::given_token;
 
 use crate::service::ShutdownSignal;
 use crate::settings::ServerSettings;
@@ -110,6 +112,12 @@ fn error_page(status: StatusCode, nav: Nav, title: &str, detail: &str) -> Respon
         Esc(detail)
     );
     (status, Html(html::page(title, nav, None, &body))).into_response()
+}
+
+/// A page saying why a request from a dashboard form was refused (the server's
+/// form handlers, which hold the scheduler's handle, answer with it).
+pub(crate) fn refusal_page(status: StatusCode, title: &str, detail: &str) -> Response {
+    error_page(status, Nav::Runs, title, detail)
 }
 
 /// A rendered page with 200.

@@ -17,12 +17,14 @@ mod intake;
 mod journal;
 mod notify;
 mod replies;
+pub mod rerun;
 mod start;
 mod step;
 pub mod summary;
 
 pub use effect::{Effect, StatusState, StatusUpdate};
 pub use intake::Accepted;
+pub use rerun::{RerunRefused, RerunRequest, RerunStarted};
 pub use step::ROLLBACK_SUFFIX;
 
 use crate::config::{self, PipelineConfig};

@@ -13,9 +13,9 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-type Answer = (StatusCode, Json<Value>);
+pub(super) type Answer = (StatusCode, Json<Value>);
 
-fn error(status: StatusCode, message: impl ToString) -> Answer {
+pub(super) fn error(status: StatusCode, message: impl ToString) -> Answer {
     (status, Json(json!({ "error": message.to_string() })))
 }
 
@@ -162,14 +162,14 @@ pub struct TriggerRequest {
 
 /// Who is calling a write endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Caller {
+pub(super) enum Caller {
     /// The operator's `api_token`, or anyone when the server has none (local use).
     Operator,
     /// A tenant's own `api_token`: acts on that tenant's runs only.
     Tenant(String),
 }
 
-fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Answer> {
+pub(super) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Answer> {
     let settings = state.orchestrator.settings();
     let Some(token) = settings.api_token.resolve() else {
         if settings.api_token_configured() {
@@ -229,7 +229,7 @@ fn operator_only(state: &AppState, headers: &HeaderMap) -> Result<(), Answer> {
 }
 
 /// Whether `caller` may act on a run of `tenant`.
-fn may_act_for(caller: &Caller, tenant: &str) -> bool {
+pub(super) fn may_act_for(caller: &Caller, tenant: &str) -> bool {
     match caller {
         Caller::Operator => true,
         Caller::Tenant(own) => own.eq_ignore_ascii_case(tenant),
@@ -237,7 +237,7 @@ fn may_act_for(caller: &Caller, tenant: &str) -> bool {
 }
 
 /// The tenant of a stored run, or the answer to give when there is none.
-fn run_tenant(state: &AppState, id: &str) -> Result<String, Answer> {
+pub(super) fn run_tenant(state: &AppState, id: &str) -> Result<String, Answer> {
     match read(state, |s| s.run(id))? {
         Some(run) => Ok(run.trigger.tenant),
         None => Err(error(StatusCode::NOT_FOUND, format!("no run {id}"))),

@@ -6,7 +6,7 @@
 
 use super::WebhookDelivery;
 use crate::model::RunTrigger;
-use crate::scheduler::{Accepted, SchedulerError};
+use crate::scheduler::{Accepted, RerunRefused, RerunRequest, RerunStarted, SchedulerError};
 use tokio::sync::oneshot;
 
 /// Where the owner task sends its answer to a request.
@@ -48,5 +48,10 @@ pub(super) enum Command {
         approver: String,
         /// `Err(why)` when the run does not wait for an approval.
         reply: Reply<Result<(), String>>,
+    },
+    Rerun {
+        request: RerunRequest,
+        /// `Err(why)` when the re-run was refused.
+        reply: Reply<Result<RerunStarted, RerunRefused>>,
     },
 }

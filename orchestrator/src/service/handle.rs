@@ -6,7 +6,7 @@ use super::worker::Worker;
 use super::{CommandError, ServiceError, ServiceOptions};
 use crate::model::RunTrigger;
 use crate::notify::{GitHubStatuses, SlackClient};
-use crate::scheduler::{Accepted, Scheduler};
+use crate::scheduler::{Accepted, RerunRefused, RerunRequest, RerunStarted, Scheduler};
 use crate::settings::ServerSettings;
 use crate::source::ConfigSource;
 use crate::store::Store;
@@ -185,6 +185,15 @@ impl Orchestrator {
             reply,
         })
         .await
+    }
+
+    /// Re-run what did not pass in a finished run (or one stage of it), with its
+    /// config and plugin digests pinned: `Ok(Err(why))` when it is refused.
+    pub async fn rerun(
+        &self,
+        request: RerunRequest,
+    ) -> Result<Result<RerunStarted, RerunRefused>, CommandError> {
+        self.ask(|reply| Command::Rerun { request, reply }).await
     }
 
     /// Cancel a run; `false` if it is not in flight.

@@ -122,4 +122,9 @@ pub const MIGRATIONS: &[&str] = &[
     DROP TABLE deliveries;
     ALTER TABLE deliveries_by_tenant RENAME TO deliveries;
     ",
+    // 4: a re-run's stages that passed in the run it repeats are copied, not run again:
+    // their attempt rows name the run that ran them.
+    "
+    ALTER TABLE attempts ADD COLUMN reused_from TEXT;
+    ",
 ];

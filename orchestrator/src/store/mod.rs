@@ -7,6 +7,7 @@
 
 mod migrations;
 mod reads;
+mod reuse;
 mod stats;
 
 pub use reads::{AttemptRow, DeadLetterRow, EventRow, GateRow, NotificationRow, RunFilter, RunRow};
