@@ -11,8 +11,7 @@ use bosun_orchestrator::model::RunTrigger;
 use bosun_orchestrator::scheduler::Accepted;
 use bosun_orchestrator::settings::ServerSettings;
 use bosun_orchestrator::store::Store;
-use std::path::Path;
-use std::process::Command;
+use bosun_test_support::git_repo;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,35 +24,13 @@ const PIPELINE: &str = "pipeline:
     - { name: deploy, plugin: scripted }
 ";
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@bosun.invalid")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@bosun.invalid")
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?} failed");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 fn main() {
     let runs: usize = std::env::var("BOSUN_BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(600);
     let dir = tempfile::tempdir().expect("tempdir");
-    let repo = dir.path().join("repo");
-    std::fs::create_dir_all(&repo).expect("repo");
-    git(&repo, &["init", "--quiet", "--initial-branch=main"]);
-    std::fs::write(repo.join(".bosun.yml"), PIPELINE).expect("config");
-    git(&repo, &["add", "--all"]);
-    git(&repo, &["commit", "--quiet", "-m", "bench"]);
-    let sha = git(&repo, &["rev-parse", "HEAD"]);
-    let url = format!("file://{}", repo.display());
+    let (url, sha) = git_repo(&dir.path().join("repo"), &[(".bosun.yml", PIPELINE)]);
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins).expect("plugins");
     std::fs::copy(bosun_test_plugins::SCRIPTED, plugins.join("scripted.wasm")).expect("copy");

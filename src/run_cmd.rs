@@ -136,6 +136,7 @@ fn local_settings(
 fn state_word(state: StageState) -> &'static str {
     match state {
         StageState::Pending => "waiting",
+        StageState::AwaitingApproval => "approval?",
         StageState::Gating => "policy check",
         StageState::Running => "running",
         StageState::RetryWait => "retry soon",
@@ -199,6 +200,28 @@ fn table(run: &RunRecord, attempts: &[AttemptRow]) -> String {
                 None => key_numbers(attempts, &stage.name),
             }
         ));
+    }
+    out
+}
+
+/// Why each failed stage failed, under the table: what people read first.
+fn reasons(run: &RunRecord, attempts: &[AttemptRow]) -> String {
+    let config = run
+        .config_source
+        .as_deref()
+        .and_then(|text| bosun_config::parse(".bosun.yml", text).ok());
+    let mut out = String::new();
+    for stage in &run.stages {
+        let spec = config.as_ref().and_then(|c| c.stage(&stage.name));
+        let why = bosun_orchestrator::scheduler::summary::why::stage_reasons(stage, spec, attempts);
+        if why.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("why {} failed:\n", stage.name));
+        for line in why {
+            out.push_str(&format!("  {line}\n"));
+        }
+        out.push('\n');
     }
     out
 }
@@ -342,6 +365,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                         stage.attempt,
                         started.elapsed().as_secs_f64()
                     );
+                    if stage.state == StageState::AwaitingApproval {
+                        // Nobody else can decide a local run: the dashboard's buttons can.
+                        eprintln!(
+                            "  {:<10} waits for an approval: approve or reject it at {}/runs/{run_id}",
+                            stage.name, system.base_url
+                        );
+                    }
                     shown.insert(stage.name.clone(), now);
                 }
             }
@@ -370,6 +400,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
     } else {
         println!("\n{}", table(&run, &attempts));
+        print!("{}", reasons(&run, &attempts));
         let verdict = match run.status {
             RunStatus::Success => "passed".to_string(),
             other => format!(

@@ -7,19 +7,12 @@
 
 mod common;
 
+use bosun_test_support::sign;
 use common::process::Process;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 const ACME_SECRET: &str = "acme's webhook secret";
 const BRAVO_SECRET: &str = "bravo's webhook secret";
 const OPERATOR_TOKEN: &str = "operator-token";
-
-fn sign(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
 
 /// A push of `owner/shop` (its `full_name` overridable) cloned from `clone_url`.
 fn push(owner: &str, full_name: &str, clone_url: &str) -> Vec<u8> {

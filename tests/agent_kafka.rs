@@ -7,98 +7,64 @@
 
 mod common;
 
+use bosun_test_support::{git_repo, missing_service};
+use common::process::Process;
+
 use bosun_bus::messages::{self, DeadLetter, MESSAGE_VERSION, ResultMessage, TaskMessage};
 use bosun_bus::{Bus, KafkaBus, KafkaConfig, Subscription, Task, topics};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn broker_or_skip(test: &str) -> Option<String> {
     match std::env::var("BOSUN_TEST_KAFKA") {
         Ok(addr) if std::net::TcpStream::connect(&addr).is_ok() => Some(addr),
-        Ok(addr) => common::missing_service(test, &format!("no Kafka broker answers on {addr}")),
-        Err(_) => common::missing_service(test, "BOSUN_TEST_KAFKA (the Kafka broker) is not set"),
+        Ok(addr) => missing_service(test, &format!("no Kafka broker answers on {addr}")),
+        Err(_) => missing_service(test, "BOSUN_TEST_KAFKA (the Kafka broker) is not set"),
     }
 }
 
-/// A running `bosun agent` whose stderr lines are collected.
-struct AgentProcess {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl AgentProcess {
-    fn start(
-        broker: &str,
-        stage: &str,
-        id: &str,
-        plugins: &Path,
-        work: &Path,
-        extra: &[&str],
-    ) -> AgentProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bosun"))
-            .args([
-                "agent",
-                "--bus",
-                &format!("kafka://{broker}"),
-                "--stages",
-                stage,
-                "--agent-id",
-                id,
-            ])
-            .args([
-                "--plugins",
-                plugins.to_str().unwrap(),
-                "--work-dir",
-                work.to_str().unwrap(),
-            ])
-            .args([
-                "--containers",
-                "none",
-                "--listen",
-                "127.0.0.1:0",
-                "--shutdown-grace",
-                "2",
-            ])
-            .args(extra)
-            .env("RUST_LOG", "bosun_host=info,bosun_bus=info")
-            .env("BOSUN_CACHE_DIR", common::artifact_cache())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        AgentProcess { child, lines }
-    }
-
-    fn saw(&self, needle: &str) -> bool {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains(needle))
-    }
-
-    fn log(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for AgentProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A running `bosun agent` serving `stage` as `id`, its stderr (the log) kept.
+fn start_agent(
+    broker: &str,
+    stage: &str,
+    id: &str,
+    plugins: &Path,
+    work: &Path,
+    extra: &[&str],
+) -> Process {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bosun"));
+    command
+        .args([
+            "agent",
+            "--bus",
+            &format!("kafka://{broker}"),
+            "--stages",
+            stage,
+            "--agent-id",
+            id,
+        ])
+        .args([
+            "--plugins",
+            plugins.to_str().unwrap(),
+            "--work-dir",
+            work.to_str().unwrap(),
+        ])
+        .args([
+            "--containers",
+            "none",
+            "--listen",
+            "127.0.0.1:0",
+            "--shutdown-grace",
+            "2",
+        ])
+        .args(extra)
+        .env("RUST_LOG", "bosun_host=info,bosun_bus=info")
+        .env("BOSUN_CACHE_DIR", common::artifact_cache())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    Process::spawn(command)
 }
 
 fn unique_stage() -> String {
@@ -118,29 +84,7 @@ fn plugin_folder(dir: &Path) -> std::path::PathBuf {
 
 /// A repository with one commit, as the agents fetch it.
 fn repo(dir: &Path) -> (String, String) {
-    let repo = dir.join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(&repo)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    git(&["init", "--quiet", "-b", "main"]);
-    std::fs::write(repo.join("README"), "sample\n").unwrap();
-    git(&["add", "."]);
-    git(&["commit", "--quiet", "-m", "one"]);
-    (
-        format!("file://{}", repo.display()),
-        git(&["rev-parse", "HEAD"]),
-    )
+    git_repo(&dir.join("repo"), &[("README", "sample\n")])
 }
 
 fn task(run_id: &str, stage: &str, attempt: u32, commit: &str, config: &[(&str, &str)]) -> Task {
@@ -221,8 +165,8 @@ async fn bus(broker: &str) -> KafkaBus {
 struct Pair {
     bus: KafkaBus,
     results: Box<dyn Subscription>,
-    a: AgentProcess,
-    b: AgentProcess,
+    a: Process,
+    b: Process,
     stage: String,
     url: String,
     commit: String,
@@ -247,7 +191,7 @@ async fn two_agents(broker: &str) -> Pair {
         .await
         .unwrap();
 
-    let a = AgentProcess::start(
+    let a = start_agent(
         broker,
         &stage,
         "agent-a",
@@ -255,7 +199,7 @@ async fn two_agents(broker: &str) -> Pair {
         &dir.path().join("a"),
         &[],
     );
-    let b = AgentProcess::start(
+    let b = start_agent(
         broker,
         &stage,
         "agent-b",
@@ -368,11 +312,11 @@ async fn agents_in_one_group_share_tasks_and_hand_over_work_on_shutdown() {
     // SIGTERM: the agent stops taking work, waits its 2 s grace period, then releases
     // the 5 s task for redelivery instead of finishing it.
     let status = Command::new("kill")
-        .args(["-TERM", &victim.child.id().to_string()])
+        .args(["-TERM", &victim.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let exited = victim.child.wait().unwrap();
+    let exited = victim.child().wait().unwrap();
     assert!(
         exited.success(),
         "graceful shutdown exits 0:\n{}",
@@ -437,8 +381,8 @@ async fn agent_killed_mid_task_has_its_task_redelivered_to_the_other() {
     };
     // SIGKILL: no release, no commit, no leaving the group. The broker expires the
     // member after the session timeout and the task goes to the other agent.
-    victim.child.kill().unwrap();
-    let status = victim.child.wait().unwrap();
+    victim.child().kill().unwrap();
+    let status = victim.child().wait().unwrap();
     assert!(!status.success(), "killed, not exited");
     let survivor_id = if a_started_it { "agent-b" } else { "agent-a" };
     let survivor_log = survivor.log();
@@ -464,7 +408,7 @@ async fn agent_dead_letters_a_task_that_keeps_failing() {
         )
         .await
         .unwrap();
-    let agent = AgentProcess::start(
+    let agent = start_agent(
         &broker,
         &stage,
         "agent-dl",
@@ -501,7 +445,7 @@ fn agent_retries_an_unreachable_broker_without_crashing() {
     let dir = tempfile::tempdir().unwrap();
     let plugins = plugin_folder(dir.path());
     // Port 1 on loopback: nothing listens there.
-    let mut agent = AgentProcess::start(
+    let mut agent = start_agent(
         "127.0.0.1:1",
         "lint",
         "agent-down",
@@ -510,15 +454,7 @@ fn agent_retries_an_unreachable_broker_without_crashing() {
         &[],
     );
     let started = Instant::now();
-    while agent
-        .lines
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| l.contains("retrying"))
-        .count()
-        < 2
-    {
+    while agent.count("retrying") < 2 {
         assert!(
             started.elapsed() < Duration::from_secs(180),
             "no retry messages:\n{}",
@@ -527,7 +463,7 @@ fn agent_retries_an_unreachable_broker_without_crashing() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
-        agent.child.try_wait().unwrap().is_none(),
+        agent.child().try_wait().unwrap().is_none(),
         "the agent must keep retrying, not exit"
     );
     assert!(

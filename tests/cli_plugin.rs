@@ -1,6 +1,7 @@
 //! `bosun plugin check|run|list` as plugin authors use them: the real binary, real files.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use bosun_test_support::assert_contains;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -30,10 +31,10 @@ fn cli_check_accepts_a_plugin_and_names_world_version_digest() {
     );
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
-    assert!(t.contains("name      hostile"), "{t}");
-    assert!(t.contains("world     stage"), "{t}");
-    assert!(t.contains("version   0.1.0"), "{t}");
-    assert!(t.contains("digest    sha256:"), "{t}");
+    assert_contains(&t, "name      hostile");
+    assert_contains(&t, "world     stage");
+    assert_contains(&t, "version   0.1.0");
+    assert_contains(&t, "digest    sha256:");
 
     let json = bosun(
         &["plugin", "check", "--json", bosun_test_plugins::HOSTILE],
@@ -84,7 +85,7 @@ fn cli_check_refuses_bad_files_with_distinct_messages() {
         let out = bosun(&["plugin", "check", file], cache.path());
         let t = text(&out);
         assert_eq!(out.status.code(), Some(1), "{file}: {t}");
-        assert!(t.contains("refused:"), "{t}");
+        assert_contains(&t, "refused:");
         assert!(t.contains(expected), "{file}: expected {expected:?} in {t}");
         assert!(t.contains(file), "message names the file: {t}");
     }
@@ -114,8 +115,8 @@ fn cli_run_exit_codes_follow_the_stage_outcome() {
     );
     let t = text(&pass);
     assert_eq!(pass.status.code(), Some(0), "{t}");
-    assert!(t.contains("1 TODO/FIXME markers"), "{t}");
-    assert!(t.contains("app.py:1"), "{t}");
+    assert_contains(&t, "1 TODO/FIXME markers");
+    assert_contains(&t, "app.py:1");
 
     let fail = bosun(
         &[
@@ -145,7 +146,7 @@ fn cli_run_exit_codes_follow_the_stage_outcome() {
     );
     let t = text(&error);
     assert_eq!(error.status.code(), Some(2), "{t}");
-    assert!(t.contains("hostile plugin panicked on purpose"), "{t}");
+    assert_contains(&t, "hostile plugin panicked on purpose");
 
     let json = bosun(
         &["plugin", "run", "todo-scan", "--workspace", w, "--json"],

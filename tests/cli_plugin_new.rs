@@ -2,6 +2,7 @@
 //! wasm32-wasip2 with cargo, and check and run the component with the real binary.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use bosun_test_support::assert_contains;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -82,14 +83,14 @@ fn scaffold_build_check(dir: &Path, name: &str, kind: &str) -> (serde_json::Valu
         assert!(crate_dir.join(file).is_file(), "{file} missing");
     }
     let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
-    assert!(manifest.contains("\n[workspace]"), "{manifest}");
-    assert!(manifest.contains("bosun-sdk = { path = "), "{manifest}");
+    assert_contains(&manifest, "\n[workspace]");
+    assert_contains(&manifest, "bosun-sdk = { path = ");
     let config = std::fs::read_to_string(crate_dir.join(".cargo/config.toml")).unwrap();
-    assert!(config.contains("target = \"wasm32-wasip2\""), "{config}");
+    assert_contains(&config, "target = \"wasm32-wasip2\"");
     let readme = std::fs::read_to_string(crate_dir.join("README.md")).unwrap();
-    assert!(readme.contains("cargo build --release"), "{readme}");
-    assert!(readme.contains("bosun plugin check"), "{readme}");
-    assert!(readme.contains("--plugins"), "{readme}");
+    assert_contains(&readme, "cargo build --release");
+    assert_contains(&readme, "bosun plugin check");
+    assert_contains(&readme, "--plugins");
 
     let wasm = build(&crate_dir, name);
     let out = bosun(&["plugin", "check", wasm.to_str().unwrap(), "--json"], dir);
@@ -131,11 +132,11 @@ fn cli_plugin_new_stage_builds_checks_and_follows_its_setting() {
     let pass = run("3");
     let t = text(&pass);
     assert_eq!(pass.status.code(), Some(0), "{t}");
-    assert!(t.contains("3 files match *.py"), "{t}");
+    assert_contains(&t, "3 files match *.py");
     let fail = run("2");
     let t = text(&fail);
     assert_eq!(fail.status.code(), Some(1), "{t}");
-    assert!(t.contains("more than 2"), "{t}");
+    assert_contains(&t, "more than 2");
     assert!(t.contains("src/c.py"), "the failure names the files: {t}");
 }
 
@@ -189,7 +190,7 @@ fn cli_plugin_new_refuses_an_existing_folder() {
     );
     let t = text(&out);
     assert_eq!(out.status.code(), Some(2), "{t}");
-    assert!(t.contains("already exists"), "{t}");
+    assert_contains(&t, "already exists");
     assert!(
         t.contains(existing.to_str().unwrap()),
         "names the folder: {t}"
@@ -217,11 +218,8 @@ fn cli_plugin_new_without_the_sdk_says_how_to_point_at_it() {
     );
     let t = text(&out);
     assert_eq!(out.status.code(), Some(2), "{t}");
-    assert!(
-        t.contains("the Bosun SDK is not at /nonexistent/sdk"),
-        "{t}"
-    );
-    assert!(t.contains("--sdk PATH"), "{t}");
+    assert_contains(&t, "the Bosun SDK is not at /nonexistent/sdk");
+    assert_contains(&t, "--sdk PATH");
     assert!(!dir.path().join("lonely").exists());
 }
 
@@ -241,7 +239,7 @@ fn cli_plugin_new_names_a_prefixed_plugin_as_the_sdk_does_in_its_readme() {
     assert!(out.status.success(), "{}", text(&out));
     let folder = dir.path().join("bosun-plugin-count-logs");
     let readme = std::fs::read_to_string(folder.join("README.md")).unwrap();
-    assert!(readme.contains("plugin: count-logs"), "{readme}");
+    assert_contains(&readme, "plugin: count-logs");
     assert!(
         !readme.contains("plugin: bosun-plugin-count-logs"),
         "{readme}"

@@ -2,9 +2,7 @@
 //! manual run over the API on a local git repository, `/metrics`, and a clean SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::git;
+use bosun_test_support::{assert_contains, git_repo, missing_service};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -25,19 +23,12 @@ const PIPELINE: &str = r#"pipeline:
 "#;
 
 fn repository(dir: &Path) -> (String, String) {
-    std::fs::create_dir_all(dir).unwrap();
-    git(dir, &["init", "--quiet", "--initial-branch=main"]);
-    std::fs::write(dir.join(".bosun.yml"), PIPELINE).unwrap();
-    std::fs::write(
-        dir.join("app.py"),
-        "x = 1  # TODO: rename\ny = 2  # FIXME: check\n",
-    )
-    .unwrap();
-    git(dir, &["add", "--all"]);
-    git(dir, &["commit", "--quiet", "-m", "app"]);
-    (
-        format!("file://{}", dir.display()),
-        git(dir, &["rev-parse", "HEAD"]),
+    git_repo(
+        dir,
+        &[
+            (".bosun.yml", PIPELINE),
+            ("app.py", "x = 1  # TODO: rename\ny = 2  # FIXME: check\n"),
+        ],
     )
 }
 
@@ -239,7 +230,7 @@ async fn cli_up_serves_bosun_runs_and_a_manual_run_then_stops_on_sigterm() {
         .unwrap();
     let err = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(2), "{err}");
-    assert!(err.contains("is in use by bosun up (pid"), "{err}");
+    assert_contains(&err, "is in use by bosun up (pid");
     assert!(err.contains(&base), "names the server's address: {err}");
 
     let pid = up.child.id().to_string();
@@ -271,8 +262,8 @@ fn cli_up_names_a_missing_folder() {
     let out = bosun_up(&missing, &[]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains(missing.to_str().unwrap()), "{err}");
-    assert!(err.contains("no such folder"), "{err}");
+    assert_contains(&err, missing.to_str().unwrap());
+    assert_contains(&err, "no such folder");
 }
 
 #[test]
@@ -289,9 +280,9 @@ fn cli_up_names_the_settings_file_and_line_of_a_mistake() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains(settings.to_str().unwrap()), "{err}");
-    assert!(err.contains("webhok_secret"), "{err}");
-    assert!(err.contains("line 4"), "{err}");
+    assert_contains(&err, settings.to_str().unwrap());
+    assert_contains(&err, "webhok_secret");
+    assert_contains(&err, "line 4");
 }
 
 #[test]
@@ -307,8 +298,8 @@ fn cli_up_on_a_busy_port_says_how_to_pick_another() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
-    assert!(err.contains("--listen 127.0.0.1:0"), "{err}");
+    assert_contains(&err, &format!("cannot listen on {addr}"));
+    assert_contains(&err, "--listen 127.0.0.1:0");
 }
 
 #[test]
@@ -320,9 +311,9 @@ fn cli_up_names_a_missing_plugin_folder() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains(&format!("--plugins {}: no such folder", missing.display())),
-        "{err}"
+    assert_contains(
+        &err,
+        &format!("--plugins {}: no such folder", missing.display()),
     );
 }
 
@@ -334,7 +325,7 @@ fn docker(args: &[&str]) -> std::process::Output {
 fn cli_run_removes_the_tool_containers_a_killed_predecessor_left() {
     let test = "cli_run_removes_the_tool_containers_a_killed_predecessor_left";
     let Ok(image) = std::env::var("BOSUN_TEST_BASE_IMAGE") else {
-        return common::missing_service(test, "BOSUN_TEST_BASE_IMAGE is not set").unwrap_or(());
+        return missing_service(test, "BOSUN_TEST_BASE_IMAGE is not set").unwrap_or(());
     };
     let dir = tempfile::tempdir().unwrap();
     let shop = dir.path().join("shop");
@@ -373,7 +364,7 @@ fn cli_run_removes_the_tool_containers_a_killed_predecessor_left() {
     let exists = |id: &str| docker(&["inspect", id]).status.success();
     let other_kept = exists(&other);
     docker(&["rm", "-f", &other]);
-    assert!(stderr.contains("removed 1 tool container(s)"), "{stderr}");
+    assert_contains(&stderr, "removed 1 tool container(s)");
     assert!(!exists(&left), "the leftover of this folder is removed");
     assert!(other_kept, "another folder's container is left alone");
 }

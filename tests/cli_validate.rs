@@ -1,6 +1,7 @@
 //! `bosun validate FILE` as users run it: the real binary on real files.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use bosun_test_support::assert_contains;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -37,14 +38,11 @@ fn cli_validate_seed_prints_the_plan() {
     let out = validate(&[SEED]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
-    assert!(text.contains("python-app/.bosun.yml: valid"), "{text}");
-    assert!(text.contains("pipeline: 5 stages in 5 waves"), "{text}");
-    assert!(text.contains("  wave 5: deploy\n"), "{text}");
-    assert!(text.contains("  environment  staging\n"), "{text}");
-    assert!(
-        text.contains("  rollback     deploy with action=rollback\n"),
-        "{text}"
-    );
+    assert_contains(&text, "python-app/.bosun.yml: valid");
+    assert_contains(&text, "pipeline: 5 stages in 5 waves");
+    assert_contains(&text, "  wave 5: deploy\n");
+    assert_contains(&text, "  environment  staging\n");
+    assert_contains(&text, "  rollback     deploy with action=rollback\n");
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
 }
 
@@ -59,9 +57,9 @@ fn cli_validate_warns_about_a_stage_whose_plugin_is_not_built_in() {
     let out = validate(&[&file]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let warnings = stderr(&out);
-    assert!(
-        warnings.contains("warning: stage 'lnit' uses plugin 'lnit', which is not built in"),
-        "{warnings}"
+    assert_contains(
+        &warnings,
+        "warning: stage 'lnit' uses plugin 'lnit', which is not built in",
     );
     assert!(!warnings.contains("stage 'lint'"), "{warnings}");
 }
@@ -84,7 +82,7 @@ fn cli_validate_shows_control_characters_in_names_as_escapes() {
             "{shown:?}"
         );
     }
-    assert!(errors.contains("\\u{1b}[2J"), "{errors}");
+    assert_contains(&errors, "\\u{1b}[2J");
 }
 
 #[test]
@@ -98,10 +96,7 @@ fn cli_validate_good_file_in_parallel_waves() {
     let out = validate(&[&file]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
-    assert!(
-        text.contains("  wave 1: lint, test\n  wave 2: build\n"),
-        "{text}"
-    );
+    assert_contains(&text, "  wave 1: lint, test\n  wave 2: build\n");
 }
 
 #[test]
@@ -130,13 +125,13 @@ fn cli_validate_misspelt_key_exits_1_with_position_and_suggestion() {
     let out = validate(&[&file]);
     let errors = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{errors}");
-    assert!(
-        errors.contains(&format!(
+    assert_contains(
+        &errors,
+        &format!(
             "{file}:5:7: stage 'test': unknown key 'retires'\n  help: did you mean 'retries'?\n"
-        )),
-        "{errors}"
+        ),
     );
-    assert!(errors.contains(&format!("{file}: 1 problem")), "{errors}");
+    assert_contains(&errors, &format!("{file}: 1 problem"));
     assert!(stdout(&out).is_empty(), "{}", stdout(&out));
 }
 
@@ -151,17 +146,13 @@ fn cli_validate_reports_every_problem_and_json_problems() {
     let out = validate(&["--json", &file]);
     let errors = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{errors}");
-    assert!(
-        errors.contains(&format!(
-            "{file}:3:17: stages wait on each other in a cycle: a -> b -> a"
-        )),
-        "{errors}"
+    assert_contains(
+        &errors,
+        &format!("{file}:3:17: stages wait on each other in a cycle: a -> b -> a"),
     );
-    assert!(
-        errors.contains(&format!(
-            "{file}:4:38: stage 'b': 'timeout' must be a duration"
-        )),
-        "{errors}"
+    assert_contains(
+        &errors,
+        &format!("{file}:4:38: stage 'b': 'timeout' must be a duration"),
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["problems"].as_array().unwrap().len(), 2);
@@ -176,10 +167,7 @@ fn cli_validate_unreadable_file_exits_2_naming_it() {
     let out = validate(&[&missing]);
     let errors = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{errors}");
-    assert!(
-        errors.contains(&format!("cannot read pipeline config {missing}")),
-        "{errors}"
-    );
+    assert_contains(&errors, &format!("cannot read pipeline config {missing}"));
 }
 
 #[test]
@@ -187,6 +175,6 @@ fn cli_validate_help_shows_an_example() {
     let out = validate(&["--help"]);
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
-    assert!(text.contains("bosun validate .bosun.yml"), "{text}");
-    assert!(text.contains("--json"), "{text}");
+    assert_contains(&text, "bosun validate .bosun.yml");
+    assert_contains(&text, "--json");
 }

@@ -16,6 +16,7 @@ use bosun::embedded::{Embedded, EmbeddedOptions};
 use bosun_host::{DockerRunner, DockerSettings};
 use bosun_orchestrator::settings::{PolicySettings, ServerSettings, TenantSettings};
 use bosun_orchestrator::store::Store;
+use bosun_test_support::assert_contains;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -44,7 +45,7 @@ fn services_or_skip(test: &str) -> Option<(String, PathBuf)> {
         .unwrap_or_else(|_| PathBuf::from("/usr/bin/chromium"));
     match registry {
         Some(registry) if docker && chromium.exists() => Some((registry, chromium)),
-        _ => common::missing_service(
+        _ => bosun_test_support::missing_service(
             test,
             &format!(
                 "needs the Docker Engine, BOSUN_TEST_REGISTRY and Chromium (BOSUN_TEST_CHROMIUM or {})",
@@ -201,7 +202,7 @@ async fn dashboard_pages_render_a_halted_seed_run_in_chromium() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (_repo, url, sha) = common::python_sample(dir.path(), Some(PIPELINE));
+    let (_repo, url, sha) = bosun_test_support::python_sample(dir.path(), Some(PIPELINE));
     let system = start(dir.path(), &registry).await;
     let base = system.base_url.clone();
     let response = reqwest::Client::new()
@@ -271,10 +272,10 @@ async fn dashboard_pages_render_a_halted_seed_run_in_chromium() {
     // The run page: why it failed first, the flaky tests, who ran what.
     let page = dom(&browser, &format!("{base}/runs/{run_id}")).await;
     let why = section(&page, "why");
-    assert!(why.contains("halted by policy at security"), "{why}");
-    assert!(why.contains("no-critical-vulns"), "{why}");
-    assert!(why.contains("B602"), "{why}");
-    assert!(why.contains("b-high\">HIGH</span>"), "{why}");
+    assert_contains(why, "halted by policy at security");
+    assert_contains(why, "no-critical-vulns");
+    assert_contains(why, "B602");
+    assert_contains(why, "b-high\">HIGH</span>");
     let flaky_box = section(&page, "flaky");
     for name in &flaky {
         assert!(
@@ -284,7 +285,7 @@ async fn dashboard_pages_render_a_halted_seed_run_in_chromium() {
     }
     let vulnerabilities = section(&page, "vulnerabilities");
     assert!(vulnerabilities.contains("B602"), "{page}");
-    assert!(page.contains(&agent_id), "{page}");
+    assert_contains(&page, &agent_id);
     assert!(
         page.contains(digest_prefix),
         "{digest_prefix} not in {page}"
@@ -296,25 +297,22 @@ async fn dashboard_pages_render_a_halted_seed_run_in_chromium() {
     );
     let timeline = section(&page, "timeline");
     for stage in ["lint", "test", "build", "security", "deploy"] {
-        assert!(
-            timeline.contains(&format!("#stage-{stage}\"")),
-            "{timeline}"
-        );
+        assert_contains(timeline, &format!("#stage-{stage}\""));
     }
-    assert!(page.contains("id=\"events\""), "{page}");
+    assert_contains(&page, "id=\"events\"");
 
     // An attempt's logs.
     let logs_url = format!("{base}/runs/{run_id}/stages/test/attempts/1/logs");
     assert!(page.contains(&format!("/runs/{run_id}/stages/test/attempts/1/logs")));
     let logs = dom(&browser, &logs_url).await;
-    assert!(logs.contains("Logs of test attempt 1"), "{logs}");
+    assert_contains(&logs, "Logs of test attempt 1");
     if !store
         .attempt_logs(&run_id, "test", 1)
         .unwrap()
         .unwrap()
         .is_empty()
     {
-        assert!(logs.contains("id=\"logs\""), "{logs}");
+        assert_contains(&logs, "id=\"logs\"");
     }
 
     // Stats, plugins, dead letters.
@@ -343,7 +341,7 @@ async fn dashboard_pages_render_a_halted_seed_run_in_chromium() {
         assert!(used.contains(&digest[..19]), "{digest} not in {used}");
     }
     let dead = dom(&browser, &format!("{base}/dead-letters")).await;
-    assert!(dead.contains("dead-letter queue is empty"), "{dead}");
+    assert_contains(&dead, "dead-letter queue is empty");
 
     // Screenshots of the two pages people look at most.
     screenshot(&browser, &format!("{base}/runs"), "runs.png").await;

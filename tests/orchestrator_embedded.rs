@@ -8,13 +8,11 @@
 //! `with:`; the stage plugins on real tools are exercised in their own tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use bosun::embedded::{Embedded, EmbeddedOptions};
 use bosun_host::NoContainerRuntime;
 use bosun_orchestrator::settings::{PolicySettings, Secret, ServerSettings, TenantSettings};
 use bosun_orchestrator::store::Store;
-use common::{git, receiver};
+use bosun_test_support::{Receiver, assert_contains, git_repo};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,16 +45,7 @@ const SEED_WITH_SCRIPTED_STAGES: &str = r#"pipeline:
 "#;
 
 fn repository(dir: &Path, pipeline: &str) -> (String, String) {
-    std::fs::create_dir_all(dir).unwrap();
-    git(dir, &["init", "--quiet", "--initial-branch=main"]);
-    std::fs::write(dir.join(".bosun.yml"), pipeline).unwrap();
-    std::fs::write(dir.join("README.md"), "shop\n").unwrap();
-    git(dir, &["add", "--all"]);
-    git(dir, &["commit", "--quiet", "-m", "shop"]);
-    (
-        format!("file://{}", dir.display()),
-        git(dir, &["rev-parse", "HEAD"]),
-    )
+    git_repo(dir, &[(".bosun.yml", pipeline), ("README.md", "shop\n")])
 }
 
 async fn start(dir: &Path, tenant: TenantSettings) -> Embedded {
@@ -122,8 +111,8 @@ async fn wait_until_finished(store: &Store, run_id: &str) -> bosun_orchestrator:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_scenario_on_the_in_memory_bus() {
     let dir = tempfile::tempdir().unwrap();
-    let (slack, received) = receiver().await;
-    let slack = format!("{slack}/hook");
+    let received = Receiver::ok().await;
+    let slack = format!("{}/hook", received.base);
     let (url, sha) = repository(&dir.path().join("shop"), SEED_WITH_SCRIPTED_STAGES);
     let tenant = TenantSettings {
         owner: "acme".into(),
@@ -174,15 +163,10 @@ async fn seed_scenario_on_the_in_memory_bus() {
 
     // Slack got the report: it names the vulnerability and both flaky tests.
     let start = Instant::now();
-    while received.lock().unwrap().is_empty() && start.elapsed() < Duration::from_secs(30) {
+    while received.requests().is_empty() && start.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let messages: Vec<String> = received
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| r.body.clone())
-        .collect();
+    let messages: Vec<String> = received.requests().iter().map(|r| r.body_text()).collect();
     let events = store.events(&run_id).unwrap();
     let log: Vec<String> = events
         .iter()
@@ -192,7 +176,7 @@ async fn seed_scenario_on_the_in_memory_bus() {
     let message: serde_json::Value = serde_json::from_str(&messages[0]).unwrap();
     assert!(message["blocks"].is_array(), "{message}");
     let text = messages[0].as_str();
-    assert!(text.contains("CVE-2023-0286"), "{text}");
+    assert_contains(text, "CVE-2023-0286");
     assert!(
         text.contains("test_total") && text.contains("test_discount"),
         "{text}"
@@ -352,4 +336,60 @@ async fn a_misspelt_stage_is_a_config_error_at_once_when_the_agent_is_embedded()
         "{error}"
     );
     system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_on_one_environment_lock_deploy_one_after_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = r#"pipeline:
+  cancel_superseded: false
+  stages:
+    - name: deploy
+      plugin: scripted
+      environment: staging
+      concurrency: { group: "deploy-${{ environment }}" }
+      with: { sleep_ms: "600", summary: deployed }
+"#;
+    let (url, sha) = repository(&dir.path().join("shop"), pipeline);
+    let tenant = TenantSettings {
+        owner: "acme".into(),
+        ..TenantSettings::default()
+    };
+    let embedded = start(dir.path(), tenant).await;
+    let base = embedded.base_url.clone();
+    let first = trigger(&base, &url, &sha, "main").await;
+    let second = trigger(&base, &url, &sha, "release").await;
+    let store = Store::open(&dir.path().join("runs.db")).unwrap();
+    for run in [&first, &second] {
+        assert_eq!(
+            wait_until_finished(&store, run).await.status.as_str(),
+            "success"
+        );
+    }
+    let deploy = |run: &str| {
+        let attempts = store.attempts(run).unwrap();
+        let a = attempts.iter().find(|a| a.stage == "deploy").unwrap();
+        (a.dispatched_ms, a.settled_ms.unwrap())
+    };
+    let (mut one, mut two) = (deploy(&first), deploy(&second));
+    if two.0 < one.0 {
+        std::mem::swap(&mut one, &mut two);
+    }
+    assert!(
+        two.0 >= one.1,
+        "the second deploy began only after the first settled: {one:?} then {two:?}"
+    );
+    let waited: Vec<String> = [&first, &second]
+        .iter()
+        .flat_map(|run| store.events(run).unwrap())
+        .filter(|e| e.kind == "stage.waiting")
+        .map(|e| e.message)
+        .collect();
+    assert!(
+        waited
+            .iter()
+            .any(|m| m.contains("concurrency group deploy-staging is held by run")),
+        "{waited:?}"
+    );
+    embedded.shutdown().await;
 }

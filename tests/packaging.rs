@@ -9,8 +9,7 @@
 //! is a failure; elsewhere those tests skip, loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use bosun_test_support::assert_contains;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -52,8 +51,8 @@ fn docker_or_skip(test: &str) -> Option<String> {
         .is_ok_and(|o| o.status.success());
     match std::env::var("BOSUN_TEST_BASE_IMAGE") {
         Ok(base) if answers => Some(base),
-        Ok(_) => common::missing_service(test, "no Docker engine answers"),
-        Err(_) => common::missing_service(
+        Ok(_) => bosun_test_support::missing_service(test, "no Docker engine answers"),
+        Err(_) => bosun_test_support::missing_service(
             test,
             "BOSUN_TEST_BASE_IMAGE (the locally built base image) is not set",
         ),
@@ -221,10 +220,7 @@ fn packaging_images_run_the_binary_as_non_root() {
         "/metrics",
         Duration::from_secs(180),
     );
-    assert!(
-        metrics.contains("\nbosun_agent_tasks_in_flight 0\n"),
-        "{metrics}"
-    );
+    assert_contains(&metrics, "\nbosun_agent_tasks_in_flight 0\n");
 }
 
 /// The text of a Dockerfile from its runtime marker on.
@@ -252,7 +248,7 @@ fn compose_or_skip(test: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        common::missing_service::<()>(
+        bosun_test_support::missing_service::<()>(
             test,
             "docker-compose (Debian's package, installed by the script) is missing",
         );
@@ -348,7 +344,7 @@ fn packaging_compose_config_requires_the_docker_group() {
     let out = run(&mut compose(&["config", "--services"], None));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "config passed without DOCKER_GID");
-    assert!(stderr.contains("DOCKER_GID"), "{stderr}");
+    assert_contains(&stderr, "DOCKER_GID");
 }
 
 #[test]

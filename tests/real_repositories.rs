@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use bosun_orchestrator::store::Store;
+use bosun_test_support::{assert_contains, copy_sample, missing_service, workspace_root};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,37 +31,15 @@ fn images_or_skip(test: &str, images: &[&str]) -> bool {
         "the Docker Engine or the image(s) {} are missing",
         missing.join(", ")
     );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: {problem}; start them with: bash scripts/services.sh");
-    }
-    eprintln!("SKIPPED {test}: {problem}; start them with: bash scripts/services.sh");
+    missing_service::<()>(test, &problem);
     false
 }
 
 /// A copy of `examples/<name>` in `dir`, as a user's checkout would be.
 fn sample(name: &str, dir: &Path) -> PathBuf {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(name);
     let to = dir.join(name);
-    copy_dir(&from, &to);
+    copy_sample(&workspace_root().join("examples").join(name), &to);
     to
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if [".bosun", "node_modules", "reports"].contains(&name.to_str().unwrap_or("")) {
-            continue;
-        }
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to.join(&name));
-        } else {
-            std::fs::copy(entry.path(), to.join(&name)).unwrap();
-        }
-    }
 }
 
 /// `bosun run DIR --json` with `extra` arguments: the exit code and the printed run.
@@ -126,9 +105,9 @@ fn python_library_installs_its_dependencies_runs_its_tests_and_reuses_its_cache(
 
     let (code, first, stderr) = bosun_run(&repo, &[]);
     assert_eq!(code, Some(0), "{}", explain(&first, &stderr));
-    assert!(
-        stderr.contains("network granted to stage(s) lint, test as their config asks"),
-        "{stderr}"
+    assert_contains(
+        &stderr,
+        "network granted to stage(s) lint, test as their config asks",
     );
     let tests = &report(&first, "test")["tests"];
     assert_eq!(
@@ -147,7 +126,7 @@ fn python_library_installs_its_dependencies_runs_its_tests_and_reuses_its_cache(
         installed.contains("Downloading"),
         "pip fetched the dependencies:\n{installed}"
     );
-    assert!(installed.contains("Successfully installed"), "{installed}");
+    assert_contains(&installed, "Successfully installed");
 
     // The same commit again: every package comes out of the cache.
     let (code, second, stderr) = bosun_run(&repo, &[]);
@@ -159,7 +138,7 @@ fn python_library_installs_its_dependencies_runs_its_tests_and_reuses_its_cache(
         !again.contains("Downloading"),
         "nothing downloaded twice:\n{again}"
     );
-    assert!(again.contains("Successfully installed"), "{again}");
+    assert_contains(&again, "Successfully installed");
 
     // Another tenant's run of the same repository starts with no cache.
     let settings = dir.path().join("settings.yml");
@@ -193,7 +172,7 @@ fn a_run_whose_settings_grant_no_network_is_refused_before_it_starts() {
     let (code, run, stderr) = bosun_run(&repo, &["--config", settings.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{}", explain(&run, &stderr));
     let error = run["run"]["error"].as_str().unwrap_or_default();
-    assert!(error.contains("network"), "{error}");
+    assert_contains(error, "network");
 }
 
 #[test]
@@ -250,7 +229,7 @@ fn node_web_app_runs_npm_ci_mocha_c8_and_eslint_and_reuses_its_cache() {
         !again.contains("(cache miss)"),
         "nothing fetched twice:\n{again}"
     );
-    assert!(again.contains("added 284 packages"), "{again}");
+    assert_contains(&again, "added 284 packages");
 }
 
 #[test]
@@ -465,4 +444,46 @@ fn a_matrix_runs_one_instance_per_image_each_with_its_own_row() {
     assert!(node.contains("v18."), "{node}");
     assert_eq!(state("test-node"), "failure");
     assert_eq!(state("report"), "skipped", "it needs every instance");
+}
+
+#[test]
+fn bosun_run_says_why_a_stage_failed_under_its_table() {
+    let test = "bosun_run_says_why_a_stage_failed";
+    if !images_or_skip(test, &["bosun/python:3.11"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("why");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join(".bosun.yml"),
+        r#"pipeline:
+  stages:
+    - name: check
+      image: bosun/python:3.11
+      commands: [echo ok, "echo 'E   assert 2 == 3' >&2; exit 5", echo never]
+"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
+        .arg("run")
+        .arg(&repo)
+        .args(["--containers", "docker"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let why = stdout
+        .split_once("why check failed:\n")
+        .map(|(_, why)| why)
+        .unwrap_or_else(|| panic!("no reason under the table:\n{stdout}"));
+    assert!(
+        why.starts_with("  HIGH exit-status: command 2 failed (exit status 5)"),
+        "{why}"
+    );
+    assert!(
+        why.contains("    | E   assert 2 == 3"),
+        "the command's last output: {why}"
+    );
 }

@@ -16,10 +16,10 @@
 
 mod common;
 
+use bosun_test_support::{
+    Receiver, assert_contains, missing_service, python_sample, serve_git, sign,
+};
 use common::process::Process;
-use common::receiver;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,7 @@ fn services_or_skip(test: &str) -> Option<(String, String)> {
         .is_some_and(|k| std::net::TcpStream::connect(k).is_ok());
     match (kafka, registry) {
         (Some(k), Some(r)) if kafka_up && docker => Some((k, r)),
-        _ => common::missing_service(
+        _ => missing_service(
             test,
             "needs the Docker Engine, BOSUN_TEST_KAFKA and BOSUN_TEST_REGISTRY",
         ),
@@ -42,12 +42,6 @@ fn services_or_skip(test: &str) -> Option<(String, String)> {
 }
 
 /// A `bosun` process whose output lines are collected.
-fn sign(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
 fn push_payload(clone_url: &str, sha: &str) -> Vec<u8> {
     let text =
         include_str!("../orchestrator/tests/fixtures/github/push-with-new-branch.payload.json");
@@ -81,11 +75,11 @@ async fn seed_scenario_across_processes_over_kafka_with_docker() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (slack, slack_log) = receiver().await;
-    let (github, github_log) = receiver().await;
-    let (repo, _, sha) = common::python_sample(dir.path(), None);
+    let (slack_receiver, github_receiver) = (Receiver::ok().await, Receiver::ok().await);
+    let (slack, github) = (&slack_receiver.base, &github_receiver.base);
+    let (repo, _, sha) = python_sample(dir.path(), None);
     // Webhooks name only URLs a git server answers (never a local path).
-    let url = common::git_http::serve_git(&repo, "acme/shop");
+    let url = serve_git(&repo, "acme/shop");
     let settings = dir.path().join("bosun-server.yaml");
     std::fs::write(
         &settings,
@@ -146,7 +140,7 @@ tenants:
         .post(format!("{base}/webhook/github"))
         .header("X-GitHub-Event", "push")
         .header("X-GitHub-Delivery", "seed-1")
-        .header("X-Hub-Signature-256", sign(&body))
+        .header("X-Hub-Signature-256", sign(SECRET, &body))
         .body(body)
         .send()
         .await
@@ -265,15 +259,15 @@ tenants:
 
     // Slack: one report naming the issue and both flaky tests.
     let start = Instant::now();
-    while slack_log.lock().unwrap().is_empty() && start.elapsed() < Duration::from_secs(60) {
+    while slack_receiver.requests().is_empty() && start.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let slack_messages = slack_log.lock().unwrap().clone();
+    let slack_messages = slack_receiver.requests();
     assert_eq!(slack_messages.len(), 1, "{slack_messages:?}");
     assert_eq!(slack_messages[0].path, "/services/T000/B000/XXXX");
-    let text = &slack_messages[0].body;
+    let text = &slack_messages[0].body_text();
     assert!(serde_json::from_str::<serde_json::Value>(text).unwrap()["blocks"].is_array());
-    assert!(text.contains(&blocking[0]), "{text}");
+    assert_contains(text, &blocking[0]);
     for name in &failed {
         assert!(
             text.contains(name.as_str()),
@@ -282,7 +276,7 @@ tenants:
     }
 
     // GitHub: statuses per stage, with the token.
-    let statuses = github_log.lock().unwrap().clone();
+    let statuses = github_receiver.requests();
     assert!(
         statuses
             .iter()
@@ -296,7 +290,7 @@ tenants:
     let posted: Vec<(String, String)> = statuses
         .iter()
         .map(|s| {
-            let v: serde_json::Value = serde_json::from_str(&s.body).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&s.body).unwrap();
             (
                 v["context"].as_str().unwrap().to_string(),
                 v["state"].as_str().unwrap().to_string(),
@@ -357,7 +351,7 @@ fn seed_scenario_through_bosun_run_on_the_embedded_default() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (repo, _, _) = common::python_sample(dir.path(), None);
+    let (repo, _, _) = python_sample(dir.path(), None);
     let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
         .args([
             "run",

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StageStatus {
-    /// Passed.
+    /// Every stage that must pass passed.
     Success,
     /// The code did not meet the stage's bar.
     Failure,
@@ -32,7 +32,7 @@ pub enum RunStatus {
     Failure,
     /// Halted: a policy denied, or `max_failures` was reached.
     Halted,
-    /// Cancelled.
+    /// A newer push or an operator cancelled the run.
     Cancelled,
 }
 
@@ -56,15 +56,15 @@ pub struct StageSummary {
 pub struct RunSummary {
     /// The run.
     pub run_id: String,
-    /// Tenant.
+    /// The tenant (repository owner) the run belongs to.
     pub tenant: String,
     /// `owner/name`.
     pub repository: String,
-    /// Branch.
+    /// The branch that was pushed.
     pub branch: String,
     /// Commit sha.
     pub commit: String,
-    /// Outcome.
+    /// How the run ended.
     pub status: RunStatus,
     /// Link to the run on the dashboard.
     pub url: String,

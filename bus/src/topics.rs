@@ -6,7 +6,7 @@ pub const PIPELINE_EVENTS: &str = "pipeline.events";
 pub const AGENT_RESULTS: &str = "agent.results";
 /// Policy evaluations.
 pub const AGENT_POLICY: &str = "agent.policy";
-/// Notifications.
+/// Notification requests (the run summary, formatted by a notifier plugin).
 pub const AGENT_NOTIFY: &str = "agent.notify";
 /// Tasks that failed delivery too many times.
 pub const DEAD_LETTER: &str = "agent.dead-letter";

@@ -43,15 +43,15 @@ impl Task {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
-    /// Informational.
+    /// For information only: never blocks anything.
     Info,
-    /// Low.
+    /// Worth fixing some day; `fail_on: low` blocks it.
     Low,
-    /// Medium.
+    /// Should be fixed; blocks under `fail_on: medium` or lower.
     Medium,
-    /// High.
+    /// Must be fixed before release; the seed pipeline halts on it.
     High,
-    /// Critical.
+    /// Exploitable as it stands; blocks under every `fail_on`.
     Critical,
 }
 
@@ -72,7 +72,7 @@ pub enum Outcome {
 pub struct Finding {
     /// Rule or check id.
     pub rule: String,
-    /// Severity.
+    /// How serious it is, as the tool rated it (mapped onto five levels).
     pub severity: Severity,
     /// What is wrong.
     pub message: String,
@@ -93,13 +93,13 @@ pub struct Finding {
 pub struct TestTotals {
     /// All test cases.
     pub total: u32,
-    /// Passed.
+    /// Tests that passed.
     pub passed: u32,
     /// Failed assertions.
     pub failed: u32,
     /// Errored (crashed) tests.
     pub errors: u32,
-    /// Skipped.
+    /// Tests the tool skipped (not counted as passed or failed).
     pub skipped: u32,
     /// Wall-clock time of the run.
     pub duration_ms: u64,
@@ -156,11 +156,11 @@ pub struct Artifact {
 /// A named number.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metric {
-    /// Name.
+    /// The metric's name, e.g. `cache-restored-bytes`.
     pub name: String,
-    /// Value.
+    /// Its value in `unit`.
     pub value: f64,
-    /// Unit.
+    /// The unit, e.g. `bytes`, `ms` or `count`.
     pub unit: String,
 }
 
@@ -171,7 +171,7 @@ pub struct StageReport {
     pub outcome: Outcome,
     /// One line for people.
     pub summary: String,
-    /// Findings.
+    /// Problems the stage found, blocking or not.
     #[serde(default)]
     pub findings: Vec<Finding>,
     /// Test totals, for test stages.
@@ -181,10 +181,10 @@ pub struct StageReport {
     pub test_failures: Vec<TestFailure>,
     /// Coverage, for test stages.
     pub coverage: Option<Coverage>,
-    /// Artifacts.
+    /// What the stage produced (images, files), with digests where known.
     #[serde(default)]
     pub artifacts: Vec<Artifact>,
-    /// Metrics.
+    /// Figures the stage measured (durations, sizes, counts).
     #[serde(default)]
     pub metrics: Vec<Metric>,
     /// True when the host cut the report at its size caps.
@@ -242,7 +242,7 @@ impl StageFailureKind {
 /// A stage error with its classification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageFailure {
-    /// Classification.
+    /// Why the attempt could not finish, which decides whether a retry may help.
     pub kind: StageFailureKind,
     /// What happened, naming the plugin, tool or file.
     pub message: String,
@@ -263,15 +263,15 @@ pub struct PluginId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
-    /// Trace.
+    /// Step-by-step detail, off unless asked for.
     Trace,
-    /// Debug.
+    /// Detail for whoever debugs the plugin.
     Debug,
-    /// Info.
+    /// What the stage is doing.
     Info,
-    /// Warn.
+    /// Something looks wrong but the stage goes on.
     Warn,
-    /// Error.
+    /// Something failed.
     Error,
 }
 
@@ -280,7 +280,7 @@ pub enum LogLevel {
 pub struct LogLine {
     /// Milliseconds since the attempt started.
     pub at_ms: u64,
-    /// Severity.
+    /// How loud the line is.
     pub level: LogLevel,
     /// `log`, `stdout` or `stderr`.
     pub source: String,

@@ -6,6 +6,7 @@ mod common;
 
 use bosun_bus::messages::{MESSAGE_VERSION, TaskMessage, encode};
 use bosun_bus::{Bus, BusError, KafkaBus, Task, connect_url};
+use bosun_test_support::assert_contains;
 use common::{broker, bus, config, next_within, nothing_within, unique};
 use std::time::{Duration, Instant};
 
@@ -49,7 +50,7 @@ async fn kafka_round_trip_publish_consume_ack() {
     assert_eq!(delivery.record.topic, topic);
     assert_eq!(delivery.record.key, "run-1");
     assert_eq!(delivery.record.redeliveries, 0);
-    assert!(delivery.position.contains('/'), "{}", delivery.position);
+    assert_contains(&delivery.position, "/");
     let received: TaskMessage = delivery.decode().unwrap();
     assert_eq!(received, sent);
     sub.ack(&delivery).await.unwrap();

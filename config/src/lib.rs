@@ -70,7 +70,9 @@
 //! - `when`: `branches`, `events` and `paths`, each a pattern or a list of them; every
 //!   given condition must match or the stage is skipped. Branch and path patterns are
 //!   globs: `*` matches within one path segment (not across `/`), `**` as a whole segment
-//!   matches any number of segments, `?` matches one character. Events match exactly.
+//!   matches any number of segments, `?` matches one character. Events match exactly:
+//!   `push`, `pull_request`, `manual` (the API, `bosun run`) or `schedule` (a server
+//!   schedule).
 //!   `paths` matches when any changed path matches any pattern; when the changed paths
 //!   are unknown, the `paths` condition counts as met.
 //! - `environment`: the environment a deploying stage targets.

@@ -91,6 +91,15 @@ mod tests {
     }
 
     #[test]
+    fn when_events_schedule_matches_only_scheduled_runs() {
+        let nightly = when(&["main"], &["schedule"], &["src/**"]);
+        // A scheduled run changed no paths it knows of: `paths` counts as met.
+        assert!(nightly.matches("main", "schedule", None));
+        assert!(!nightly.matches("main", "push", None));
+        assert!(!nightly.matches("dev", "schedule", None));
+    }
+
+    #[test]
     fn when_paths_match_any_changed_path() {
         let w = when(&[], &[], &["src/**", "*.toml"]);
         assert!(w.matches("main", "push", Some(&changed(&["README.md", "src/a/b.rs"]))));

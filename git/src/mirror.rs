@@ -94,6 +94,38 @@ impl Mirrors {
         Ok(mirror)
     }
 
+    /// The mirror of `url` brought up to date: cloned if new, else fetched now (for a
+    /// branch's current head rather than a known commit). The URL is checked first.
+    pub async fn update(&self, url: &str, token: Option<&str>) -> Result<Mirror, GitError> {
+        check_clone_url(url)?;
+        let token = token.filter(|_| takes_token(url));
+        let key = hex::encode(Sha256::digest(url.as_bytes()));
+        let mirror = Mirror {
+            path: self.root.join(&key),
+            url: url.to_string(),
+            key,
+        };
+        let lock = self.lock(&mirror.key);
+        let _guard = lock.lock().await;
+        if mirror.path.join("HEAD").exists() {
+            mirror
+                .git("fetch", Some(&mirror.path), token)
+                .run(&["fetch", "--quiet", "--prune", "origin"])
+                .await?;
+        } else {
+            std::fs::create_dir_all(&self.root).map_err(|source| GitError::Io {
+                path: self.root.clone(),
+                source,
+            })?;
+            let path = mirror.path.to_string_lossy();
+            mirror
+                .git("clone", None, token)
+                .run(&["clone", "--quiet", "--mirror", "--", url, &path])
+                .await?;
+        }
+        Ok(mirror)
+    }
+
     fn lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(locks.entry(key.to_string()).or_default())

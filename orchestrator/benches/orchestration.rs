@@ -16,8 +16,8 @@ use bosun_orchestrator::scheduler::{Accepted, Scheduler};
 use bosun_orchestrator::service::{Orchestrator, ServiceOptions, now_ms};
 use bosun_orchestrator::settings::ServerSettings;
 use bosun_orchestrator::store::Store;
+use bosun_test_support::git_repo;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -25,31 +25,8 @@ use tokio::sync::watch;
 const PIPELINE: &str = "pipeline:\n  stages: [lint, test, build, security, deploy]\n";
 const STAGES: [&str; 5] = ["lint", "test", "build", "security", "deploy"];
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@bosun.invalid")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@bosun.invalid")
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?} failed");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 fn repository(dir: &Path) -> (String, String) {
-    std::fs::create_dir_all(dir).expect("repo dir");
-    git(dir, &["init", "--quiet", "--initial-branch=main"]);
-    std::fs::write(dir.join(".bosun.yml"), PIPELINE).expect("write config");
-    git(dir, &["add", "--all"]);
-    git(dir, &["commit", "--quiet", "-m", "bench"]);
-    (
-        format!("file://{}", dir.display()),
-        git(dir, &["rev-parse", "HEAD"]),
-    )
+    git_repo(dir, &[(".bosun.yml", PIPELINE)])
 }
 
 fn trigger(url: &str, sha: &str, branch: String) -> RunTrigger {

@@ -12,6 +12,7 @@ pub mod known;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod schedule;
 pub mod scheduler;
 pub mod server;
 pub mod service;

@@ -19,9 +19,9 @@ pub struct RunTrigger {
     pub default_branch: String,
     /// Commit sha.
     pub commit: String,
-    /// Branch.
+    /// The branch that was pushed (a pull request's head branch).
     pub branch: String,
-    /// `push`, `pull_request` or `manual`.
+    /// `push`, `pull_request`, `manual` or `schedule`.
     pub event: String,
     /// Files the push changed, when known (for `when: paths`).
     #[serde(default)]
@@ -101,13 +101,15 @@ impl RunStatus {
 pub enum StageState {
     /// Waiting for its needs.
     Pending,
+    /// Waiting for a person to approve or reject it (`approval` in its config).
+    AwaitingApproval,
     /// Waiting for a policy gate's answer (before or after the stage).
     Gating,
     /// An attempt is out with an agent.
     Running,
     /// Waiting for its backoff before the next attempt.
     RetryWait,
-    /// Passed.
+    /// The attempt passed and any after-stage gate allowed it.
     Success,
     /// The code did not meet the stage's bar.
     Failure,
@@ -144,6 +146,34 @@ pub struct PendingGate {
     pub deadline_ms: u64,
 }
 
+/// A stage's `approval`: who may decide, until when, and what was decided. Kept in the
+/// run document, so a restarted orchestrator still waits and still times out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalState {
+    /// When the stage began to wait.
+    pub requested_ms: u64,
+    /// When, with no decision, the stage is rejected.
+    pub deadline_ms: u64,
+    /// Who may decide, as people read it: logins, `@org/team`s, or "any member of …".
+    pub approvers: Vec<String>,
+    /// The decision, once made (or the timeout's).
+    #[serde(default)]
+    pub decision: Option<ApprovalDecision>,
+}
+
+/// A person's (or the timeout's) decision on a stage's approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalDecision {
+    /// Approved (the stage runs) or rejected (it fails, and what needs it does not run).
+    pub approved: bool,
+    /// Who decided, as the audit log names them.
+    pub by: String,
+    /// Why, in their words (or the timeout's).
+    pub reason: String,
+    /// When.
+    pub at_ms: u64,
+}
+
 /// One stage of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageRecord {
@@ -178,6 +208,9 @@ pub struct StageRecord {
     /// run again); its attempts are copied from that run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reused_from: Option<String>,
+    /// For stages with an `approval`: the wait and its decision.
+    #[serde(default)]
+    pub approval: Option<ApprovalState>,
 }
 
 impl StageRecord {
@@ -197,6 +230,7 @@ impl StageRecord {
             blocked: false,
             group_wait_ms: None,
             reused_from: None,
+            approval: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Reading `.bosun.yml` from the pushed commit: the repository's mirror (`bosun-git`),
-//! fetched only when the commit is not there yet, then `git show <sha>:.bosun.yml`.
-//! Git runs with argv only; the URL and sha are checked before git sees them.
+//! fetched only when the commit is not there yet, then `git show <sha>:.bosun.yml`; and a
+//! branch's head commit for a scheduled run (the mirror fetched first). Git runs with
+//! argv only; the URL, sha and branch are checked before git sees them.
 
 use crate::config::{CONFIG_FILE, MAX_CONFIG_BYTES};
 use crate::model::RunTrigger;
@@ -65,6 +66,15 @@ fn short(commit: &str) -> &str {
     commit.get(..7).unwrap_or(commit)
 }
 
+/// A branch's head commit, as a schedule's run builds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchHead {
+    /// The commit the branch points at.
+    pub commit: String,
+    /// The branch the repository's `HEAD` names (its default branch), when it names one.
+    pub default_branch: Option<String>,
+}
+
 impl ConfigSource {
     /// Mirrors live under `root`.
     pub fn new(root: PathBuf) -> ConfigSource {
@@ -96,6 +106,50 @@ impl ConfigSource {
                 }),
             },
         }
+    }
+
+    /// The commit `branch` points at now in `clone_url` (the mirror fetched first), and
+    /// the repository's default branch. The URL and branch name are checked first.
+    pub async fn branch_head(
+        &self,
+        clone_url: &str,
+        branch: &str,
+        token: Option<&str>,
+    ) -> Result<BranchHead, String> {
+        if !crate::settings::is_branch_name(branch) {
+            return Err(format!("{branch:?} is not a branch name"));
+        }
+        let mirror = self
+            .mirrors
+            .update(clone_url, token)
+            .await
+            .map_err(|e| e.to_string())?;
+        let object = format!("refs/heads/{branch}^{{commit}}");
+        let out = mirror
+            .read(&[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                &object,
+            ])
+            .await
+            .map_err(|e| e.to_string())?;
+        let commit = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() || bosun_git::refs::check_commit(&commit).is_err() {
+            return Err(format!("{clone_url} has no branch {branch}"));
+        }
+        let head = mirror
+            .read(&["symbolic-ref", "--quiet", "--short", "HEAD"])
+            .await
+            .map_err(|e| e.to_string())?;
+        let default_branch = String::from_utf8_lossy(&head.stdout).trim().to_string();
+        Ok(BranchHead {
+            commit,
+            default_branch: (head.status.success()
+                && crate::settings::is_branch_name(&default_branch))
+            .then_some(default_branch),
+        })
     }
 
     async fn read_at_commit(
@@ -153,5 +207,59 @@ impl ConfigSource {
             cache.insert(key, text.clone());
         }
         Ok(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::process::Command as Std;
+
+    fn git_in(dir: &Path, args: &[&str]) -> String {
+        let out = Std::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "Bosun Test")
+            .env("GIT_AUTHOR_EMAIL", "test@bosun.invalid")
+            .env("GIT_COMMITTER_NAME", "Bosun Test")
+            .env("GIT_COMMITTER_EMAIL", "test@bosun.invalid")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn commit(dir: &Path, file: &str) -> String {
+        std::fs::write(dir.join(file), file).unwrap();
+        git_in(dir, &["add", "--all"]);
+        git_in(dir, &["commit", "--quiet", "-m", file]);
+        git_in(dir, &["rev-parse", "HEAD"])
+    }
+
+    #[tokio::test]
+    async fn a_branch_head_is_read_after_a_fetch_with_the_default_branch() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("shop");
+        std::fs::create_dir_all(&repo).unwrap();
+        git_in(&repo, &["init", "--quiet", "--initial-branch=main"]);
+        let first = commit(&repo, "a");
+        git_in(&repo, &["branch", "release"]);
+        let url = format!("file://{}", repo.display());
+        let source = ConfigSource::new(dir.path().join("mirrors"));
+        let head = source.branch_head(&url, "main", None).await.unwrap();
+        assert_eq!(head.commit, first);
+        assert_eq!(head.default_branch.as_deref(), Some("main"));
+        // The branch moves on: the next read fetches it.
+        let second = commit(&repo, "b");
+        let moved = source.branch_head(&url, "main", None).await.unwrap();
+        assert_eq!(moved.commit, second);
+        let release = source.branch_head(&url, "release", None).await.unwrap();
+        assert_eq!(release.commit, first);
+        let gone = source.branch_head(&url, "gone", None).await.unwrap_err();
+        assert!(gone.contains("has no branch gone"), "{gone}");
+        let option = source.branch_head(&url, "--upload-pack=x", None).await;
+        assert!(option.unwrap_err().contains("not a branch name"));
     }
 }

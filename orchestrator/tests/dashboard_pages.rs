@@ -8,6 +8,7 @@ mod harness;
 use bosun_bus::inventory::{InventoryMessage, InventoryPlugin};
 use bosun_bus::messages::{self, AgentReply, MESSAGE_VERSION};
 use bosun_bus::{Bus, Outcome, topics};
+use bosun_test_support::assert_contains;
 use harness::*;
 use std::time::{Duration, Instant};
 
@@ -83,15 +84,9 @@ async fn dashboard_pages_filter_escape_and_explain_a_missing_run() {
     assert_eq!(response.url().path(), "/runs");
     let (status, list) = page(&server, "/runs").await;
     assert_eq!(status, 200);
-    assert!(list.contains(&format!("href=\"/runs/{good}\"")), "{list}");
-    assert!(
-        list.contains(&format!("href=\"/runs/{hostile}\"")),
-        "{list}"
-    );
-    assert!(
-        list.contains("zzz&quot;;echo${IFS}&quot;hi&quot;;#&lt;script&gt;"),
-        "{list}"
-    );
+    assert_contains(&list, &format!("href=\"/runs/{good}\""));
+    assert_contains(&list, &format!("href=\"/runs/{hostile}\""));
+    assert_contains(&list, "zzz&quot;;echo${IFS}&quot;hi&quot;;#&lt;script&gt;");
     assert!(!list.contains("<script>alert"), "{list}");
     for link in ["/runs", "/stats", "/plugins", "/dead-letters", "/metrics"] {
         assert!(
@@ -125,13 +120,13 @@ async fn dashboard_pages_filter_escape_and_explain_a_missing_run() {
     )
     .await;
     assert_eq!(status, 200, "{logs}");
-    assert!(logs.contains("No log lines"), "{logs}");
+    assert_contains(&logs, "No log lines");
 
     // Unknown runs and attempts: a 404 page that says what to do.
     let (status, missing) = page(&server, "/runs/no-such-run").await;
     assert_eq!(status, 404);
-    assert!(missing.contains("There is no run with id"), "{missing}");
-    assert!(missing.contains("href=\"/runs\""), "{missing}");
+    assert_contains(&missing, "There is no run with id");
+    assert_contains(&missing, "href=\"/runs\"");
     let (status, _) = page(
         &server,
         &format!("/runs/{good}/stages/lint/attempts/x/logs"),
@@ -148,10 +143,7 @@ async fn dashboard_pages_filter_escape_and_explain_a_missing_run() {
     // Stats and dead letters render over the same store.
     let (status, stats) = page(&server, "/stats").await;
     assert_eq!(status, 200);
-    assert!(
-        stats.contains("<td>acme/shop</td><td>1</td><td>1</td>"),
-        "{stats}"
-    );
+    assert_contains(&stats, "<td>acme/shop</td><td>1</td><td>1</td>");
     let (status, dead) = page(&server, "/dead-letters").await;
     assert_eq!(status, 200);
     assert!(dead.contains("queue is empty"));
@@ -166,7 +158,7 @@ async fn an_announced_inventory_shows_on_the_plugins_page_and_api() {
     )
     .await;
     let (_, empty) = page(&server, "/plugins").await;
-    assert!(empty.contains("No agent has announced"), "{empty}");
+    assert_contains(&empty, "No agent has announced");
     let digest = format!("sha256:{}", "7e".repeat(32));
     let announce = AgentReply::Inventory(InventoryMessage {
         version: MESSAGE_VERSION,
@@ -198,8 +190,8 @@ async fn an_announced_inventory_shows_on_the_plugins_page_and_api() {
     assert_eq!(agents["agents"][0]["agent_id"], "agent-<b>");
     assert_eq!(agents["agents"][0]["plugins"][0]["digest"], digest.as_str());
     let (_, plugins) = page(&server, "/plugins").await;
-    assert!(plugins.contains("agent-&lt;b&gt;"), "{plugins}");
-    assert!(plugins.contains("sha256:7e7e7e7e7e7e"), "{plugins}");
+    assert_contains(&plugins, "agent-&lt;b&gt;");
+    assert_contains(&plugins, "sha256:7e7e7e7e7e7e");
     assert!(plugins.contains("0.3.0"));
 }
 

@@ -3,15 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod notify_receiver;
-
 use std::time::Duration;
 
 use bosun_orchestrator::notify::{
     CommitStatus, Delivered, GitHubStatuses, MAX_DESCRIPTION_CHARS, NotifyError, RetrySettings,
     StatusState,
 };
-use notify_receiver::{Receiver, Reply, closed_port_url};
+use bosun_test_support::{Receiver, Reply, assert_contains, closed_port_url};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "ghs_bosunTestToken123";
@@ -253,10 +251,10 @@ async fn github_403_without_retry_after_fails_at_once() {
         "{error:?}"
     );
     let message = error.to_string();
-    assert!(message.contains("Resource not accessible"), "{message}");
-    assert!(
-        message.contains("the GitHub status `bosun/test` on Codertocat/Hello-World@ec26c3e57ca3"),
-        "{message}"
+    assert_contains(&message, "Resource not accessible");
+    assert_contains(
+        &message,
+        "the GitHub status `bosun/test` on Codertocat/Hello-World@ec26c3e57ca3",
     );
     assert!(!format!("{message} {error:?}").contains(TOKEN));
     assert_eq!(receiver.requests().len(), 1);
@@ -316,5 +314,5 @@ fn github_client_debug_hides_the_token() {
     let statuses = GitHubStatuses::new("https://api.github.com", Some(TOKEN.to_owned()), quick(5));
     let shown = format!("{statuses:?}");
     assert!(!shown.contains(TOKEN), "{shown}");
-    assert!(shown.contains("<redacted>"), "{shown}");
+    assert_contains(&shown, "<redacted>");
 }

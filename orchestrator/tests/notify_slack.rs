@@ -4,12 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod notify_receiver;
-
 use std::time::Duration;
 
 use bosun_orchestrator::notify::{Delivered, NotifyError, RetrySettings, SlackClient};
-use notify_receiver::{Receiver, Reply, closed_port_url};
+use bosun_test_support::{Receiver, Reply, assert_contains, closed_port_url};
 
 /// The part of a Slack webhook URL that is the credential.
 const SECRET_PATH: &str = "/services/T0BOSUN/B0BOSUN/s3cr3tW3bh00kT0k3n";
@@ -36,10 +34,7 @@ async fn post(settings: RetrySettings, url: &str) -> Result<Delivered, NotifyErr
 fn assert_no_secret(error: &NotifyError) {
     let shown = format!("{error} {error:?}");
     assert!(!shown.contains("s3cr3t"), "the webhook URL leaked: {shown}");
-    assert!(
-        shown.contains("the Slack webhook for tenant acme"),
-        "{shown}"
-    );
+    assert_contains(&shown, "the Slack webhook for tenant acme");
 }
 
 #[tokio::test]
@@ -138,8 +133,8 @@ async fn slack_server_errors_give_up_after_max_attempts_naming_the_last_status()
         "{error:?}"
     );
     let message = error.to_string();
-    assert!(message.contains("after 3 attempts"), "{message}");
-    assert!(message.contains("HTTP 503"), "{message}");
+    assert_contains(&message, "after 3 attempts");
+    assert_contains(&message, "HTTP 503");
     assert_eq!(receiver.requests().len(), 3);
     assert_no_secret(&error);
 }
@@ -194,8 +189,8 @@ async fn slack_unreachable_receiver_gives_up_after_max_attempts() {
         "{error:?}"
     );
     let message = error.to_string();
-    assert!(message.contains("after 3 attempts"), "{message}");
-    assert!(message.contains("connection failed"), "{message}");
+    assert_contains(&message, "after 3 attempts");
+    assert_contains(&message, "connection failed");
     assert!(!message.contains("127.0.0.1"), "{message}");
     assert_no_secret(&error);
 }

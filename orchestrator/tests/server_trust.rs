@@ -13,6 +13,7 @@ use bosun_orchestrator::model::StageState;
 use bosun_orchestrator::settings::{
     ForkRuns, PullRequestSettings, Secret, SecretGrant, TenantSettings,
 };
+use bosun_test_support::assert_contains;
 use harness::*;
 use serde_json::json;
 use std::path::Path;
@@ -344,10 +345,7 @@ pipeline:
     let run_id = json["run_id"].as_str().unwrap();
     wait_for(&server, run_id, "config-error").await;
     let error = server.store().run(run_id).unwrap().unwrap().error.unwrap();
-    assert!(
-        error.contains("`pull_requests: { network: true }`"),
-        "{error}"
-    );
+    assert_contains(&error, "`pull_requests: { network: true }`");
 }
 
 #[tokio::test]
@@ -444,6 +442,7 @@ async fn trust_fork_pull_requests_are_ignored_or_run_as_the_tenant_says() {
         tenant.pull_requests = PullRequestSettings {
             from_forks,
             network: false,
+            ..PullRequestSettings::default()
         };
         let server = start(&path.join(format!("{from_forks:?}")), tenant).await;
         let seen = recording_agent(&server, &["lint"]);

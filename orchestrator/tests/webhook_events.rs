@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use bosun_orchestrator::webhook::{EventError, EventOptions, Trigger, WebhookEvent, parse_event};
+use bosun_test_support::assert_contains;
 use serde_json::{Value, json};
 
 const PING: &[u8] = include_bytes!("fixtures/github/ping-payload.json");
@@ -188,7 +189,7 @@ fn events_pull_request_closed_is_ignored_naming_the_action() {
     let mut body = json_of(PR_OPENED);
     body["action"] = json!("closed");
     let reason = ignored_reason(parse_with("pull_request", &body, both_options()));
-    assert!(reason.contains("`closed`"), "{reason}");
+    assert_contains(&reason, "`closed`");
 }
 
 #[test]
@@ -234,21 +235,18 @@ fn events_branch_deletion_is_ignored_without_build_deletions() {
     body["commits"] = json!([]);
     body["head_commit"] = Value::Null;
     let reason = ignored_reason(parse_with("push", &body, EventOptions::default()));
-    assert!(
-        reason.contains("branch `feature/old` was deleted"),
-        "{reason}"
-    );
-    assert!(reason.contains("not built"), "{reason}");
+    assert_contains(&reason, "branch `feature/old` was deleted");
+    assert_contains(&reason, "not built");
 
     let reason = ignored_reason(parse_with("push", &body, both_options()));
-    assert!(reason.contains("no commit to build"), "{reason}");
+    assert_contains(&reason, "no commit to build");
 }
 
 #[test]
 fn events_tag_push_is_ignored_without_build_tags() {
     let reason = ignored_reason(parse_with("push", &tag_push(), EventOptions::default()));
-    assert!(reason.contains("tag `v1.0`"), "{reason}");
-    assert!(reason.contains("build_tags"), "{reason}");
+    assert_contains(&reason, "tag `v1.0`");
+    assert_contains(&reason, "build_tags");
 }
 
 #[test]
@@ -279,7 +277,7 @@ fn events_push_to_another_ref_kind_is_ignored() {
     let mut body = json_of(PUSH_NEW_BRANCH);
     body["ref"] = json!("refs/notes/commits");
     let reason = ignored_reason(parse_with("push", &body, both_options()));
-    assert!(reason.contains("refs/notes/commits"), "{reason}");
+    assert_contains(&reason, "refs/notes/commits");
 }
 
 #[test]
@@ -327,7 +325,7 @@ fn events_push_changed_paths_unknown_without_a_trustworthy_commit_list() {
 #[test]
 fn events_unknown_event_is_ignored_naming_it() {
     let reason = ignored_reason(parse("issues", b"not even json"));
-    assert!(reason.contains("`issues`"), "{reason}");
+    assert_contains(&reason, "`issues`");
 }
 
 #[test]
@@ -345,7 +343,7 @@ fn events_malformed_json_is_an_error_naming_the_problem() {
         message.starts_with("the push payload is not valid"),
         "{message}"
     );
-    assert!(message.contains("line 1 column"), "{message}");
+    assert_contains(&message, "line 1 column");
 
     let error = parse_event("ping", b"\xff", &EventOptions::default()).unwrap_err();
     assert!(matches!(error, EventError::Malformed { event: "ping", .. }));
@@ -356,7 +354,7 @@ fn events_wrong_field_type_is_an_error_naming_it() {
     let mut body = json_of(PUSH_NEW_BRANCH);
     body["after"] = json!(5);
     let message = parse_error("push", &body).to_string();
-    assert!(message.contains("invalid type: integer `5`"), "{message}");
+    assert_contains(&message, "invalid type: integer `5`");
 }
 
 #[test]

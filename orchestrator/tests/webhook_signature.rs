@@ -4,17 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use bosun_orchestrator::webhook::{SignatureError, verify_signature};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use bosun_test_support::sign;
 
 const SECRET: &[u8] = b"bosun webhook secret";
 const PUSH: &[u8] = include_bytes!("fixtures/github/push-with-new-branch.payload.json");
-
-fn sign(secret: &[u8], body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
 
 #[test]
 fn signature_github_test_vector_verifies() {

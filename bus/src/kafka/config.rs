@@ -171,7 +171,7 @@ pub(crate) fn check_broker_address(broker: &str) -> Result<(), BusError> {
 pub enum SecurityProtocol {
     /// No TLS, no SASL.
     Plaintext,
-    /// TLS.
+    /// TLS to the brokers (`security.protocol=ssl`).
     Ssl,
     /// SASL without TLS.
     SaslPlaintext,

@@ -6,7 +6,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use bosun_bus::{Bus, Delivery, KafkaBus, KafkaConfig, KafkaSubscription, Subscription};
-use std::io::Write;
+use bosun_test_support::missing_service;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,23 +18,13 @@ pub fn broker() -> Option<String> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let missing = |why: String| {
-        if ci {
-            panic!("{why}; start the broker with: bash scripts/services.sh");
-        }
-        // Straight to the process's stderr: the test harness captures `eprintln!`.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED (no broker): {}: {why}; start it with: bash scripts/services.sh \
-             and set BOSUN_TEST_KAFKA=127.0.0.1:9092",
-            std::thread::current().name().unwrap_or("kafka test")
-        );
-        None
-    };
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("kafka test")
+        .to_owned();
     let address = match std::env::var("BOSUN_TEST_KAFKA") {
         Ok(address) if !address.trim().is_empty() => address.trim().to_owned(),
-        _ => return missing("BOSUN_TEST_KAFKA is not set".to_owned()),
+        _ => return missing_service(&test, "BOSUN_TEST_KAFKA (the Kafka broker) is not set"),
     };
     let first = address.split(',').next().unwrap_or_default().to_owned();
     let answers = first.to_socket_addrs().ok().and_then(|mut addrs| {
@@ -42,7 +32,7 @@ pub fn broker() -> Option<String> {
     });
     match answers {
         Some(_) => Some(address),
-        None => missing(format!("no Kafka broker answers at {first}")),
+        None => missing_service(&test, &format!("no Kafka broker answers at {first}")),
     }
 }
 

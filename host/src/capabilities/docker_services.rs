@@ -9,7 +9,9 @@ use super::docker_body::Launch;
 use crate::bindings::{ContainerError, StepService};
 use bollard::Docker;
 use bollard::exec::StartExecOptions;
-use bollard::models::{EndpointSettings, ExecConfig, NetworkCreateRequest, NetworkingConfig};
+use bollard::models::{
+    EndpointSettings, ExecConfig, NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig,
+};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListNetworksOptionsBuilder, LogsOptionsBuilder,
     RemoveContainerOptionsBuilder,
@@ -67,6 +69,20 @@ async fn remove_all(docker: Docker, containers: Vec<String>, network: String) {
     for id in containers {
         if let Err(e) = docker.remove_container(&id, Some(force.clone())).await {
             tracing::warn!(container = %id, error = %e, "could not remove a service container");
+        }
+    }
+    // A step container that outlived its step (its call was dropped at the deadline)
+    // would keep the network: cut it off first, which also leaves it with no way to
+    // reach anything while it waits for the sweep.
+    if let Ok(inspected) = docker.inspect_network(&network, None).await {
+        for id in inspected.containers.unwrap_or_default().into_keys() {
+            let cut = NetworkDisconnectRequest {
+                container: id.clone(),
+                force: Some(true),
+            };
+            if let Err(e) = docker.disconnect_network(&network, cut).await {
+                tracing::warn!(container = %id, error = %e, "could not cut a container off a step's network");
+            }
         }
     }
     if let Err(e) = docker.remove_network(&network).await {

@@ -51,7 +51,7 @@ impl Display for Seg<'_> {
 pub enum Nav {
     /// The runs list and run pages.
     Runs,
-    /// Statistics.
+    /// Per-day counts, durations and plugins used.
     Stats,
     /// The plugin inventory.
     Plugins,
@@ -77,7 +77,7 @@ code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size
 pre{white-space:pre-wrap;word-break:break-word;margin:0}
 .badge{white-space:nowrap;display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff;background:#6e7781}
 .b-success{background:#1a7f37}.b-failure,.b-errored,.b-error,.b-deny{background:#cf222e}
-.b-halted{background:#bc4c00}.b-running,.b-gating,.b-queued,.b-retry-wait{background:#0969da}
+.b-halted{background:#bc4c00}.b-awaiting-approval{background:#bf8700}.b-running,.b-gating,.b-queued,.b-retry-wait{background:#0969da}
 .b-cancelled,.b-skipped,.b-pending{background:#8c959f}.b-config-error{background:#8250df}
 .b-warn,.b-medium{background:#bf8700}.b-high,.b-critical{background:#cf222e}.b-allow{background:#1a7f37}
 .b-low,.b-info{background:#8c959f}
@@ -99,10 +99,11 @@ input,select,button{font:inherit;padding:4px 6px}
 .lvl-error,.lvl-warn{font-weight:600}.lvl-error{color:#cf222e}.lvl-warn{color:#9a6700}
 ";
 
-/// Fetch the page again on every `change` event and swap its `<main>`; close on `end`.
+/// Fetch the page again on every `change` event and swap its `<main>`, unless someone is
+/// typing a decision into an approval form; close on `end`.
 /// The stream URL is read from an attribute, so no data ever lands inside the script.
 const LIVE_SCRIPT: &str = "<script>(()=>{const u=document.body.dataset.live;if(!u||!window.EventSource)return;\
-const s=new EventSource(u);const r=()=>fetch(location.href).then(x=>x.text()).then(t=>{\
+const s=new EventSource(u);const r=()=>[...document.querySelectorAll('main form.decide input')].some(i=>i.value||i===document.activeElement)?0:fetch(location.href).then(x=>x.text()).then(t=>{\
 const m=new DOMParser().parseFromString(t,'text/html').querySelector('main');if(m)document.querySelector('main').replaceWith(m);});\
 s.addEventListener('change',r);s.addEventListener('end',()=>{s.close();r();});})();</script>";
 

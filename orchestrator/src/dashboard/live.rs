@@ -35,7 +35,7 @@ enum Watch {
     Open((String, i64)),
     /// The run is final: `end` goes out next.
     Ending,
-    /// Closed.
+    /// The run finished: the stream ends.
     Done,
 }
 

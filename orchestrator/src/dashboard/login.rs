@@ -4,6 +4,7 @@
 
 use super::DashboardState;
 use super::html::{self, Esc, Nav};
+use crate::settings::ServerSettings;
 use crate::trust::same_token;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -41,23 +42,32 @@ pub async fn require(
     request: Request,
     next: Next,
 ) -> Response {
-    let settings = &state.settings;
+    match refusal(&state.settings, request.headers()) {
+        None => next.run(request).await,
+        Some(refused) => refused,
+    }
+}
+
+/// Why a request may not use the dashboard, as the answer to give (the login form, or
+/// 503 when the token is configured but unset); `None` when auth is off or it carries
+/// the operator's token.
+pub fn refusal(settings: &ServerSettings, headers: &HeaderMap) -> Option<Response> {
     let Some(token) = settings.api_token.resolve() else {
         if settings.api_token_configured() {
             // Configured but unset: closed, never open.
-            return form(
+            return Some(form(
                 StatusCode::SERVICE_UNAVAILABLE,
                 Some(
                     "The server's api_token is configured but not set: the dashboard is closed until the operator sets it.",
                 ),
-            );
+            ));
         }
-        return next.run(request).await;
+        return None;
     };
-    if given_token(request.headers()).is_some_and(|given| same_token(&given, &token)) {
-        next.run(request).await
+    if given_token(headers).is_some_and(|given| same_token(&given, &token)) {
+        None
     } else {
-        Redirect::to("/login").into_response()
+        Some(Redirect::to("/login").into_response())
     }
 }
 
@@ -110,7 +120,7 @@ pub async fn submit(State(state): State<DashboardState>, body: Bytes) -> Respons
 }
 
 /// The value of `field` in an `application/x-www-form-urlencoded` body.
-fn form_urlencoded(body: &[u8], field: &str) -> Option<String> {
+pub(super) fn form_urlencoded(body: &[u8], field: &str) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
     text.split('&')
         .filter_map(|pair| pair.split_once('='))

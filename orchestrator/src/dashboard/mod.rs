@@ -6,6 +6,7 @@
 //! connection's lock, so the renderers are tested without a server; the handlers only
 //! read, render and map store errors to an error page.
 
+mod approvals;
 mod dead_letters;
 mod html;
 mod live;
@@ -21,8 +22,10 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
+pub use approvals::{DecisionForm, MAX_NAME, MAX_REASON, read_form, refused, same_origin};
 pub use html::{Esc, Seg};
 pub(crate) use login::given_token;
+pub use login::refusal as sign_in_refusal;
 
 use crate::service::ShutdownSignal;
 use crate::settings::ServerSettings;

@@ -74,6 +74,7 @@ pub fn render(view: &RunView, now_ms: u64) -> String {
     header(&mut body, run, now_ms);
     super::rerun::note(&mut body, run);
     super::rerun::button(&mut body, run);
+    super::approvals::waiting(&mut body, view);
     why_it_failed(&mut body, view, &summary);
     flaky(&mut body, &summary);
     timeline(&mut body, run, now_ms);

@@ -290,7 +290,8 @@ pub fn findings(body: &mut String, view: &RunView) {
     }
 }
 
-/// Policy gates: who was asked, when, and each policy's verdict with its reasons.
+/// Policy gates: who was asked, when, and each policy's verdict with its reasons; a
+/// stage's approval, with who decided and why.
 pub fn gates(body: &mut String, view: &RunView) {
     if view.gates.is_empty() && view.run.warnings.is_empty() {
         return;
@@ -303,6 +304,10 @@ pub fn gates(body: &mut String, view: &RunView) {
         );
     }
     for gate in &view.gates {
+        if gate.phase == crate::scheduler::APPROVAL_PHASE {
+            super::approvals::gate_row(body, gate);
+            continue;
+        }
         let verdicts: Vec<PolicyVerdict> = gate
             .verdicts
             .clone()

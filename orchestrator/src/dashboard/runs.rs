@@ -20,7 +20,7 @@ pub struct RunsQuery {
     /// `owner/name`.
     #[serde(default)]
     pub repo: Option<String>,
-    /// Branch.
+    /// Show only runs of this branch.
     #[serde(default)]
     pub branch: Option<String>,
     /// Status name.

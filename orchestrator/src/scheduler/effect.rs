@@ -4,9 +4,9 @@
 /// A commit status state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusState {
-    /// Running.
+    /// The stage is under way (GitHub's `pending`).
     Pending,
-    /// Passed.
+    /// The stage or run passed.
     Success,
     /// The code failed the stage.
     Failure,
@@ -17,7 +17,7 @@ pub enum StatusState {
 /// A commit status to post.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusUpdate {
-    /// State.
+    /// The state GitHub shows.
     pub state: StatusState,
     /// `bosun/<stage>`, or `bosun` for the run.
     pub context: String,
@@ -32,7 +32,7 @@ pub struct StatusUpdate {
 pub enum Effect {
     /// Publish a message.
     Publish {
-        /// Topic.
+        /// The bus topic, e.g. `agent.test`.
         topic: String,
         /// Key (the run id).
         key: String,

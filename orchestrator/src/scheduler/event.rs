@@ -55,14 +55,17 @@ pub enum EventKind {
     StageCancelled,
     /// A result for a settled or superseded attempt was dropped (`result.ignored`).
     ResultIgnored,
-    /// Policies were asked (`gate.requested`).
+    /// Policies were asked, or a stage began to wait for an approval (`gate.requested`).
     GateRequested,
-    /// Every policy allowed (`gate.allowed`).
+    /// Every policy allowed, or an approver approved (`gate.allowed`).
     GateAllowed,
     /// A policy warned (`gate.warned`).
     GateWarned,
-    /// A policy denied, or the gate timed out (`gate.denied`).
+    /// A policy denied, the gate timed out, or an approval was rejected or timed out
+    /// (`gate.denied`).
     GateDenied,
+    /// Someone who may not decide a stage's approval asked to (`approval.refused`).
+    ApprovalRefused,
     /// A failed stage's rollback was sent (`rollback.dispatched`).
     RollbackDispatched,
     /// The rollback passed (`rollback.passed`).
@@ -109,6 +112,7 @@ impl EventKind {
             EventKind::GateAllowed => "gate.allowed",
             EventKind::GateWarned => "gate.warned",
             EventKind::GateDenied => "gate.denied",
+            EventKind::ApprovalRefused => "approval.refused",
             EventKind::RollbackDispatched => "rollback.dispatched",
             EventKind::RollbackPassed => "rollback.passed",
             EventKind::RollbackFailed => "rollback.failed",
@@ -206,6 +210,7 @@ mod tests {
             EventKind::GateAllowed => "gate.allowed",
             EventKind::GateWarned => "gate.warned",
             EventKind::GateDenied => "gate.denied",
+            EventKind::ApprovalRefused => "approval.refused",
             EventKind::RollbackDispatched => "rollback.dispatched",
             EventKind::RollbackPassed => "rollback.passed",
             EventKind::RollbackFailed => "rollback.failed",
@@ -216,7 +221,7 @@ mod tests {
     }
 
     /// Every kind, in declaration order.
-    const ALL: [EventKind; 34] = [
+    const ALL: [EventKind; 35] = [
         EventKind::RunCreated,
         EventKind::RunAwaitingApproval,
         EventKind::RunApproved,
@@ -245,6 +250,7 @@ mod tests {
         EventKind::GateAllowed,
         EventKind::GateWarned,
         EventKind::GateDenied,
+        EventKind::ApprovalRefused,
         EventKind::RollbackDispatched,
         EventKind::RollbackPassed,
         EventKind::RollbackFailed,

@@ -51,7 +51,7 @@ pub(super) fn group_uses(active: &HashMap<String, ActiveRun>) -> Vec<GroupUse> {
             let Some(key) = group_key(&run.record, spec) else {
                 continue;
             };
-            let holding = stage.state != StageState::Pending && !stage.state.is_settled();
+            let holding = under_way(stage.state);
             let waiting_since = stage
                 .group_wait_ms
                 .filter(|_| stage.state == StageState::Pending);
@@ -79,7 +79,7 @@ pub(super) fn protected_from_superseding(run: &ActiveRun) -> bool {
         return false;
     };
     run.record.stages.iter().any(|stage| {
-        let begun = stage.state != StageState::Pending && !stage.state.is_settled();
+        let begun = under_way(stage.state);
         begun
             && config.stage(&stage.name).is_some_and(|spec| {
                 (spec.environment.is_some() || spec.concurrency.is_some())
@@ -89,4 +89,10 @@ pub(super) fn protected_from_superseding(run: &ActiveRun) -> bool {
                         .is_some_and(|c| c.cancel_in_progress)
             })
     })
+}
+
+/// A stage that has begun and not settled; one waiting for a person has not begun (it
+/// holds no group, and a newer push may still supersede its run).
+pub fn under_way(state: StageState) -> bool {
+    !matches!(state, StageState::Pending | StageState::AwaitingApproval) && !state.is_settled()
 }

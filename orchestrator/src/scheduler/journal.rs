@@ -23,43 +23,43 @@ pub enum Write {
     },
     /// An attempt went out.
     Dispatched {
-        /// Run.
+        /// The run the attempt belongs to.
         run_id: String,
         /// Stage (or `<stage>-rollback`).
         stage: String,
-        /// Attempt.
+        /// The attempt number, from 1.
         attempt: u32,
-        /// When.
+        /// When it was sent (ms since the epoch).
         at_ms: u64,
         /// Its deadline.
         deadline_ms: u64,
     },
     /// An attempt's result.
     Settled {
-        /// Run.
+        /// The run the attempt belongs to.
         run_id: String,
-        /// Stage.
+        /// The stage it ran.
         stage: String,
-        /// Attempt.
+        /// The attempt number, from 1.
         attempt: u32,
         /// The agent.
         agent_id: String,
         /// The result.
         result: Box<StageResult>,
-        /// When.
+        /// When the result arrived (ms since the epoch).
         at_ms: u64,
     },
     /// A policy question.
     GateRequested {
         /// Request id.
         request_id: String,
-        /// Run.
+        /// The run the gate belongs to.
         run_id: String,
-        /// Stage.
+        /// The stage it guards.
         stage: String,
         /// Phase name.
         phase: &'static str,
-        /// When.
+        /// When it was decided (ms since the epoch).
         at_ms: u64,
     },
     /// A policy answer.
@@ -68,12 +68,12 @@ pub enum Write {
         request_id: String,
         /// Verdicts as JSON.
         verdicts: serde_json::Value,
-        /// When.
+        /// When it was recorded (ms since the epoch).
         at_ms: u64,
     },
     /// A notification's outcome.
     Notification {
-        /// Run.
+        /// The run the notification is about.
         run_id: String,
         /// `slack` or `github`.
         channel: String,
@@ -81,9 +81,9 @@ pub enum Write {
         status: String,
         /// HTTP attempts.
         attempts: u32,
-        /// Detail.
+        /// What the notifier or the receiver answered.
         detail: String,
-        /// When.
+        /// When it was sent (ms since the epoch).
         at_ms: u64,
     },
     /// A dead letter.

@@ -8,8 +8,9 @@
 //!
 //! Each input has its own module: triggers in `intake`, a run's config in `start`,
 //! agent replies and dead letters in `replies`, a finished run's notification in
-//! `notify`; what an input does to one run is a `step`, one file per action.
+//! `notify`, a person's decision on a stage that waits for an approval in `decide`; what an input does to one run is a `step`, one file per action.
 
+mod decide;
 mod effect;
 mod event;
 pub mod groups;
@@ -18,14 +19,16 @@ mod journal;
 mod notify;
 mod replies;
 pub mod rerun;
+mod schedules;
 mod start;
 mod step;
 pub mod summary;
 
+pub use decide::{Decided, StageDecision};
 pub use effect::{Effect, StatusState, StatusUpdate};
 pub use intake::Accepted;
 pub use rerun::{RerunRefused, RerunRequest, RerunStarted};
-pub use step::ROLLBACK_SUFFIX;
+pub use step::{APPROVAL_PHASE, ROLLBACK_SUFFIX};
 
 use crate::config::{self, PipelineConfig};
 use crate::known::KnownAgents;
@@ -202,7 +205,7 @@ impl Scheduler {
         self.commit(output, &[run_id], now)
     }
 
-    /// Time passes: retries, deadlines, gate timeouts.
+    /// Time passes: retries, deadlines, gate and approval timeouts.
     pub fn tick(&mut self, now: u64) -> Result<Vec<Effect>, SchedulerError> {
         let due: Vec<String> = self
             .active
@@ -215,6 +218,9 @@ impl Scheduler {
                         || s.gate.as_ref().is_some_and(|g| g.deadline_ms <= now)
                         // Waits for a concurrency group: it may be free now.
                         || s.group_wait_ms.is_some()
+                        || s.approval
+                            .as_ref()
+                            .is_some_and(|a| a.decision.is_none() && a.deadline_ms <= now)
                 })
             })
             .map(|r| r.record.id.clone())

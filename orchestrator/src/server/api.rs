@@ -19,7 +19,7 @@ pub(super) fn error(status: StatusCode, message: impl ToString) -> Answer {
     (status, Json(json!({ "error": message.to_string() })))
 }
 
-fn read<T>(
+pub(super) fn read<T>(
     state: &AppState,
     work: impl FnOnce(&Store) -> Result<T, StoreError>,
 ) -> Result<T, Answer> {
@@ -46,8 +46,7 @@ pub async fn list_runs(
     Query(q): Query<ListQuery>,
 ) -> Answer {
     let tenant = match caller(&state, &headers) {
-        Ok(Caller::Operator) => None,
-        Ok(Caller::Tenant(own)) => Some(own),
+        Ok(caller) => caller.tenant().map(str::to_string),
         Err(refused) => return refused,
     };
     let filter = RunFilter {
@@ -167,6 +166,24 @@ pub(super) enum Caller {
     Operator,
     /// A tenant's own `api_token`: acts on that tenant's runs only.
     Tenant(String),
+    /// A member's own token (`members` in the tenant's settings): acts as the tenant,
+    /// known by login.
+    Member {
+        /// The tenant.
+        tenant: String,
+        /// Their login.
+        login: String,
+    },
+}
+
+impl Caller {
+    /// The tenant the caller acts for; `None` for the operator.
+    pub(super) fn tenant(&self) -> Option<&str> {
+        match self {
+            Caller::Operator => None,
+            Caller::Tenant(tenant) | Caller::Member { tenant, .. } => Some(tenant),
+        }
+    }
 }
 
 pub(super) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Answer> {
@@ -196,6 +213,16 @@ pub(super) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, An
             {
                 return Ok(Caller::Tenant(tenant.owner.clone()));
             }
+            for (login, secret) in &tenant.members {
+                if let Some(own) = secret.resolve()
+                    && same_token(given, &own)
+                {
+                    return Ok(Caller::Member {
+                        tenant: tenant.owner.clone(),
+                        login: login.clone(),
+                    });
+                }
+            }
         }
     }
     Err(error(
@@ -208,20 +235,21 @@ pub(super) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, An
 /// tenant's only its own runs (another tenant's run is "not found", not "forbidden",
 /// so its existence does not leak).
 fn may_read_run(state: &AppState, headers: &HeaderMap, id: &str) -> Result<(), Answer> {
-    match caller(state, headers)? {
-        Caller::Operator => Ok(()),
-        Caller::Tenant(own) => match run_tenant(state, id) {
-            Ok(tenant) if tenant.eq_ignore_ascii_case(&own) => Ok(()),
-            Ok(_) => Err(error(StatusCode::NOT_FOUND, format!("no run {id}"))),
-            Err(answer) => Err(answer),
-        },
+    let caller = caller(state, headers)?;
+    let Some(own) = caller.tenant() else {
+        return Ok(());
+    };
+    match run_tenant(state, id) {
+        Ok(tenant) if tenant.eq_ignore_ascii_case(own) => Ok(()),
+        Ok(_) => Err(error(StatusCode::NOT_FOUND, format!("no run {id}"))),
+        Err(answer) => Err(answer),
     }
 }
 
 fn operator_only(state: &AppState, headers: &HeaderMap) -> Result<(), Answer> {
     match caller(state, headers)? {
         Caller::Operator => Ok(()),
-        Caller::Tenant(_) => Err(error(
+        Caller::Tenant(_) | Caller::Member { .. } => Err(error(
             StatusCode::FORBIDDEN,
             "only the operator's token reads this",
         )),
@@ -230,10 +258,9 @@ fn operator_only(state: &AppState, headers: &HeaderMap) -> Result<(), Answer> {
 
 /// Whether `caller` may act on a run of `tenant`.
 pub(super) fn may_act_for(caller: &Caller, tenant: &str) -> bool {
-    match caller {
-        Caller::Operator => true,
-        Caller::Tenant(own) => own.eq_ignore_ascii_case(tenant),
-    }
+    caller
+        .tenant()
+        .is_none_or(|own| own.eq_ignore_ascii_case(tenant))
 }
 
 /// The tenant of a stored run, or the answer to give when there is none.
@@ -279,7 +306,7 @@ pub async fn trigger_run(
             format!("commit {:?} is not a hexadecimal sha", request.commit),
         );
     }
-    if let Caller::Tenant(own) = &caller {
+    if let Some(own) = caller.tenant() {
         // A tenant's token starts its own repositories' runs, from where a webhook could.
         if !may_act_for(&caller, owner) {
             return error(
@@ -415,6 +442,7 @@ pub async fn approve_run(
         (Caller::Operator, false) => format!("{who} (operator token)"),
         (Caller::Tenant(own), true) => format!("a member of {own}"),
         (Caller::Tenant(own), false) => format!("{who} (token of tenant {own})"),
+        (Caller::Member { tenant, login }, _) => format!("{login} (member of {tenant})"),
     };
     match state.orchestrator.approve(&id, &approver).await {
         Ok(Ok(())) => (

@@ -2,6 +2,7 @@
 //! the HTML dashboard (`crate::dashboard`), `/metrics` and `/healthz`.
 
 mod api;
+mod approval;
 mod listener;
 mod rerun;
 mod webhook;
@@ -95,6 +96,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/runs/{id}/approve", post(api::approve_run))
         .route("/api/runs/{id}/rerun", post(rerun::api))
         .route("/runs/{id}/rerun", post(rerun::form))
+        .route(
+            "/api/runs/{id}/stages/{stage}/approve",
+            post(approval::approve_stage),
+        )
+        .route(
+            "/api/runs/{id}/stages/{stage}/reject",
+            post(approval::reject_stage),
+        )
+        .route(
+            "/runs/{id}/stages/{stage}/decide",
+            post(approval::decide_form),
+        )
         .route(
             "/api/runs/{id}/stages/{stage}/attempts/{attempt}/logs",
             get(api::attempt_logs),

@@ -1,8 +1,8 @@
 //! Re-running what failed, over HTTP: `POST /api/runs/{id}/rerun` (JSON, an optional
 //! `{"stage": …}`) and `POST /runs/{id}/rerun`, the run page's form, which answers with
 //! the new run's page. Who may re-run is who may start runs through the API: the
-//! operator's token, or a tenant's token for its own runs (the form's login cookie
-//! stands for the bearer header).
+//! operator's token, or a tenant's (or a tenant member's) token for its own runs (the
+//! form's login cookie stands for the bearer header).
 
 use super::AppState;
 use super::api::{Answer, Caller, caller, error, may_act_for, run_tenant};
@@ -61,6 +61,7 @@ async fn start(
     let by = match &caller {
         Caller::Operator => "the operator".to_string(),
         Caller::Tenant(own) => format!("the token of tenant {own}"),
+        Caller::Member { tenant, login } => format!("{login} (member of {tenant})"),
     };
     let request = RerunRequest {
         run_id: id,

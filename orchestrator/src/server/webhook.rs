@@ -155,10 +155,18 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Outcome 
     let Some(event) = header(headers, "x-github-event") else {
         return Outcome::BadRequest("missing X-GitHub-Event header".to_string());
     };
-    let Some(delivery) =
-        header(headers, "x-github-delivery").filter(|d| !d.is_empty() && d.len() <= 128)
-    else {
-        return Outcome::BadRequest("missing or overlong X-GitHub-Delivery header".to_string());
+    // GitHub's delivery ids are GUIDs. Anything else (a `:` above all) could pass for
+    // the delivery id of a scheduled run and hold that run back.
+    let Some(delivery) = header(headers, "x-github-delivery").filter(|d| {
+        !d.is_empty()
+            && d.len() <= 128
+            && d.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    }) else {
+        return Outcome::BadRequest(
+            "missing, overlong or malformed X-GitHub-Delivery header (letters, digits, '-')"
+                .to_string(),
+        );
     };
     let options = EventOptions {
         build_tags: settings.build_tags,

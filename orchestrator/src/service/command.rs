@@ -1,12 +1,15 @@
 //! What the scheduler's owner task is asked to do: requests from the [`Orchestrator`]
 //! handle (each with a reply channel) and reports from the tasks it spawned (a config
-//! read, a notification sent).
+//! read, a notification sent, a scheduled run started).
 //!
 //! [`Orchestrator`]: super::Orchestrator
 
 use super::WebhookDelivery;
 use crate::model::RunTrigger;
-use crate::scheduler::{Accepted, RerunRefused, RerunRequest, RerunStarted, SchedulerError};
+use crate::schedule::Due;
+use crate::scheduler::{
+    Accepted, Decided, RerunRefused, RerunRequest, RerunStarted, SchedulerError, StageDecision,
+};
 use tokio::sync::oneshot;
 
 /// Where the owner task sends its answer to a request.
@@ -38,6 +41,11 @@ pub(super) enum Command {
         attempts: u32,
         detail: String,
     },
+    /// A due schedule's run was recorded (`Ok(run id)`) or could not be started.
+    ScheduleSettled {
+        due: Due,
+        outcome: Result<Option<String>, String>,
+    },
     Cancel {
         run_id: String,
         reason: String,
@@ -53,5 +61,11 @@ pub(super) enum Command {
         request: RerunRequest,
         /// `Err(why)` when the re-run was refused.
         reply: Reply<Result<RerunStarted, RerunRefused>>,
+    },
+    Decide {
+        run_id: String,
+        stage: String,
+        decision: StageDecision,
+        reply: Reply<Decided>,
     },
 }

@@ -1,12 +1,15 @@
 //! The handle to the running orchestrator: start it, then ask it to trigger, record,
-//! approve or cancel; every request goes to the one task that owns the scheduler.
+//! approve, decide a stage's approval or cancel; every request goes to the one task that owns the scheduler.
 
 use super::command::{Command, Reply};
 use super::worker::Worker;
 use super::{CommandError, ServiceError, ServiceOptions};
 use crate::model::RunTrigger;
 use crate::notify::{GitHubStatuses, SlackClient};
-use crate::scheduler::{Accepted, RerunRefused, RerunRequest, RerunStarted, Scheduler};
+use crate::schedule::Schedules;
+use crate::scheduler::{
+    Accepted, Decided, RerunRefused, RerunRequest, RerunStarted, Scheduler, StageDecision,
+};
 use crate::settings::ServerSettings;
 use crate::source::ConfigSource;
 use crate::store::Store;
@@ -60,9 +63,11 @@ impl Orchestrator {
         for warning in settings.warnings() {
             tracing::warn!("{warning}");
         }
+        let schedules = settings.schedules().map_err(ServiceError::Settings)?;
         let store = Store::open(&settings.store)?;
         let scheduler = Scheduler::open(store, Arc::clone(&settings))?
             .with_known_agents(options.known_agents.clone());
+        let schedules = Schedules::new(schedules, &scheduler.schedule_marks()?);
         let metrics = scheduler.metrics();
         let mut all_topics: Vec<String> = vec![
             topics::AGENT_RESULTS.into(),
@@ -104,6 +109,8 @@ impl Orchestrator {
                 None,
                 options.http_retry,
             )),
+            schedules,
+            clock: options.clock.clone(),
         };
         let stopping = shutdown.clone();
         let handle = tokio::spawn(worker.run(rx, results, dead, options.tick, shutdown));
@@ -194,6 +201,22 @@ impl Orchestrator {
         request: RerunRequest,
     ) -> Result<Result<RerunStarted, RerunRefused>, CommandError> {
         self.ask(|reply| Command::Rerun { request, reply }).await
+    }
+
+    /// Approve or reject a stage that waits for an approval, if the decider may.
+    pub async fn decide_stage(
+        &self,
+        run_id: &str,
+        stage: &str,
+        decision: StageDecision,
+    ) -> Result<Decided, CommandError> {
+        self.ask(|reply| Command::Decide {
+            run_id: run_id.into(),
+            stage: stage.into(),
+            decision,
+            reply,
+        })
+        .await
     }
 
     /// Cancel a run; `false` if it is not in flight.

@@ -5,13 +5,17 @@
 //!
 //! `handle.rs` is the cheap-to-clone [`Orchestrator`] the HTTP side and the CLI hold;
 //! `command.rs` what it asks the owner task; `worker.rs` the owner task's loop;
-//! `effects.rs` how committed effects leave (bus, GitHub, Slack).
+//! `effects.rs` how committed effects leave (bus, GitHub, Slack); `schedules.rs` how
+//! due schedules become runs; `clock.rs` the time the owner task reads.
 
+mod clock;
 mod command;
 mod effects;
 mod handle;
+mod schedules;
 mod worker;
 
+pub use clock::Clock;
 pub use handle::{Orchestrator, ShutdownSignal, WebhookDelivery};
 
 use crate::notify::RetrySettings;
@@ -39,6 +43,9 @@ pub enum ServiceError {
     /// The bus failed.
     #[error(transparent)]
     Bus(#[from] BusError),
+    /// A schedule in the settings is not valid (settings built in code, not loaded).
+    #[error("server settings: {0}")]
+    Settings(String),
 }
 
 /// Why a request to the running orchestrator (a trigger, a delivery to record, an
@@ -62,6 +69,8 @@ pub struct ServiceOptions {
     pub http_retry: RetrySettings,
     /// What the agents can run, when this process knows it (the embedded default).
     pub known_agents: Option<crate::known::KnownAgents>,
+    /// The time the scheduler and the schedules read (the system's by default).
+    pub clock: Clock,
 }
 
 impl Default for ServiceOptions {
@@ -70,6 +79,7 @@ impl Default for ServiceOptions {
             tick: Duration::from_millis(25),
             http_retry: RetrySettings::default(),
             known_agents: None,
+            clock: Clock::system(),
         }
     }
 }

@@ -1,10 +1,12 @@
 //! The task that owns the scheduler: it feeds it the handle's requests, agent replies,
-//! dead letters and clock ticks, and sends each step's effects out after its commit.
+//! dead letters and clock ticks (which also fire due schedules), and sends each step's
+//! effects out after its commit.
 
+use super::Clock;
 use super::command::Command;
-use super::now_ms;
 use crate::model::RunTrigger;
 use crate::notify::{GitHubStatuses, SlackClient};
+use crate::schedule::Schedules;
 use crate::scheduler::{Accepted, Scheduler};
 use crate::settings::ServerSettings;
 use crate::source::ConfigSource;
@@ -23,6 +25,8 @@ pub(super) struct Worker {
     pub(super) commands_tx: mpsc::Sender<Command>,
     pub(super) slack: Arc<SlackClient>,
     pub(super) github: Arc<GitHubStatuses>,
+    pub(super) schedules: Schedules,
+    pub(super) clock: Clock,
 }
 
 impl Worker {
@@ -37,7 +41,7 @@ impl Worker {
         for (run_id, trigger) in self.scheduler.queued_runs() {
             self.load_config(run_id, trigger);
         }
-        match self.scheduler.resume(now_ms()) {
+        match self.scheduler.resume(self.clock.now_ms()) {
             Ok(effects) => self.execute(effects).await,
             Err(e) => tracing::error!(error = %e, "could not resume runs"),
         }
@@ -66,10 +70,12 @@ impl Worker {
                     }
                 },
                 _ = ticker.tick() => {
-                    match self.scheduler.tick(now_ms()) {
+                    let now = self.clock.now_ms();
+                    match self.scheduler.tick(now) {
                         Ok(effects) => self.execute(effects).await,
                         Err(e) => tracing::error!(error = %e, "scheduling tick failed"),
                     }
+                    self.fire_schedules(now);
                 }
             }
         }
@@ -96,7 +102,7 @@ impl Worker {
     }
 
     async fn command(&mut self, command: Command) {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         match command {
             Command::Trigger {
                 trigger,
@@ -172,6 +178,23 @@ impl Worker {
                     let _ = reply.send(Err(e));
                 }
             },
+            Command::ScheduleSettled { due, outcome } => {
+                self.schedule_settled(due, outcome, now);
+            }
+            Command::Decide {
+                run_id,
+                stage,
+                decision,
+                reply,
+            } => match self.scheduler.decide(&run_id, &stage, decision, now) {
+                Ok((decided, effects)) => {
+                    self.execute(effects).await;
+                    let _ = reply.send(Ok(decided));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             Command::Cancel {
                 run_id,
                 reason,
@@ -190,7 +213,7 @@ impl Worker {
 
     async fn result(&mut self, subscription: &mut dyn Subscription, delivery: Delivery) {
         match delivery.decode::<AgentReply>() {
-            Ok(reply) => match self.scheduler.on_reply(reply, now_ms()) {
+            Ok(reply) => match self.scheduler.on_reply(reply, self.clock.now_ms()) {
                 Ok(effects) => self.execute(effects).await,
                 Err(e) => {
                     // Not applied: give it back so it is applied after the store recovers.
@@ -208,7 +231,7 @@ impl Worker {
 
     async fn dead_letter(&mut self, subscription: &mut dyn Subscription, delivery: Delivery) {
         match delivery.decode::<DeadLetter>() {
-            Ok(letter) => match self.scheduler.on_dead_letter(letter, now_ms()) {
+            Ok(letter) => match self.scheduler.on_dead_letter(letter, self.clock.now_ms()) {
                 Ok(effects) => self.execute(effects).await,
                 Err(e) => {
                     tracing::error!(error = %e, "could not record a dead letter");

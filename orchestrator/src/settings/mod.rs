@@ -3,8 +3,10 @@
 //! per-repository fallback pipelines.
 //!
 //! One file per part: `tenant.rs` (a tenant, its policies and pull requests),
-//! `secrets.rs` (secrets and secret grants), `warnings.rs` (what start-up warns about).
+//! `secrets.rs` (secrets and secret grants), `schedule.rs` (a tenant's schedules and
+//! their checks), `warnings.rs` (what start-up warns about).
 
+mod schedule;
 mod secrets;
 mod tenant;
 mod warnings;
@@ -12,6 +14,7 @@ mod warnings;
 #[cfg(test)]
 mod tests;
 
+pub use schedule::{CheckedSchedule, ScheduleSettings, is_branch_name};
 pub use secrets::{Secret, SecretGrant, SecretUse};
 pub use tenant::{ForkRuns, PolicySettings, PullRequestSettings, TenantSettings};
 
@@ -123,7 +126,7 @@ pub struct ServerSettings {
     /// Build pushes of tags.
     #[serde(default)]
     pub build_tags: bool,
-    /// Tenants.
+    /// The tenants this orchestrator serves; a webhook from anyone else is refused.
     #[serde(default)]
     pub tenants: Vec<TenantSettings>,
     /// Repositories with settings of their own.
@@ -190,7 +193,23 @@ impl ServerSettings {
                 });
             }
         }
+        settings
+            .schedules()
+            .map_err(|detail| SettingsError::Invalid {
+                path: path.to_path_buf(),
+                detail,
+            })?;
         Ok(settings)
+    }
+
+    /// Every tenant's schedules, checked; the first problem, naming its tenant,
+    /// schedule and setting.
+    pub fn schedules(&self) -> Result<Vec<CheckedSchedule>, String> {
+        let mut all = Vec::new();
+        for tenant in &self.tenants {
+            all.extend(tenant.checked_schedules(&self.clone_schemes)?);
+        }
+        Ok(all)
     }
 
     /// The tenant for a repository owner (GitHub logins are case-insensitive).

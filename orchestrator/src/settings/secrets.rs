@@ -34,8 +34,9 @@ pub struct SecretGrant {
     /// Stages that may resolve it (empty: all).
     #[serde(default)]
     pub stages: Vec<String>,
-    /// Events whose runs may resolve it (empty: `push` and `manual`); a
-    /// `pull_request` run never resolves a secret, even when listed.
+    /// Events whose runs may resolve it (empty: `push`, `manual` and `schedule`, the
+    /// runs of a branch itself); a `pull_request` run never resolves a secret, even
+    /// when listed.
     #[serde(default)]
     pub events: Vec<String>,
     /// Deploy environments whose stages may resolve it (compared without regard to
@@ -53,7 +54,7 @@ pub struct SecretGrant {
 pub struct SecretUse<'a> {
     /// The stage.
     pub stage: &'a str,
-    /// The run's event (`push`, `pull_request`, `manual`).
+    /// The run's event (`push`, `pull_request`, `manual`, `schedule`).
     pub event: &'a str,
     /// The stage's deploy environment, if any.
     pub environment: Option<&'a str>,
@@ -67,7 +68,7 @@ impl SecretGrant {
         let event_ok = if used.event == "pull_request" {
             false
         } else if self.events.is_empty() {
-            matches!(used.event, "push" | "manual")
+            matches!(used.event, "push" | "manual" | "schedule")
         } else {
             self.events.iter().any(|e| e == used.event)
         };

@@ -1,7 +1,8 @@
 //! A tenant's settings: its secrets and tokens, policy gates, what its stages may ask
-//! for (network, secrets, an image to push), and how its pull requests run.
+//! for (network, secrets, an image to push), how its pull requests run, its schedules'
+//! time zone, and who its members and teams are (for stage approvals).
 
-use super::{Secret, SecretGrant, SecretUse};
+use super::{ScheduleSettings, Secret, SecretGrant, SecretUse};
 use bosun_bus::policy::PolicyPhase;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -51,6 +52,20 @@ pub struct TenantSettings {
     /// triggering and cancelling its runs); it never acts on another tenant's runs.
     #[serde(default)]
     pub api_token: Secret,
+    /// The IANA time zone its schedules' cron patterns are read in (default `UTC`).
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Runs the clock starts: a repository's branch at the times a cron pattern gives.
+    #[serde(default)]
+    pub schedules: Vec<ScheduleSettings>,
+    /// Personal API tokens by login: a call with one acts for this tenant, as that
+    /// person, so a stage's `approval.from` can name them.
+    #[serde(default)]
+    pub members: BTreeMap<String, Secret>,
+    /// Who is in a team an `approval.from` names (`"@acme/release": [alice, bob]`):
+    /// Bosun does not ask GitHub, so a team not listed here approves nothing.
+    #[serde(default)]
+    pub teams: BTreeMap<String, Vec<String>>,
 }
 
 impl TenantSettings {
@@ -100,6 +115,11 @@ pub struct PullRequestSettings {
     /// Whether pull-request runs get the network in the stages `network_stages` lists.
     #[serde(default)]
     pub network: bool,
+    /// Who may decide a pull request's stage approvals (logins or `@org/team`s; empty:
+    /// any member with a token of their own). The pull request's own `approval.from`
+    /// never counts: its author wrote it.
+    #[serde(default)]
+    pub approvers: Vec<String>,
 }
 
 /// One policy a tenant applies.

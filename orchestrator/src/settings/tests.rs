@@ -151,3 +151,102 @@ fn unknown_keys_and_duplicate_tenants_are_named() {
     .to_string();
     assert!(err.contains("listed twice"), "{err}");
 }
+
+const SCHEDULED: &str = "
+tenants:
+  - owner: acme
+    time_zone: Europe/Paris
+    clone_hosts: [github.com]
+    schedules:
+      - repository: acme/shop
+        clone_url: https://github.com/acme/shop.git
+        branch: main
+        cron: \"0 3 * * *\"
+      - repository: acme/shop
+        clone_url: https://github.com/acme/shop.git
+        branch: release/1.x
+        cron: \"@weekly\"
+        default_branch: main
+  - owner: bravo
+";
+
+#[test]
+fn schedules_parse_in_their_tenants_time_zone() {
+    let s = ServerSettings::parse(Path::new("s.yaml"), SCHEDULED).unwrap();
+    let schedules = s.schedules().unwrap();
+    assert_eq!(schedules.len(), 2);
+    let nightly = &schedules[0];
+    assert_eq!(
+        (nightly.tenant.as_str(), nightly.branch.as_str()),
+        ("acme", "main")
+    );
+    assert_eq!(nightly.timing.zone_name(), "Europe/Paris");
+    assert_eq!(nightly.key(), "acme/shop@main 0 3 * * *");
+    assert_eq!(schedules[1].default_branch.as_deref(), Some("main"));
+    // No zone: UTC.
+    let utc = SCHEDULED.replace("    time_zone: Europe/Paris\n", "");
+    let s = ServerSettings::parse(Path::new("s.yaml"), &utc).unwrap();
+    assert_eq!(s.schedules().unwrap()[0].timing.zone_name(), "UTC");
+}
+
+#[test]
+fn a_bad_schedule_is_refused_naming_the_tenant_the_schedule_and_the_setting() {
+    let err = |from: &str, to: &str| {
+        let text = SCHEDULED.replacen(from, to, 1);
+        assert_ne!(text, SCHEDULED, "{from:?} is in the sample");
+        ServerSettings::parse(Path::new("s.yaml"), &text)
+            .unwrap_err()
+            .to_string()
+    };
+    let cron = err("\"0 3 * * *\"", "\"0 27 * * *\"");
+    assert!(
+        cron.contains("s.yaml")
+            && cron.contains("tenant acme, schedule 1 (acme/shop main)")
+            && cron.contains("`cron` \"0 27 * * *\""),
+        "{cron}"
+    );
+    let zone = err("Europe/Paris", "Europe/Pariss");
+    assert!(
+        zone.contains("tenant acme: `time_zone` \"Europe/Pariss\" is not an IANA time zone"),
+        "{zone}"
+    );
+    let branch = err("        branch: main\n", "");
+    assert!(
+        branch.contains("tenant acme, schedule 1 (acme/shop): `branch` is missing"),
+        "{branch}"
+    );
+    let bad_branch = err("branch: release/1.x", "branch: release..x");
+    assert!(
+        bad_branch.contains("schedule 2") && bad_branch.contains("`branch` \"release..x\""),
+        "{bad_branch}"
+    );
+    let url = err("https://github.com/acme/shop.git", "file:///srv/acme/shop");
+    assert!(
+        url.contains("schedule 1") && url.contains("`clone_url`") && url.contains("file://"),
+        "{url}"
+    );
+    let host = err(
+        "https://github.com/acme/shop.git",
+        "https://git.example/acme/shop.git",
+    );
+    assert!(host.contains("`clone_hosts`"), "{host}");
+    let other = err("repository: acme/shop", "repository: bravo/shop");
+    assert!(
+        other.contains("`repository` \"bravo/shop\" is not an owner/name of tenant acme"),
+        "{other}"
+    );
+    let same = SCHEDULED
+        .replace("\"@weekly\"", "\"0 3 * * *\"")
+        .replace("release/1.x", "main");
+    let twice = ServerSettings::parse(Path::new("s.yaml"), &same)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        twice.contains(
+            "schedule 2 (acme/shop main): the same repository, branch and `cron` as schedule 1"
+        ),
+        "{twice}"
+    );
+    let unknown = err("        cron: \"@weekly\"", "        crn: \"@weekly\"");
+    assert!(unknown.contains("crn"), "{unknown}");
+}

@@ -122,7 +122,20 @@ pub const MIGRATIONS: &[&str] = &[
     DROP TABLE deliveries;
     ALTER TABLE deliveries_by_tenant RENAME TO deliveries;
     ",
-    // 4: a re-run's stages that passed in the run it repeats are copied, not run again:
+    // 4: where each schedule stands: the tick it last fired for (or when it was first
+    // seen), so ticks missed while the orchestrator was down fire once.
+    "
+    CREATE TABLE IF NOT EXISTS schedule_marks (
+        key TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        last_slot_ms INTEGER NOT NULL,
+        run_id TEXT,
+        updated_ms INTEGER NOT NULL
+    );
+    ",
+    // 5: a re-run's stages that passed in the run it repeats are copied, not run again:
     // their attempt rows name the run that ran them.
     "
     ALTER TABLE attempts ADD COLUMN reused_from TEXT;

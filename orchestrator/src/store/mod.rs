@@ -1,6 +1,6 @@
 //! The run store: SQLite with numbered migrations. Runs, attempts, the append-only
 //! event log (the audit log of every action), webhook deliveries, policy gates,
-//! notifications, dead letters and the agents' inventories.
+//! notifications, dead letters, the agents' inventories and where schedules stand.
 //!
 //! One connection writes (the scheduler's); readers (the API) open their own. WAL mode
 //! lets them read while the scheduler writes.
@@ -8,9 +8,11 @@
 mod migrations;
 mod reads;
 mod reuse;
+mod schedules;
 mod stats;
 
 pub use reads::{AttemptRow, DeadLetterRow, EventRow, GateRow, NotificationRow, RunFilter, RunRow};
+pub use schedules::ScheduleMark;
 pub use stats::{AgentRow, DailyCount, PluginUse, StageDuration};
 
 use crate::model::RunRecord;

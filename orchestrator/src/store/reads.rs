@@ -12,11 +12,11 @@ use serde::Serialize;
 pub struct RunRow {
     /// Run id.
     pub id: String,
-    /// Tenant.
+    /// The tenant (repository owner) the run belongs to.
     pub tenant: String,
     /// `owner/name`.
     pub repository: String,
-    /// Branch.
+    /// The branch that was pushed.
     pub branch: String,
     /// Commit sha.
     pub commit: String,
@@ -86,7 +86,7 @@ pub struct AttemptRow {
 pub struct EventRow {
     /// Order within the store.
     pub seq: i64,
-    /// When.
+    /// When it happened (ms since the epoch).
     pub at_ms: u64,
     /// What kind of step (`run.created`, `stage.dispatched`, …).
     pub kind: String,
@@ -96,7 +96,7 @@ pub struct EventRow {
     pub attempt: Option<u32>,
     /// For people.
     pub message: String,
-    /// Details.
+    /// Structured details (agent, plugin, verdicts), when the event has any.
     pub data: Option<serde_json::Value>,
 }
 
@@ -105,7 +105,7 @@ pub struct EventRow {
 pub struct GateRow {
     /// `run/stage/attempt/phase`.
     pub request_id: String,
-    /// Stage.
+    /// The stage the gate guards.
     pub stage: String,
     /// `before-stage` or `after-stage`.
     pub phase: String,
@@ -128,20 +128,20 @@ pub struct NotificationRow {
     pub attempts: u32,
     /// What was sent, or why it failed.
     pub detail: String,
-    /// When.
+    /// When the message was dead-lettered (ms since the epoch).
     pub at_ms: u64,
 }
 
 /// A dead-lettered message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeadLetterRow {
-    /// Order.
+    /// Its place in the dead-letter log.
     pub seq: i64,
     /// Source topic.
     pub topic: String,
     /// Its key (the run id for tasks).
     pub key: String,
-    /// Why.
+    /// Why it was given up on.
     pub reason: String,
     /// Deliveries it had.
     pub deliveries: u32,

@@ -53,7 +53,7 @@ pub struct AgentRow {
 pub struct PluginUse {
     /// Plugin name.
     pub name: String,
-    /// Version.
+    /// The plugin's version as it announced it.
     pub version: String,
     /// `sha256:` of its file.
     pub digest: String,

@@ -237,4 +237,25 @@ pipeline:
         assert!(withheld_from_pull_request(deploy, &trigger("push")).is_none());
         assert!(withheld_from_pull_request(build, &trigger("pull_request")).is_none());
     }
+
+    #[test]
+    fn a_scheduled_run_is_trusted_as_a_push_to_its_branch() {
+        let config = config();
+        let deploy = config.stage("deploy").unwrap();
+        let build = config.stage("build").unwrap();
+        let granted = tenant(&["build", "deploy"]);
+        let scheduled = trigger("schedule");
+        assert!(!scheduled.is_pull_request() && !scheduled.fork);
+        assert_eq!(
+            grants(deploy, &scheduled, Some(&granted)),
+            grants(deploy, &trigger("push"), Some(&granted))
+        );
+        let deploys = grants(deploy, &scheduled, Some(&granted));
+        assert_eq!(deploys.secrets, ["KUBE_TOKEN"]);
+        assert_eq!(deploys.push_repository.as_deref(), Some("acme/shop"));
+        assert!(withheld_from_pull_request(deploy, &scheduled).is_none());
+        // Network needs only the stage's grant, never the pull-request opt-in.
+        assert!(grants(build, &scheduled, Some(&granted)).network);
+        assert_eq!(check_plan(&config, &scheduled, Some(&granted)), Ok(()));
+    }
 }

@@ -5,10 +5,8 @@
 
 #![allow(dead_code)]
 
-#[path = "../../../tests/common/git_http.rs"]
-mod git_http;
 #[allow(unused_imports)]
-pub use git_http::{serve_git, serve_private_git};
+pub use bosun_test_support::{git, git_repo, serve_git, serve_private_git, sign};
 
 use bosun_bus::messages::{self, AgentReply, MESSAGE_VERSION, ResultMessage, TaskMessage};
 use bosun_bus::{Bus, MemoryBus, Outcome, StageReport, StageResult, topics};
@@ -16,65 +14,19 @@ use bosun_orchestrator::server::{AppState, GuardedListener, router};
 use bosun_orchestrator::service::{Orchestrator, ServiceOptions};
 use bosun_orchestrator::settings::{CloneScheme, Secret, ServerSettings, TenantSettings};
 use bosun_orchestrator::store::Store;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 pub const SECRET: &str = "It's a Secret to Everybody";
 
-/// `sha256=<hex>` of `body` under `secret`.
-pub fn sign(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "Bosun Test")
-        .env("GIT_AUTHOR_EMAIL", "test@bosun.invalid")
-        .env("GIT_COMMITTER_NAME", "Bosun Test")
-        .env("GIT_COMMITTER_EMAIL", "test@bosun.invalid")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// A local repository with `files`, committed on `main`: its `file://` URL and sha.
-pub fn git_repo(dir: &Path, files: &[(&str, &str)]) -> (String, String) {
-    std::fs::create_dir_all(dir).unwrap();
-    git(dir, &["init", "--quiet", "--initial-branch=main"]);
-    for (path, text) in files {
-        let file = dir.join(path);
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(file, text).unwrap();
-    }
-    git(dir, &["add", "--all"]);
-    git(dir, &["commit", "--quiet", "-m", "initial"]);
-    (
-        format!("file://{}", dir.display()),
-        git(dir, &["rev-parse", "HEAD"]),
-    )
-}
-
 /// A push payload (from GitHub's documented example) pointed at a local repository:
 /// a `file://` URL is served over HTTP at `/OWNER/shop.git`, since webhooks may not
 /// name local paths.
 pub fn push_payload(owner: &str, clone_url: &str, sha: &str, branch: &str) -> Vec<u8> {
     let clone_url = match clone_url.strip_prefix("file://") {
-        Some(dir) => git_http::serve_git(Path::new(dir), &format!("{owner}/shop")),
+        Some(dir) => serve_git(Path::new(dir), &format!("{owner}/shop")),
         None => clone_url.to_string(),
     };
     let text = include_str!("../fixtures/github/push-with-new-branch.payload.json");
@@ -114,11 +66,20 @@ pub struct Server {
 
 impl Server {
     pub async fn start(settings: ServerSettings, bus: MemoryBus) -> Server {
+        Server::start_with(settings, bus, ServiceOptions::default()).await
+    }
+
+    /// As [`Server::start`], with `options` (a clock, say); its tick is always 10 ms.
+    pub async fn start_with(
+        settings: ServerSettings,
+        bus: MemoryBus,
+        options: ServiceOptions,
+    ) -> Server {
         let settings = Arc::new(settings);
         let (stop, stopped) = watch::channel(false);
         let options = ServiceOptions {
             tick: Duration::from_millis(10),
-            ..ServiceOptions::default()
+            ..options
         };
         let (orchestrator, worker) = Orchestrator::start(
             Arc::clone(&settings),

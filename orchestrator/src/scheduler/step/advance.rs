@@ -83,6 +83,8 @@ impl Step<'_> {
                             stage.finished_ms = Some(self.now);
                             stage.summary = "skipped: its `when` does not match".into();
                             self.record(Event::new(EventKind::StageSkipped, message).stage(&name));
+                        } else if self.hold_for_approval(&spec) {
+                            // Waits for a person: its state says so.
                         } else if self.group_admits(&spec, index) {
                             self.begin_attempt(&spec, 1);
                         } else if self.run.stages[index].state == StageState::Pending {

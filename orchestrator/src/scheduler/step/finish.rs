@@ -25,7 +25,10 @@ impl Step<'_> {
         }
         for stage in &mut self.run.stages {
             match stage.state {
-                StageState::Running | StageState::Gating | StageState::RetryWait => {
+                StageState::Running
+                | StageState::Gating
+                | StageState::RetryWait
+                | StageState::AwaitingApproval => {
                     stage.state = StageState::Cancelled;
                     stage.finished_ms = Some(self.now);
                     stage.gate = None;

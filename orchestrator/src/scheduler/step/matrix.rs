@@ -20,7 +20,7 @@ impl Step<'_> {
             .filter(|name| {
                 self.run
                     .stage(name)
-                    .is_some_and(|s| s.state != StageState::Pending && !s.state.is_settled())
+                    .is_some_and(|s| crate::scheduler::groups::under_way(s.state))
             })
             .count();
         out < limit as usize

@@ -1,5 +1,5 @@
 //! One scheduling step on one run: dispatch what is ready, apply a result, retry with
-//! backoff, gate on policies, roll back a failed deploy, halt, finish. One file per
+//! backoff, gate on policies, wait for a person's approval, roll back a failed deploy, halt, finish. One file per
 //! action, each with its own `impl Step`; this one holds the step itself and what the
 //! actions share.
 //!
@@ -8,6 +8,7 @@
 //! at most what was committed as sent (the agents' results for it are idempotent).
 
 mod advance;
+mod approval;
 mod concurrency;
 mod dispatch;
 mod finish;
@@ -25,6 +26,8 @@ use crate::metrics::OrchestratorMetrics;
 use crate::model::RunRecord;
 use crate::settings::{ServerSettings, TenantSettings};
 use bosun_bus::{StageFailure, StageFailureKind, StageResult, TaskId};
+
+pub use approval::APPROVAL_PHASE;
 
 /// Suffix of the task stage name a rollback runs under.
 pub const ROLLBACK_SUFFIX: &str = "-rollback";

@@ -1,5 +1,6 @@
 //! Time-driven work: retries whose backoff ended, attempts and rollbacks past their
-//! deadline (a lost agent), gates with no answer in time (they fail closed).
+//! deadline (a lost agent), gates with no answer in time (they fail closed), approvals
+//! nobody decided in time (rejected).
 
 use super::{ROLLBACK_SUFFIX, Step, synthetic_failure};
 use crate::model::StageState;
@@ -70,6 +71,15 @@ impl Step<'_> {
                         vec![],
                         serde_json::json!({"timeout": true}),
                     );
+                    changed = true;
+                }
+                StageState::AwaitingApproval
+                    if stage
+                        .approval
+                        .as_ref()
+                        .is_some_and(|a| a.deadline_ms <= self.now) =>
+                {
+                    self.approval_timed_out(&spec);
                     changed = true;
                 }
                 _ => {}

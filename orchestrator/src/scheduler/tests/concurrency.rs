@@ -110,3 +110,47 @@ fn a_newer_push_never_cancels_a_running_deploy_unless_it_may() {
     h.start("release", config);
     assert_eq!(h.run(&early).status, RunStatus::Cancelled);
 }
+
+#[test]
+fn a_stage_waiting_for_an_approval_holds_no_group() {
+    let mut h = Harness::new(vec![]);
+    let config = r#"pipeline:
+  stages:
+    - name: deploy
+      environment: staging
+      approval: { timeout: 1h }
+      concurrency: { group: "deploy-${{ environment }}" }
+"#;
+    let (first, effects) = h.start("main", config);
+    assert!(tasks(&effects).is_empty(), "waits for a person");
+    h.now += 1;
+    let (second, _) = h.start("release", config);
+    assert_eq!(
+        h.run(&second).stage("deploy").unwrap().state,
+        StageState::AwaitingApproval,
+        "not held up by the first run, which has not begun its deploy"
+    );
+    let decision = crate::scheduler::StageDecision {
+        approve: true,
+        decider: crate::trust::Decider::Operator { by: None },
+        reason: "ship".into(),
+    };
+    let (_, effects) = h
+        .scheduler
+        .decide(&second, "deploy", decision, h.now)
+        .unwrap();
+    let deploy = only_task(&effects, "agent.deploy");
+    assert_eq!(deploy.task.run_id, second);
+    // The first is approved now: its deploy waits for the group the second holds.
+    let decision = crate::scheduler::StageDecision {
+        approve: true,
+        decider: crate::trust::Decider::Operator { by: None },
+        reason: "ship".into(),
+    };
+    let (_, effects) = h
+        .scheduler
+        .decide(&first, "deploy", decision, h.now)
+        .unwrap();
+    assert!(tasks(&effects).is_empty(), "{effects:?}");
+    assert!(waiting_events(&h, &first)[0].contains(&format!("held by run {second}")));
+}

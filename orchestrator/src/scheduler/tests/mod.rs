@@ -2,6 +2,7 @@
 //! agent replies built as agents build them. The harness and result builders are here;
 //! the scenarios are in one module per area.
 
+mod approvals;
 mod concurrency;
 mod gates;
 mod matrix;
@@ -66,9 +67,13 @@ fn trigger(branch: &str) -> RunTrigger {
 
 impl Harness {
     fn new(policies: Vec<PolicySettings>) -> Harness {
+        Harness::with_tenant(tenant(policies))
+    }
+
+    fn with_tenant(tenant: TenantSettings) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let settings = Arc::new(ServerSettings {
-            tenants: vec![tenant(policies)],
+            tenants: vec![tenant],
             ..ServerSettings::default()
         });
         let store = Store::open(&dir.path().join("runs.db")).unwrap();

@@ -5,7 +5,8 @@
 //! `tests` (total; 0: no totals), `failing_tests` (`suite::name,...`, failed on failing
 //! attempts), `findings` (`severity:rule:path[:fixed_version];...`, on every attempt),
 //! `coverage` (`covered/total`), `error` (a stage-error kind such as `tool-failed`,
-//! returned instead of a report on failing attempts), `summary` (default: generated).
+//! returned instead of a report on failing attempts), `summary` (default: generated),
+//! `sleep_ms` (how long the stage takes, for tests of what overlaps).
 
 use bosun_sdk::prelude::*;
 
@@ -14,6 +15,10 @@ pub struct Scripted;
 
 impl Stage for Scripted {
     fn run(task: &Task) -> Result<StageReport, StageError> {
+        let sleep_ms = task.config_u64("sleep_ms", 0)?;
+        if sleep_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(sleep_ms.min(60_000)));
+        }
         let always_fails = match task.config("outcome").map(str::trim) {
             None | Some("success") => false,
             Some("failure") => true,

@@ -1,11 +1,9 @@
 //! Hostile plugins hit the sandbox's limits, get a clear error, and the host carries on.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common::*;
 use bosun_bus::StageFailureKind;
 use bosun_host::SandboxLimits;
-use common::*;
+use bosun_test_support::assert_contains;
 use std::time::Duration;
 
 async fn hostile_failure(
@@ -32,11 +30,7 @@ async fn sandbox_infinite_loop_stopped_at_deadline() {
     };
     let (failure, _) = hostile_failure(limits, "spin").await;
     assert_eq!(failure.kind, StageFailureKind::DeadlineExceeded);
-    assert!(
-        failure.message.contains("deadline exceeded"),
-        "{}",
-        failure.message
-    );
+    assert_contains(&failure.message, "deadline exceeded");
 }
 
 #[tokio::test]
@@ -209,7 +203,7 @@ async fn sandbox_unknown_mode_is_a_config_error() {
     let result = run_mode(&rt, &plugin, &d, &[("mode", "teleport")]).await;
     let failure = result.failure.unwrap();
     assert_eq!(failure.kind, StageFailureKind::InvalidConfig);
-    assert!(failure.message.contains("teleport"), "{}", failure.message);
+    assert_contains(&failure.message, "teleport");
     assert!(
         failure.message.starts_with("plugin hostile"),
         "{}",

@@ -5,6 +5,7 @@
 use super::*;
 use bosun_host::StepCache;
 use bosun_host::bindings::StepRequest;
+use bosun_test_support::assert_contains;
 
 /// A runner whose step folders and caches live in `dir`, so tests never share a cache.
 async fn step_runner(dir: &Path) -> DockerRunner {
@@ -57,17 +58,10 @@ async fn docker_step_writes_a_private_checkout_and_collects_its_reports() {
     let out = runner.run_step(&ctx, request).await.unwrap();
     assert_eq!(out.exit_code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(out.failed_command, None);
-    assert!(
-        out.stdout
-            .contains("+ cat hello.txt\nhello from the workspace\n"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("home=/home/bosun user=1000 greeting=hi there branch=main"),
-        "{}",
-        out.stdout
+    assert_contains(&out.stdout, "+ cat hello.txt\nhello from the workspace\n");
+    assert_contains(
+        &out.stdout,
+        "home=/home/bosun user=1000 greeting=hi there branch=main",
     );
     assert!(
         out.stdout.contains("/workspace/sub\n"),
@@ -93,11 +87,7 @@ async fn docker_step_writes_a_private_checkout_and_collects_its_reports() {
         !ctx.out.join("workspace/reports/leak.xml").exists(),
         "a link is never followed out of the checkout"
     );
-    assert!(
-        out.stderr.contains("not collected: reports/leak.xml"),
-        "{}",
-        out.stderr
-    );
+    assert_contains(&out.stderr, "not collected: reports/leak.xml");
 }
 
 #[tokio::test]
@@ -237,35 +227,22 @@ async fn docker_step_keeps_the_hardening_and_gets_the_ca_bundle_only_with_networ
         .await
         .unwrap();
     assert_eq!(closed.exit_code, 0, "{}", closed.stderr);
-    assert!(closed.stdout.contains("root-ro\n"), "{}", closed.stdout);
-    assert!(
-        closed.stdout.contains("CapEff:\t0000000000000000"),
-        "{}",
-        closed.stdout
-    );
-    assert!(
-        closed.stdout.contains("ca=none pip=none node=none"),
-        "{}",
-        closed.stdout
-    );
+    assert_contains(&closed.stdout, "root-ro\n");
+    assert_contains(&closed.stdout, "CapEff:\t0000000000000000");
+    assert_contains(&closed.stdout, "ca=none pip=none node=none");
 
     ctx.network_allowed = true;
     let mut networked = step(&env.base, &probe);
     networked.network = true;
     let open = runner.run_step(&ctx, networked).await.unwrap();
     let path = "/etc/bosun/ca-certificates.crt";
-    assert!(
-        open.stdout
-            .contains(&format!("ca={path} pip={path} node={path}\n")),
-        "{}",
-        open.stdout
-    );
+    assert_contains(&open.stdout, &format!("ca={path} pip={path} node={path}\n"));
     assert!(
         open.stdout.contains("\n-----BEGIN CERTIFICATE-----\nproxy"),
         "the agent's bundle is what the step reads: {}",
         open.stdout
     );
-    assert!(open.stdout.contains("root-ro\n"), "{}", open.stdout);
+    assert_contains(&open.stdout, "root-ro\n");
 }
 
 #[tokio::test]
@@ -302,7 +279,7 @@ async fn docker_step_a_pull_request_reads_the_repositorys_cache_but_never_writes
         )
         .await
         .unwrap();
-    assert!(tampered.stdout.contains("good\n"), "{}", tampered.stdout);
+    assert_contains(&tampered.stdout, "good\n");
     assert!(
         tampered.cache_saved,
         "saved, under the pull request's own key"
@@ -313,7 +290,7 @@ async fn docker_step_a_pull_request_reads_the_repositorys_cache_but_never_writes
         .run_step(&push, cached(&["cat ~/.cache/deps/pkg"]))
         .await
         .unwrap();
-    assert!(next.stdout.contains("good\n"), "{}", next.stdout);
+    assert_contains(&next.stdout, "good\n");
     assert!(
         !next.stdout.contains("evil"),
         "a pull request never poisons a push's cache"
@@ -436,4 +413,142 @@ async fn docker_step_committed_and_planted_links_never_lead_the_agent_to_write_h
         "the agent's",
         "a restore removed the agent's files through a committed link"
     );
+}
+
+/// Containers and networks labelled with `run_id`, by name.
+async fn leftovers_of(runner: &DockerRunner, run_id: &str) -> (usize, usize) {
+    let filters = HashMap::from([("label".to_string(), vec![format!("org.bosun.run={run_id}")])]);
+    let networks = runner
+        .client()
+        .list_networks(Some(
+            bollard::query_parameters::ListNetworksOptionsBuilder::default()
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .unwrap();
+    (
+        containers_with_run(runner, run_id).await.len(),
+        networks.len(),
+    )
+}
+
+fn redis(image: &str) -> bosun_host::bindings::StepService {
+    bosun_host::bindings::StepService {
+        name: "cache".into(),
+        image: image.into(),
+        env: Vec::new(),
+        command: Vec::new(),
+        ready_tcp: Some(6379),
+        ready_command: None,
+        ready_timeout_ms: 30_000,
+    }
+}
+
+#[tokio::test]
+async fn docker_step_services_answer_by_name_and_go_when_the_step_is_dropped() {
+    let Some(_env) = docker_or_skip("docker_step_services_answer_by_name").await else {
+        return;
+    };
+    let Some(redis_image) = bosun_test_support::service_var(
+        "docker_step_services_answer_by_name",
+        "BOSUN_TEST_REDIS_IMAGE",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let runner = Arc::new(step_runner(dir.path()).await);
+    let run_id = unique("svc");
+    let ctx = context(dir.path(), &run_id, Duration::from_secs(120));
+    // The step reaches the service by its name, over the step's internal network, with
+    // the redis image's own client.
+    let mut request = step(&redis_image, &["redis-cli -h cache ping"]);
+    request.services = vec![redis(&redis_image)];
+    let out = runner.run_step(&ctx, request.clone()).await.unwrap();
+    assert_eq!(out.exit_code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_contains(&out.stdout, "PONG");
+    assert_eq!(leftovers_of(&runner, &run_id).await, (0, 0));
+
+    // A step whose future is dropped mid-way (the agent ended the stage call at its
+    // deadline) still takes its service and network away.
+    request.commands = vec!["sleep 600".into()];
+    let running = {
+        let (runner, ctx, request) = (Arc::clone(&runner), ctx.clone(), request.clone());
+        tokio::spawn(async move { runner.run_step(&ctx, request).await })
+    };
+    let started = std::time::Instant::now();
+    while leftovers_of(&runner, &run_id).await.0 < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the step never started"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    running.abort();
+    let _ = running.await;
+    // The step's own container is the runner's to remove (kill_run, the sweep); the
+    // service and the network go with the guard.
+    runner.kill_run(&run_id).await.unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let left = leftovers_of(&runner, &run_id).await;
+        if left.1 == 0 && left.0 <= 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "left behind: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    runner.sweep_orphans().await.unwrap();
+    assert_eq!(leftovers_of(&runner, &run_id).await, (0, 0));
+}
+
+#[tokio::test]
+async fn docker_the_orphan_sweep_removes_a_crashed_steps_network() {
+    let Some(env) = docker_or_skip("docker_the_orphan_sweep_removes_a_crashed_steps_network").await
+    else {
+        return;
+    };
+    let agent = format!("netsweep-{}", std::process::id());
+    let labels = |agent: &str| {
+        HashMap::from([
+            ("org.bosun.managed".to_string(), "true".to_string()),
+            ("org.bosun.agent".to_string(), agent.to_string()),
+        ])
+    };
+    let docker = env.runner.client();
+    let create = |name: String, agent: &str| bollard::models::NetworkCreateRequest {
+        name,
+        internal: Some(true),
+        labels: Some(labels(agent)),
+        ..Default::default()
+    };
+    let mine = format!("bosun-step-{agent}");
+    let theirs = format!("bosun-step-other-{}", std::process::id());
+    docker
+        .create_network(create(mine.clone(), &agent))
+        .await
+        .unwrap();
+    docker
+        .create_network(create(theirs.clone(), "someone-else"))
+        .await
+        .unwrap();
+    let sweeper = DockerRunner::connect(DockerSettings {
+        agent_id: agent,
+        ..DockerSettings::default()
+    })
+    .await
+    .unwrap();
+    sweeper.sweep_orphans().await.unwrap();
+    assert!(
+        docker.inspect_network(&mine, None).await.is_err(),
+        "its own is gone"
+    );
+    assert!(
+        docker.inspect_network(&theirs, None).await.is_ok(),
+        "another agent's stays"
+    );
+    docker.remove_network(&theirs).await.unwrap();
 }

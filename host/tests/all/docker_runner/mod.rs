@@ -2,10 +2,10 @@
 //!
 //! Needs the engine and the locally built tool images (`bash scripts/services.sh`). Under
 //! `CI=true` a missing engine is a failure; elsewhere these tests skip, loudly.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-#[path = "docker_runner/steps.rs"]
+use crate::common;
+use crate::common::docker::{self, registry_digest};
+use bosun_test_support::{assert_contains, service_var};
 mod steps;
 
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
@@ -23,37 +23,21 @@ struct Env {
     python: String,
 }
 
+/// The runner (agent `test-PID`) and the base and Python images, or the missing-service
+/// rule.
 async fn docker_or_skip(test: &str) -> Option<Env> {
-    let images = (
-        std::env::var("BOSUN_TEST_BASE_IMAGE"),
-        std::env::var("BOSUN_TEST_PYTHON_IMAGE"),
-    );
+    let base = service_var(test, "BOSUN_TEST_BASE_IMAGE")?;
+    let python = service_var(test, "BOSUN_TEST_PYTHON_IMAGE")?;
     let settings = DockerSettings {
         agent_id: format!("test-{}", std::process::id()),
         ..DockerSettings::default()
     };
-    let problem = match (images, DockerRunner::connect(settings).await) {
-        ((Ok(base), Ok(python)), Ok(runner)) => {
-            return Some(Env {
-                runner: Arc::new(runner),
-                base,
-                python,
-            });
-        }
-        ((Err(_), _) | (_, Err(_)), _) => {
-            "BOSUN_TEST_BASE_IMAGE/BOSUN_TEST_PYTHON_IMAGE are not set".to_string()
-        }
-        (_, Err(e)) => e,
-    };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "{test}: Docker is required in CI ({problem}); start it with: bash scripts/services.sh && set -a && . .bosun/services.env"
-        );
-    }
-    eprintln!(
-        "SKIPPED {test}: no Docker engine ({problem}); start it with: bash scripts/services.sh"
-    );
-    None
+    let runner = docker::docker_or_skip(test, settings, &[&base, &python]).await?;
+    Some(Env {
+        runner: Arc::new(runner),
+        base,
+        python,
+    })
 }
 
 fn context(dir: &Path, run_id: &str, timeout: Duration) -> ContainerContext {
@@ -398,8 +382,17 @@ async fn docker_orphan_sweep_removes_only_this_agents_leftovers() {
         ])),
         ..Default::default()
     };
+    // A runner of its own: the sweep removes every container of its agent, running or
+    // not, and the other Docker tests in this binary run their tools meanwhile.
+    let sweeper_id = format!("sweeper-{}", std::process::id());
+    let sweeper = DockerRunner::connect(DockerSettings {
+        agent_id: sweeper_id.clone(),
+        ..DockerSettings::default()
+    })
+    .await
+    .unwrap();
     let mine = docker
-        .create_container(None, make(&format!("test-{}", std::process::id())))
+        .create_container(None, make(&sweeper_id))
         .await
         .unwrap()
         .id;
@@ -409,7 +402,7 @@ async fn docker_orphan_sweep_removes_only_this_agents_leftovers() {
         .await
         .unwrap()
         .id;
-    let removed = env.runner.sweep_orphans().await.unwrap();
+    let removed = sweeper.sweep_orphans().await.unwrap();
     assert!(removed >= 1);
     assert!(
         docker
@@ -458,29 +451,8 @@ async fn docker_plugin_runs_a_tool_through_the_capability() {
     let report = result
         .report
         .unwrap_or_else(|| panic!("{:?}", result.failure));
-    assert!(report.summary.contains("exit code 0"), "{}", report.summary);
-    assert!(report.summary.contains("42"), "{}", report.summary);
-}
-
-/// HEAD a manifest on the local registry and return its `Docker-Content-Digest`.
-fn registry_digest(registry: &str, repository: &str, tag: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(registry).ok()?;
-    let request = format!(
-        "HEAD /v2/{repository}/manifests/{tag} HTTP/1.1\r\nHost: {registry}\r\n\
-         Accept: application/vnd.docker.distribution.manifest.v2+json\r\n\
-         Accept: application/vnd.oci.image.manifest.v1+json\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("Docker-Content-Digest: ")
-                .or_else(|| l.strip_prefix("docker-content-digest: "))
-        })
-        .map(|d| d.trim().to_string())
+    assert_contains(&report.summary, "exit code 0");
+    assert_contains(&report.summary, "42");
 }
 
 #[tokio::test]
@@ -489,17 +461,11 @@ async fn docker_image_is_built_tagged_and_pushed_with_its_digest() {
     else {
         return;
     };
-    let registry = match std::env::var("BOSUN_TEST_REGISTRY") {
-        Ok(r) => r,
-        Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("BOSUN_TEST_REGISTRY is required in CI; start it with: bash scripts/services.sh")
-        }
-        Err(_) => {
-            eprintln!(
-                "SKIPPED docker_image_is_built_tagged_and_pushed_with_its_digest: no registry"
-            );
-            return;
-        }
+    let Some(registry) = service_var(
+        "docker_image_is_built_tagged_and_pushed_with_its_digest",
+        "BOSUN_TEST_REGISTRY",
+    ) else {
+        return;
     };
     let settings = DockerSettings {
         agent_id: format!("test-{}", std::process::id()),

@@ -1,13 +1,11 @@
 //! The `containers` capability: requests are checked, capped and masked before any
 //! runner sees them. A recording runner stands in for Docker here (the Docker runner
 //! has its own tests against the real engine).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common::*;
 use bosun_host::bindings::{ContainerError, ContainerOutput, ContainerRequest};
 use bosun_host::{ContainerContext, ContainerRunner, RunFuture};
-use common::*;
+use bosun_test_support::assert_contains;
 use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
@@ -67,11 +65,7 @@ async fn containers_request_reaches_runner_checked_and_masked() {
         "exit code in summary: {}",
         report.summary
     );
-    assert!(
-        report.summary.contains("pylint --version leaked ***"),
-        "{}",
-        report.summary
-    );
+    assert_contains(&report.summary, "pylint --version leaked ***");
     assert!(!report.summary.contains("s3cr3t-token"));
     let seen = runner.seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
@@ -97,10 +91,6 @@ async fn containers_unavailable_without_runtime_is_a_tool_error() {
     .await;
     let failure = result.failure.unwrap();
     assert_eq!(failure.kind, bosun_bus::StageFailureKind::ToolFailed);
-    assert!(
-        failure.message.contains("no container runtime"),
-        "{}",
-        failure.message
-    );
+    assert_contains(&failure.message, "no container runtime");
     let _ = ContainerError::Unavailable(String::new());
 }

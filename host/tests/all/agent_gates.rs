@@ -1,8 +1,8 @@
 //! Policy gates and notifications through the agent worker on the in-memory bus: real
 //! fixture plugins in the real runtime; gates fail closed, notifier faults are replies.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
+use bosun_test_support::assert_contains;
 
 use bosun_bus::messages::{self, AgentReply, DeadLetter, MESSAGE_VERSION};
 use bosun_bus::notify::{
@@ -398,11 +398,7 @@ async fn agent_dead_letters_an_undecodable_policy_request() {
         .expect("a dead letter within a minute")
         .unwrap();
     let letter: DeadLetter = messages::decode(&delivery.record.payload).unwrap();
-    assert!(
-        letter.reason.contains("undecodable task on agent.policy"),
-        "{}",
-        letter.reason
-    );
+    assert_contains(&letter.reason, "undecodable task on agent.policy");
     assert_eq!(letter.topic, topics::AGENT_POLICY);
     // The agent goes on serving.
     let reply = agent
@@ -455,9 +451,9 @@ async fn agent_report_names_a_missing_notifier_in_its_error() {
     assert_eq!(reply.body, None);
     assert_eq!(reply.notifier, None);
     let error = reply.error.expect("an error");
-    assert!(
-        error.contains("agent agent-gates has no notifier plugin named slack-blocks"),
-        "{error}"
+    assert_contains(
+        &error,
+        "agent agent-gates has no notifier plugin named slack-blocks",
     );
     assert!(
         agent
@@ -479,9 +475,9 @@ async fn agent_report_returns_the_notifiers_own_error() {
     assert_eq!(reply.body, None);
     assert_eq!(reply.notifier.unwrap().name, "notifier-text");
     let error = reply.error.expect("an error");
-    assert!(
-        error.contains("plugin notifier-text: the run summary has no run id"),
-        "{error}"
+    assert_contains(
+        &error,
+        "plugin notifier-text: the run summary has no run id",
     );
     assert!(
         agent

@@ -1,13 +1,11 @@
 //! Loading checks: each kind of bad file is refused with its own precise message.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common::*;
 use bosun_host::{
     ArtifactCache, CacheOutcome, EngineSettings, HostEngine, PluginError, PluginKind,
     PluginRuntime, PluginSource,
 };
-use common::*;
+use bosun_test_support::assert_contains;
 use std::path::PathBuf;
 
 async fn refusal(bytes: &[u8], name: &str) -> PluginError {
@@ -30,7 +28,7 @@ async fn load_refuses_import_the_host_does_not_grant() {
     let e = fixture_refusal(bosun_test_plugins::FORBIDDEN_IMPORT).await;
     assert!(matches!(e, PluginError::ForbiddenImport { .. }), "{e}");
     let msg = e.to_string();
-    assert!(msg.contains("fixture:sneaky/secrets"), "{msg}");
+    assert_contains(&msg, "fixture:sneaky/secrets");
     assert!(msg.contains("forbidden"), "names the file: {msg}");
 }
 

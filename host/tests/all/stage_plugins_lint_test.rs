@@ -6,15 +6,13 @@
 //! a failure; elsewhere these tests skip, loudly.
 //!
 //! The plugins are the built-ins `bosun-builtins` compiles and embeds.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
+use crate::common::docker;
+use bosun_test_support::{assert_contains, copy_sample, service_var, workspace_root};
 
 use bosun_bus::{Outcome, Severity, StageFailureKind, StageResult, Task};
-use bosun_host::{
-    DockerRunner, DockerSettings, LoadedPlugin, PluginRuntime, PluginSource, SandboxLimits,
-    StageCall,
-};
+use bosun_host::{DockerSettings, LoadedPlugin, PluginRuntime, SandboxLimits, StageCall};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,75 +24,25 @@ struct Env {
     node_image: String,
 }
 
-/// The runtime with the Docker runner and the tool images, or `None` (outside CI) when
-/// they are missing; under `CI=true` their absence fails the test.
+/// The runtime with the Docker runner and the tool images, or the missing-service rule.
 async fn docker_or_skip(test: &str) -> Option<Env> {
-    let images = (
-        std::env::var("BOSUN_TEST_PYTHON_IMAGE"),
-        std::env::var("BOSUN_TEST_NODE_IMAGE"),
-    );
+    let python_image = service_var(test, "BOSUN_TEST_PYTHON_IMAGE")?;
+    let node_image = service_var(test, "BOSUN_TEST_NODE_IMAGE")?;
     let settings = DockerSettings {
         agent_id: format!("stage-plugins-{}", std::process::id()),
         ..DockerSettings::default()
     };
-    let problem = match (images, DockerRunner::connect(settings).await) {
-        ((Ok(python_image), Ok(node_image)), Ok(runner)) => {
-            for image in [&python_image, &node_image] {
-                if let Err(e) = runner.client().inspect_image(image).await {
-                    return missing(test, &format!("image {image} is missing: {e}"));
-                }
-            }
-            let runtime = common::runtime_with(SandboxLimits {
-                deadline: Duration::from_secs(300),
-                ..SandboxLimits::default()
-            })
-            .with_containers(Arc::new(runner));
-            return Some(Env {
-                runtime,
-                python_image,
-                node_image,
-            });
-        }
-        ((Err(_), _) | (_, Err(_)), _) => {
-            "BOSUN_TEST_PYTHON_IMAGE/BOSUN_TEST_NODE_IMAGE are not set".to_string()
-        }
-        (_, Err(e)) => e,
-    };
-    missing(test, &problem)
-}
-
-/// Fails the test under `CI=true`, else says it skips; either way names the fix.
-fn missing(test: &str, problem: &str) -> Option<Env> {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "{test}: Docker and the tool images are required in CI ({problem}); start them \
-             with: bash scripts/services.sh && set -a && . .bosun/services.env"
-        );
-    }
-    eprintln!(
-        "SKIPPED {test}: no Docker engine or tool images ({problem}); start them with: \
-         bash scripts/services.sh"
-    );
-    None
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The built-in plugin `name` (`lint`, `test`).
-async fn load_plugin(rt: &PluginRuntime, name: &str) -> LoadedPlugin {
-    let file_name = format!("{name}.wasm");
-    if let Some(builtin) = bosun_builtins::BUILTINS
-        .iter()
-        .find(|b| b.file_name == file_name)
-    {
-        return rt
-            .load(PluginSource::Builtin(name.to_string()), builtin.bytes)
-            .await
-            .unwrap_or_else(|e| panic!("built-in {name} should load: {e}"));
-    }
-    panic!("{name} is not among the built-in plugins (plugins/builtin/build.rs)")
+    let runner = docker::docker_or_skip(test, settings, &[&python_image, &node_image]).await?;
+    let runtime = common::runtime_with(SandboxLimits {
+        deadline: Duration::from_secs(300),
+        ..SandboxLimits::default()
+    })
+    .with_containers(Arc::new(runner));
+    Some(Env {
+        runtime,
+        python_image,
+        node_image,
+    })
 }
 
 /// A copy of a sample repository, readable by the tools' non-root user, and an empty
@@ -105,27 +53,12 @@ struct Dirs {
     out: PathBuf,
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
-        }
-    }
-}
-
 fn dirs_with(source: &Path) -> Dirs {
     let root = tempfile::tempdir().unwrap();
     std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let workspace = root.path().join("workspace");
     let out = root.path().join("out");
-    copy_tree(source, &workspace);
+    copy_sample(source, &workspace);
     std::fs::create_dir_all(&out).unwrap();
     Dirs {
         _root: root,
@@ -135,7 +68,7 @@ fn dirs_with(source: &Path) -> Dirs {
 }
 
 fn example(name: &str) -> Dirs {
-    dirs_with(&repo_root().join("examples").join(name))
+    dirs_with(&workspace_root().join("examples").join(name))
 }
 
 fn task(stage: &str, attempt: u32, config: &[(&str, &str)]) -> Task {
@@ -143,15 +76,7 @@ fn task(stage: &str, attempt: u32, config: &[(&str, &str)]) -> Task {
         run_id: format!("stage-plugins-{}", std::process::id()),
         stage: stage.into(),
         attempt,
-        tenant: "acme".into(),
-        repository: "acme/app".into(),
-        commit: "0123456789abcdef0123456789abcdef01234567".into(),
-        branch: "main".into(),
-        event: "push".into(),
-        config: config
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        ..common::task(config)
     }
 }
 
@@ -190,7 +115,7 @@ async fn lint_python_app_reports_what_pylint_finds() {
     let Some(env) = docker_or_skip("lint_python_app_reports_what_pylint_finds").await else {
         return;
     };
-    let plugin = load_plugin(&env.runtime, "lint").await;
+    let plugin = common::load_builtin(&env.runtime, "lint").await;
     let dirs = example("python-app");
     let result = run(
         &env,
@@ -237,8 +162,8 @@ async fn lint_samples_fail_on_the_errors_pylint_reports() {
     let Some(env) = docker_or_skip("lint_samples_fail_on_the_errors_pylint_reports").await else {
         return;
     };
-    let plugin = load_plugin(&env.runtime, "lint").await;
-    let dirs = dirs_with(&repo_root().join("plugins/lint/tests/fixtures/samples/python"));
+    let plugin = common::load_builtin(&env.runtime, "lint").await;
+    let dirs = dirs_with(&workspace_root().join("plugins/lint/tests/fixtures/samples/python"));
     let result = run(
         &env,
         &plugin,
@@ -278,7 +203,7 @@ async fn lint_node_app_reports_what_eslint_finds() {
     let Some(env) = docker_or_skip("lint_node_app_reports_what_eslint_finds").await else {
         return;
     };
-    let plugin = load_plugin(&env.runtime, "lint").await;
+    let plugin = common::load_builtin(&env.runtime, "lint").await;
     let dirs = example("node-app");
     let lenient = run(
         &env,
@@ -326,7 +251,7 @@ async fn lint_eslint_without_a_config_is_a_tool_failure() {
     let Some(env) = docker_or_skip("lint_eslint_without_a_config_is_a_tool_failure").await else {
         return;
     };
-    let plugin = load_plugin(&env.runtime, "lint").await;
+    let plugin = common::load_builtin(&env.runtime, "lint").await;
     let dirs = example("node-app");
     std::fs::remove_file(dirs.workspace.join(".eslintrc.json")).unwrap();
     let result = run(
@@ -338,11 +263,7 @@ async fn lint_eslint_without_a_config_is_a_tool_failure() {
     .await;
     let failure = failure_of(&result);
     assert_eq!(failure.kind, StageFailureKind::ToolFailed);
-    assert!(
-        failure.message.contains("eslint could not lint (exit 2"),
-        "{}",
-        failure.message
-    );
+    assert_contains(&failure.message, "eslint could not lint (exit 2");
     assert!(
         failure
             .message
@@ -359,7 +280,7 @@ async fn test_python_app_fails_two_tests_on_attempt_one_and_passes_on_two() {
     else {
         return;
     };
-    let plugin = load_plugin(&env.runtime, "test").await;
+    let plugin = common::load_builtin(&env.runtime, "test").await;
     let config = [("image", env.python_image.as_str()), ("min_coverage", "80")];
     let dirs = example("python-app");
     let first = run(&env, &plugin, &dirs, &task("test", 1, &config)).await;
@@ -432,7 +353,7 @@ async fn test_node_app_passes_with_mocha() {
     let Some(env) = docker_or_skip("test_node_app_passes_with_mocha").await else {
         return;
     };
-    let plugin = load_plugin(&env.runtime, "test").await;
+    let plugin = common::load_builtin(&env.runtime, "test").await;
     let dirs = example("node-app");
     let result = run(
         &env,
@@ -453,7 +374,7 @@ async fn test_runner_without_a_report_is_a_tool_failure() {
     let Some(env) = docker_or_skip("test_runner_without_a_report_is_a_tool_failure").await else {
         return;
     };
-    let plugin = load_plugin(&env.runtime, "test").await;
+    let plugin = common::load_builtin(&env.runtime, "test").await;
     let dirs = example("node-app");
     let result = run(
         &env,
@@ -475,11 +396,7 @@ async fn test_runner_without_a_report_is_a_tool_failure() {
         "{}",
         failure.message
     );
-    assert!(
-        failure.message.contains("No test files found"),
-        "{}",
-        failure.message
-    );
+    assert_contains(&failure.message, "No test files found");
 }
 
 // Without Docker: the stages read reports already in the workspace (`report`), so these
@@ -511,11 +428,11 @@ async fn run_plain(
 }
 
 fn fixture(path: &str) -> Vec<u8> {
-    std::fs::read(repo_root().join(path)).unwrap()
+    std::fs::read(workspace_root().join(path)).unwrap()
 }
 
 fn empty_workspace() -> Dirs {
-    let dirs = dirs_with(&repo_root().join("examples/node-app/test"));
+    let dirs = dirs_with(&workspace_root().join("examples/node-app/test"));
     std::fs::remove_dir_all(&dirs.workspace).unwrap();
     std::fs::create_dir_all(&dirs.workspace).unwrap();
     dirs
@@ -524,7 +441,7 @@ fn empty_workspace() -> Dirs {
 #[tokio::test]
 async fn lint_ten_thousand_findings_stay_within_the_report_cap() {
     let rt = plain_runtime();
-    let plugin = load_plugin(&rt, "lint").await;
+    let plugin = common::load_builtin(&rt, "lint").await;
     let real: Vec<serde_json::Value> =
         serde_json::from_slice(&fixture("plugins/lint/tests/fixtures/pylint-samples.json"))
             .unwrap();
@@ -565,7 +482,7 @@ async fn lint_ten_thousand_findings_stay_within_the_report_cap() {
 #[tokio::test]
 async fn lint_truncated_report_is_bad_tool_output() {
     let rt = plain_runtime();
-    let plugin = load_plugin(&rt, "lint").await;
+    let plugin = common::load_builtin(&rt, "lint").await;
     let real = fixture("plugins/lint/tests/fixtures/eslint-samples.json");
     let dirs = empty_workspace();
     std::fs::write(dirs.workspace.join("eslint.json"), &real[..700]).unwrap();
@@ -573,20 +490,17 @@ async fn lint_truncated_report_is_bad_tool_output() {
     let result = run_plain(&rt, &plugin, &dirs, &task("lint", 1, &config)).await;
     let failure = failure_of(&result);
     assert_eq!(failure.kind, StageFailureKind::BadToolOutput);
-    assert!(
-        failure.message.contains(
-            "the eslint report file /workspace/eslint.json holds truncated JSON: the file ends \
-             at byte 700, inside the document"
-        ),
-        "{}",
-        failure.message
+    assert_contains(
+        &failure.message,
+        "the eslint report file /workspace/eslint.json holds truncated JSON: the file ends \
+             at byte 700, inside the document",
     );
 }
 
 #[tokio::test]
 async fn test_two_thousand_failures_stay_within_the_report_cap() {
     let rt = plain_runtime();
-    let plugin = load_plugin(&rt, "test").await;
+    let plugin = common::load_builtin(&rt, "test").await;
     let real = String::from_utf8(fixture(
         "plugins/test/tests/fixtures/pytest-python-app-attempt1.xml",
     ))
@@ -629,7 +543,7 @@ async fn test_two_thousand_failures_stay_within_the_report_cap() {
 #[tokio::test]
 async fn lint_hundred_megabyte_report_is_refused_unread() {
     let rt = plain_runtime();
-    let plugin = load_plugin(&rt, "lint").await;
+    let plugin = common::load_builtin(&rt, "lint").await;
     let dirs = empty_workspace();
     // Sparse: 100 MB long without writing 100 MB.
     let file = std::fs::File::create(dirs.workspace.join("pylint.json")).unwrap();
@@ -638,12 +552,9 @@ async fn lint_hundred_megabyte_report_is_refused_unread() {
     let result = run_plain(&rt, &plugin, &dirs, &task("lint", 1, &config)).await;
     let failure = failure_of(&result);
     assert_eq!(failure.kind, StageFailureKind::BadToolOutput);
-    assert!(
-        failure.message.contains(
-            "the pylint report /workspace/pylint.json is 100.0 MiB, more than the 64.0 MiB \
-             the lint stage reads"
-        ),
-        "{}",
-        failure.message
+    assert_contains(
+        &failure.message,
+        "the pylint report /workspace/pylint.json is 100.0 MiB, more than the 64.0 MiB \
+             the lint stage reads",
     );
 }

@@ -1,11 +1,8 @@
 //! The registry follows its folders: files added, replaced and removed take effect
 //! without a restart, and calls in flight finish on the version they started with.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common::*;
 use bosun_host::{PluginRegistry, PluginRuntime};
-use common::*;
 use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;

@@ -1,5 +1,8 @@
-//! Shared set-up for host integration tests: runtimes, workspaces and tasks.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! Shared set-up for host integration tests: runtimes, workspaces, tasks and the
+//! built-in plugins; `docker` for the tests on the real engine.
+#![allow(dead_code)]
+
+pub mod docker;
 
 use bosun_bus::{StageResult, Task};
 use bosun_host::{
@@ -113,6 +116,20 @@ pub async fn assert_host_still_serves(rt: &PluginRuntime, plugin: &LoadedPlugin)
         report.summary,
         "run-42/lint/1 acme/app@0123456789abcdef0123456789abcdef01234567 on main"
     );
+}
+
+/// The built-in plugin `name` (`lint`, `security`, …), as `bosun-builtins` embeds it.
+pub async fn load_builtin(rt: &PluginRuntime, name: &str) -> LoadedPlugin {
+    let file_name = format!("{name}.wasm");
+    let Some(builtin) = bosun_builtins::BUILTINS
+        .iter()
+        .find(|b| b.file_name == file_name)
+    else {
+        panic!("{name} is not among the built-in plugins (plugins/builtin/build.rs)")
+    };
+    rt.load(PluginSource::Builtin(name.to_string()), builtin.bytes)
+        .await
+        .unwrap_or_else(|e| panic!("built-in {name} should load: {e}"))
 }
 
 pub fn path_of(p: &Path) -> String {

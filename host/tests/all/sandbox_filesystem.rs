@@ -1,9 +1,7 @@
 //! A plugin sees only its read-only `/workspace` and writable `/out`: no escape, no env.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
+use bosun_test_support::assert_contains;
 
 #[tokio::test]
 async fn sandbox_escape_attempts_are_denied() {
@@ -63,11 +61,7 @@ async fn sandbox_missing_workspace_is_an_infrastructure_error() {
     let result = rt.run_stage(&plugin, &task(&[("mode", "echo")]), &c).await;
     let failure = result.failure.unwrap();
     assert_eq!(failure.kind, bosun_bus::StageFailureKind::Infrastructure);
-    assert!(
-        failure.message.contains("does-not-exist"),
-        "{}",
-        failure.message
-    );
+    assert_contains(&failure.message, "does-not-exist");
 }
 
 #[tokio::test]

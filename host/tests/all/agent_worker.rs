@@ -1,11 +1,8 @@
 //! The agent worker on the in-memory bus: task in, workspace from git, plugin run,
 //! result out, then the ack; bad tasks end in the dead-letter topic.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-#[allow(dead_code)]
-#[path = "../../tests/common/git_http.rs"]
-mod git_http;
+use crate::common;
+use bosun_test_support::{assert_contains, commit_all, git_repo, serve_private_git};
 
 use bosun_bus::messages::{
     self, AgentReply, DeadLetter, MESSAGE_VERSION, ResultMessage, TaskMessage,
@@ -16,35 +13,12 @@ use bosun_host::agent::workspace::WorkspaceCache;
 use bosun_host::agent::{Agent, AgentSettings};
 use std::borrow::Cow;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// A repository with one commit holding a TODO, and the commit's sha.
 fn repo(dir: &Path) -> String {
-    git(dir, &["init", "--quiet", "-b", "main"]);
-    std::fs::write(dir.join("app.py"), "x = 1  # TODO: one\n").unwrap();
-    git(dir, &["add", "."]);
-    git(dir, &["commit", "--quiet", "-m", "first"]);
-    git(dir, &["rev-parse", "HEAD"])
+    git_repo(dir, &[("app.py", "x = 1  # TODO: one\n")]).1
 }
 
 fn task_message(url: &str, commit: &str, plugin: &str) -> TaskMessage {
@@ -129,9 +103,7 @@ async fn agent_runs_task_from_git_and_publishes_result() {
 
     // A second commit reuses the mirror (fetch) and sees the new file.
     std::fs::write(source.join("more.py"), "# FIXME two\n").unwrap();
-    git(&source, &["add", "."]);
-    git(&source, &["commit", "--quiet", "-m", "second"]);
-    let second = git(&source, &["rev-parse", "HEAD"]);
+    let second = commit_all(&source, "second");
     let mut message = task_message(&url, &second, "todo-scan");
     message.task.attempt = 2;
     bus.publish(
@@ -252,11 +224,7 @@ async fn agent_dead_letters_undecodable_and_unfetchable_tasks() {
         .await
         .unwrap();
     let letter: DeadLetter = messages::decode(&next_payload(&mut dead).await).unwrap();
-    assert!(
-        letter.reason.contains("undecodable task"),
-        "{}",
-        letter.reason
-    );
+    assert_contains(&letter.reason, "undecodable task");
     assert_eq!(letter.payload, "{not json");
 
     // The repository does not exist: each delivery fails, the second is the last.
@@ -271,7 +239,7 @@ async fn agent_dead_letters_undecodable_and_unfetchable_tasks() {
     let letter: DeadLetter = messages::decode(&next_payload(&mut dead).await).unwrap();
     assert_eq!(letter.key, "run-y");
     assert_eq!(letter.deliveries, 2);
-    assert!(letter.reason.contains("git clone"), "{}", letter.reason);
+    assert_contains(&letter.reason, "git clone");
 }
 
 #[tokio::test]
@@ -280,7 +248,7 @@ async fn a_private_repository_is_fetched_with_the_agents_token_for_its_tenant_on
     let repo = dir.path().join("private");
     std::fs::create_dir_all(&repo).unwrap();
     let commit = self::repo(&repo);
-    let url = git_http::serve_private_git(&repo, "acme/shop", "ghs_agent-token");
+    let url = serve_private_git(&repo, "acme/shop", "ghs_agent-token");
     let cache = |name: &str| {
         let root = dir.path().join(name);
         std::fs::create_dir_all(&root).unwrap();
@@ -300,7 +268,7 @@ async fn a_private_repository_is_fetched_with_the_agents_token_for_its_tenant_on
         .err()
         .expect("no token, no clone")
         .to_string();
-    assert!(err.contains("git clone"), "{err}");
+    assert_contains(&err, "git clone");
     // A wrong token fails naming the repository, never the token.
     let wrong = dir.path().join("c");
     std::fs::create_dir_all(&wrong).unwrap();

@@ -1,15 +1,13 @@
 //! Policy and notifier plugins: their worlds load, evaluate and format, and each plugin
 //! kind is called only through its own world.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common::*;
 use bosun_host::PluginKind;
 use bosun_host::bindings::exports::bosun::agent::notifier_plugin::{
     RunStatus, RunSummary, StageStatus, StageSummary,
 };
 use bosun_host::bindings::exports::bosun::agent::policy_plugin::{Decision, Phase, PolicyInput};
-use common::*;
+use bosun_test_support::assert_contains;
 
 fn input(branch: &str, environment: Option<&str>, config: &[(&str, &str)]) -> PolicyInput {
     PolicyInput {
@@ -101,20 +99,14 @@ async fn notifier_plugin_formats_block_kit_json() {
     let body = rt.format_notification(&notifier, &summary).await.unwrap();
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     let text = json["blocks"][0]["text"]["text"].as_str().unwrap();
-    assert!(text.contains("*acme/app* on `main`: halted"), "{text}");
-    assert!(
-        text.contains("test passed in 900 ms (2 attempts)"),
-        "{text}"
-    );
-    assert!(
-        text.contains("flaky: tests/test_cart.py::test_total"),
-        "{text}"
-    );
+    assert_contains(text, "*acme/app* on `main`: halted");
+    assert_contains(text, "test passed in 900 ms (2 attempts)");
+    assert_contains(text, "flaky: tests/test_cart.py::test_total");
 
     let mut empty = summary.clone();
     empty.run_id.clear();
     let failure = rt.format_notification(&notifier, &empty).await.unwrap_err();
-    assert!(failure.message.contains("no run id"), "{}", failure.message);
+    assert_contains(&failure.message, "no run id");
 }
 
 #[tokio::test]
