@@ -134,9 +134,7 @@ impl Embedded {
             tick: options.tick,
             known_agents: Some(KnownAgents {
                 stages: agent_stages,
-                plugins: Arc::new(move || {
-                    loaded.list().iter().map(|p| p.id.name.clone()).collect()
-                }),
+                plugins: Arc::new(move || loaded.list().iter().map(|p| p.id.clone()).collect()),
             }),
             ..ServiceOptions::default()
         };

@@ -3,6 +3,7 @@
 //! stage and a summary table.
 
 use crate::local::{self, LocalArgs, Repository};
+use crate::run_rerun;
 use crate::snapshot;
 use anyhow::{Context, bail};
 use bosun::embedded::Embedded;
@@ -50,13 +51,25 @@ pub struct RunArgs {
     /// `local` in them, or of their only tenant.
     #[arg(long, value_name = "SETTINGS.yml")]
     config: Option<PathBuf>,
+    /// Re-run the last run's failed stages (`--rerun-failed=STAGE`: that stage) and
+    /// what needs them, reusing the stages that passed: at the last run's snapshot,
+    /// with its config and plugin digests pinned. Edits made since are not seen; run
+    /// without it to test them.
+    #[arg(
+        long,
+        value_name = "STAGE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = ""
+    )]
+    rerun_failed: Option<String>,
 }
 
 /// The settings a local run uses and what it says about them: the operator's file,
 /// or, without one, a tenant that grants network to every stage that asks for it.
 fn local_settings(
     args: &RunArgs,
-    dir: &std::path::Path,
+    config_text: Option<&str>,
 ) -> anyhow::Result<(ServerSettings, String, Vec<String>)> {
     let mut said = Vec::new();
     let mut settings = match &args.config {
@@ -86,9 +99,8 @@ fn local_settings(
     if args.config.is_none() {
         // Without settings, the person at the keyboard is the operator: what the
         // repository asks for is granted, and said.
-        let asking: Vec<String> = std::fs::read_to_string(dir.join(".bosun.yml"))
-            .ok()
-            .and_then(|text| bosun_config::parse(".bosun.yml", &text).ok())
+        let asking: Vec<String> = config_text
+            .and_then(|text| bosun_config::parse(".bosun.yml", text).ok())
             .map(|config| {
                 config
                     .stages
@@ -180,7 +192,13 @@ fn table(run: &RunRecord, attempts: &[AttemptRow]) -> String {
             state_word(stage.state),
             time,
             stage.attempt,
-            key_numbers(attempts, &stage.name)
+            match &stage.reused_from {
+                Some(from) => format!(
+                    "reused from run {from}: {}",
+                    key_numbers(attempts, &stage.name)
+                ),
+                None => key_numbers(attempts, &stage.name),
+            }
         ));
     }
     out
@@ -212,17 +230,26 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let repo = Repository::open(&args.dir, "bosun run")?;
     args.local.check_plugin_dirs()?;
     let dir = repo.dir.clone();
-    if !dir.join(".bosun.yml").exists() {
+    if args.rerun_failed.is_none() && !dir.join(".bosun.yml").exists() {
         bail!(
             "{} has no .bosun.yml: write one (see `bosun validate --help` for the format) or give the repository folder that holds it",
             dir.display()
         );
     }
     let _lock = repo.lock("bosun run")?;
+    let store_path = repo.store();
+    // A re-run repeats the last run: its snapshot, config and plugins, not the folder now.
+    let last = match &args.rerun_failed {
+        Some(_) => Some(run_rerun::last_run(&store_path)?),
+        None => None,
+    };
     // The snapshot lives outside the repository, so tools that scan the repository never
     // see a second copy of its sources; one place per repository keeps mirrors reusable.
     let snapshot_repo = snapshot::place(&dir)?;
-    let sha = snapshot::take(&dir, &snapshot_repo)?;
+    let sha = match &last {
+        Some(last) => last.trigger.commit.clone(),
+        None => snapshot::take(&dir, &snapshot_repo)?,
+    };
     let tools = local::tools(
         args.local.containers,
         &args.local.registry,
@@ -236,41 +263,75 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "repo".into());
-    let (settings, tenant, said) = local_settings(&args, &dir)?;
+    let config_text = match &last {
+        Some(last) => last.config_source.clone(),
+        None => std::fs::read_to_string(dir.join(".bosun.yml")).ok(),
+    };
+    let (settings, tenant, said) = local_settings(&args, config_text.as_deref())?;
     // Said on stderr in JSON mode too: a grant is never silent.
     for line in &said {
         eprintln!("bosun run: {line}");
     }
-    let store_path = repo.store();
     let system =
         Embedded::start(repo.embedded_options(settings, args.local.plugins.clone(), tools)).await?;
-    let trigger = RunTrigger {
-        repository: format!("{tenant}/{name}"),
-        tenant,
-        clone_url: format!("file://{}", snapshot_repo.display()),
-        default_branch: "main".into(),
-        commit: sha.clone(),
-        branch: args.branch.clone(),
-        event: "manual".into(),
-        changed_paths: None,
-        pull_request: None,
-        sender: std::env::var("USER").unwrap_or_else(|_| "local".into()),
-        message: None,
-        fork: false,
-    };
-    let run_id = match system
-        .orchestrator
-        .trigger(trigger, None)
-        .await
-        .map_err(anyhow::Error::msg)?
-    {
-        Accepted::Queued { run_id } | Accepted::AwaitingApproval { run_id } => run_id,
-        Accepted::Duplicate { run_id } => run_id.unwrap_or_default(),
+    let (run_id, what) = match &last {
+        Some(last) => {
+            let stage = args.rerun_failed.clone().filter(|s| !s.is_empty());
+            match run_rerun::start(&system, last, stage).await {
+                Ok(run_rerun::Started::Run(started)) => {
+                    let what = run_rerun::describe(last, &started);
+                    (started.run_id, what)
+                }
+                Ok(run_rerun::Started::NothingFailed) => {
+                    eprintln!(
+                        "bosun run: every stage of the last run ({}) passed: nothing to re-run",
+                        last.id
+                    );
+                    system.shutdown().await;
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Err(e) => {
+                    system.shutdown().await;
+                    return Err(e);
+                }
+            }
+        }
+        None => {
+            let trigger = RunTrigger {
+                repository: format!("{tenant}/{name}"),
+                tenant,
+                clone_url: format!("file://{}", snapshot_repo.display()),
+                default_branch: "main".into(),
+                commit: sha.clone(),
+                branch: args.branch.clone(),
+                event: "manual".into(),
+                changed_paths: None,
+                pull_request: None,
+                sender: std::env::var("USER").unwrap_or_else(|_| "local".into()),
+                message: None,
+                fork: false,
+            };
+            let run_id = match system
+                .orchestrator
+                .trigger(trigger, None)
+                .await
+                .map_err(anyhow::Error::msg)?
+            {
+                Accepted::Queued { run_id } | Accepted::AwaitingApproval { run_id } => run_id,
+                Accepted::Duplicate { run_id } => run_id.unwrap_or_default(),
+            };
+            (run_id, format!("tools: {tools_word}"))
+        }
     };
     if !args.json {
+        let what = if last.is_some() {
+            format!("{what}; tools: {tools_word}")
+        } else {
+            what
+        };
         eprintln!(
-            "bosun run {name}@{} (run {run_id}; tools: {tools_word}; dashboard API {}/api/runs/{run_id})",
-            &sha[..8],
+            "bosun run {name}@{} (run {run_id}; {what}; dashboard API {}/api/runs/{run_id})",
+            sha.get(..8).unwrap_or(&sha),
             system.base_url
         );
     }
@@ -286,7 +347,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         if !args.json {
             for stage in &run.stages {
                 let now = (stage.state, stage.attempt);
-                if shown.get(&stage.name) != Some(&now) && stage.state != StageState::Pending {
+                if shown.get(&stage.name) != Some(&now)
+                    && let Some(from) = &stage.reused_from
+                {
+                    eprintln!(
+                        "  {:<10} {:<12} reused from run {from}",
+                        stage.name,
+                        state_word(stage.state)
+                    );
+                    shown.insert(stage.name.clone(), now);
+                } else if shown.get(&stage.name) != Some(&now) && stage.state != StageState::Pending
+                {
                     eprintln!(
                         "  {:<10} {:<12} attempt {}  {:>6.1}s",
                         stage.name,

@@ -114,6 +114,7 @@ async fn publish(bus: &KafkaBus, url: &str, task: Task) {
         secrets_granted: Vec::new(),
         push_repository: None,
         image_repository: None,
+        plugin_digest: None,
         task,
     };
     let key = message.task.run_id.clone();

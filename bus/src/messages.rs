@@ -36,6 +36,11 @@ pub struct TaskMessage {
     /// operator's name for the repository); none: no image builds.
     #[serde(default)]
     pub image_repository: Option<String>,
+    /// The `sha256:` digest the plugin must have: a re-run pins the plugin its original
+    /// attempt ran, and an agent whose plugin of that name has another digest refuses
+    /// the task. None: whatever the agent has loaded under the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_digest: Option<String>,
 }
 
 /// A stage result, published by an agent on `agent.results`.

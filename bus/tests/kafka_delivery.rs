@@ -31,6 +31,7 @@ fn task_message(run_id: &str) -> TaskMessage {
         secrets_granted: Vec::new(),
         push_repository: None,
         image_repository: None,
+        plugin_digest: None,
     }
 }
 

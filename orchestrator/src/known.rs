@@ -4,6 +4,7 @@
 //! out its timeout for an agent that never comes.
 
 use crate::config::PipelineConfig;
+use bosun_bus::PluginId;
 use std::sync::Arc;
 
 /// The agent pools served and the plugins loaded (asked on every check, so drop-in
@@ -12,8 +13,9 @@ use std::sync::Arc;
 pub struct KnownAgents {
     /// Agent pools (stage topics) the agents consume.
     pub stages: Vec<String>,
-    /// The names of the plugins loaded now.
-    pub plugins: Arc<dyn Fn() -> Vec<String> + Send + Sync>,
+    /// The plugins loaded now: name, version and digest (a re-run checks its pins
+    /// against them).
+    pub plugins: Arc<dyn Fn() -> Vec<PluginId> + Send + Sync>,
 }
 
 impl std::fmt::Debug for KnownAgents {
@@ -27,7 +29,7 @@ impl std::fmt::Debug for KnownAgents {
 impl KnownAgents {
     /// Refuse a stage whose agent pool or plugin (or rollback plugin) nothing serves.
     pub fn check(&self, config: &PipelineConfig) -> Result<(), String> {
-        let plugins = (self.plugins)();
+        let plugins: Vec<String> = (self.plugins)().into_iter().map(|p| p.name).collect();
         for spec in &config.stages {
             if !self.stages.iter().any(|s| s == &spec.agent) {
                 return Err(format!(
@@ -61,7 +63,15 @@ mod tests {
     fn known() -> KnownAgents {
         KnownAgents {
             stages: vec!["lint".into(), "test".into()],
-            plugins: Arc::new(|| vec!["test".into(), "lint".into()]),
+            plugins: Arc::new(|| {
+                ["test", "lint"]
+                    .map(|name| PluginId {
+                        name: name.into(),
+                        version: "1.0.0".into(),
+                        digest: format!("sha256:{name}"),
+                    })
+                    .to_vec()
+            }),
         }
     }
 

@@ -204,6 +204,10 @@ pub struct StageRecord {
     /// Since when the stage waits for its concurrency group (ms); `None` when it does not.
     #[serde(default)]
     pub group_wait_ms: Option<u64>,
+    /// In a re-run, the run whose result this stage reuses (it passed there and did not
+    /// run again); its attempts are copied from that run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
     /// For stages with an `approval`: the wait and its decision.
     #[serde(default)]
     pub approval: Option<ApprovalState>,
@@ -225,6 +229,7 @@ impl StageRecord {
             rollback: None,
             blocked: false,
             group_wait_ms: None,
+            reused_from: None,
             approval: None,
         }
     }
@@ -262,6 +267,50 @@ pub struct RunRecord {
     /// Whether the final notification was asked for.
     #[serde(default)]
     pub notified: bool,
+    /// When the run re-runs an earlier one: which, and what it pins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun_of: Option<Rerun>,
+}
+
+/// What a re-run repeats: the run, the stages asked for, and what is pinned. The
+/// trigger and the config text are the original's (copied into the run), never read
+/// again from the repository.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rerun {
+    /// The run it re-runs.
+    pub run_id: String,
+    /// The one stage asked for; `None`: every stage that did not pass.
+    #[serde(default)]
+    pub stage: Option<String>,
+    /// Who asked, for the audit log.
+    #[serde(default)]
+    pub by: String,
+    /// The stages that run again, each with what it is pinned to.
+    #[serde(default)]
+    pub pins: Vec<StagePin>,
+}
+
+impl Rerun {
+    /// What the stage called `stage` is pinned to, when it runs again.
+    pub fn pin(&self, stage: &str) -> Option<&StagePin> {
+        self.pins.iter().find(|p| p.stage == stage)
+    }
+}
+
+/// What one re-run stage runs with: the plugin its original attempt ran (by digest)
+/// and the grants it had then, which the re-run never exceeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StagePin {
+    /// Stage name.
+    pub stage: String,
+    /// The plugin that ran the stage (or its plugin elsewhere in the run) in the
+    /// original; `None` when it never ran there, so nothing can be pinned.
+    #[serde(default)]
+    pub plugin: Option<bosun_bus::PluginId>,
+    /// The grants its original attempt was sent with; `None` when it was never sent
+    /// (or the original predates recorded grants).
+    #[serde(default)]
+    pub grants: Option<crate::trust::StageGrants>,
 }
 
 impl RunRecord {

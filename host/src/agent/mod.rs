@@ -7,6 +7,7 @@ mod finished_runs;
 pub mod gates;
 pub mod inventory;
 pub mod metrics;
+pub mod pinned;
 pub mod workspace;
 
 use crate::registry::PluginRegistry;
@@ -433,6 +434,12 @@ impl Agent {
                 ),
             ));
         };
+        // A re-run pins its original attempt's plugin: another build is refused here.
+        let pinned = message.plugin_digest.as_deref();
+        if let Err(refused) = pinned::check_pinned(&plugin.id, pinned, &self.settings.agent_id) {
+            tracing::warn!(task = %task.id(), reason = %refused.message, "pinned plugin digest differs");
+            return Ok(failed(refused.kind, refused.message));
+        }
         let workspace = self
             .workspaces
             .prepare_for(&task.tenant, &message.clone_url, &task.commit, &task.id())

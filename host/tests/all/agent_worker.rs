@@ -34,6 +34,7 @@ fn task_message(url: &str, commit: &str, plugin: &str) -> TaskMessage {
         secrets_granted: Vec::new(),
         push_repository: None,
         image_repository: None,
+        plugin_digest: None,
     }
 }
 

@@ -17,7 +17,7 @@ use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode
 const COOKIE: &str = "bosun_token";
 
 /// The token a request carries: `Authorization: Bearer` or the login cookie.
-fn given_token(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn given_token(headers: &HeaderMap) -> Option<String> {
     if let Some(bearer) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

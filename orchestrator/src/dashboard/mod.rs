@@ -13,6 +13,7 @@ mod live;
 mod login;
 mod logs;
 mod plugins;
+mod rerun;
 mod run;
 mod run_sections;
 mod runs;
@@ -23,6 +24,7 @@ mod tests;
 
 pub use approvals::{DecisionForm, MAX_NAME, MAX_REASON, read_form, refused, same_origin};
 pub use html::{Esc, Seg};
+pub(crate) use login::given_token;
 pub use login::refusal as sign_in_refusal;
 
 use crate::service::ShutdownSignal;
@@ -113,6 +115,12 @@ fn error_page(status: StatusCode, nav: Nav, title: &str, detail: &str) -> Respon
         Esc(detail)
     );
     (status, Html(html::page(title, nav, None, &body))).into_response()
+}
+
+/// A page saying why a request from a dashboard form was refused (the server's
+/// form handlers, which hold the scheduler's handle, answer with it).
+pub(crate) fn refusal_page(status: StatusCode, title: &str, detail: &str) -> Response {
+    error_page(status, Nav::Runs, title, detail)
 }
 
 /// A rendered page with 200.

@@ -72,6 +72,8 @@ pub fn render(view: &RunView, now_ms: u64) -> String {
     let summary = summary::run_summary(run, &view.attempts, "");
     let mut body = String::new();
     header(&mut body, run, now_ms);
+    super::rerun::note(&mut body, run);
+    super::rerun::button(&mut body, run);
     super::approvals::waiting(&mut body, view);
     why_it_failed(&mut body, view, &summary);
     flaky(&mut body, &summary);
@@ -298,6 +300,7 @@ fn timeline(body: &mut String, run: &RunRecord, now_ms: u64) {
             if stage.blocked {
                 notes.push_str(" <span class=\"muted\">(a stage it needs did not pass)</span>");
             }
+            notes.push_str(&super::rerun::reused_marker(stage));
             if let Some(rollback) = stage.rollback {
                 let _ = write!(
                     notes,

@@ -25,6 +25,12 @@ pub enum EventKind {
     RunHalted,
     /// A newer push or an operator cancelled the run (`run.cancelled`).
     RunCancelled,
+    /// The run was made as a re-run of an earlier one (`run.rerun`).
+    RunRerun,
+    /// A re-run of this run was started (`run.rerun-started`, in the original's log).
+    RunRerunStarted,
+    /// A re-run reuses the stage's result from the run it repeats (`stage.reused`).
+    StageReused,
     /// A stage will not run (`stage.skipped`).
     StageSkipped,
     /// An attempt was sent to the agents (`stage.dispatched`).
@@ -87,6 +93,9 @@ impl EventKind {
             EventKind::RunFailed => "run.failed",
             EventKind::RunHalted => "run.halted",
             EventKind::RunCancelled => "run.cancelled",
+            EventKind::RunRerun => "run.rerun",
+            EventKind::RunRerunStarted => "run.rerun-started",
+            EventKind::StageReused => "stage.reused",
             EventKind::StageSkipped => "stage.skipped",
             EventKind::StageDispatched => "stage.dispatched",
             EventKind::StageRedispatched => "stage.redispatched",
@@ -182,6 +191,9 @@ mod tests {
             EventKind::RunFailed => "run.failed",
             EventKind::RunHalted => "run.halted",
             EventKind::RunCancelled => "run.cancelled",
+            EventKind::RunRerun => "run.rerun",
+            EventKind::RunRerunStarted => "run.rerun-started",
+            EventKind::StageReused => "stage.reused",
             EventKind::StageSkipped => "stage.skipped",
             EventKind::StageDispatched => "stage.dispatched",
             EventKind::StageRedispatched => "stage.redispatched",
@@ -209,7 +221,7 @@ mod tests {
     }
 
     /// Every kind, in declaration order.
-    const ALL: [EventKind; 32] = [
+    const ALL: [EventKind; 35] = [
         EventKind::RunCreated,
         EventKind::RunAwaitingApproval,
         EventKind::RunApproved,
@@ -219,6 +231,9 @@ mod tests {
         EventKind::RunFailed,
         EventKind::RunHalted,
         EventKind::RunCancelled,
+        EventKind::RunRerun,
+        EventKind::RunRerunStarted,
+        EventKind::StageReused,
         EventKind::StageSkipped,
         EventKind::StageDispatched,
         EventKind::StageRedispatched,

@@ -32,7 +32,7 @@ pub enum Accepted {
 static RUN_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
 /// A fresh run id: time-ordered, unique across restarts and processes.
-fn new_run_id(now_ms: u64) -> String {
+pub(super) fn new_run_id(now_ms: u64) -> String {
     let seq = RUN_SEQUENCE.fetch_add(1, Ordering::Relaxed);
     format!("{now_ms:011x}-{:x}-{seq:x}", std::process::id())
 }
@@ -86,6 +86,7 @@ impl Scheduler {
             denials: Vec::new(),
             warnings: Vec::new(),
             notified: false,
+            rerun_of: None,
         };
         let mut journal = Journal::default();
         let created = format!(

@@ -88,6 +88,15 @@ pub enum Write {
     },
     /// A dead letter.
     DeadLetter(Box<DeadLetter>, u64),
+    /// A re-run reuses a stage: its attempts are copied from the run that ran them.
+    ReuseAttempts {
+        /// The run it re-runs.
+        from: String,
+        /// The re-run.
+        to: String,
+        /// Stage.
+        stage: String,
+    },
 }
 
 /// The writes of one step, in order.
@@ -170,6 +179,10 @@ impl Journal {
                     at_ms,
                 } => w.notification(&run_id, &channel, &status, attempts, &detail, at_ms)?,
                 Write::DeadLetter(letter, at_ms) => w.dead_letter(&letter, at_ms)?,
+                Write::ReuseAttempts { from, to, stage } => {
+                    let rollback = format!("{stage}{}", super::ROLLBACK_SUFFIX);
+                    w.copy_attempts(&from, &to, &stage, &rollback)?;
+                }
             }
         }
         Ok(())

@@ -18,6 +18,7 @@ mod intake;
 mod journal;
 mod notify;
 mod replies;
+pub mod rerun;
 mod schedules;
 mod start;
 mod step;
@@ -26,6 +27,7 @@ pub mod summary;
 pub use decide::{Decided, StageDecision};
 pub use effect::{Effect, StatusState, StatusUpdate};
 pub use intake::Accepted;
+pub use rerun::{RerunRefused, RerunRequest, RerunStarted};
 pub use step::{APPROVAL_PHASE, ROLLBACK_SUFFIX};
 
 use crate::config::{self, PipelineConfig};

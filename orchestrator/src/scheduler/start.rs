@@ -72,7 +72,7 @@ impl Scheduler {
 
     /// Parse the run's config and check it against what its tenant grants and what the
     /// agents here can run; `Err` is the message the run ends with.
-    fn admit_config(
+    pub(super) fn admit_config(
         &mut self,
         active: &ActiveRun,
         text: &str,

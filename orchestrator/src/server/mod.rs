@@ -4,6 +4,7 @@
 mod api;
 mod approval;
 mod listener;
+mod rerun;
 mod webhook;
 
 pub use listener::{GuardedListener, GuardedStream};
@@ -93,6 +94,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/runs/{id}/events", get(api::run_events))
         .route("/api/runs/{id}/cancel", post(api::cancel_run))
         .route("/api/runs/{id}/approve", post(api::approve_run))
+        .route("/api/runs/{id}/rerun", post(rerun::api))
+        .route("/runs/{id}/rerun", post(rerun::form))
         .route(
             "/api/runs/{id}/stages/{stage}/approve",
             post(approval::approve_stage),

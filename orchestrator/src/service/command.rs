@@ -7,7 +7,9 @@
 use super::WebhookDelivery;
 use crate::model::RunTrigger;
 use crate::schedule::Due;
-use crate::scheduler::{Accepted, Decided, SchedulerError, StageDecision};
+use crate::scheduler::{
+    Accepted, Decided, RerunRefused, RerunRequest, RerunStarted, SchedulerError, StageDecision,
+};
 use tokio::sync::oneshot;
 
 /// Where the owner task sends its answer to a request.
@@ -54,6 +56,11 @@ pub(super) enum Command {
         approver: String,
         /// `Err(why)` when the run does not wait for an approval.
         reply: Reply<Result<(), String>>,
+    },
+    Rerun {
+        request: RerunRequest,
+        /// `Err(why)` when the re-run was refused.
+        reply: Reply<Result<RerunStarted, RerunRefused>>,
     },
     Decide {
         run_id: String,

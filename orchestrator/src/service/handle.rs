@@ -7,7 +7,9 @@ use super::{CommandError, ServiceError, ServiceOptions};
 use crate::model::RunTrigger;
 use crate::notify::{GitHubStatuses, SlackClient};
 use crate::schedule::Schedules;
-use crate::scheduler::{Accepted, Decided, Scheduler, StageDecision};
+use crate::scheduler::{
+    Accepted, Decided, RerunRefused, RerunRequest, RerunStarted, Scheduler, StageDecision,
+};
 use crate::settings::ServerSettings;
 use crate::source::ConfigSource;
 use crate::store::Store;
@@ -190,6 +192,15 @@ impl Orchestrator {
             reply,
         })
         .await
+    }
+
+    /// Re-run what did not pass in a finished run (or one stage of it), with its
+    /// config and plugin digests pinned: `Ok(Err(why))` when it is refused.
+    pub async fn rerun(
+        &self,
+        request: RerunRequest,
+    ) -> Result<Result<RerunStarted, RerunRefused>, CommandError> {
+        self.ask(|reply| Command::Rerun { request, reply }).await
     }
 
     /// Approve or reject a stage that waits for an approval, if the decider may.

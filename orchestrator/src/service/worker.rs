@@ -166,6 +166,18 @@ impl Worker {
                 };
                 let _ = reply.send(approved);
             }
+            Command::Rerun { request, reply } => match self.scheduler.rerun(&request, now) {
+                Ok(Ok((started, effects))) => {
+                    self.execute(effects).await;
+                    let _ = reply.send(Ok(Ok(started)));
+                }
+                Ok(Err(refused)) => {
+                    let _ = reply.send(Ok(Err(refused)));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             Command::ScheduleSettled { due, outcome } => {
                 self.schedule_settled(due, outcome, now);
             }

@@ -135,4 +135,9 @@ pub const MIGRATIONS: &[&str] = &[
         updated_ms INTEGER NOT NULL
     );
     ",
+    // 5: a re-run's stages that passed in the run it repeats are copied, not run again:
+    // their attempt rows name the run that ran them.
+    "
+    ALTER TABLE attempts ADD COLUMN reused_from TEXT;
+    ",
 ];

@@ -7,6 +7,7 @@
 
 mod migrations;
 mod reads;
+mod reuse;
 mod schedules;
 mod stats;
 

@@ -76,6 +76,9 @@ pub struct AttemptRow {
     pub duration_ms: Option<u64>,
     /// The report.
     pub report: Option<StageReport>,
+    /// Copied from this run by a re-run that reused the stage (it ran there, not here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
 }
 
 /// One line of the audit log.
@@ -235,7 +238,7 @@ impl Store {
             .prepare(
                 "SELECT stage, attempt, dispatched_ms, deadline_ms, settled_ms, agent_id, plugin_name,
                         plugin_version, plugin_digest, outcome, failure_kind, failure_message,
-                        duration_ms, report_json
+                        duration_ms, report_json, reused_from
                  FROM attempts WHERE run_id = ?1 ORDER BY dispatched_ms, stage, attempt",
             )
             .map_err(|e| self.sqlite(e))?;
@@ -256,6 +259,7 @@ impl Store {
                     failure_message: r.get(11)?,
                     duration_ms: r.get::<_, Option<i64>>(12)?.map(|v| v as u64),
                     report: json_col(r.get(13)?),
+                    reused_from: r.get(14)?,
                 })
             })
             .map_err(|e| self.sqlite(e))?;

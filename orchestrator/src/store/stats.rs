@@ -82,11 +82,13 @@ impl Store {
     }
 
     /// Attempts dispatched since `since_ms`, counted by day, stage and outcome
-    /// (`pending` for those not settled).
+    /// (`pending` for those not settled); a re-run's copies of reused attempts are
+    /// counted once, where they ran (so in the statistics below too).
     pub fn attempts_per_day(&self, since_ms: u64) -> Result<Vec<DailyCount>, StoreError> {
         let sql = format!(
             "SELECT {day} AS day, stage, COALESCE(outcome, 'pending'), COUNT(*) FROM attempts
-             WHERE dispatched_ms >= ?1 GROUP BY day, stage, 3 ORDER BY day, stage",
+             WHERE dispatched_ms >= ?1 AND reused_from IS NULL
+             GROUP BY day, stage, 3 ORDER BY day, stage",
             day = day_of("dispatched_ms")
         );
         self.daily_counts(&sql, since_ms)
@@ -113,7 +115,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT stage, COUNT(*), AVG(duration_ms), MAX(duration_ms) FROM attempts
-                 WHERE dispatched_ms >= ?1 AND duration_ms IS NOT NULL
+                 WHERE dispatched_ms >= ?1 AND duration_ms IS NOT NULL AND reused_from IS NULL
                  GROUP BY stage ORDER BY stage",
             )
             .map_err(|e| self.sqlite(e))?;
@@ -174,7 +176,7 @@ impl Store {
             .prepare(
                 "SELECT plugin_name, COALESCE(plugin_version, ''), COALESCE(plugin_digest, ''),
                         COUNT(*), MAX(settled_ms), GROUP_CONCAT(DISTINCT agent_id)
-                 FROM attempts WHERE plugin_name IS NOT NULL
+                 FROM attempts WHERE plugin_name IS NOT NULL AND reused_from IS NULL
                  GROUP BY 1, 2, 3 ORDER BY MAX(settled_ms) DESC, 1 LIMIT ?1",
             )
             .map_err(|e| self.sqlite(e))?;

@@ -36,6 +36,7 @@ fn run(id: &str, branch: &str, created_ms: u64) -> RunRecord {
         denials: vec![],
         warnings: vec![],
         notified: false,
+        rerun_of: None,
     }
 }
 
@@ -169,13 +170,15 @@ fn deliveries_recorded_before_the_per_tenant_key_still_deduplicate() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("runs.db");
     drop(Store::open(&path).unwrap());
-    // A store at schema 2, with a delivery recorded under the old key.
+    // A store at schema 2 (without what later migrations add), with a delivery
+    // recorded under the old key.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
         "DROP TABLE deliveries;
          CREATE TABLE deliveries (delivery_id TEXT PRIMARY KEY, tenant TEXT NOT NULL,
              event TEXT NOT NULL, received_ms INTEGER NOT NULL, run_id TEXT, outcome TEXT NOT NULL);
          INSERT INTO deliveries VALUES ('old-1', 'acme', 'push', 1, 'r1', 'run');
+         ALTER TABLE attempts DROP COLUMN reused_from;
          PRAGMA user_version = 2;",
     )
     .unwrap();

@@ -8,7 +8,7 @@ use crate::model::RunTrigger;
 use crate::settings::{SecretUse, TenantSettings};
 
 /// What a stage's tools may use, as the orchestrator puts it on the task.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StageGrants {
     /// The stage asked for the network and its tenant grants it for this event.
     pub network: bool,

@@ -7,10 +7,12 @@
 mod approval;
 mod clone_url;
 mod grants;
+mod rerun;
 
 pub use approval::{Approvers, Decider, may_decide};
 pub use clone_url::check_clone_url;
 pub use grants::{StageGrants, check_plan, grants, withheld_from_pull_request};
+pub use rerun::rerun_grants;
 
 /// Whether `part` is one segment of a GitHub `owner/name`: letters, digits, `-`, `_`
 /// and `.`, not starting with `.` or `-` (so never `.` or `..`), at most 100 long.

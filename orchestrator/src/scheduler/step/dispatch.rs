@@ -49,7 +49,17 @@ impl Step<'_> {
             "{} attempt {attempt} sent to {topic} (plugin {})",
             spec.name, spec.plugin
         );
-        let data = serde_json::json!({ "topic": topic, "plugin": spec.plugin, "deadline_ms": deadline_ms });
+        // The grants it was sent with: a re-run of this run never gets more.
+        let grants = crate::trust::StageGrants {
+            network: message.network_allowed,
+            secrets: message.secrets_granted.clone(),
+            push_repository: message.push_repository.clone(),
+            image_repository: message.image_repository.clone(),
+        };
+        let data = serde_json::json!({
+            "topic": topic, "plugin": spec.plugin, "deadline_ms": deadline_ms,
+            "grants": grants, "plugin_digest": message.plugin_digest,
+        });
         self.record(
             Event::new(EventKind::StageDispatched, sent)
                 .stage(&spec.name)
@@ -81,7 +91,12 @@ impl Step<'_> {
         let deadline_ms = self.now + spec.timeout.as_millis() as u64;
         let trigger = &self.run.trigger;
         // The stage asks and the tenant grants; a pull request gets less (trust.rs).
-        let grants = crate::trust::grants(spec, trigger, self.tenant);
+        let grants = self.stage_grants(spec);
+        // A re-run stage runs only with the plugin file its original attempt ran.
+        let plugin_digest = (stage_name == spec.name)
+            .then(|| self.run.rerun_of.as_ref()?.pin(stage_name)?.plugin.as_ref())
+            .flatten()
+            .map(|p| p.digest.clone());
         let message = TaskMessage {
             version: MESSAGE_VERSION,
             task: Task {
@@ -102,8 +117,19 @@ impl Step<'_> {
             secrets_granted: grants.secrets,
             push_repository: grants.push_repository,
             image_repository: grants.image_repository,
+            plugin_digest,
         };
         (message, deadline_ms)
+    }
+
+    /// What the stage may use: the rules' grants for this run's trigger and tenant, in a
+    /// re-run narrowed to what the original attempt was sent with.
+    fn stage_grants(&self, spec: &StageSpec) -> crate::trust::StageGrants {
+        let now = crate::trust::grants(spec, &self.run.trigger, self.tenant);
+        let original = (self.run.rerun_of.as_ref())
+            .and_then(|r| r.pin(&spec.name))
+            .and_then(|p| p.grants.as_ref());
+        crate::trust::rerun_grants(now, original)
     }
 
     /// The stage's config; for the built-in `build` plugin, the image name and whether
@@ -113,7 +139,7 @@ impl Step<'_> {
         if spec.plugin != "build" {
             return Self::stage_config(spec, &[]);
         }
-        let grants = crate::trust::grants(spec, &self.run.trigger, self.tenant);
+        let grants = self.stage_grants(spec);
         let mut extra = Vec::new();
         if let Some(image) = &grants.image_repository {
             extra.push(("repository", image.as_str()));

@@ -51,6 +51,7 @@ fn attempt(stage: &str, findings: Vec<Finding>) -> AttemptRow {
             metrics: Vec::new(),
             truncated: false,
         }),
+        reused_from: None,
     }
 }
 
@@ -82,6 +83,7 @@ fn run(stages: Vec<StageRecord>) -> RunRecord {
         denials: Vec::new(),
         warnings: Vec::new(),
         notified: false,
+        rerun_of: None,
     }
 }
 

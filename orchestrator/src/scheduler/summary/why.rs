@@ -131,6 +131,7 @@ mod tests {
             failure_message: failure.map(str::to_string),
             duration_ms: None,
             report,
+            reused_from: None,
         }
     }
 

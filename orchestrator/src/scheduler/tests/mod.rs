@@ -7,6 +7,7 @@ mod concurrency;
 mod gates;
 mod matrix;
 mod replies;
+mod rerun;
 mod runs;
 mod stages;
 

@@ -1,0 +1,343 @@
+//! Re-running what failed through the real server (HTTP, SQLite, the in-memory bus):
+//! a run whose test stage failed is re-run with `POST /api/runs/{id}/rerun`, reusing
+//! lint and build and running test with the digest its first attempt reported; a
+//! re-run whose pinned plugin no agent announces any more is refused with 409; the
+//! dashboard's form does the same with the login cookie.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+
+use bosun_bus::inventory::{InventoryMessage, InventoryPlugin};
+use bosun_bus::messages::{self, AgentReply, MESSAGE_VERSION, ResultMessage, TaskMessage};
+use bosun_bus::{Bus, MemoryBus, Outcome, PluginId, StageResult, topics};
+use bosun_orchestrator::settings::{Secret, TenantSettings};
+use harness::*;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+const OPERATOR_TOKEN: &str = "operator-token";
+const ACME_TOKEN: &str = "acme-token";
+const BRAVO_TOKEN: &str = "bravo-token";
+const PIPELINE: &str = "pipeline:
+  stages:
+    - name: lint
+    - name: build
+      needs: [lint]
+    - name: test
+      needs: [build]
+";
+
+fn value(v: &str) -> Secret {
+    Secret {
+        value: Some(v.into()),
+        env: None,
+    }
+}
+
+async fn start(path: &Path) -> Server {
+    let acme = TenantSettings {
+        api_token: value(ACME_TOKEN),
+        ..tenant("acme")
+    };
+    let bravo = TenantSettings {
+        api_token: value(BRAVO_TOKEN),
+        ..tenant("bravo")
+    };
+    let mut s = settings(path, vec![acme, bravo]);
+    s.api_token = value(OPERATOR_TOKEN);
+    Server::start(s, MemoryBus::new()).await
+}
+
+fn digest(stage: &str, build: u32) -> String {
+    format!("sha256:{stage}-build-{build}")
+}
+
+/// Announce, as agent `agent-1` does every 30 s, the lint and build plugins (build 1)
+/// and the test plugin at build `test_build`.
+async fn announce(bus: &MemoryBus, test_build: u32) {
+    let plugin = |name: &str, build: u32| InventoryPlugin {
+        name: name.into(),
+        version: "1.0.0".into(),
+        kind: "stage".into(),
+        digest: digest(name, build),
+        source: "builtin".into(),
+    };
+    let inventory = AgentReply::Inventory(InventoryMessage {
+        version: MESSAGE_VERSION,
+        agent_id: "agent-1".into(),
+        stages: vec!["lint".into(), "build".into(), "test".into()],
+        plugins: vec![
+            plugin("lint", 1),
+            plugin("build", 1),
+            plugin("test", test_build),
+        ],
+        sent_unix_ms: 0,
+    });
+    bus.publish(
+        topics::AGENT_RESULTS,
+        "agent-1",
+        messages::encode(&inventory),
+    )
+    .await
+    .unwrap();
+}
+
+/// A stand-in agent for lint, build and test reporting each stage's plugin (build
+/// 1): the test stage fails the first time it runs and passes after. Every task it
+/// got is kept.
+fn agent(bus: &MemoryBus) -> Arc<Mutex<Vec<TaskMessage>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let tests_run = Arc::new(AtomicU32::new(0));
+    for stage in ["lint", "build", "test"] {
+        let bus = bus.clone();
+        let seen = Arc::clone(&seen);
+        let tests_run = Arc::clone(&tests_run);
+        tokio::spawn(async move {
+            let topic = vec![topics::stage_topic(stage)];
+            let mut subscription = bus.subscribe("bosun-agent-test", &topic).await.unwrap();
+            while let Ok(delivery) = subscription.next().await {
+                let task: TaskMessage = messages::decode(&delivery.record.payload).unwrap();
+                seen.lock().unwrap().push(task.clone());
+                let outcome = if stage == "test" && tests_run.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                };
+                let reply = AgentReply::Stage(ResultMessage {
+                    version: MESSAGE_VERSION,
+                    agent_id: "agent-1".into(),
+                    result: StageResult {
+                        task_id: task.task.id(),
+                        plugin: Some(PluginId {
+                            name: stage.into(),
+                            version: "1.0.0".into(),
+                            digest: digest(stage, 1),
+                        }),
+                        report: Some(report(outcome, &format!("{stage} {outcome:?}"))),
+                        failure: None,
+                        logs: vec![],
+                        logs_dropped_bytes: 0,
+                        duration_ms: 1,
+                    },
+                });
+                bus.publish(
+                    topics::AGENT_RESULTS,
+                    &task.task.run_id,
+                    messages::encode(&reply),
+                )
+                .await
+                .unwrap();
+                subscription.ack(&delivery).await.unwrap();
+            }
+        });
+    }
+    seen
+}
+
+async fn post(server: &Server, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}{path}", server.base))
+        .json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+async fn get(server: &Server, path: &str) -> Value {
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}", server.base))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{path}");
+    response.json().await.unwrap()
+}
+
+/// A push of acme/shop whose run fails at its test stage; its id.
+async fn failed_run(server: &Server, path: &Path) -> String {
+    let (url, sha) = git_repo(&path.join("acme-shop"), &[(".bosun.yml", PIPELINE)]);
+    let body = push_payload("acme", &url, &sha, "main");
+    let (status, json) = server
+        .deliver("acme-1", "push", &body, Some(&sign(SECRET, &body)))
+        .await;
+    assert_eq!(status, 202, "{json}");
+    let run_id = json["run_id"].as_str().unwrap().to_string();
+    wait_for(server, &run_id, "failure").await;
+    run_id
+}
+
+/// Wait until the agents' announcement reached the store.
+async fn announced(server: &Server, test_build: u32) {
+    announce(&server.bus, test_build).await;
+    let expected = digest("test", test_build);
+    let seen = eventually(std::time::Duration::from_secs(10), || {
+        server.store().agents().unwrap().iter().any(|a| {
+            a.plugins
+                .iter()
+                .any(|p| p.name == "test" && p.digest == expected)
+        })
+    })
+    .await;
+    assert!(seen, "the inventory with {expected} was not stored");
+}
+
+#[tokio::test]
+async fn rerun_of_a_failed_test_stage_reuses_lint_and_build_and_pins_the_test_digest() {
+    let (_dir, path) = temp();
+    let server = start(&path).await;
+    let seen = agent(&server.bus);
+    let original = failed_run(&server, &path).await;
+    announced(&server, 1).await;
+    let rerun = format!("/api/runs/{original}/rerun");
+
+    // Only those who may start runs through the API: no token, another tenant's.
+    let (code, _) = post(&server, &rerun, None, json!({})).await;
+    assert_eq!(code, 401);
+    let (code, json) = post(&server, &rerun, Some(BRAVO_TOKEN), json!({})).await;
+    assert_eq!(code, 404, "another tenant's run is not found: {json}");
+    let (code, json) = post(&server, &rerun, Some(ACME_TOKEN), json!({"stage": "tset"})).await;
+    assert_eq!(code, 400, "{json}");
+    let (code, json) = post(&server, &rerun, Some(ACME_TOKEN), json!({"stage": "lint"})).await;
+    assert_eq!(code, 409, "lint passed: {json}");
+
+    let (code, json) = post(&server, &rerun, Some(ACME_TOKEN), json!({})).await;
+    assert_eq!(code, 202, "{json}");
+    assert_eq!(json["rerun"], json!(["test"]));
+    assert_eq!(json["reused"], json!(["lint", "build"]));
+    let run_id = json["run_id"].as_str().unwrap().to_string();
+    wait_for(&server, &run_id, "success").await;
+
+    // The agent ran only test for the re-run, pinned to its first attempt's digest.
+    let tasks: Vec<TaskMessage> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|t| t.task.run_id == run_id)
+        .cloned()
+        .collect();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0].task.stage, "test");
+    assert_eq!(
+        tasks[0].plugin_digest.as_deref(),
+        Some(digest("test", 1).as_str())
+    );
+
+    // The API shows the re-run, the reused stages and their copied attempts.
+    let detail = get(&server, &format!("/api/runs/{run_id}")).await;
+    let run = &detail["run"];
+    assert_eq!(run["rerun_of"]["run_id"], json!(original));
+    assert_eq!(run["rerun_of"]["pins"][0]["stage"], "test");
+    assert_eq!(
+        run["rerun_of"]["pins"][0]["plugin"]["digest"],
+        json!(digest("test", 1))
+    );
+    let first = get(&server, &format!("/api/runs/{original}")).await;
+    assert_eq!(run["config_source"], first["run"]["config_source"]);
+    assert_eq!(run["trigger"], first["run"]["trigger"]);
+    for (index, name) in ["lint", "build"].iter().enumerate() {
+        assert_eq!(run["stages"][index]["name"], *name);
+        assert_eq!(run["stages"][index]["state"], "success");
+        assert_eq!(run["stages"][index]["reused_from"], json!(original));
+    }
+    assert!(run["stages"][2].get("reused_from").is_none(), "{run}");
+    let attempts = detail["attempts"].as_array().unwrap();
+    let reused: Vec<&str> = attempts
+        .iter()
+        .filter(|a| a["reused_from"] == json!(original))
+        .map(|a| a["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(reused, ["lint", "build"]);
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a["plugin_digest"].as_str().is_some())
+    );
+
+    // The run page says so, and marks the reused rows.
+    let page = reqwest::Client::new()
+        .get(format!("{}/runs/{run_id}", server.base))
+        .header("Cookie", format!("bosun_token={OPERATOR_TOKEN}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Re-run of run"), "{page}");
+    assert!(page.contains(&original), "{page}");
+    assert!(page.contains("plugin digests pinned"), "{page}");
+    // A re-run of a run in flight or that passed is refused.
+    let (code, json) = post(
+        &server,
+        &format!("/api/runs/{run_id}/rerun"),
+        Some(ACME_TOKEN),
+        json!({}),
+    )
+    .await;
+    assert_eq!(code, 409, "{json}");
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing to re-run"),
+        "{json}"
+    );
+}
+
+#[tokio::test]
+async fn rerun_whose_pinned_plugin_is_gone_is_refused_with_409() {
+    let (_dir, path) = temp();
+    let server = start(&path).await;
+    agent(&server.bus);
+    let original = failed_run(&server, &path).await;
+    // The agents now have another build of the test plugin.
+    announced(&server, 2).await;
+    let rerun = format!("/api/runs/{original}/rerun");
+    let (code, json) = post(&server, &rerun, Some(OPERATOR_TOKEN), json!({})).await;
+    assert_eq!(code, 409, "{json}");
+    let message = json["error"].as_str().unwrap();
+    assert!(message.contains("plugin test@1.0.0"), "{message}");
+    assert!(message.contains(&digest("test", 1)), "{message}");
+    assert!(message.contains(&digest("test", 2)), "{message}");
+    let runs = server.store().list_runs(&Default::default()).unwrap();
+    assert_eq!(runs.len(), 1, "no run was made");
+
+    // The dashboard's form answers with a page saying why, then with the new run.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = |stage: &str| {
+        client
+            .post(format!("{}/runs/{original}/rerun", server.base))
+            .header("Cookie", format!("bosun_token={OPERATOR_TOKEN}"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(format!("stage={stage}"))
+            .send()
+    };
+    let refused = form("test").await.unwrap();
+    assert_eq!(refused.status().as_u16(), 409);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains(&digest("test", 1)), "{page}");
+    announced(&server, 1).await;
+    let started = form("test").await.unwrap();
+    assert_eq!(started.status().as_u16(), 303);
+    let location = started.headers()["location"].to_str().unwrap().to_string();
+    let run_id = location.strip_prefix("/runs/").unwrap().to_string();
+    wait_for(&server, &run_id, "success").await;
+    // Without the cookie the form leads to the login.
+    let anonymous = client
+        .post(format!("{}/runs/{original}/rerun", server.base))
+        .body("stage=")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 303);
+    assert_eq!(anonymous.headers()["location"], "/login");
+}
