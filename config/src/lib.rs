@@ -108,6 +108,7 @@ mod reader;
 mod scan;
 mod services;
 mod stage;
+mod stage_rules;
 mod validate;
 mod when;
 
