@@ -170,6 +170,7 @@ async fn publish(bus: &KafkaBus, url: &str, task: Task) {
         secrets_granted: Vec::new(),
         push_repository: None,
         image_repository: None,
+        artifacts: None,
         task,
     };
     let key = message.task.run_id.clone();

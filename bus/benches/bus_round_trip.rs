@@ -121,6 +121,7 @@ fn task(run_id: &str) -> TaskMessage {
         secrets_granted: Vec::new(),
         push_repository: None,
         image_repository: None,
+        artifacts: None,
     }
 }
 

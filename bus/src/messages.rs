@@ -36,6 +36,10 @@ pub struct TaskMessage {
     /// operator's name for the repository); none: no image builds.
     #[serde(default)]
     pub image_repository: Option<String>,
+    /// The files the step keeps and the stages' files it reads, with the token that
+    /// lets this attempt do both; none for stages without artifacts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<crate::artifacts::TaskArtifacts>,
 }
 
 /// A stage result, published by an agent on `agent.results`.

@@ -30,6 +30,7 @@ fn task_message(run_id: &str) -> TaskMessage {
         secrets_granted: Vec::new(),
         push_repository: None,
         image_repository: None,
+        artifacts: None,
     }
 }
 

@@ -38,6 +38,7 @@ const STAGE_KEYS: Keys = Keys {
         "cache",
         "reports",
         "services",
+        "artifacts",
         "matrix",
         "fail_fast",
         "max_parallel",

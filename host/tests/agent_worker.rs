@@ -60,6 +60,7 @@ fn task_message(url: &str, commit: &str, plugin: &str) -> TaskMessage {
         secrets_granted: Vec::new(),
         push_repository: None,
         image_repository: None,
+        artifacts: None,
     }
 }
 

@@ -6,6 +6,7 @@
 //! connection's lock, so the renderers are tested without a server; the handlers only
 //! read, render and map store errors to an error page.
 
+mod artifacts;
 mod dead_letters;
 mod html;
 mod live;
@@ -62,6 +63,10 @@ where
         .route(
             "/runs/{id}/stages/{stage}/attempts/{attempt}/logs",
             get(logs::show),
+        )
+        .route(
+            "/runs/{id}/artifacts/{stage}/{*path}",
+            get(artifacts::download),
         )
         .route("/stats", get(stats::show))
         .route("/plugins", get(plugins::show))

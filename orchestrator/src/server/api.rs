@@ -207,7 +207,7 @@ fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Answer> {
 /// Reads need a token too when the server has one: the operator's reads everything, a
 /// tenant's only its own runs (another tenant's run is "not found", not "forbidden",
 /// so its existence does not leak).
-fn may_read_run(state: &AppState, headers: &HeaderMap, id: &str) -> Result<(), Answer> {
+pub(super) fn may_read_run(state: &AppState, headers: &HeaderMap, id: &str) -> Result<(), Answer> {
     match caller(state, headers)? {
         Caller::Operator => Ok(()),
         Caller::Tenant(own) => match run_tenant(state, id) {

@@ -5,6 +5,7 @@
 //! One file per part: `tenant.rs` (a tenant, its policies and pull requests),
 //! `secrets.rs` (secrets and secret grants), `warnings.rs` (what start-up warns about).
 
+mod artifacts;
 mod secrets;
 mod tenant;
 mod warnings;
@@ -12,6 +13,7 @@ mod warnings;
 #[cfg(test)]
 mod tests;
 
+pub use artifacts::ArtifactSettings;
 pub use secrets::{Secret, SecretGrant, SecretUse};
 pub use tenant::{ForkRuns, PolicySettings, PullRequestSettings, TenantSettings};
 
@@ -141,6 +143,9 @@ pub struct ServerSettings {
     /// and a webhook's body (else the delivery is answered 408).
     #[serde(default = "default_read_timeout")]
     pub read_timeout_secs: u64,
+    /// Where command steps' kept files are stored, and how much a run may keep.
+    #[serde(default)]
+    pub artifacts: ArtifactSettings,
 }
 
 impl Default for ServerSettings {
@@ -160,6 +165,7 @@ impl Default for ServerSettings {
             clone_schemes: default_clone_schemes(),
             webhook_body_budget_mib: default_webhook_body_budget(),
             read_timeout_secs: default_read_timeout(),
+            artifacts: ArtifactSettings::default(),
         }
     }
 }
@@ -221,6 +227,14 @@ impl ServerSettings {
     /// How long a gate may go unanswered.
     pub fn gate_timeout(&self) -> Duration {
         Duration::from_secs(self.gate_timeout_secs.max(1))
+    }
+
+    /// The folder kept files are stored in.
+    pub fn artifacts_dir(&self) -> PathBuf {
+        self.artifacts
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.work_dir.join("artifacts"))
     }
 
     /// The dashboard's base URL.

@@ -102,6 +102,7 @@ impl Step<'_> {
             secrets_granted: grants.secrets,
             push_repository: grants.push_repository,
             image_repository: grants.image_repository,
+            artifacts: self.task_artifacts(spec, stage_name, attempt),
         };
         (message, deadline_ms)
     }
