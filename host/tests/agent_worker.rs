@@ -78,6 +78,7 @@ async fn start_agent(bus: Arc<MemoryBus>, work: &Path) -> tokio::sync::watch::Se
         shutdown_grace: Duration::from_secs(5),
         dead_letter: DeadLetterRule::new(2),
         secrets: vec![],
+        orchestrator_url: None,
     };
     let agent = Agent::new(
         settings,
@@ -385,6 +386,7 @@ async fn a_cancelled_runs_tool_is_stopped_rather_than_left_to_run_on() {
             shutdown_grace: Duration::from_secs(5),
             dead_letter: DeadLetterRule::new(2),
             secrets: vec![],
+            orchestrator_url: None,
         },
         bus.clone(),
         registry,
