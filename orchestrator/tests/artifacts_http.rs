@@ -178,7 +178,7 @@ async fn artifacts_are_uploaded_with_the_attempts_token_read_by_the_stage_that_n
     for elsewhere in [
         format!("{run}/test/1/dist/app.txt"),
         format!("{run}/build/2/dist/app.txt"),
-        format!("other-run/build/1/dist/app.txt"),
+        "other-run/build/1/dist/app.txt".to_string(),
     ] {
         let (code, why) = put(&server, &elsewhere, Some(token), app, Some(&app_sha)).await;
         assert_eq!(code, 403, "{elsewhere}: {why}");
