@@ -99,6 +99,11 @@ pub struct AgentArgs {
     /// WORK_DIR/step-cache; least recently used first out).
     #[arg(long, default_value_t = 2048, env = "BOSUN_STEP_CACHE_MIB")]
     step_cache_mib: u64,
+    /// The orchestrator's URL (`http://HOST:PORT`, as this host reaches it): command
+    /// steps' artifacts are uploaded to and downloaded from it, with each task's own
+    /// token. Without it, a stage that keeps or reads artifacts fails on this agent.
+    #[arg(long, value_name = "URL", env = "BOSUN_ORCHESTRATOR_URL")]
+    orchestrator_url: Option<String>,
 }
 
 /// What the Docker runner of an agent is given besides its id.
@@ -272,6 +277,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         shutdown_grace: Duration::from_secs(args.shutdown_grace),
         dead_letter: DeadLetterRule::new(args.max_deliveries),
         secrets,
+        orchestrator_url: args.orchestrator_url.clone(),
     };
     std::fs::create_dir_all(&args.work_dir)
         .with_context(|| format!("cannot create {}", args.work_dir.display()))?;
@@ -318,6 +324,11 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("shutting down: finishing tasks in flight");
         let _ = stop.send(true);
     });
+    if let Some(url) = &args.orchestrator_url {
+        bosun_host::artifacts::ArtifactClient::new(url)
+            .map_err(anyhow::Error::msg)
+            .context("--orchestrator-url")?;
+    }
     println!(
         "bosun agent {agent_id}: stages {} on {} (tools: {}); health on http://{bound}/healthz",
         args.stages.join(","),

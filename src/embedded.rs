@@ -93,6 +93,11 @@ impl Embedded {
         for refusal in registry.refused() {
             tracing::warn!(reason = %refusal.reason, "plugin refused");
         }
+        // Bound first: the agent uploads and downloads artifacts through it.
+        let listener = tokio::net::TcpListener::bind(&options.settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", options.settings.listen))?;
+        let base_url = reachable_url(listener.local_addr()?);
         let workspaces = options.work_dir.join("workspaces");
         std::fs::create_dir_all(&workspaces)
             .with_context(|| format!("cannot create {}", workspaces.display()))?;
@@ -104,6 +109,7 @@ impl Embedded {
                 shutdown_grace: Duration::from_secs(5),
                 dead_letter: DeadLetterRule::new(5),
                 secrets: Vec::new(),
+                orchestrator_url: Some(base_url.clone()),
             },
             Arc::clone(&shared_bus),
             Arc::clone(&registry),
@@ -150,10 +156,6 @@ impl Embedded {
             reads: Arc::new(Mutex::new(reads)),
             extra_metrics: Some(Arc::new(move || agent_metrics.render())),
         });
-        let listener = tokio::net::TcpListener::bind(&settings.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let base_url = format!("http://{}", listener.local_addr()?);
         let listener = GuardedListener::new(listener, settings.read_timeout());
         let mut http_stop = stopped;
         tasks.push(tokio::spawn(async move {
@@ -182,4 +184,19 @@ impl Embedded {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
     }
+}
+
+/// `http://ADDR` of a bound listener, as this host reaches it (a wildcard address is
+/// reached on the loopback).
+fn reachable_url(bound: std::net::SocketAddr) -> String {
+    let ip = match bound.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        }
+        ip => ip,
+    };
+    format!("http://{}", std::net::SocketAddr::new(ip, bound.port()))
 }

@@ -115,6 +115,7 @@ async fn publish(bus: &KafkaBus, url: &str, task: Task) {
         push_repository: None,
         image_repository: None,
         plugin_digest: None,
+        artifacts: None,
         task,
     };
     let key = message.task.run_id.clone();

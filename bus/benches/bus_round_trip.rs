@@ -122,6 +122,7 @@ fn task(run_id: &str) -> TaskMessage {
         push_repository: None,
         image_repository: None,
         plugin_digest: None,
+        artifacts: None,
     }
 }
 

@@ -5,6 +5,7 @@
 //! Nothing here links wasmtime: the orchestrator depends on this crate, and the agent
 //! host converts between these types and the plugin bindings.
 
+pub mod artifacts;
 pub mod dead_letter;
 pub mod ids;
 pub mod inventory;

@@ -41,6 +41,10 @@ pub struct TaskMessage {
     /// the task. None: whatever the agent has loaded under the name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin_digest: Option<String>,
+    /// The files the step keeps and the stages' files it reads, with the token that
+    /// lets this attempt do both; none for stages without artifacts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<crate::artifacts::TaskArtifacts>,
 }
 
 /// A stage result, published by an agent on `agent.results`.

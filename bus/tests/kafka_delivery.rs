@@ -32,6 +32,7 @@ fn task_message(run_id: &str) -> TaskMessage {
         push_repository: None,
         image_repository: None,
         plugin_digest: None,
+        artifacts: None,
     }
 }
 

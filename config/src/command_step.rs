@@ -1,7 +1,9 @@
-//! A stage's own commands: `image`, `commands`, `env`, `cache` and `reports`, read into
+//! A stage's own commands: `image`, `commands`, `env`, `cache`, `reports`, `services`
+//! and `artifacts` (`artifacts.rs`), read into
 //! a [`CommandStep`] that the built-in `commands` plugin runs. The step travels to the
 //! agent as JSON in the task's reserved `bosun.step` setting.
 
+use super::artifacts::read_artifacts;
 use super::positions::YamlPath;
 use super::reader::{Keys, Reader, describe, scalar_text};
 use super::services::{ServiceSpec, read_services};
@@ -20,7 +22,15 @@ pub const REPORT_KINDS: &[&str] = &[
     "junit", "coverage", "sarif", "pylint", "eslint", "bandit", "trivy",
 ];
 /// The keys that make a stage a command step.
-pub(crate) const STEP_KEYS: &[&str] = &["image", "commands", "env", "cache", "reports", "services"];
+pub(crate) const STEP_KEYS: &[&str] = &[
+    "image",
+    "commands",
+    "env",
+    "cache",
+    "reports",
+    "services",
+    "artifacts",
+];
 
 const MAX_COMMANDS: usize = 200;
 const MAX_COMMAND_BYTES: usize = 64 << 10;
@@ -49,6 +59,10 @@ pub struct CommandStep {
     pub reports: Vec<(String, Vec<String>)>,
     /// Containers started before the commands, reachable by name.
     pub services: Vec<ServiceSpec>,
+    /// Files kept with the attempt after the commands (globs in the workspace or under
+    /// `/out/`); the agent keeps them, so the JSON leaves them out when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<String>,
 }
 
 /// What a step keeps between runs, and what selects the cache.
@@ -109,6 +123,9 @@ pub(crate) fn read_command_step(
     }
     if let Some(value) = map.get("services") {
         step.services = read_services(reader, value, &path.key("services"), scope);
+    }
+    if let Some(value) = map.get("artifacts") {
+        step.artifacts = read_artifacts(reader, value, &path.key("artifacts"), scope);
     }
     (reader.problem_count() == before).then_some(step)
 }

@@ -93,6 +93,7 @@
 //! the offending key, with a `help:` line when it has a suggestion (a misspelt key, a
 //! stage name close to an unknown one, a duration without a unit).
 
+mod artifacts;
 mod command_step;
 mod duration;
 mod error;
@@ -117,6 +118,7 @@ mod problem_tests;
 #[cfg(test)]
 mod tests;
 
+pub use artifacts::check_pattern as check_artifact_pattern;
 pub use command_step::{
     COMMANDS_PLUGIN, COMMANDS_POOL, CacheSpec, CommandStep, REPORT_KINDS, STEP_KEY,
 };

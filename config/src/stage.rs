@@ -35,6 +35,7 @@ const STAGE_KEYS: Keys = Keys {
         "cache",
         "reports",
         "services",
+        "artifacts",
         "matrix",
         "fail_fast",
         "max_parallel",

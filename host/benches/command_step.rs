@@ -124,6 +124,7 @@ fn context(checkout: &Path, out: &Path) -> ContainerContext {
         secrets_granted: Vec::new(),
         push_repository: None,
         image_repository: None,
+        artifacts: None,
     }
 }
 

@@ -47,6 +47,7 @@ fn main() {
         secrets_granted: Vec::new(),
         push_repository: None,
         image_repository: None,
+        artifacts: None,
     };
     let argv = ["echo", "hello from a tool"];
     let runner = rt

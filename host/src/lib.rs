@@ -4,6 +4,7 @@
 //! keeps the set of loaded plugins in step with the plugin folders.
 
 pub mod agent;
+pub mod artifacts;
 pub mod bindings;
 pub mod cache;
 pub mod capabilities;

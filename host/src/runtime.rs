@@ -1,5 +1,6 @@
 //! The plugin runtime: load and check components, then call them in fresh sandboxed stores.
 
+use crate::artifacts::StepArtifacts;
 use crate::bindings::bosun::agent::{containers, log as wit_log, types as wit_types};
 use crate::bindings::exports::bosun::agent::{notifier_plugin, policy_plugin, stage_plugin};
 use crate::bindings::{Decision, PluginInfo, PolicyInput, RunSummary};
@@ -392,6 +393,20 @@ impl PluginRuntime {
         call: &StageCall,
         until: Option<Instant>,
     ) -> StageResult {
+        self.run_stage_with_artifacts(plugin, task, call, until, None)
+            .await
+    }
+
+    /// [`run_stage_until`](Self::run_stage_until) for a command step that reads the
+    /// files of the stages it needs and keeps files of its own (`artifacts`).
+    pub async fn run_stage_with_artifacts(
+        &self,
+        plugin: &LoadedPlugin,
+        task: &Task,
+        call: &StageCall,
+        until: Option<Instant>,
+        artifacts: Option<Arc<StepArtifacts>>,
+    ) -> StageResult {
         let span = tracing::info_span!(
             "stage",
             run_id = %task.run_id,
@@ -399,7 +414,7 @@ impl PluginRuntime {
             attempt = task.attempt,
             plugin = %plugin.id.name,
         );
-        self.run_stage_inner(plugin, task, call, until)
+        self.run_stage_inner(plugin, task, call, until, artifacts)
             .instrument(span)
             .await
     }
@@ -410,6 +425,7 @@ impl PluginRuntime {
         task: &Task,
         call: &StageCall,
         until: Option<Instant>,
+        artifacts: Option<Arc<StepArtifacts>>,
     ) -> StageResult {
         let started = Instant::now();
         let limits = self.limits().clone();
@@ -444,6 +460,7 @@ impl PluginRuntime {
                         secrets_granted: call.secrets_granted.clone(),
                         push_repository: call.push_repository.clone(),
                         image_repository: call.image_repository.clone(),
+                        artifacts: artifacts.clone(),
                     },
                 };
                 match self.new_store(

@@ -7,6 +7,7 @@
 //! `agent.policy` and `agent.notify`.
 
 pub use bosun_config as config;
+pub mod artifacts;
 pub mod dashboard;
 pub mod known;
 pub mod metrics;

@@ -412,3 +412,64 @@ fn approval_and_concurrency_are_read_with_their_defaults() {
         assert!(error.contains(expected), "{stage}: {error}");
     }
 }
+
+#[test]
+fn artifacts_are_read_and_travel_in_the_step_only_when_listed() {
+    let config = parse(
+        ".bosun.yml",
+        "pipeline:\n  stages:\n    - name: build\n      image: x\n      commands: [make]\n      artifacts: [\"dist/*.whl\", /out/sbom.json]\n    - name: test\n      image: x\n      commands: [make test]\n",
+    )
+    .unwrap();
+    let build = config.stage("build").unwrap().step.as_ref().unwrap();
+    assert_eq!(build.artifacts, ["dist/*.whl", "/out/sbom.json"]);
+    let json: serde_json::Value = serde_json::from_str(&build.to_json()).unwrap();
+    assert_eq!(json["artifacts"][1], "/out/sbom.json");
+    let test = config.stage("test").unwrap().step.as_ref().unwrap();
+    assert!(
+        !test.to_json().contains("artifacts"),
+        "a plugin that predates artifacts still reads the step"
+    );
+    let one = parse(
+        ".bosun.yml",
+        "pipeline:\n  stages:\n    - name: b\n      image: x\n      commands: [a]\n      artifacts: dist\n",
+    )
+    .unwrap();
+    assert_eq!(
+        one.stage("b").unwrap().step.as_ref().unwrap().artifacts,
+        ["dist"]
+    );
+}
+
+#[test]
+fn artifact_paths_outside_the_workspace_are_refused_where_they_are_written() {
+    let problem = only(&stages_of(
+        "    - name: t\n      image: x\n      commands: [a]\n      artifacts: [dist, ../../etc/passwd]\n",
+    ));
+    assert_eq!(at(&problem), (6, 25));
+    assert_eq!(
+        problem.message,
+        "stage 't': artifact path \"../../etc/passwd\" must not contain '..'"
+    );
+    let problem = only(&stages_of(
+        "    - name: t\n      image: x\n      commands: [a]\n      artifacts: [/etc/shadow]\n",
+    ));
+    assert!(
+        problem.message.contains("or start with /out/"),
+        "{}",
+        problem.message
+    );
+    let problem = only(&stages_of(
+        "    - name: t\n      image: x\n      commands: [a]\n      artifacts: []\n",
+    ));
+    assert!(
+        problem.message.contains("lists no paths"),
+        "{}",
+        problem.message
+    );
+    let found =
+        super::super::tests::problems(&stages_of("    - name: t\n      artifacts: [dist]\n"));
+    assert!(
+        found.iter().any(|p| p.message.contains("no 'image'")),
+        "artifacts belong to a command step: {found:#?}"
+    );
+}

@@ -285,6 +285,7 @@ mod tests {
             secrets_granted: Vec::new(),
             push_repository: None,
             image_repository: None,
+            artifacts: None,
         };
         let request = ContainerRequest {
             image: "any".into(),

@@ -1,8 +1,10 @@
 //! The agent worker: consume a task, run it, publish the reply on `agent.results`, and
 //! only then acknowledge the task. Three kinds of task share that loop: stage tasks
 //! (fetch the workspace, run the stage's plugin), policy requests and notification
-//! requests (see [`gates`]).
+//! requests (see [`gates`]). A command step's artifacts are read before its plugin
+//! runs and kept after it (see `artifacts.rs`).
 
+mod artifacts;
 mod finished_runs;
 pub mod gates;
 pub mod inventory;
@@ -47,6 +49,9 @@ pub struct AgentSettings {
     /// Named secrets: masked in logs and tool output, available to tools as
     /// `${{ secrets.NAME }}` in their environment.
     pub secrets: Vec<(String, String)>,
+    /// The orchestrator's base URL (`http://HOST:PORT`), where command steps' artifacts
+    /// are uploaded and downloaded; none: a task with artifacts fails on this agent.
+    pub orchestrator_url: Option<String>,
 }
 
 /// A running agent's shared parts.
@@ -59,6 +64,8 @@ pub struct Agent {
     pub metrics: Arc<AgentMetrics>,
     /// Runs with a stage task in flight here, and how many (see `finished_runs`).
     running: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    /// Artifact transfers to the orchestrator, when its URL is known.
+    artifacts: Option<crate::artifacts::ArtifactClient>,
 }
 
 /// The kinds of task an agent consumes, by the stage name that selects them.
@@ -159,7 +166,13 @@ impl Agent {
         workspaces: WorkspaceCache,
         metrics: Arc<AgentMetrics>,
     ) -> Arc<Agent> {
+        let artifacts = settings.orchestrator_url.as_deref().and_then(|url| {
+            crate::artifacts::ArtifactClient::new(url)
+                .inspect_err(|why| tracing::error!(%why, "artifacts are off on this agent"))
+                .ok()
+        });
         Arc::new(Agent {
+            artifacts,
             settings,
             bus,
             registry,
@@ -447,6 +460,10 @@ impl Agent {
             .map_err(|e| e.to_string())?;
         // While the plugin runs, a finished-run announcement stops its tools.
         let _running = self.track(&task.run_id);
+        let artifacts = match self.prepare_artifacts(message, &workspace).await {
+            Ok(artifacts) => artifacts,
+            Err(failure) => return Ok(failed(failure.kind, failure.message)),
+        };
         let call = StageCall {
             workspace: workspace.source.clone(),
             out: workspace.out.clone(),
@@ -466,11 +483,14 @@ impl Agent {
                 .saturating_sub(1_000);
             std::time::Instant::now() + std::time::Duration::from_millis(left)
         });
-        let result = self
+        let mut result = self
             .registry
             .runtime()
-            .run_stage_until(&plugin, task, &call, until)
+            .run_stage_with_artifacts(&plugin, task, &call, until, artifacts.clone())
             .await;
+        if let Some(artifacts) = &artifacts {
+            self.upload_artifacts(message, artifacts, &mut result).await;
+        }
         drop(workspace);
         Ok(result)
     }

@@ -110,6 +110,7 @@ mod tests {
                 shutdown_grace: Duration::from_secs(1),
                 dead_letter: DeadLetterRule::new(2),
                 secrets: vec![],
+                orchestrator_url: None,
             },
             Arc::clone(&shared),
             registry,
@@ -146,6 +147,7 @@ mod tests {
             push_repository: None,
             image_repository: None,
             plugin_digest: Some(pinned.clone()),
+            artifacts: None,
         };
         shared
             .publish(

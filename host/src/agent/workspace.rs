@@ -214,6 +214,21 @@ impl WorkspaceCache {
     }
 }
 
+impl Workspace {
+    /// A folder of the task's own (made empty, readable by the tools' non-root user),
+    /// removed with the task: e.g. the artifacts it reads and keeps.
+    pub fn own_folder(&self, name: &str) -> Result<PathBuf, WorkspaceError> {
+        let path = self.root.join(name);
+        if std::fs::symlink_metadata(&path).is_ok() {
+            std::fs::remove_dir_all(&path).map_err(io(&path))?;
+        }
+        std::fs::create_dir(&path).map_err(io(&path))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .map_err(io(&path))?;
+        Ok(path)
+    }
+}
+
 /// The mirror's checkout of `commit` in `dest`, readable by the tools' non-root user.
 async fn checkout_into(mirror: &Mirror, dest: &Path, commit: &str) -> Result<(), WorkspaceError> {
     mirror.checkout(commit, dest).await?;

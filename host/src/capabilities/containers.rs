@@ -67,6 +67,9 @@ pub struct ContainerContext {
     /// The only image repository this task may build and tag (else `push_repository`);
     /// none of either: no image builds.
     pub image_repository: Option<String>,
+    /// What a command step reads from the stages it needs and keeps for later ones;
+    /// none when its stage has no artifacts.
+    pub artifacts: Option<std::sync::Arc<crate::artifacts::StepArtifacts>>,
 }
 
 /// Something that can run a tool image: the Docker Engine, or plain processes.
@@ -385,6 +388,7 @@ mod tests {
             secrets_granted: vec!["TOKEN".into()],
             push_repository: Some("acme/shop".into()),
             image_repository: None,
+            artifacts: None,
         }
     }
 

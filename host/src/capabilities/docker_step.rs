@@ -1,6 +1,7 @@
 //! Command steps on the Docker Engine: the step's private folders mounted over the
-//! usual hardened container, the cache restored before and saved after, the reports
-//! collected into `/out`.
+//! usual hardened container (and the needed stages' artifacts, read-only), the cache
+//! restored before and saved after, the reports collected into `/out` and the
+//! artifacts kept for the agent to upload.
 
 use super::containers::ContainerContext;
 use super::docker::DockerRunner;
@@ -131,6 +132,14 @@ impl DockerRunner {
                 .iter()
                 .map(|dir| format!("{0}:{0}:ro", dir.display())),
         );
+        // The needed stages' files, as the agent downloaded and checked them.
+        if let Some(inputs) = context.artifacts.as_ref().and_then(|a| a.inputs.as_ref()) {
+            binds.push(format!(
+                "{}:{}:ro",
+                inputs.display(),
+                crate::artifacts::MOUNT
+            ));
+        }
         let env = [
             ("HOME".to_string(), step::HOME.to_string()),
             // The copy belongs to the agent; git would refuse it as another user's.
@@ -238,6 +247,18 @@ impl DockerRunner {
             tracing::warn!(%skipped, "a file the step wrote was not collected");
             stderr.push_str(&format!("\nbosun: not collected: {skipped}"));
         }
+        if let Some(artifacts) = context.artifacts.clone().filter(|a| !a.keep.is_empty()) {
+            let (from, out, secrets) = (
+                dirs.workspace(),
+                context.out.clone(),
+                context.secret_values(),
+            );
+            let kept =
+                blocking(move || Ok(keep_artifacts(&from, &out, &artifacts, &secrets))).await?;
+            for skipped in kept.skipped.iter().chain(&kept.over_cap) {
+                stderr.push_str(&format!("\nbosun: artifact not kept: {skipped}"));
+            }
+        }
         // The step's folders go on another thread: a big checkout takes a while.
         tracing::debug!(
             prepare_ms = prepared.as_millis() as u64,
@@ -260,6 +281,28 @@ impl DockerRunner {
             collected: collected.matched,
         })
     }
+}
+
+/// Copy the step's artifacts out of its folders (whatever its exit code: a failed
+/// step's files help whoever reads why), mask secrets in the text ones, and record
+/// what was kept for the agent.
+fn keep_artifacts(
+    workspace: &std::path::Path,
+    out: &std::path::Path,
+    artifacts: &crate::artifacts::StepArtifacts,
+    secrets: &[String],
+) -> crate::artifacts::Kept {
+    let kept = crate::artifacts::keep::keep(
+        workspace,
+        out,
+        &artifacts.keep,
+        &artifacts.kept,
+        artifacts.max_bytes,
+        &super::mask::Masker::new(secrets),
+    );
+    super::mask::mask_folder(&artifacts.kept, secrets);
+    artifacts.record(kept.clone());
+    kept
 }
 
 /// Run file-system work off the async threads; its error fails the step.

@@ -158,6 +158,7 @@ mod tests {
             secrets_granted: Vec::new(),
             push_repository: None,
             image_repository: None,
+            artifacts: None,
         }
     }
 

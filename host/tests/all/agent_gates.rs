@@ -93,6 +93,7 @@ async fn start() -> Harness {
         shutdown_grace: Duration::from_secs(5),
         dead_letter: DeadLetterRule::new(2),
         secrets: vec![],
+        orchestrator_url: None,
     };
     let work = tempfile::tempdir().unwrap();
     let agent = Agent::new(

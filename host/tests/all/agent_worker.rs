@@ -35,6 +35,7 @@ fn task_message(url: &str, commit: &str, plugin: &str) -> TaskMessage {
         push_repository: None,
         image_repository: None,
         plugin_digest: None,
+        artifacts: None,
     }
 }
 
@@ -52,6 +53,7 @@ async fn start_agent(bus: Arc<MemoryBus>, work: &Path) -> tokio::sync::watch::Se
         shutdown_grace: Duration::from_secs(5),
         dead_letter: DeadLetterRule::new(2),
         secrets: vec![],
+        orchestrator_url: None,
     };
     let agent = Agent::new(
         settings,
@@ -353,6 +355,7 @@ async fn a_cancelled_runs_tool_is_stopped_rather_than_left_to_run_on() {
             shutdown_grace: Duration::from_secs(5),
             dead_letter: DeadLetterRule::new(2),
             secrets: vec![],
+            orchestrator_url: None,
         },
         bus.clone(),
         registry,

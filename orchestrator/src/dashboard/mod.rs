@@ -7,6 +7,7 @@
 //! read, render and map store errors to an error page.
 
 mod approvals;
+mod artifacts;
 mod dead_letters;
 mod html;
 mod live;
@@ -67,6 +68,10 @@ where
         .route(
             "/runs/{id}/stages/{stage}/attempts/{attempt}/logs",
             get(logs::show),
+        )
+        .route(
+            "/runs/{id}/artifacts/{stage}/{*path}",
+            get(artifacts::download),
         )
         .route("/stats", get(stats::show))
         .route("/plugins", get(plugins::show))

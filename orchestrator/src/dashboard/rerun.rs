@@ -168,6 +168,7 @@ mod tests {
             gates: vec![],
             notifications: vec![],
             events: vec![],
+            artifacts: vec![],
         };
         render(&view, 1_700_000_100_000)
     }

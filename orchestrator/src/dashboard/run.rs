@@ -10,7 +10,7 @@ use crate::config;
 use crate::model::{RunRecord, RunStatus, StageState};
 use crate::scheduler::summary;
 use crate::service::now_ms;
-use crate::store::{AttemptRow, EventRow, GateRow, NotificationRow};
+use crate::store::{ArtifactRow, AttemptRow, EventRow, GateRow, NotificationRow};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -30,6 +30,8 @@ pub struct RunView {
     pub notifications: Vec<NotificationRow>,
     /// Its audit log.
     pub events: Vec<EventRow>,
+    /// The files its stages kept.
+    pub artifacts: Vec<ArtifactRow>,
 }
 
 /// `GET /runs/{id}`
@@ -43,6 +45,7 @@ pub async fn show(State(state): State<DashboardState>, Path(id): Path<String>) -
             gates: s.gates(&id)?,
             notifications: s.notifications(&id)?,
             events: s.events(&id)?,
+            artifacts: s.artifacts(&id)?,
             run,
         }))
     });
@@ -79,6 +82,7 @@ pub fn render(view: &RunView, now_ms: u64) -> String {
     flaky(&mut body, &summary);
     timeline(&mut body, run, now_ms);
     run_sections::stages(&mut body, view, now_ms);
+    super::artifacts::section(&mut body, &run.id, &view.artifacts);
     run_sections::tests(&mut body, view, &summary);
     run_sections::findings(&mut body, view);
     run_sections::gates(&mut body, view);

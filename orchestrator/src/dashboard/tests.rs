@@ -208,6 +208,7 @@ fn view(store: &Store) -> RunView {
         gates: store.gates("r-1").unwrap(),
         notifications: store.notifications("r-1").unwrap(),
         events: store.events("r-1").unwrap(),
+        artifacts: store.artifacts("r-1").unwrap(),
     }
 }
 

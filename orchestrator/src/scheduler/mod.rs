@@ -64,11 +64,14 @@ pub struct Scheduler {
     configs: HashMap<String, Arc<PipelineConfig>>,
     /// What the agents can run, when the orchestrator knows it.
     known: Option<KnownAgents>,
+    /// Signs the tasks' artifact tokens (from the run store).
+    artifact_key: Vec<u8>,
 }
 
 impl Scheduler {
     /// A scheduler over `store`, reloading every unfinished run.
     pub fn open(store: Store, settings: Arc<ServerSettings>) -> Result<Scheduler, SchedulerError> {
+        let artifact_key = store.artifact_key()?;
         let mut scheduler = Scheduler {
             store,
             metrics: Arc::new(OrchestratorMetrics::default()),
@@ -76,6 +79,7 @@ impl Scheduler {
             active: HashMap::new(),
             configs: HashMap::new(),
             known: None,
+            artifact_key,
         };
         for record in scheduler.store.unfinished_runs()? {
             let config = record

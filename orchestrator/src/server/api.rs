@@ -234,7 +234,7 @@ pub(super) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, An
 /// Reads need a token too when the server has one: the operator's reads everything, a
 /// tenant's only its own runs (another tenant's run is "not found", not "forbidden",
 /// so its existence does not leak).
-fn may_read_run(state: &AppState, headers: &HeaderMap, id: &str) -> Result<(), Answer> {
+pub(super) fn may_read_run(state: &AppState, headers: &HeaderMap, id: &str) -> Result<(), Answer> {
     let caller = caller(state, headers)?;
     let Some(own) = caller.tenant() else {
         return Ok(());

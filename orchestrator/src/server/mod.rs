@@ -1,8 +1,10 @@
 //! The orchestrator's HTTP side (axum): the GitHub webhook, the JSON API the CLI uses,
-//! the HTML dashboard (`crate::dashboard`), `/metrics` and `/healthz`.
+//! the HTML dashboard (`crate::dashboard`), `/metrics` and `/healthz`, and the agents'
+//! artifact uploads and downloads (`artifacts.rs`).
 
 mod api;
 mod approval;
+mod artifacts;
 mod listener;
 mod rerun;
 mod webhook;
@@ -111,6 +113,19 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/runs/{id}/stages/{stage}/attempts/{attempt}/logs",
             get(api::attempt_logs),
+        )
+        .route("/api/runs/{id}/artifacts", get(artifacts::list))
+        .route(
+            "/api/runs/{id}/artifacts/{stage}/{*path}",
+            get(artifacts::download),
+        )
+        .route(
+            "/api/agent/artifacts/{run}/{stage}/{attempt}",
+            get(artifacts::agent_list),
+        )
+        .route(
+            "/api/agent/artifacts/{run}/{stage}/{attempt}/{*path}",
+            get(artifacts::agent_file).put(artifacts::upload),
         )
         .route("/api/dead-letters", get(api::dead_letters))
         .route("/api/agents", get(api::agents))

@@ -6,6 +6,7 @@
 //! `secrets.rs` (secrets and secret grants), `schedule.rs` (a tenant's schedules and
 //! their checks), `warnings.rs` (what start-up warns about).
 
+mod artifacts;
 mod schedule;
 mod secrets;
 mod tenant;
@@ -14,6 +15,7 @@ mod warnings;
 #[cfg(test)]
 mod tests;
 
+pub use artifacts::ArtifactSettings;
 pub use schedule::{CheckedSchedule, ScheduleSettings, is_branch_name};
 pub use secrets::{Secret, SecretGrant, SecretUse};
 pub use tenant::{ForkRuns, PolicySettings, PullRequestSettings, TenantSettings};
@@ -144,6 +146,9 @@ pub struct ServerSettings {
     /// and a webhook's body (else the delivery is answered 408).
     #[serde(default = "default_read_timeout")]
     pub read_timeout_secs: u64,
+    /// Where command steps' kept files are stored, and how much a run may keep.
+    #[serde(default)]
+    pub artifacts: ArtifactSettings,
 }
 
 impl Default for ServerSettings {
@@ -163,6 +168,7 @@ impl Default for ServerSettings {
             clone_schemes: default_clone_schemes(),
             webhook_body_budget_mib: default_webhook_body_budget(),
             read_timeout_secs: default_read_timeout(),
+            artifacts: ArtifactSettings::default(),
         }
     }
 }
@@ -240,6 +246,14 @@ impl ServerSettings {
     /// How long a gate may go unanswered.
     pub fn gate_timeout(&self) -> Duration {
         Duration::from_secs(self.gate_timeout_secs.max(1))
+    }
+
+    /// The folder kept files are stored in.
+    pub fn artifacts_dir(&self) -> PathBuf {
+        self.artifacts
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.work_dir.join("artifacts"))
     }
 
     /// The dashboard's base URL.

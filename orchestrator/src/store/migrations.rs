@@ -140,4 +140,23 @@ pub const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE attempts ADD COLUMN reused_from TEXT;
     ",
+    // 6: the files command steps keep, per attempt (the content lives in the artifact
+    // folder by digest), and the key that signs the tasks' artifact tokens.
+    "
+    CREATE TABLE IF NOT EXISTS artifacts (
+        run_id TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        kept_ms INTEGER NOT NULL,
+        PRIMARY KEY (run_id, stage, attempt, path)
+    );
+    CREATE TABLE IF NOT EXISTS artifact_key (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        key BLOB NOT NULL
+    );
+    INSERT OR IGNORE INTO artifact_key (id, key) VALUES (1, randomblob(32));
+    ",
 ];

@@ -5,12 +5,14 @@
 //! One connection writes (the scheduler's); readers (the API) open their own. WAL mode
 //! lets them read while the scheduler writes.
 
+mod artifacts;
 mod migrations;
 mod reads;
 mod reuse;
 mod schedules;
 mod stats;
 
+pub use artifacts::{ArtifactRow, AttemptState};
 pub use reads::{AttemptRow, DeadLetterRow, EventRow, GateRow, NotificationRow, RunFilter, RunRow};
 pub use schedules::ScheduleMark;
 pub use stats::{AgentRow, DailyCount, PluginUse, StageDuration};

@@ -30,6 +30,9 @@ pub struct StepSpec {
     /// Containers started before the commands, reachable by name.
     #[serde(default)]
     pub services: Vec<ServiceSpec>,
+    /// Files kept with the attempt: the agent keeps and uploads them, not the plugin.
+    #[serde(default)]
+    pub artifacts: Vec<String>,
 }
 
 /// A service container the commands talk to.

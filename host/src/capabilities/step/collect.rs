@@ -92,7 +92,7 @@ pub fn collect(workspace: &Path, out: &Path, patterns: &[String]) -> Collected {
     collected
 }
 
-fn matcher(pattern: &str) -> Result<GlobMatcher, String> {
+pub(crate) fn matcher(pattern: &str) -> Result<GlobMatcher, String> {
     GlobBuilder::new(pattern)
         .literal_separator(true)
         .build()
@@ -101,7 +101,7 @@ fn matcher(pattern: &str) -> Result<GlobMatcher, String> {
 }
 
 /// The folders of `pattern` before its first wildcard (`reports/*.xml` → `reports`).
-fn literal_prefix(pattern: &str) -> PathBuf {
+pub(crate) fn literal_prefix(pattern: &str) -> PathBuf {
     let mut parts: Vec<&str> = pattern.split('/').collect();
     parts.pop();
     parts
@@ -111,7 +111,7 @@ fn literal_prefix(pattern: &str) -> PathBuf {
         .collect()
 }
 
-fn walk(
+pub(crate) fn walk(
     root: &Path,
     rel: &Path,
     glob: &GlobMatcher,

@@ -19,6 +19,7 @@ fn context(network_allowed: bool) -> ContainerContext {
         secrets_granted: Vec::new(),
         push_repository: None,
         image_repository: None,
+        artifacts: None,
     }
 }
 

@@ -67,6 +67,7 @@ fn context(dir: &Path, run_id: &str, timeout: Duration) -> ContainerContext {
         secrets_granted: Vec::new(),
         push_repository: None,
         image_repository: None,
+        artifacts: None,
     }
 }
 

@@ -118,6 +118,7 @@ impl Step<'_> {
             push_repository: grants.push_repository,
             image_repository: grants.image_repository,
             plugin_digest,
+            artifacts: self.task_artifacts(spec, stage_name, attempt),
         };
         (message, deadline_ms)
     }

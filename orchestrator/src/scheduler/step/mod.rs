@@ -9,6 +9,7 @@
 
 mod advance;
 mod approval;
+mod artifacts;
 mod concurrency;
 mod dispatch;
 mod finish;
@@ -52,6 +53,8 @@ pub struct Step<'a> {
     pub effects: &'a mut Vec<Effect>,
     /// Other runs' use of concurrency groups (empty when this run's config has none).
     pub groups: Vec<super::groups::GroupUse>,
+    /// Signs the tasks' artifact tokens.
+    pub artifact_key: &'a [u8],
 }
 
 /// What one input's steps buffered: the writes to commit, then the effects to hand out.
@@ -96,6 +99,7 @@ impl Scheduler {
             now,
             journal: &mut out.journal,
             effects: &mut out.effects,
+            artifact_key: &self.artifact_key,
         })
     }
 }
