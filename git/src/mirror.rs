@@ -55,12 +55,7 @@ impl Mirrors {
         check_clone_url(url)?;
         check_commit(commit)?;
         let token = token.filter(|_| takes_token(url));
-        let key = hex::encode(Sha256::digest(url.as_bytes()));
-        let mirror = Mirror {
-            path: self.root.join(&key),
-            url: url.to_string(),
-            key,
-        };
+        let mirror = self.mirror_of(url);
         let known = format!("{}/{commit}", mirror.key);
         if self.is_present(&known) && mirror.path.join("HEAD").exists() {
             return Ok(mirror);
@@ -68,21 +63,10 @@ impl Mirrors {
         let lock = self.lock(&mirror.key);
         let _guard = lock.lock().await;
         if !mirror.path.join("HEAD").exists() {
-            std::fs::create_dir_all(&self.root).map_err(|source| GitError::Io {
-                path: self.root.clone(),
-                source,
-            })?;
-            let path = mirror.path.to_string_lossy();
-            mirror
-                .git("clone", None, token)
-                .run(&["clone", "--quiet", "--mirror", "--", url, &path])
-                .await?;
+            self.clone_into(&mirror, token).await?;
             mirror.require(commit).await?;
         } else if !self.is_present(&known) && !mirror.has(commit).await? {
-            mirror
-                .git("fetch", Some(&mirror.path), token)
-                .run(&["fetch", "--quiet", "--prune", "origin"])
-                .await?;
+            mirror.fetch_all(token).await?;
             mirror.require(commit).await?;
         }
         if let Ok(mut present) = self.present.lock() {
@@ -99,31 +83,38 @@ impl Mirrors {
     pub async fn update(&self, url: &str, token: Option<&str>) -> Result<Mirror, GitError> {
         check_clone_url(url)?;
         let token = token.filter(|_| takes_token(url));
-        let key = hex::encode(Sha256::digest(url.as_bytes()));
-        let mirror = Mirror {
-            path: self.root.join(&key),
-            url: url.to_string(),
-            key,
-        };
+        let mirror = self.mirror_of(url);
         let lock = self.lock(&mirror.key);
         let _guard = lock.lock().await;
         if mirror.path.join("HEAD").exists() {
-            mirror
-                .git("fetch", Some(&mirror.path), token)
-                .run(&["fetch", "--quiet", "--prune", "origin"])
-                .await?;
+            mirror.fetch_all(token).await?;
         } else {
-            std::fs::create_dir_all(&self.root).map_err(|source| GitError::Io {
-                path: self.root.clone(),
-                source,
-            })?;
-            let path = mirror.path.to_string_lossy();
-            mirror
-                .git("clone", None, token)
-                .run(&["clone", "--quiet", "--mirror", "--", url, &path])
-                .await?;
+            self.clone_into(&mirror, token).await?;
         }
         Ok(mirror)
+    }
+
+    /// Where `url`'s mirror lives: a folder named by the hex SHA-256 of the URL.
+    fn mirror_of(&self, url: &str) -> Mirror {
+        let key = hex::encode(Sha256::digest(url.as_bytes()));
+        Mirror {
+            path: self.root.join(&key),
+            url: url.to_string(),
+            key,
+        }
+    }
+
+    /// Clone `mirror` for the first time (the caller holds its lock).
+    async fn clone_into(&self, mirror: &Mirror, token: Option<&str>) -> Result<(), GitError> {
+        std::fs::create_dir_all(&self.root).map_err(|source| GitError::Io {
+            path: self.root.clone(),
+            source,
+        })?;
+        let path = mirror.path.to_string_lossy();
+        mirror
+            .git("clone", None, token)
+            .run(&["clone", "--quiet", "--mirror", "--", &mirror.url, &path])
+            .await
     }
 
     fn lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -167,6 +158,13 @@ impl Mirror {
             dir,
             token,
         }
+    }
+
+    /// Fetch every ref from the origin (the caller holds the mirror's lock).
+    async fn fetch_all(&self, token: Option<&str>) -> Result<(), GitError> {
+        self.git("fetch", Some(&self.path), token)
+            .run(&["fetch", "--quiet", "--prune", "origin"])
+            .await
     }
 
     /// Whether the mirror holds `commit`.
