@@ -2,6 +2,7 @@
 //! agent replies built as agents build them. The harness and result builders are here;
 //! the scenarios are in one module per area.
 
+mod artifacts;
 mod concurrency;
 mod gates;
 mod matrix;
