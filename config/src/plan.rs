@@ -161,6 +161,16 @@ fn stage_text(out: &mut String, stage: &StageSpec) {
         for (kind, paths) in &step.reports {
             row("reports", format!("{kind}: {}", paths.join(", ")));
         }
+        if !step.artifacts.is_empty() {
+            row(
+                "artifacts",
+                format!(
+                    "{} (read by later steps at /artifacts/{}/)",
+                    step.artifacts.join(", "),
+                    stage.name
+                ),
+            );
+        }
     }
     if !stage.with.is_empty() {
         row("with", pairs_text(&stage.with));

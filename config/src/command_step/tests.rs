@@ -424,6 +424,13 @@ fn artifacts_are_read_and_travel_in_the_step_only_when_listed() {
     assert_eq!(build.artifacts, ["dist/*.whl", "/out/sbom.json"]);
     let json: serde_json::Value = serde_json::from_str(&build.to_json()).unwrap();
     assert_eq!(json["artifacts"][1], "/out/sbom.json");
+    let plan = config.plan_text();
+    assert!(
+        plan.contains(
+            "artifacts    dist/*.whl, /out/sbom.json (read by later steps at /artifacts/build/)"
+        ),
+        "{plan}"
+    );
     let test = config.stage("test").unwrap().step.as_ref().unwrap();
     assert!(
         !test.to_json().contains("artifacts"),

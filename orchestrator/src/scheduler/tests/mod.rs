@@ -3,6 +3,7 @@
 //! the scenarios are in one module per area.
 
 mod approvals;
+mod artifacts;
 mod concurrency;
 mod gates;
 mod matrix;
