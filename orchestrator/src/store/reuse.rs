@@ -1,4 +1,4 @@
-//! A re-run's reused stages: their attempts (reports, logs, plugin digests) are copied
+//! A re-run's reused stages: their attempts (reports, logs, plugin digests, kept files) are copied
 //! from the run that ran them, marked with that run, so the re-run's page, API and
 //! summary read them like its own while the statistics count them once.
 
@@ -7,8 +7,8 @@ use rusqlite::params;
 
 impl Writer<'_> {
     /// Copy every attempt of `stage` (and of its rollback, `rollback`) from run `from`
-    /// into run `to`, each marked with the run that really ran it; rows `to` already has
-    /// are kept. The number of rows copied.
+    /// into run `to`, each marked with the run that really ran it, with the files the
+    /// stage kept; rows `to` already has are kept. The number of attempt rows copied.
     pub fn copy_attempts(
         &self,
         from: &str,
@@ -29,6 +29,19 @@ impl Writer<'_> {
                 params![from, to, stage, rollback],
             )
             .map_err(|e| self.sqlite(e))
+            .and_then(|copied| {
+                // What the reused stage kept goes with it (the content is shared by
+                // digest): a stage that re-runs reads its needs' files in this run.
+                self.tx
+                    .execute(
+                        "INSERT OR IGNORE INTO artifacts (run_id, stage, attempt, path, size, digest, kept_ms)
+                         SELECT ?2, stage, attempt, path, size, digest, kept_ms
+                         FROM artifacts WHERE run_id = ?1 AND stage = ?3",
+                        params![from, to, stage],
+                    )
+                    .map_err(|e| self.sqlite(e))
+                    .map(|_| copied)
+            })
     }
 }
 

@@ -276,3 +276,46 @@ fn events_keep_their_order_and_data() {
     assert_eq!(events[1].data.as_ref().unwrap()["topic"], "agent.lint");
     assert!(events[0].seq < events[1].seq);
 }
+
+#[test]
+fn a_reused_stage_brings_the_files_it_kept_into_the_rerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("runs.db")).unwrap();
+    store
+        .write(|w| {
+            w.save_run(&run("r1", "main", 1))?;
+            w.save_run(&run("r2", "main", 2))?;
+            w.insert_attempt("r1", "build", 1, 10, 1000)
+        })
+        .unwrap();
+    store
+        .write(|w| {
+            w.settle_attempt(
+                "r1",
+                "build",
+                1,
+                "agent-a",
+                &result("r1/build/1", Some(Outcome::Success)),
+                20,
+            )
+        })
+        .unwrap();
+    let kept = crate::store::ArtifactRow {
+        stage: "build".into(),
+        attempt: 1,
+        path: "dist/app.txt".into(),
+        size: 12,
+        digest: format!("sha256:{}", "a".repeat(64)),
+        kept_ms: 20,
+    };
+    store.keep_artifact("r1", &kept).unwrap();
+    store
+        .write(|w| w.copy_attempts("r1", "r2", "build", "build-rollback"))
+        .unwrap();
+    assert_eq!(store.artifacts("r2").unwrap(), vec![kept.clone()]);
+    assert_eq!(
+        store.artifacts("r1").unwrap(),
+        vec![kept],
+        "the original keeps its own"
+    );
+}
