@@ -57,23 +57,18 @@ pub struct Concurrency {
 impl Concurrency {
     /// The group's name for a run on `branch` of `repository`, deploying to `environment`.
     pub fn group_for(&self, environment: Option<&str>, branch: &str, repository: &str) -> String {
-        let mut out = String::with_capacity(self.group.len());
-        let mut rest = self.group.as_str();
-        while let Some(start) = rest.find("${{") {
-            let Some(len) = rest[start..].find("}}") else {
-                break;
-            };
-            out.push_str(&rest[..start]);
-            out.push_str(match rest[start + 3..start + len].trim() {
-                "environment" => environment.unwrap_or(""),
-                "branch" => branch,
-                "repository" => repository,
-                _ => "",
-            });
-            rest = &rest[start + len + 2..];
-        }
-        out.push_str(rest);
-        out
+        let Ok(filled) = super::expr::fill(&self.group, |name| {
+            Ok::<_, std::convert::Infallible>(Some(
+                match name {
+                    "environment" => environment.unwrap_or(""),
+                    "branch" => branch,
+                    "repository" => repository,
+                    _ => "",
+                }
+                .to_string(),
+            ))
+        });
+        filled
     }
 }
 
@@ -199,26 +194,23 @@ pub(crate) fn read_concurrency(
             None,
         );
     }
-    let mut rest = group.as_str();
-    while let Some(start) = rest.find("${{") {
-        let end = rest[start..].find("}}").map(|e| start + e);
-        let inner = end.map(|end| rest[start + 3..end].trim());
-        match inner {
-            Some(name) if GROUP_EXPRESSIONS.contains(&name) => {}
-            _ => {
-                reader.at_value(
-                    &group_at,
-                    Some("group"),
-                    format!(
-                        "{scope}: a group may use ${{{{ {} }}}} only",
-                        GROUP_EXPRESSIONS.join(" }}, ${{ ")
-                    ),
-                    None,
-                );
-                break;
-            }
-        }
-        rest = &rest[end.unwrap_or(rest.len()) + 2..];
+    // Every expression known, and none left open: what remains once they are removed.
+    let known = super::expr::fill(&group, |name| {
+        GROUP_EXPRESSIONS
+            .contains(&name)
+            .then(|| Some(String::new()))
+            .ok_or(())
+    });
+    if known.is_err() || known.is_ok_and(|rest| rest.contains("${{")) {
+        reader.at_value(
+            &group_at,
+            Some("group"),
+            format!(
+                "{scope}: a group may use ${{{{ {} }}}} only",
+                GROUP_EXPRESSIONS.join(" }}, ${{ ")
+            ),
+            None,
+        );
     }
     let flag = |reader: &mut Reader, key: &str, default: bool| {
         map.get(key)

@@ -97,6 +97,7 @@ mod artifacts;
 mod command_step;
 mod duration;
 mod error;
+mod expr;
 mod flatten;
 mod glob;
 mod hold;

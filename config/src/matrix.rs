@@ -246,25 +246,14 @@ fn instance_name(stage: &str, values: &[(String, String)]) -> String {
 /// `text` with each `${{ matrix.KEY }}` replaced; the unknown key on failure. Other
 /// `${{ … }}` expressions (secrets) are left for the agent.
 fn substitute(text: &str, values: &[(String, String)]) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${{") {
-        let Some(len) = rest[start..].find("}}") else {
-            break;
-        };
-        let inner = rest[start + 3..start + len].trim();
-        out.push_str(&rest[..start]);
-        match inner.strip_prefix("matrix.") {
-            Some(key) => match values.iter().find(|(k, _)| k == key.trim()) {
-                Some((_, value)) => out.push_str(value),
-                None => return Err(key.trim().to_string()),
-            },
-            None => out.push_str(&rest[start..start + len + 2]),
-        }
-        rest = &rest[start + len + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
+    super::expr::fill(text, |inner| match inner.strip_prefix("matrix.") {
+        Some(key) => values
+            .iter()
+            .find(|(k, _)| k == key.trim())
+            .map(|(_, value)| Some(value.clone()))
+            .ok_or_else(|| key.trim().to_string()),
+        None => Ok(None),
+    })
 }
 
 #[cfg(test)]
