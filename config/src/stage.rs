@@ -295,6 +295,18 @@ fn read_stage_object(
     if let Some((value, at)) = field("network") {
         spec.network = reader.bool(value, &at, "network", &scope).unwrap_or(false);
     }
+    if step.as_ref().is_some_and(|s| !s.services.is_empty()) && !spec.network {
+        // The network a step shares with its services reaches the agent's host: only a
+        // stage the tenant grants network may have one.
+        reader.at_value(
+            &path.key("services"),
+            Some("services"),
+            format!(
+                "{scope}: services need 'network: true' (granted by the tenant's network_stages)"
+            ),
+            Some("add 'network: true' to the stage".into()),
+        );
+    }
     spec.step = step.map(|step| CommandStep {
         network: spec.network,
         ..step

@@ -166,6 +166,7 @@ const WITH_SERVICES: &str = r#"pipeline:
     - name: test
       image: bosun/python:3.11
       commands: [pytest tests/integration]
+      network: true
       services:
         - name: cache
           image: bosun/redis:7
@@ -479,4 +480,12 @@ fn artifact_paths_outside_the_workspace_are_refused_where_they_are_written() {
         found.iter().any(|p| p.message.contains("no 'image'")),
         "artifacts belong to a command step: {found:#?}"
     );
+}
+
+#[test]
+fn services_without_a_network_grant_are_refused_where_they_are_written() {
+    let text = "pipeline:\n  stages:\n    - name: test\n      image: x\n      commands: [pytest]\n      services:\n        - { name: db, image: y }\n";
+    let error = parse(".bosun.yml", text).unwrap_err().to_string();
+    assert!(error.contains(".bosun.yml:7:"), "{error}");
+    assert!(error.contains("services need 'network: true'"), "{error}");
 }

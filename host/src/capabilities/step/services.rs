@@ -25,6 +25,15 @@ pub fn check_services(
             services.len()
         ));
     }
+    // The network a step shares with its services reaches the agent's host (an
+    // internal bridge still routes to the host's other addresses): only a step granted
+    // network may have one.
+    if !services.is_empty() && !network {
+        return denied(format!(
+            "services need network, and stage {} of tenant {} asks for none: add 'network: true', granted by the tenant's network_stages",
+            context.stage, context.tenant
+        ));
+    }
     let mut seen = Vec::new();
     for service in services.iter_mut() {
         if !host_name(&service.name) {

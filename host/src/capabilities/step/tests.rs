@@ -167,10 +167,16 @@ fn services_keep_the_step_rules_and_names_the_step_can_resolve() {
     let with = |services: Vec<crate::bindings::StepService>| {
         let mut step = request(&["pytest"]);
         step.services = services;
+        step.network = true;
         step
     };
+    // From the attacker's side: the network a step shares with its services reaches
+    // the agent's host, so a step with no network grant gets no services at all.
+    let mut unnetworked = with(vec![service("cache")]);
+    unnetworked.network = false;
+    assert!(denied(check_step(&context(false), unnetworked)).contains("services need network"));
     let ok = check_step(
-        &context(false),
+        &context(true),
         with(vec![service("cache"), service("db-1")]),
     )
     .unwrap();
@@ -181,32 +187,30 @@ fn services_keep_the_step_rules_and_names_the_step_can_resolve() {
 
     for bad in ["", "Cache", "db_1", "-db", "a.b", "db\0"] {
         assert!(
-            denied(check_step(&context(false), with(vec![service(bad)]))).contains("host name"),
+            denied(check_step(&context(true), with(vec![service(bad)]))).contains("host name"),
             "{bad:?}"
         );
     }
     assert!(
         denied(check_step(
-            &context(false),
+            &context(true),
             with(vec![service("db"), service("db")])
         ))
         .contains("two services")
     );
-    assert!(
-        denied(check_step(&context(false), with(vec![service("db"); 9]))).contains("at most 8")
-    );
+    assert!(denied(check_step(&context(true), with(vec![service("db"); 9]))).contains("at most 8"));
     let mut no_image = service("db");
     no_image.image = " ".into();
-    assert!(denied(check_step(&context(false), with(vec![no_image]))).contains("no image"));
+    assert!(denied(check_step(&context(true), with(vec![no_image]))).contains("no image"));
 
     // A service's environment follows the step's rules: no reserved names, and secrets
     // only where the tenant grants them.
     let mut reserved = service("db");
     reserved.env.push(("BOSUN_RUN".into(), "x".into()));
-    assert!(denied(check_step(&context(false), with(vec![reserved]))).contains("BOSUN_RUN"));
+    assert!(denied(check_step(&context(true), with(vec![reserved]))).contains("BOSUN_RUN"));
     let mut secret = service("db");
     secret
         .env
         .push(("POSTGRES_PASSWORD".into(), "${{ secrets.TOKEN }}".into()));
-    assert!(denied(check_step(&context(false), with(vec![secret]))).contains("not granted"));
+    assert!(denied(check_step(&context(true), with(vec![secret]))).contains("not granted"));
 }
