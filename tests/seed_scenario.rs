@@ -16,14 +16,10 @@
 
 mod common;
 
-use bosun_test_support::{
-    Receiver, assert_contains, missing_service, python_sample, serve_git, sign,
-};
-use common::process::Process;
+use bosun_test_support::{Receiver, assert_contains, missing_service, python_sample, serve_git};
+use common::cluster::Cluster;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-const SECRET: &str = "seed-scenario-secret";
 
 fn services_or_skip(test: &str) -> Option<(String, String)> {
     let kafka = std::env::var("BOSUN_TEST_KAFKA").ok();
@@ -39,22 +35,6 @@ fn services_or_skip(test: &str) -> Option<(String, String)> {
             "needs the Docker Engine, BOSUN_TEST_KAFKA and BOSUN_TEST_REGISTRY",
         ),
     }
-}
-
-/// A `bosun` process whose output lines are collected.
-fn push_payload(clone_url: &str, sha: &str) -> Vec<u8> {
-    let text =
-        include_str!("../orchestrator/tests/fixtures/github/push-with-new-branch.payload.json");
-    let mut payload: serde_json::Value = serde_json::from_str(text).unwrap();
-    payload["ref"] = "refs/heads/main".into();
-    payload["after"] = sha.into();
-    payload["head_commit"]["id"] = sha.into();
-    payload["repository"]["full_name"] = "acme/shop".into();
-    payload["repository"]["name"] = "shop".into();
-    payload["repository"]["owner"]["login"] = "acme".into();
-    payload["repository"]["clone_url"] = clone_url.into();
-    payload["repository"]["default_branch"] = "main".into();
-    serde_json::to_vec(&payload).unwrap()
 }
 
 fn high_or_worse(report: &serde_json::Value) -> Vec<String> {
@@ -80,101 +60,26 @@ async fn seed_scenario_across_processes_over_kafka_with_docker() {
     let (repo, _, sha) = python_sample(dir.path(), None);
     // Webhooks name only URLs a git server answers (never a local path).
     let url = serve_git(&repo, "acme/shop");
-    let settings = dir.path().join("bosun-server.yaml");
-    std::fs::write(
-        &settings,
-        format!(
-            "listen: 127.0.0.1:0
-bus: kafka://{kafka}
-store: {store}
-work_dir: {work}
-github_api: {github}
-clone_schemes: [https, http]
-tenants:
-  - owner: acme
-    webhook_secret: {{ value: {SECRET} }}
-    slack_webhook: {{ value: {slack}/services/T000/B000/XXXX }}
+    let mut cluster = Cluster::start(
+        dir.path(),
+        &kafka,
+        &format!("github_api: {github}\n"),
+        &format!(
+            "    slack_webhook: {{ value: {slack}/services/T000/B000/XXXX }}
     github_token: {{ value: ghs_seed_scenario }}
-",
-            store = dir.path().join("runs.db").display(),
-            work = dir.path().join("orchestrator").display(),
+"
         ),
     )
-    .unwrap();
-    let orchestrator = Process::start(&["orchestrator", "--config", settings.to_str().unwrap()]);
-    let agents: Vec<Process> = [
+    .await;
+    for (id, stages) in [
         ("agent-a", "lint,test,build,policy"),
         ("agent-b", "security,deploy,notify"),
-    ]
-    .iter()
-    .map(|(id, stages)| {
-        let work = dir.path().join(id);
-        std::fs::create_dir_all(&work).unwrap();
-        Process::start(&[
-            "agent",
-            "--bus",
-            &format!("kafka://{kafka}"),
-            "--stages",
-            stages,
-            "--agent-id",
-            id,
-            "--containers",
-            "docker",
-            "--registry",
-            &registry,
-            "--listen",
-            "127.0.0.1:0",
-            "--work-dir",
-            work.to_str().unwrap(),
-            "--concurrency",
-            "1",
-        ])
-    })
-    .collect();
-    // The orchestrator prints its address once it listens.
-    let base = orchestrator.printed_url("bosun orchestrator on").await;
-
-    let body = push_payload(&url, &sha);
+    ] {
+        cluster.agent(id, stages, &["--registry", &registry, "--concurrency", "1"]);
+    }
+    let run_id = cluster.push("seed-1", &url, &sha).await;
+    let detail = cluster.settled(&run_id, Duration::from_secs(300)).await;
     let client = reqwest::Client::new();
-    let response = client
-        .post(format!("{base}/webhook/github"))
-        .header("X-GitHub-Event", "push")
-        .header("X-GitHub-Delivery", "seed-1")
-        .header("X-Hub-Signature-256", sign(SECRET, &body))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 202);
-    let accepted: serde_json::Value = response.json().await.unwrap();
-    let run_id = accepted["run_id"].as_str().unwrap().to_string();
-
-    let start = Instant::now();
-    let detail = loop {
-        let detail: serde_json::Value = client
-            .get(format!("{base}/api/runs/{run_id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let status = detail["run"]["status"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if status != "queued" && status != "running" {
-            break detail;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "run still {status}: {detail}\norchestrator:\n{}\nagents:\n{}\n{}",
-            orchestrator.log(),
-            agents[0].log(),
-            agents[1].log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
     let stage = |name: &str| {
         let s = detail["run"]["stages"]
             .as_array()
@@ -188,7 +93,7 @@ tenants:
             s["attempt"].as_u64().unwrap(),
         )
     };
-    let context = format!("{detail:#}\n{}\n{}", agents[0].log(), agents[1].log());
+    let context = format!("{detail:#}\n{}", cluster.logs());
     assert_eq!(stage("lint"), ("success".into(), 1), "{context}");
     assert_eq!(stage("test"), ("success".into(), 2), "{context}");
     assert_eq!(stage("build"), ("success".into(), 1), "{context}");
@@ -311,14 +216,7 @@ tenants:
     }
 
     // The event log: every step, with timestamps, in order.
-    let events: serde_json::Value = client
-        .get(format!("{base}/api/runs/{run_id}/events"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events = cluster.get(&format!("/api/runs/{run_id}/events")).await;
     let events = events["events"].as_array().unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
     for kind in [

@@ -2,6 +2,7 @@
 //! own build (the `bosun` binary, the test target folder).
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod process;
 
 use std::path::{Path, PathBuf};
