@@ -204,6 +204,25 @@ fn table(run: &RunRecord, attempts: &[AttemptRow]) -> String {
     out
 }
 
+/// The agent pools the repository's stages name (`agent:`) beyond those the embedded
+/// agent serves anyway: served too, or their stages would wait for an agent that never
+/// comes.
+fn agent_pools(config_text: Option<&str>) -> Vec<String> {
+    let Some(config) = config_text.and_then(|text| bosun_config::parse(".bosun.yml", text).ok())
+    else {
+        return Vec::new();
+    };
+    let mut pools: Vec<String> = config
+        .stages
+        .iter()
+        .map(|s| s.agent.clone())
+        .filter(|pool| !bosun::embedded::DEFAULT_STAGES.contains(&pool.as_str()))
+        .collect();
+    pools.sort();
+    pools.dedup();
+    pools
+}
+
 /// Why each failed stage failed, under the table: what people read first.
 fn reasons(run: &RunRecord, attempts: &[AttemptRow]) -> String {
     let config = run
@@ -272,8 +291,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     for line in &said {
         eprintln!("bosun run: {line}");
     }
-    let system =
-        Embedded::start(repo.embedded_options(settings, args.local.plugins.clone(), tools)).await?;
+    let mut options = repo.embedded_options(settings, args.local.plugins.clone(), tools);
+    options.extra_stages = agent_pools(config_text.as_deref());
+    let system = Embedded::start(options).await?;
     let (run_id, what) = match &last {
         Some(last) => {
             let stage = args.rerun_failed.clone().filter(|s| !s.is_empty());

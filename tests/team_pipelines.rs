@@ -459,3 +459,122 @@ impl Drop for Image {
         let _ = Command::new("docker").args(["rmi", &self.0]).output();
     }
 }
+
+/// The running containers whose stage label is `stage`.
+fn running_for(stage: &str) -> Vec<String> {
+    let label = format!("label=org.bosun.stage={stage}");
+    let out = Command::new("docker")
+        .args(["ps", "-q", "--filter", &label])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn fail_fast_stops_a_running_siblings_container_while_the_run_goes_on() {
+    let test = "fail_fast_stops_running_siblings";
+    if docker_or_skip(test).is_none() {
+        return;
+    }
+    // Stage names of this test alone: the containers are found by their stage label.
+    let (matrix, other) = (unique("fanout"), unique("docs"));
+    let pipeline = format!(
+        r#"pipeline:
+  stages:
+    - name: {matrix}
+      matrix: {{ side: [fails, waits] }}
+      image: bosun/python:3.11
+      commands:
+        - if [ "${{{{ matrix.side }}}}" = fails ]; then while [ ! -e /tmp/go ]; do sleep 1; done; exit 3; fi
+        - sleep 600
+    - name: {other}
+      needs: []
+      agent: docs
+      image: bosun/python:3.11
+      commands:
+        - while [ ! -e /tmp/go ]; do sleep 1; done
+"#
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _, _) = python_sample(dir.path(), Some(&pipeline));
+    // Its JSON report on stdout, its progress on stderr, each in a file.
+    let (stdout, stderr) = (dir.path().join("run.json"), dir.path().join("run.log"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bosun"));
+    command
+        .args([
+            "run",
+            repo.to_str().unwrap(),
+            "--json",
+            "--containers",
+            "docker",
+        ])
+        .env("BOSUN_CACHE_DIR", common::artifact_cache())
+        .env_remove("RUST_LOG")
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap());
+    // Killed if the test fails before it ends.
+    let mut run = common::process::Process::spawn(command);
+    let log = || std::fs::read_to_string(&stderr).unwrap_or_default();
+    let (fails, waits) = (format!("{matrix}-fails"), format!("{matrix}-waits"));
+    let wait = |what: &str, check: &dyn Fn() -> bool| {
+        let start = Instant::now();
+        while !check() {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "{what}:\n{}",
+                log()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    // Both instances run at once (one bus key per stage, not per run), beside the
+    // other stage on its own pool.
+    wait(
+        "the instances and the other stage never ran at once",
+        &|| {
+            [&fails, &waits, &other]
+                .iter()
+                .all(|s| !running_for(s).is_empty())
+        },
+    );
+    let touch = |stage: &str| {
+        let container = running_for(stage).remove(0);
+        let out = Command::new("docker")
+            .args(["exec", &container, "touch", "/tmp/go"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    touch(&fails);
+    // The failed instance cancels its sibling, whose container is stopped now, not
+    // when the run ends: the other stage still runs.
+    wait("the cancelled sibling's container kept running", &|| {
+        running_for(&waits).is_empty()
+    });
+    assert!(!running_for(&other).is_empty(), "the run went on");
+    touch(&other);
+    let status = run.child().wait().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&stdout).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {}", log()));
+    assert_eq!(status.code(), Some(1), "{report:#}");
+    let state = |name: &str| {
+        report["run"]["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| (s["state"].clone(), s["summary"].clone()))
+            .unwrap()
+    };
+    assert_eq!(state(&fails).0, "failure", "{report:#}");
+    let (cancelled, summary) = state(&waits);
+    assert_eq!(cancelled, "cancelled", "{report:#}");
+    assert!(
+        summary.as_str().unwrap_or_default().contains("fail_fast"),
+        "{report:#}"
+    );
+    assert_eq!(state(&other).0, "success", "{report:#}");
+}

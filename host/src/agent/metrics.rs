@@ -255,6 +255,10 @@ impl ContainerRunner for TimedRunner {
     fn stop_run<'a>(&'a self, run_id: &'a str) -> StopFuture<'a> {
         self.inner.stop_run(run_id)
     }
+
+    fn stop_stage<'a>(&'a self, run_id: &'a str, stage: &'a str) -> StopFuture<'a> {
+        self.inner.stop_stage(run_id, stage)
+    }
 }
 
 #[cfg(test)]

@@ -64,6 +64,8 @@ pub struct Agent {
     pub metrics: Arc<AgentMetrics>,
     /// Runs with a stage task in flight here, and how many (see `finished_runs`).
     running: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    /// Runs and stages announced ended lately: a task of one is not started.
+    ended: std::sync::Mutex<finished_runs::RecentlyEnded>,
     /// Artifact transfers to the orchestrator, when its URL is known.
     artifacts: Option<crate::artifacts::ArtifactClient>,
 }
@@ -179,6 +181,7 @@ impl Agent {
             workspaces: Arc::new(workspaces),
             metrics,
             running: Default::default(),
+            ended: Default::default(),
         })
     }
 
@@ -464,6 +467,13 @@ impl Agent {
             Ok(artifacts) => artifacts,
             Err(failure) => return Ok(failed(failure.kind, failure.message)),
         };
+        // Queued behind other work while its run ended or its stage was cancelled
+        // (a matrix sibling's `fail_fast`): its result would be ignored, its tools
+        // would only take the place of live work.
+        if let Some(why) = self.ended_before_start(&task.run_id, &task.stage) {
+            tracing::info!(task = %task.id(), %why, "task not started");
+            return Ok(failed(StageFailureKind::Infrastructure, why));
+        }
         let call = StageCall {
             workspace: workspace.source.clone(),
             out: workspace.out.clone(),

@@ -88,6 +88,12 @@ pub trait ContainerRunner: Send + Sync {
         Box::pin(async { Ok(0) })
     }
 
+    /// Stop the tools of one stage of `run_id` (cancelled while its run goes on, as a
+    /// matrix instance by `fail_fast`); as [`ContainerRunner::stop_run`] otherwise.
+    fn stop_stage<'a>(&'a self, _run_id: &'a str, _stage: &'a str) -> StopFuture<'a> {
+        Box::pin(async { Ok(0) })
+    }
+
     /// Run an already-checked command step; runners that cannot give it a private
     /// writable checkout refuse.
     fn run_step<'a>(

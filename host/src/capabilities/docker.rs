@@ -31,6 +31,8 @@ pub const LABEL_MANAGED: &str = "org.bosun.managed";
 pub const LABEL_AGENT: &str = "org.bosun.agent";
 /// Label naming the run a container works for (stopped when the run ends early).
 pub const LABEL_RUN: &str = "org.bosun.run";
+/// Label naming the stage (a matrix instance's own name) a container works for.
+pub const LABEL_STAGE: &str = "org.bosun.stage";
 /// Image label naming the non-root user tools should run as.
 pub const LABEL_IMAGE_USER: &str = "org.bosun.user";
 /// Image label giving that user's numeric id (command steps run as it).
@@ -115,16 +117,18 @@ impl DockerRunner {
         &self.docker
     }
 
-    /// This agent's containers in any state, of one run or of all.
+    /// This agent's containers in any state: of one run (and one stage of it) or of all.
     async fn own_containers(
         &self,
         run_id: Option<&str>,
+        stage: Option<&str>,
     ) -> Result<Vec<bollard::models::ContainerSummary>, bollard::errors::Error> {
         let mut labels = vec![
             format!("{LABEL_MANAGED}=true"),
             format!("{LABEL_AGENT}={}", self.settings.agent_id),
         ];
         labels.extend(run_id.map(|run| format!("{LABEL_RUN}={run}")));
+        labels.extend(stage.map(|stage| format!("{LABEL_STAGE}={stage}")));
         let filters = HashMap::from([("label".to_string(), labels)]);
         let options = ListContainersOptionsBuilder::default()
             .all(true)
@@ -137,8 +141,18 @@ impl DockerRunner {
     /// waiting on it sees the exit and removes it as usual), one not yet started is
     /// removed (its task's start fails). Returns how many were stopped.
     pub async fn kill_run(&self, run_id: &str) -> Result<usize, String> {
+        self.kill_matching(run_id, None).await
+    }
+
+    /// [`DockerRunner::kill_run`] for one stage of the run (a matrix instance cancelled
+    /// by `fail_fast` while the run goes on): its step, tools and services.
+    pub async fn kill_stage(&self, run_id: &str, stage: &str) -> Result<usize, String> {
+        self.kill_matching(run_id, Some(stage)).await
+    }
+
+    async fn kill_matching(&self, run_id: &str, stage: Option<&str>) -> Result<usize, String> {
         let listed = self
-            .own_containers(Some(run_id))
+            .own_containers(Some(run_id), stage)
             .await
             .map_err(|e| format!("listing containers of run {run_id}: {e}"))?;
         let mut stopped = 0;
@@ -173,7 +187,7 @@ impl DockerRunner {
     /// Remove containers this agent left behind (a crash mid-task); returns how many.
     pub async fn sweep_orphans(&self) -> Result<usize, String> {
         let leftovers = self
-            .own_containers(None)
+            .own_containers(None, None)
             .await
             .map_err(|e| format!("listing containers: {e}"))?;
         let mut removed = 0;
@@ -458,6 +472,10 @@ impl ContainerRunner for DockerRunner {
 
     fn stop_run<'a>(&'a self, run_id: &'a str) -> StopFuture<'a> {
         Box::pin(self.kill_run(run_id))
+    }
+
+    fn stop_stage<'a>(&'a self, run_id: &'a str, stage: &'a str) -> StopFuture<'a> {
+        Box::pin(self.kill_stage(run_id, stage))
     }
 
     fn build_image<'a>(

@@ -3,7 +3,7 @@
 //! the CA bundle when networked, labels for the sweeps, and the CI variables.
 
 use super::containers::ContainerContext;
-use super::docker::{DockerRunner, LABEL_AGENT, LABEL_MANAGED, LABEL_RUN};
+use super::docker::{DockerRunner, LABEL_AGENT, LABEL_MANAGED, LABEL_RUN, LABEL_STAGE};
 use crate::bindings::ContainerError;
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use std::collections::HashMap;
@@ -49,7 +49,7 @@ impl DockerRunner {
             (LABEL_MANAGED.to_string(), "true".to_string()),
             (LABEL_AGENT.to_string(), s.agent_id.clone()),
             (LABEL_RUN.to_string(), context.run_id.clone()),
-            ("org.bosun.stage".to_string(), context.stage.clone()),
+            (LABEL_STAGE.to_string(), context.stage.clone()),
             ("org.bosun.attempt".to_string(), context.attempt.to_string()),
         ]);
         let (entrypoint, cmd) = match launch.argv.split_first() {

@@ -4,7 +4,7 @@
 //! however the step ends: by the step itself, or by a guard when the step is dropped.
 
 use super::containers::ContainerContext;
-use super::docker::{DockerRunner, LABEL_AGENT, LABEL_MANAGED, LABEL_RUN};
+use super::docker::{DockerRunner, LABEL_AGENT, LABEL_MANAGED, LABEL_RUN, LABEL_STAGE};
 use super::docker_body::Launch;
 use crate::bindings::{ContainerError, StepService};
 use bollard::Docker;
@@ -139,6 +139,7 @@ impl DockerRunner {
             (LABEL_MANAGED.to_string(), "true".to_string()),
             (LABEL_AGENT.to_string(), self.settings.agent_id.clone()),
             (LABEL_RUN.to_string(), context.run_id.clone()),
+            (LABEL_STAGE.to_string(), context.stage.clone()),
         ])
     }
 

@@ -75,7 +75,7 @@ impl Step<'_> {
         }
         self.effects.push(Effect::Publish {
             topic,
-            key: self.run.id.clone(),
+            key: task_key(&self.run.id, &spec.name),
             payload: messages::encode(&message),
         });
     }
@@ -191,7 +191,7 @@ impl Step<'_> {
                 );
                 self.effects.push(Effect::Publish {
                     topic: topics::stage_topic(&spec.agent),
-                    key: self.run.id.clone(),
+                    key: task_key(&self.run.id, &spec.name),
                     payload: messages::encode(&message),
                 });
             }
@@ -210,4 +210,12 @@ impl Step<'_> {
         }
         self.save();
     }
+}
+
+/// The bus key of a stage's tasks: its run and its name. Records with one key are
+/// handed out one at a time (a Kafka partition, the in-memory bus's key lock), so a key
+/// per run would queue a run's parallel stages on one pool (command steps, a matrix's
+/// instances) behind each other; per stage, only a stage's own attempts keep their order.
+pub(crate) fn task_key(run_id: &str, stage: &str) -> String {
+    format!("{run_id}/{stage}")
 }

@@ -6,7 +6,10 @@ use super::Step;
 use crate::config::StageSpec;
 use crate::model::StageState;
 use crate::scheduler::StatusState;
+use crate::scheduler::effect::Effect;
 use crate::scheduler::event::{Event, EventKind};
+use bosun_bus::messages::MESSAGE_VERSION;
+use bosun_bus::topics;
 
 impl Step<'_> {
     /// Whether `spec` may begin now: always, unless it is a matrix instance and
@@ -27,7 +30,9 @@ impl Step<'_> {
     }
 
     /// After `failed` settled as failed: with `fail_fast` (and a failure that counts),
-    /// its siblings still waiting or running are cancelled, each with its commit status.
+    /// its siblings still waiting or running are cancelled, each with its commit status;
+    /// for one whose attempt is out, a `stage.cancelled` announcement on
+    /// `pipeline.events` tells the agent running it to stop its tools now.
     pub(super) fn matrix_fail_fast(&mut self, failed: &str) {
         let Some(spec) = self.stage_spec(failed).cloned() else {
             return;
@@ -44,6 +49,7 @@ impl Step<'_> {
                 continue;
             }
             let summary = format!("cancelled: {failed} failed (fail_fast)");
+            let out_with_an_agent = stage.state == StageState::Running;
             stage.state = StageState::Cancelled;
             stage.finished_ms = Some(self.now);
             stage.gate = None;
@@ -54,7 +60,27 @@ impl Step<'_> {
                 Event::new(EventKind::StageCancelled, format!("{name} {summary}")).stage(&name),
             );
             self.status(&format!("bosun/{name}"), StatusState::Error, summary);
+            if out_with_an_agent {
+                self.announce_stage_cancelled(&name);
+            }
         }
+    }
+
+    /// Tell the agents (they read `pipeline.events` in groups of their own) that
+    /// `stage`'s attempt out with one of them is cancelled while its run goes on.
+    fn announce_stage_cancelled(&mut self, stage: &str) {
+        self.effects.push(Effect::Publish {
+            topic: topics::PIPELINE_EVENTS.to_string(),
+            key: self.run.id.clone(),
+            payload: serde_json::to_vec(&serde_json::json!({
+                "version": MESSAGE_VERSION,
+                "kind": "stage.cancelled",
+                "run_id": self.run.id,
+                "stage": stage,
+                "at_ms": self.now,
+            }))
+            .unwrap_or_default(),
+        });
     }
 
     /// The other instances of `spec`'s matrix stage, by name.

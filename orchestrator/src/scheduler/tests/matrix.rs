@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::model::StageState;
+use bosun_bus::topics;
 
 fn stages_of(tasks: &[(String, TaskMessage)]) -> Vec<String> {
     let mut names: Vec<String> = tasks.iter().map(|(_, t)| t.task.stage.clone()).collect();
@@ -56,10 +57,27 @@ fn fail_fast_cancels_the_siblings_and_their_late_results_are_ignored() {
     let out = tasks(&effects);
     assert_eq!(out.len(), 4, "no max_parallel: every instance at once");
     let failed = &out[0].1;
-    h.reply(
+    let effects = h.reply(
         failed,
         result(report(Outcome::Failure, "lint-like failure")),
     );
+    // Each sibling out with an agent is announced cancelled, so its tools stop now
+    // rather than when the whole run ends.
+    let mut announced: Vec<String> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Publish { topic, payload, .. } if topic == topics::PIPELINE_EVENTS => {
+                let event: serde_json::Value = serde_json::from_slice(payload).ok()?;
+                (event["kind"] == "stage.cancelled" && event["run_id"] == run_id.as_str())
+                    .then(|| event["stage"].as_str().unwrap_or_default().to_string())
+            }
+            _ => None,
+        })
+        .collect();
+    announced.sort();
+    let mut siblings: Vec<String> = out[1..].iter().map(|(_, t)| t.task.stage.clone()).collect();
+    siblings.sort();
+    assert_eq!(announced, siblings);
     let run = h.run(&run_id);
     assert_eq!(run.status, RunStatus::Failure);
     for stage in &run.stages {
