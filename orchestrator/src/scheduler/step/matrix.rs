@@ -5,8 +5,8 @@
 use super::Step;
 use crate::config::StageSpec;
 use crate::model::StageState;
-use crate::scheduler::StatusState;
 use crate::scheduler::event::{Event, EventKind};
+use crate::scheduler::{CheckPhase, StatusState};
 
 impl Step<'_> {
     /// Whether `spec` may begin now: always, unless it is a matrix instance and
@@ -54,6 +54,7 @@ impl Step<'_> {
                 Event::new(EventKind::StageCancelled, format!("{name} {summary}")).stage(&name),
             );
             self.status(&format!("bosun/{name}"), StatusState::Error, summary);
+            self.check(&name, CheckPhase::Completed { at_ms: self.now });
         }
     }
 
