@@ -235,10 +235,9 @@ fn check_output(output: &Value, errors: &mut Vec<String>) {
         };
         only(a, ANNOTATION_FIELDS, &format!("annotation {i}"), errors);
         for required in ["path", "message"] {
-            if !a
-                .get(required)
+            if a.get(required)
                 .and_then(Value::as_str)
-                .is_some_and(|s| !s.is_empty())
+                .is_none_or(str::is_empty)
             {
                 errors.push(format!("annotation {i}: `{required}` is required"));
             }
