@@ -585,3 +585,113 @@ async fn github_check_runs_follow_each_stage_and_their_rerun_buttons_rerun() {
     assert_eq!(code, 202, "{json}");
     assert_contains(json["ignored"].as_str().unwrap(), "not one of Bosun's");
 }
+
+/// A same-repository pull request #1 of acme/shop building `sha`.
+fn pull_request_payload(clone_url: &str, sha: &str) -> Vec<u8> {
+    let text = include_str!("fixtures/github/pull_request-opened.payload.json");
+    let mut payload: Value = serde_json::from_str(text).unwrap();
+    for path in ["/repository", "/pull_request/base/repo"] {
+        let repo = payload.pointer_mut(path).unwrap();
+        repo["full_name"] = "acme/shop".into();
+        repo["name"] = "shop".into();
+        repo["owner"]["login"] = "acme".into();
+        repo["clone_url"] = clone_url.into();
+        repo["default_branch"] = "main".into();
+    }
+    payload["pull_request"]["number"] = 1.into();
+    let head = &mut payload["pull_request"]["head"];
+    head["ref"] = "patch-1".into();
+    head["sha"] = sha.into();
+    head["repo"]["full_name"] = "acme/shop".into();
+    head["label"] = "acme:patch-1".into();
+    serde_json::to_vec(&payload).unwrap()
+}
+
+#[tokio::test]
+async fn github_pull_request_gets_one_summary_comment_edited_on_each_push() {
+    let (_dir, path) = temp();
+    let github = bosun_test_support::Receiver::github(Vec::new()).await;
+    let acme = TenantSettings {
+        github_token: value("ghs_acmeInstallationToken"),
+        pull_request_comments: true,
+        ..tenant("acme")
+    };
+    let mut s = settings(&path, vec![acme]);
+    s.github_api = github.base.clone();
+    let server = Server::start(s, MemoryBus::new()).await;
+    let repo = path.join("acme-shop");
+    let (_, first) = git_repo(&repo, &[(".bosun.yml", "pipeline:\n  stages: [lint]\n")]);
+    // Both pushes' commits are there from the start: the mirror's first clone has them.
+    std::fs::write(repo.join("app.py"), "print('fixed')\n").unwrap();
+    let second = bosun_test_support::commit_all(&repo, "fix the import");
+    let pushes = [first.clone(), second];
+    let http = serve_git(&repo, "acme/shop");
+    let failing = first.clone();
+    stand_in_agent(&server.bus, &["lint"], move |task| {
+        if task.task.commit == failing {
+            let mut failed = report(Outcome::Failure, "1 finding");
+            failed.findings = vec![bosun_bus::Finding {
+                rule: "W0611".into(),
+                severity: bosun_bus::Severity::Medium,
+                message: "unused import os".into(),
+                path: Some("src/app.py".into()),
+                line: Some(3),
+                column: None,
+                tool: "pylint".into(),
+                fixed_version: None,
+            }];
+            failed
+        } else {
+            report(Outcome::Success, "clean")
+        }
+    });
+
+    let comments = |github: &bosun_test_support::Receiver| {
+        github_requests(github, |r, _| r.path.contains("/issues/"))
+    };
+    for (i, sha) in pushes.iter().enumerate() {
+        let body = pull_request_payload(&http, sha);
+        let (code, json) = server
+            .deliver(
+                &format!("pr-{i}"),
+                "pull_request",
+                &body,
+                Some(&sign(SECRET, &body)),
+            )
+            .await;
+        assert_eq!(code, 202, "{json}");
+        let run_id = json["run_id"].as_str().unwrap().to_string();
+        wait_for(&server, &run_id, if i == 0 { "failure" } else { "success" }).await;
+        let posted = eventually(std::time::Duration::from_secs(10), || {
+            comments(&github).len() == i + 1
+        })
+        .await;
+        assert!(posted, "{:#?}", github.requests());
+    }
+    let errors = github.shape_errors();
+    assert!(
+        errors.is_empty(),
+        "requests GitHub would refuse: {errors:#?}"
+    );
+    let comments = comments(&github);
+    let (created, first_body) = &comments[0];
+    assert_eq!(
+        (created.method.as_str(), created.path.as_str()),
+        ("POST", "/repos/acme/shop/issues/1/comments")
+    );
+    let text = first_body["body"].as_str().unwrap();
+    assert_contains(text, "the pipeline failed");
+    assert_contains(
+        text,
+        "**Why lint failed**\n\n- MEDIUM W0611 src/app.py:3: unused import os",
+    );
+    // The second push edits the same comment.
+    let (edited, second_body) = &comments[1];
+    assert_eq!(edited.method, "PATCH");
+    assert!(
+        edited.path.starts_with("/repos/acme/shop/issues/comments/"),
+        "{}",
+        edited.path
+    );
+    assert_contains(second_body["body"].as_str().unwrap(), "the pipeline passed");
+}
