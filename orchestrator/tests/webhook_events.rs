@@ -502,5 +502,5 @@ fn events_check_actions_other_than_rerequested_start_nothing() {
     let mut body = json_of(CHECK_SUITE_RERUN);
     body["check_suite"]["head_sha"] = "HEAD~1".into();
     let error = parse_error("check_suite", &body);
-    assert_contains(&error.to_string(), "check_suite.head_sha");
+    assert_contains(error.to_string(), "check_suite.head_sha");
 }
