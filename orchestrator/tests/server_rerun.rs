@@ -11,6 +11,7 @@ use bosun_bus::inventory::{InventoryMessage, InventoryPlugin};
 use bosun_bus::messages::{self, AgentReply, MESSAGE_VERSION, ResultMessage, TaskMessage};
 use bosun_bus::{Bus, MemoryBus, Outcome, PluginId, StageResult, topics};
 use bosun_orchestrator::settings::{Secret, TenantSettings};
+use bosun_test_support::assert_contains;
 use harness::*;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -115,7 +116,7 @@ fn agent(bus: &MemoryBus) -> Arc<Mutex<Vec<TaskMessage>>> {
                             version: "1.0.0".into(),
                             digest: digest(stage, 1),
                         }),
-                        report: Some(report(outcome, &format!("{stage} {outcome:?}"))),
+                        report: Some(stage_report(stage, outcome)),
                         failure: None,
                         logs: vec![],
                         logs_dropped_bytes: 0,
@@ -135,6 +136,34 @@ fn agent(bus: &MemoryBus) -> Arc<Mutex<Vec<TaskMessage>>> {
     }
     seen
 }
+
+/// A stage's report; a failing test stage's carries findings on the lines of a file,
+/// more than one check-run request holds.
+fn stage_report(stage: &str, outcome: Outcome) -> bosun_bus::StageReport {
+    let mut report = report(outcome, &format!("{stage} {outcome:?}"));
+    if outcome == Outcome::Failure {
+        report.findings = (1..=FINDINGS)
+            .map(|line| bosun_bus::Finding {
+                rule: if line == 12 { "B602" } else { "B105" }.into(),
+                severity: if line == 12 {
+                    bosun_bus::Severity::High
+                } else {
+                    bosun_bus::Severity::Low
+                },
+                message: format!("finding on line {line}"),
+                path: Some("src/shop/app.py".into()),
+                line: Some(line),
+                column: None,
+                tool: "bandit".into(),
+                fixed_version: None,
+            })
+            .collect();
+    }
+    report
+}
+
+/// Findings in a failing test report: more than the 50 one request may carry.
+const FINDINGS: u32 = 55;
 
 async fn post(server: &Server, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
     let mut request = reqwest::Client::new()
@@ -342,4 +371,327 @@ async fn rerun_whose_pinned_plugin_is_gone_is_refused_with_409() {
         .unwrap();
     assert_eq!(anonymous.status().as_u16(), 303);
     assert_eq!(anonymous.headers()["location"], "/login");
+}
+
+/// The requests the GitHub stand-in got that `keep` selects, with their JSON bodies.
+fn github_requests(
+    github: &bosun_test_support::Receiver,
+    keep: impl Fn(&bosun_test_support::Recorded, &Value) -> bool,
+) -> Vec<(bosun_test_support::Recorded, Value)> {
+    github
+        .requests()
+        .into_iter()
+        .filter_map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).ok()?;
+            keep(&r, &body).then_some((r, body))
+        })
+        .collect()
+}
+
+/// A `check_run` or `check_suite` `rerequested` delivery (GitHub's own examples)
+/// pointed at acme/shop at `sha`.
+fn rerequested(event: &str, sha: &str, external_id: Option<&str>) -> Vec<u8> {
+    let text = match event {
+        "check_run" => include_str!("fixtures/github/check_run__rerequested.json"),
+        _ => include_str!("fixtures/github/check_suite__rerequested.json"),
+    };
+    let mut payload: Value = serde_json::from_str(text).unwrap();
+    payload[event]["head_sha"] = sha.into();
+    if let Some(id) = external_id {
+        payload[event]["external_id"] = id.into();
+    }
+    payload["repository"]["full_name"] = "acme/shop".into();
+    payload["repository"]["name"] = "shop".into();
+    payload["repository"]["owner"]["login"] = "acme".into();
+    serde_json::to_vec(&payload).unwrap()
+}
+
+#[tokio::test]
+async fn github_check_runs_follow_each_stage_and_their_rerun_buttons_rerun() {
+    let (_dir, path) = temp();
+    // GitHub's secondary rate limit answers the first request: it waits, then goes out.
+    let github = bosun_test_support::Receiver::github(vec![
+        bosun_test_support::Reply::status(429)
+            .header("retry-after", "1")
+            .body(r#"{"message":"You have exceeded a secondary rate limit"}"#),
+    ])
+    .await;
+    let acme = TenantSettings {
+        api_token: value(ACME_TOKEN),
+        github_token: value("ghs_acmeInstallationToken"),
+        github_checks: true,
+        ..tenant("acme")
+    };
+    let bravo = TenantSettings {
+        webhook_secret: value("bravo's own secret"),
+        ..tenant("bravo")
+    };
+    let mut s = settings(&path, vec![acme, bravo]);
+    s.github_api = github.base.clone();
+    s.api_token = value(OPERATOR_TOKEN);
+    let server = Server::start(s, MemoryBus::new()).await;
+    let seen = agent(&server.bus);
+    let original = failed_run(&server, &path).await;
+    let sha = server
+        .store()
+        .run(&original)
+        .unwrap()
+        .unwrap()
+        .trigger
+        .commit;
+
+    // Three check runs made, three completed; the test stage's annotations in two.
+    let completions = |github: &bosun_test_support::Receiver| {
+        github_requests(github, |r, b| {
+            r.method == "PATCH" && b.get("output").is_some()
+        })
+    };
+    // The request answered 429 (whichever it was) goes again after a second.
+    let repeated = |github: &bosun_test_support::Receiver| {
+        let requests = github.requests();
+        requests.first().and_then(|first| {
+            requests[1..]
+                .iter()
+                .find(|r| r.method == first.method && r.path == first.path && r.body == first.body)
+                .map(|again| again.at.duration_since(first.at))
+        })
+    };
+    let all_out = eventually(std::time::Duration::from_secs(15), || {
+        completions(&github).len() == 4 && repeated(&github).is_some()
+    })
+    .await;
+    assert!(all_out, "{:#?}", github.requests());
+    let waited = repeated(&github).unwrap();
+    assert!(waited >= std::time::Duration::from_secs(1), "{waited:?}");
+    let errors = github.shape_errors();
+    assert!(
+        errors.is_empty(),
+        "requests GitHub would refuse: {errors:#?}"
+    );
+    let created = github_requests(&github, |r, _| {
+        r.method == "POST" && r.path.ends_with("/check-runs")
+    });
+    let mut names: Vec<(String, String)> = created
+        .iter()
+        .map(|(_, b)| {
+            assert_eq!(b["status"], "in_progress");
+            assert_eq!(b["head_sha"], json!(sha));
+            (
+                b["name"].as_str().unwrap().into(),
+                b["external_id"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(
+        names,
+        [
+            ("bosun/build".to_string(), format!("{original}/build")),
+            ("bosun/lint".to_string(), format!("{original}/lint")),
+            ("bosun/test".to_string(), format!("{original}/test")),
+        ]
+    );
+    let test_updates: Vec<Value> = completions(&github)
+        .into_iter()
+        .map(|(_, b)| b)
+        .filter(|b| b["output"]["title"].as_str().unwrap().starts_with("test"))
+        .collect();
+    assert_eq!(test_updates.len(), 2, "{test_updates:#?}");
+    assert_eq!(test_updates[0]["conclusion"], "failure");
+    let summary = test_updates[0]["output"]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("### Why it failed\n\n- HIGH B602 src/shop/app.py:12"),
+        "{summary}"
+    );
+    assert_contains(summary, "**Findings:** 55 (1 high, 54 low)");
+    let annotations: Vec<&Value> = test_updates
+        .iter()
+        .flat_map(|b| b["output"]["annotations"].as_array().unwrap())
+        .collect();
+    assert_eq!(annotations.len(), FINDINGS as usize);
+    assert_eq!(
+        annotations[0]["annotation_level"], "failure",
+        "the HIGH one first"
+    );
+    assert_eq!(annotations[0]["start_line"], 12);
+    assert_eq!(annotations[1]["annotation_level"], "notice");
+
+    // The Re-run button of the test stage's check run re-runs that stage.
+    announced(&server, 1).await;
+    let external_id = format!("{original}/test");
+    let body = rerequested("check_run", &sha, Some(&external_id));
+    let bravo_signed = sign("bravo's own secret", &body);
+    let (code, json) = server
+        .deliver("cr-0", "check_run", &body, Some(&bravo_signed))
+        .await;
+    assert_eq!(code, 403, "another tenant's secret: {json}");
+    let other_commit = rerequested("check_run", &"b".repeat(40), Some(&external_id));
+    let (code, json) = server
+        .deliver(
+            "cr-1",
+            "check_run",
+            &other_commit,
+            Some(&sign(SECRET, &other_commit)),
+        )
+        .await;
+    assert_eq!(code, 202, "{json}");
+    assert_contains(json["ignored"].as_str().unwrap(), "names no run");
+    let (code, json) = server
+        .deliver("cr-2", "check_run", &body, Some(&sign(SECRET, &body)))
+        .await;
+    assert_eq!(code, 202, "{json}");
+    let rerun = json["run_id"].as_str().unwrap().to_string();
+    wait_for(&server, &rerun, "success").await;
+    let (code, json) = server
+        .deliver("cr-2", "check_run", &body, Some(&sign(SECRET, &body)))
+        .await;
+    assert_eq!(
+        (code, &json["duplicate"]),
+        (200, &json!(true)),
+        "a redelivery: {json}"
+    );
+    let tasks: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|t| t.task.run_id == rerun)
+        .map(|t| t.task.stage.clone())
+        .collect();
+    assert_eq!(tasks, ["test"]);
+    let rerun_check = format!("{rerun}/test");
+    let made = eventually(std::time::Duration::from_secs(10), || {
+        !github_requests(&github, |r, b| {
+            r.method == "POST" && b["external_id"] == json!(rerun_check)
+        })
+        .is_empty()
+    })
+    .await;
+    assert!(made, "the re-run's test stage got a check run of its own");
+
+    // A check suite's Re-run asks for what failed in the commit's latest run: the
+    // re-run, which passed.
+    let suite = rerequested("check_suite", &sha, None);
+    let (code, json) = server
+        .deliver("cs-1", "check_suite", &suite, Some(&sign(SECRET, &suite)))
+        .await;
+    assert_eq!(code, 202, "{json}");
+    assert_contains(json["ignored"].as_str().unwrap(), "nothing to re-run");
+    // An unknown check run (not Bosun's) is ignored.
+    let foreign = rerequested("check_run", &sha, Some(""));
+    let (code, json) = server
+        .deliver("cr-3", "check_run", &foreign, Some(&sign(SECRET, &foreign)))
+        .await;
+    assert_eq!(code, 202, "{json}");
+    assert_contains(json["ignored"].as_str().unwrap(), "not one of Bosun's");
+}
+
+/// A same-repository pull request #1 of acme/shop building `sha`.
+fn pull_request_payload(clone_url: &str, sha: &str) -> Vec<u8> {
+    let text = include_str!("fixtures/github/pull_request-opened.payload.json");
+    let mut payload: Value = serde_json::from_str(text).unwrap();
+    for path in ["/repository", "/pull_request/base/repo"] {
+        let repo = payload.pointer_mut(path).unwrap();
+        repo["full_name"] = "acme/shop".into();
+        repo["name"] = "shop".into();
+        repo["owner"]["login"] = "acme".into();
+        repo["clone_url"] = clone_url.into();
+        repo["default_branch"] = "main".into();
+    }
+    payload["pull_request"]["number"] = 1.into();
+    let head = &mut payload["pull_request"]["head"];
+    head["ref"] = "patch-1".into();
+    head["sha"] = sha.into();
+    head["repo"]["full_name"] = "acme/shop".into();
+    head["label"] = "acme:patch-1".into();
+    serde_json::to_vec(&payload).unwrap()
+}
+
+#[tokio::test]
+async fn github_pull_request_gets_one_summary_comment_edited_on_each_push() {
+    let (_dir, path) = temp();
+    let github = bosun_test_support::Receiver::github(Vec::new()).await;
+    let acme = TenantSettings {
+        github_token: value("ghs_acmeInstallationToken"),
+        pull_request_comments: true,
+        ..tenant("acme")
+    };
+    let mut s = settings(&path, vec![acme]);
+    s.github_api = github.base.clone();
+    let server = Server::start(s, MemoryBus::new()).await;
+    let repo = path.join("acme-shop");
+    let (_, first) = git_repo(&repo, &[(".bosun.yml", "pipeline:\n  stages: [lint]\n")]);
+    // Both pushes' commits are there from the start: the mirror's first clone has them.
+    std::fs::write(repo.join("app.py"), "print('fixed')\n").unwrap();
+    let second = bosun_test_support::commit_all(&repo, "fix the import");
+    let pushes = [first.clone(), second];
+    let http = serve_git(&repo, "acme/shop");
+    let failing = first.clone();
+    stand_in_agent(&server.bus, &["lint"], move |task| {
+        if task.task.commit == failing {
+            let mut failed = report(Outcome::Failure, "1 finding");
+            failed.findings = vec![bosun_bus::Finding {
+                rule: "W0611".into(),
+                severity: bosun_bus::Severity::Medium,
+                message: "unused import os".into(),
+                path: Some("src/app.py".into()),
+                line: Some(3),
+                column: None,
+                tool: "pylint".into(),
+                fixed_version: None,
+            }];
+            failed
+        } else {
+            report(Outcome::Success, "clean")
+        }
+    });
+
+    let comments = |github: &bosun_test_support::Receiver| {
+        github_requests(github, |r, _| r.path.contains("/issues/"))
+    };
+    for (i, sha) in pushes.iter().enumerate() {
+        let body = pull_request_payload(&http, sha);
+        let (code, json) = server
+            .deliver(
+                &format!("pr-{i}"),
+                "pull_request",
+                &body,
+                Some(&sign(SECRET, &body)),
+            )
+            .await;
+        assert_eq!(code, 202, "{json}");
+        let run_id = json["run_id"].as_str().unwrap().to_string();
+        wait_for(&server, &run_id, if i == 0 { "failure" } else { "success" }).await;
+        let posted = eventually(std::time::Duration::from_secs(10), || {
+            comments(&github).len() == i + 1
+        })
+        .await;
+        assert!(posted, "{:#?}", github.requests());
+    }
+    let errors = github.shape_errors();
+    assert!(
+        errors.is_empty(),
+        "requests GitHub would refuse: {errors:#?}"
+    );
+    let comments = comments(&github);
+    let (created, first_body) = &comments[0];
+    assert_eq!(
+        (created.method.as_str(), created.path.as_str()),
+        ("POST", "/repos/acme/shop/issues/1/comments")
+    );
+    let text = first_body["body"].as_str().unwrap();
+    assert_contains(text, "the pipeline failed");
+    assert_contains(
+        text,
+        "**Why lint failed**\n\n- MEDIUM W0611 src/app.py:3: unused import os",
+    );
+    // The second push edits the same comment.
+    let (edited, second_body) = &comments[1];
+    assert_eq!(edited.method, "PATCH");
+    assert!(
+        edited.path.starts_with("/repos/acme/shop/issues/comments/"),
+        "{}",
+        edited.path
+    );
+    assert_contains(second_body["body"].as_str().unwrap(), "the pipeline passed");
 }

@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use bosun_orchestrator::webhook::{EventError, EventOptions, Trigger, WebhookEvent, parse_event};
+use bosun_orchestrator::webhook::{
+    EventError, EventOptions, RerunTarget, Trigger, WebhookEvent, parse_event,
+};
 use bosun_test_support::assert_contains;
 use serde_json::{Value, json};
 
@@ -448,4 +450,57 @@ fn events_trigger_serialises_with_its_field_names() {
     assert_eq!(value["commit"], HEAD);
     assert_eq!(value["changed_paths"], json!(["README.md"]));
     assert_eq!(value["pull_request"], Value::Null);
+}
+
+const CHECK_RUN_RERUN: &[u8] = include_bytes!("fixtures/github/check_run__rerequested.json");
+const CHECK_SUITE_RERUN: &[u8] = include_bytes!("fixtures/github/check_suite__rerequested.json");
+
+#[test]
+fn events_check_suite_rerequested_asks_for_its_commits_failed_stages() {
+    let WebhookEvent::Rerun(ask) = parse("check_suite", CHECK_SUITE_RERUN) else {
+        panic!("not a re-run");
+    };
+    assert_eq!(ask.tenant, "Codertocat");
+    assert_eq!(ask.repository, "Codertocat/Hello-World");
+    assert_eq!(ask.commit, PR_HEAD);
+    assert_eq!(ask.sender, "octocoders-linter[bot]");
+    assert_eq!(ask.target, RerunTarget::FailedOfCommit);
+}
+
+#[test]
+fn events_check_run_rerequested_names_bosuns_stage_by_its_external_id() {
+    // GitHub's example is another app's check run (an empty external id): not Bosun's.
+    let reason = ignored_reason(parse("check_run", CHECK_RUN_RERUN));
+    assert_contains(&reason, "check run `randscape` is not one of Bosun's");
+    let mut body = json_of(CHECK_RUN_RERUN);
+    body["check_run"]["external_id"] = "0192a3b4c5d-1f-2/test".into();
+    let WebhookEvent::Rerun(ask) = parse_with("check_run", &body, EventOptions::default()) else {
+        panic!("not a re-run");
+    };
+    assert_eq!(ask.repository, "github/hello-world");
+    assert_eq!(ask.commit, "d6fde92930d4715a2b49857d24b940956b26d2d3");
+    assert_eq!(
+        ask.target,
+        RerunTarget::Stage {
+            run_id: "0192a3b4c5d-1f-2".into(),
+            stage: "test".into()
+        }
+    );
+}
+
+#[test]
+fn events_check_actions_other_than_rerequested_start_nothing() {
+    for (event, fixture) in [
+        ("check_run", CHECK_RUN_RERUN),
+        ("check_suite", CHECK_SUITE_RERUN),
+    ] {
+        let mut body = json_of(fixture);
+        body["action"] = "completed".into();
+        let reason = ignored_reason(parse_with(event, &body, EventOptions::default()));
+        assert_contains(&reason, "only `rerequested` re-runs");
+    }
+    let mut body = json_of(CHECK_SUITE_RERUN);
+    body["check_suite"]["head_sha"] = "HEAD~1".into();
+    let error = parse_error("check_suite", &body);
+    assert_contains(error.to_string(), "check_suite.head_sha");
 }

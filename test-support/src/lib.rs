@@ -11,6 +11,8 @@ mod assert;
 pub mod git;
 pub mod git_http;
 #[cfg(feature = "receiver")]
+pub mod github_shapes;
+#[cfg(feature = "receiver")]
 pub mod receiver;
 pub mod sample;
 pub mod services;

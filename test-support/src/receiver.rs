@@ -1,6 +1,9 @@
 //! A real HTTP receiver on 127.0.0.1:0, the stand-in for Slack and GitHub: it records
 //! every request it gets and answers from a script, then with 200 `ok` once the script
-//! is spent.
+//! is spent. Started with [`Receiver::github`], it is the GitHub stand-in: it checks
+//! each request against the documented shapes (`github_shapes`), answers a broken one
+//! with 422 as GitHub does, and otherwise answers like GitHub (a created check run or
+//! comment with its `id`; an edit of a comment it never made with 404).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -56,6 +59,8 @@ pub struct Recorded {
     pub headers: HeaderMap,
     pub body: Vec<u8>,
     pub at: Instant,
+    /// For the GitHub stand-in: how the request breaks GitHub's documented shapes.
+    pub shape_errors: Vec<String>,
 }
 
 impl Recorded {
@@ -73,6 +78,11 @@ impl Recorded {
 struct Shared {
     script: VecDeque<Reply>,
     seen: Vec<Recorded>,
+    /// Whether it stands in for GitHub's REST API.
+    github: bool,
+    /// Ids of the objects it created (check runs, comments).
+    next_id: u64,
+    comments: Vec<u64>,
 }
 
 pub struct Receiver {
@@ -90,10 +100,44 @@ impl Receiver {
 
     /// A receiver that answers from `script`, in order, then with 200 `ok`.
     pub async fn start(script: Vec<Reply>) -> Self {
-        let shared = Arc::new(Mutex::new(Shared {
+        Self::serve(Shared {
             script: script.into(),
-            seen: Vec::new(),
-        }));
+            ..Shared::default()
+        })
+        .await
+    }
+
+    /// The GitHub stand-in: answers from `script` first (e.g. a 429), then as GitHub
+    /// would, checking every request against the documented shapes.
+    pub async fn github(script: Vec<Reply>) -> Self {
+        Self::serve(Shared {
+            script: script.into(),
+            github: true,
+            next_id: 1000,
+            ..Shared::default()
+        })
+        .await
+    }
+
+    /// Every shape error of every request so far, each prefixed with its request.
+    pub fn shape_errors(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .flat_map(|r| {
+                r.shape_errors
+                    .iter()
+                    .map(move |e| format!("{} {}: {e}", r.method, r.path))
+            })
+            .collect()
+    }
+
+    /// Forget the comments it made, as if someone deleted them on GitHub.
+    pub fn delete_comments(&self) {
+        self.shared.lock().unwrap().comments.clear();
+    }
+
+    async fn serve(shared: Shared) -> Self {
+        let shared = Arc::new(Mutex::new(shared));
         let app = Router::new().fallback(record).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -128,17 +172,34 @@ async fn record(
 ) -> Response {
     let reply = {
         let mut shared = shared.lock().unwrap();
+        let shape_errors = if shared.github {
+            let pairs: Vec<(String, String)> = headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_owned()))
+                .collect();
+            crate::github_shapes::shape_errors(method.as_str(), uri.path(), &pairs, &body)
+        } else {
+            Vec::new()
+        };
+        let endpoint = crate::github_shapes::endpoint(method.as_str(), uri.path());
         shared.seen.push(Recorded {
             method,
             path: uri.path().to_owned(),
             headers,
             body: body.to_vec(),
             at: Instant::now(),
+            shape_errors: shape_errors.clone(),
         });
-        shared
-            .script
-            .pop_front()
-            .unwrap_or_else(|| Reply::status(200).body("ok"))
+        match shared.script.pop_front() {
+            Some(reply) => reply,
+            None if !shared.github => Reply::status(200).body("ok"),
+            None if !shape_errors.is_empty() => {
+                let errors =
+                    serde_json::json!({"message": "Validation Failed", "errors": shape_errors});
+                Reply::status(422).body(&errors.to_string())
+            }
+            None => github_answer(&mut shared, endpoint),
+        }
     };
     // Only a scripted delay waits: even a zero sleep lasts a timer tick, and a test that
     // sees the request may expect the client to have its answer at once.
@@ -150,6 +211,36 @@ async fn record(
         response.headers_mut().insert(name, value.parse().unwrap());
     }
     response
+}
+
+/// What GitHub answers a well-formed request with.
+fn github_answer(
+    shared: &mut Shared,
+    endpoint: Result<crate::github_shapes::Endpoint, String>,
+) -> Reply {
+    use crate::github_shapes::Endpoint;
+    let created = |shared: &mut Shared| {
+        shared.next_id += 1;
+        shared.next_id
+    };
+    match endpoint {
+        Ok(Endpoint::Status) => Reply::status(201).body(r#"{"id":1,"state":"success"}"#),
+        Ok(Endpoint::CreateCheckRun) => {
+            let id = created(shared);
+            Reply::status(201).body(&format!(r#"{{"id":{id}}}"#))
+        }
+        Ok(Endpoint::UpdateCheckRun(id)) => Reply::status(200).body(&format!(r#"{{"id":{id}}}"#)),
+        Ok(Endpoint::CreateComment(_)) => {
+            let id = created(shared);
+            shared.comments.push(id);
+            Reply::status(201).body(&format!(r#"{{"id":{id}}}"#))
+        }
+        Ok(Endpoint::UpdateComment(id)) if shared.comments.contains(&id) => {
+            Reply::status(200).body(&format!(r#"{{"id":{id}}}"#))
+        }
+        Ok(Endpoint::UpdateComment(_)) => Reply::status(404).body(r#"{"message":"Not Found"}"#),
+        Err(_) => Reply::status(404).body(r#"{"message":"Not Found"}"#),
+    }
 }
 
 /// A port nothing listens on: bound, read, and released again.

@@ -1,4 +1,6 @@
-//! Setting GitHub commit statuses (`bosun/<stage>` checks on a commit or pull request).
+//! Setting GitHub commit statuses (`bosun/<stage>` checks on a commit or pull request);
+//! the same client also makes check runs (`checks.rs`) and pull-request comments
+//! (`comments.rs`).
 
 use reqwest::Url;
 use reqwest::header::ACCEPT;
@@ -9,7 +11,7 @@ use super::{Delivered, NotifyError, RetrySettings};
 
 /// GitHub refuses longer status descriptions.
 pub const MAX_DESCRIPTION_CHARS: usize = 140;
-const API_VERSION: &str = "2022-11-28";
+pub(super) const API_VERSION: &str = "2022-11-28";
 const MIN_SHA_LEN: usize = 7;
 const MAX_SHA_LEN: usize = 64;
 /// Longest repository or sha repeated in a refusal.
@@ -51,9 +53,9 @@ struct StatusBody<'a> {
 /// Sets commit statuses through the GitHub REST API.
 pub struct GitHubStatuses {
     /// The API root without its trailing slash, `None` when it does not parse.
-    api_base: Option<String>,
+    pub(super) api_base: Option<String>,
     token: Option<String>,
-    client: RetryingClient,
+    pub(super) client: RetryingClient,
 }
 
 impl std::fmt::Debug for GitHubStatuses {
@@ -155,7 +157,7 @@ impl GitHubStatuses {
 }
 
 /// Splits `owner/name`, refusing anything that could change the URL's path.
-fn split_repository(repository: &str) -> Result<(&str, &str), NotifyError> {
+pub(super) fn split_repository(repository: &str) -> Result<(&str, &str), NotifyError> {
     let refuse = |reason: &str| NotifyError::InvalidRepository {
         repository: repository.chars().take(MAX_ECHOED_CHARS).collect(),
         reason: reason.to_owned(),
@@ -183,7 +185,7 @@ fn split_repository(repository: &str) -> Result<(&str, &str), NotifyError> {
     Ok((owner, name))
 }
 
-fn check_sha(sha: &str) -> Result<(), NotifyError> {
+pub(super) fn check_sha(sha: &str) -> Result<(), NotifyError> {
     let length_ok = (MIN_SHA_LEN..=MAX_SHA_LEN).contains(&sha.len());
     if length_ok && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(())

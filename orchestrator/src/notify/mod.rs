@@ -1,15 +1,23 @@
-//! Outbound notifications: Slack incoming webhooks and GitHub commit statuses.
+//! Outbound notifications: Slack incoming webhooks, GitHub commit statuses, check runs
+//! and pull-request comments.
 //!
 //! Both clients share one retry policy ([`RetrySettings`]) and one error type
 //! ([`NotifyError`]). Webhook URLs and tokens are secrets: no error or log line carries
 //! them; errors name the target instead ("the Slack webhook for tenant acme").
 
+mod checks;
+mod comments;
 mod github;
 mod retry;
 mod slack;
 
 use std::time::Duration;
 
+pub use checks::{
+    Annotation, AnnotationLevel, CheckCompleted, CheckConclusion, CheckOutput, CheckRunFinish,
+    CheckRunStart, MAX_ANNOTATIONS_PER_REQUEST, MAX_SUMMARY_CHARS, cut_markdown,
+};
+pub use comments::{COMMENT_MARKER, CommentPosted, MAX_COMMENT_CHARS};
 pub use github::{CommitStatus, GitHubStatuses, MAX_DESCRIPTION_CHARS, StatusState};
 pub use slack::SlackClient;
 

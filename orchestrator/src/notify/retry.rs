@@ -1,7 +1,8 @@
-//! The delivery loop both notification clients share: one request per attempt, waits
-//! from `Retry-After` or exponential backoff, and errors that never carry a secret.
+//! The delivery loop every notification client shares: one request per attempt, waits
+//! from `Retry-After`, GitHub's `x-ratelimit-reset` or exponential backoff, and errors
+//! that never carry a secret.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
@@ -12,6 +13,11 @@ use super::{Delivered, NotifyError, RetrySettings};
 const USER_AGENT: &str = concat!("bosun/", env!("CARGO_PKG_VERSION"));
 /// How much of a refusal's body is kept for the error message.
 const MAX_ERROR_BODY_BYTES: usize = 512;
+/// How much of an accepted answer's body is read (a created check run echoes its
+/// output, up to 65,535 characters of summary and as much text).
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+/// GitHub's advice for a secondary rate limit that names no time: wait at least a minute.
+const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
 /// An HTTP client with the retry policy it applies.
 #[derive(Debug)]
@@ -23,7 +29,7 @@ pub(super) struct RetryingClient {
 
 /// What one attempt came to.
 enum Attempt {
-    Delivered(u16),
+    Delivered(u16, Vec<u8>),
     /// Retry after the wait; `last_status` and `last` describe the failure.
     Retry {
         wait: Duration,
@@ -55,6 +61,19 @@ impl RetryingClient {
         secrets: &[&str],
         build: impl Fn(&Client) -> RequestBuilder,
     ) -> Result<Delivered, NotifyError> {
+        self.send_for_answer(target, secrets, build)
+            .await
+            .map(|(delivered, _)| delivered)
+    }
+
+    /// Like [`RetryingClient::send`], also giving the accepted answer's body (its
+    /// first [`MAX_ANSWER_BYTES`]), for APIs that answer with the id of what they made.
+    pub(super) async fn send_for_answer(
+        &self,
+        target: &str,
+        secrets: &[&str],
+        build: impl Fn(&Client) -> RequestBuilder,
+    ) -> Result<(Delivered, Vec<u8>), NotifyError> {
         let client = self.client.as_ref().map_err(|reason| NotifyError::Client {
             target: target.to_owned(),
             reason: reason.clone(),
@@ -75,11 +94,12 @@ impl RetryingClient {
                 },
             };
             match outcome {
-                Attempt::Delivered(status) => {
-                    return Ok(Delivered {
+                Attempt::Delivered(status, body) => {
+                    let delivered = Delivered {
                         attempts: attempt,
                         status,
-                    });
+                    };
+                    return Ok((delivered, body));
                 }
                 Attempt::Fail(error) => return Err(error),
                 Attempt::Retry {
@@ -110,13 +130,18 @@ impl RetryingClient {
     async fn judge(&self, response: Response, target: &str, attempt: u32) -> Attempt {
         let status = response.status();
         if status.is_success() {
-            return Attempt::Delivered(status.as_u16());
+            return Attempt::Delivered(
+                status.as_u16(),
+                read_capped(response, MAX_ANSWER_BYTES).await,
+            );
         }
-        let retry_after = retry_after(response.headers());
+        // GitHub: 429, or 403 with `retry-after`, an exhausted `x-ratelimit-remaining`,
+        // or a body that says a secondary rate limit was hit.
+        let limit_wait = rate_limit_wait(response.headers(), SystemTime::now());
         let rate_limited = status == StatusCode::TOO_MANY_REQUESTS
-            || (status == StatusCode::FORBIDDEN && retry_after.is_some());
+            || (status == StatusCode::FORBIDDEN && limit_wait.is_some());
         if rate_limited {
-            let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
+            let wait = limit_wait.unwrap_or_else(|| self.backoff(attempt));
             return Attempt::Retry {
                 wait: wait.min(self.settings.max_wait),
                 last_status: Some(status.as_u16()),
@@ -130,10 +155,20 @@ impl RetryingClient {
                 last: format!("HTTP {}", status.as_u16()),
             };
         }
+        let body = error_body(response).await;
+        if status == StatusCode::FORBIDDEN
+            && body.to_ascii_lowercase().contains("secondary rate limit")
+        {
+            return Attempt::Retry {
+                wait: SECONDARY_LIMIT_WAIT.min(self.settings.max_wait),
+                last_status: Some(status.as_u16()),
+                last: format!("HTTP {}: {body}", status.as_u16()),
+            };
+        }
         Attempt::Fail(NotifyError::Rejected {
             target: target.to_owned(),
             status: status.as_u16(),
-            body: error_body(response).await,
+            body,
         })
     }
 
@@ -165,6 +200,23 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .parse()
         .ok()?;
     Some(Duration::from_secs(seconds))
+}
+
+/// How long a rate-limited answer asks to wait: `Retry-After` first, else, when
+/// `x-ratelimit-remaining` is 0, until `x-ratelimit-reset` (UTC epoch seconds), as
+/// GitHub's REST documentation says to.
+fn rate_limit_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    if let Some(wait) = retry_after(headers) {
+        return Some(wait);
+    }
+    let header = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok();
+    if header("x-ratelimit-remaining")? != 0 {
+        return None;
+    }
+    let reset = header("x-ratelimit-reset")?;
+    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    // A reset already past (clocks differ) still means "not now": a second.
+    Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
 }
 
 /// The error and its causes, without the request URL reqwest would otherwise print.
@@ -212,16 +264,22 @@ fn redact(mut text: String, secrets: &[&str]) -> String {
     text
 }
 
-/// The start of a refusal's body as one printable line.
-async fn error_body(mut response: Response) -> String {
+/// The first `limit` bytes of an answer's body (less when reading fails).
+async fn read_capped(mut response: Response, limit: usize) -> Vec<u8> {
     let mut bytes = Vec::new();
-    while bytes.len() < MAX_ERROR_BODY_BYTES {
+    while bytes.len() < limit {
         match response.chunk().await {
             Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
             Ok(None) | Err(_) => break,
         }
     }
-    bytes.truncate(MAX_ERROR_BODY_BYTES);
+    bytes.truncate(limit);
+    bytes
+}
+
+/// The start of a refusal's body as one printable line.
+async fn error_body(response: Response) -> String {
+    let bytes = read_capped(response, MAX_ERROR_BODY_BYTES).await;
     let text: String = String::from_utf8_lossy(&bytes)
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -266,6 +324,32 @@ mod tests {
             HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
         );
         assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn an_exhausted_rate_limit_waits_until_its_reset() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        headers.insert("x-ratelimit-reset", HeaderValue::from_static("1042"));
+        assert_eq!(
+            rate_limit_wait(&headers, now),
+            Some(Duration::from_secs(42))
+        );
+        headers.insert("x-ratelimit-reset", HeaderValue::from_static("900"));
+        assert_eq!(rate_limit_wait(&headers, now), Some(Duration::from_secs(1)));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+        assert_eq!(rate_limit_wait(&headers, now), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn remaining_requests_are_no_rate_limit() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ratelimit-remaining", HeaderValue::from_static("12"));
+        headers.insert("x-ratelimit-reset", HeaderValue::from_static("1042"));
+        assert_eq!(rate_limit_wait(&headers, now), None);
+        assert_eq!(rate_limit_wait(&HeaderMap::new(), now), None);
     }
 
     #[test]

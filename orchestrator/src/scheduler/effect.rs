@@ -27,6 +27,15 @@ pub struct StatusUpdate {
     pub target_url: String,
 }
 
+/// Where a stage's GitHub check run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckPhase {
+    /// Its first attempt went out: `in_progress` (ms since the epoch).
+    Started { at_ms: u64 },
+    /// It settled; what GitHub shows is read from the store once the writes commit.
+    Completed { at_ms: u64 },
+}
+
 /// Something the service must do once the step's writes are committed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -51,6 +60,35 @@ pub enum Effect {
         commit: String,
         /// The status.
         update: StatusUpdate,
+    },
+    /// Start or complete a stage's GitHub check run (tenants with `github_checks`).
+    Check {
+        /// The run.
+        run_id: String,
+        /// Its tenant.
+        tenant: String,
+        /// `owner/name`.
+        repository: String,
+        /// Commit sha.
+        commit: String,
+        /// The stage (the check is `bosun/<stage>`).
+        stage: String,
+        /// Started or completed.
+        phase: CheckPhase,
+    },
+    /// Create or update the pull request's one summary comment (tenants with
+    /// `pull_request_comments`).
+    Comment {
+        /// The run.
+        run_id: String,
+        /// Its tenant.
+        tenant: String,
+        /// `owner/name`.
+        repository: String,
+        /// The pull request's number.
+        pull_request: u64,
+        /// Markdown.
+        body: String,
     },
     /// Post a formatted notification to the tenant's Slack webhook.
     Notify {

@@ -25,7 +25,7 @@ mod step;
 pub mod summary;
 
 pub use decide::{Decided, StageDecision};
-pub use effect::{Effect, StatusState, StatusUpdate};
+pub use effect::{CheckPhase, Effect, StatusState, StatusUpdate};
 pub use intake::Accepted;
 pub use rerun::{RerunRefused, RerunRequest, RerunStarted};
 pub use step::{APPROVAL_PHASE, ROLLBACK_SUFFIX};

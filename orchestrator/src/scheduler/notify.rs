@@ -4,7 +4,10 @@
 use super::event::{Event, EventKind};
 use super::journal::{Journal, Write};
 use super::{Effect, Scheduler, SchedulerError, summary};
-use crate::model::RunStatus;
+use crate::config::PipelineConfig;
+use crate::model::{RunRecord, RunStatus};
+use crate::notify::CheckRunFinish;
+use crate::store::GitHubObject;
 use bosun_bus::messages::{self, MESSAGE_VERSION};
 use bosun_bus::notify::NotifyTaskMessage;
 use bosun_bus::topics;
@@ -35,6 +38,9 @@ impl Scheduler {
         let Some(config) = active.config else {
             return Ok(effects);
         };
+        if let Some(comment) = self.pull_request_comment(&record, &config)? {
+            effects.push(comment);
+        }
         let wanted = if record.status == RunStatus::Success {
             config.notify.on_success
         } else {
@@ -70,6 +76,90 @@ impl Scheduler {
             payload: messages::encode(&task),
         });
         Ok(effects)
+    }
+
+    /// The pull request's summary comment for a finished run, when its tenant keeps one.
+    fn pull_request_comment(
+        &self,
+        record: &RunRecord,
+        config: &PipelineConfig,
+    ) -> Result<Option<Effect>, SchedulerError> {
+        let Some(number) = record.trigger.pull_request else {
+            return Ok(None);
+        };
+        let wanted = self
+            .settings
+            .tenant(&record.trigger.tenant)
+            .is_some_and(|t| t.pull_request_comments && t.github_token.resolve().is_some());
+        if !wanted {
+            return Ok(None);
+        }
+        let attempts = self.store.attempts(&record.id)?;
+        let url = format!("{}/runs/{}", self.settings.base_url(), record.id);
+        Ok(Some(Effect::Comment {
+            run_id: record.id.clone(),
+            tenant: record.trigger.tenant.clone(),
+            repository: record.trigger.repository.clone(),
+            pull_request: number,
+            body: summary::checks::pull_request_comment(record, Some(config), &attempts, &url),
+        }))
+    }
+
+    /// What a settled stage's check run shows, read from the store (the stage's last
+    /// attempt is committed by the time its effect runs); `None` for an unknown run or
+    /// stage.
+    pub fn check_finish(
+        &self,
+        run_id: &str,
+        stage: &str,
+        at_ms: u64,
+    ) -> Result<Option<CheckRunFinish>, SchedulerError> {
+        let record = match self.active.get(run_id) {
+            Some(active) => Some(active.record.clone()),
+            None => self.store.run(run_id)?,
+        };
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        let Some(stage_record) = record.stage(stage) else {
+            return Ok(None);
+        };
+        // The stage's settings (`allow_failure`, `min_coverage`): the run's config,
+        // read again from its stored text once the run has left memory.
+        let parsed = match self.active.get(run_id).and_then(|a| a.config.clone()) {
+            Some(config) => Some(config),
+            None => record.config_source.as_deref().and_then(|text| {
+                let origin = record
+                    .config_origin
+                    .as_deref()
+                    .unwrap_or(crate::config::CONFIG_FILE);
+                crate::config::parse(origin, text)
+                    .ok()
+                    .map(std::sync::Arc::new)
+            }),
+        };
+        let spec = parsed.as_deref().and_then(|c| c.stage(stage));
+        let attempts = self.store.attempts(run_id)?;
+        let url = format!("{}/runs/{}", self.settings.base_url(), run_id);
+        Ok(Some(CheckRunFinish {
+            conclusion: summary::checks::conclusion(stage_record, spec, &attempts),
+            completed_at_ms: at_ms,
+            output: summary::checks::check_output(stage_record, spec, &attempts, &url),
+        }))
+    }
+
+    /// Remember the GitHub id of something Bosun made there (a check run, a comment),
+    /// so it is edited, not made again, after a restart.
+    pub fn remember_github_object(
+        &mut self,
+        kind: GitHubObject,
+        key: &str,
+        id: u64,
+        now: u64,
+    ) -> Result<(), SchedulerError> {
+        self.store
+            .write(|w| w.remember_github_object(kind, key, id, now))?;
+        Ok(())
     }
 
     /// Record what became of a notification or commit status.

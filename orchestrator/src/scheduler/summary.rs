@@ -14,6 +14,7 @@ use bosun_bus::notify::{RunStatus as SummaryStatus, RunSummary, StageStatus, Sta
 use bosun_bus::{Finding, Severity, TestFailure};
 use std::collections::BTreeSet;
 
+pub mod checks;
 pub mod why;
 
 /// Most findings listed as blocking (the "… and N more" finding comes on top).

@@ -5,6 +5,7 @@
 mod api;
 mod approval;
 mod artifacts;
+mod check_rerun;
 mod listener;
 mod rerun;
 mod webhook;

@@ -188,6 +188,9 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Outcome 
                 .record_delivery(delivery, &tenant.owner, event, "ignored")
                 .await,
         ),
+        WebhookEvent::Rerun(ask) => {
+            super::check_rerun::rerun(state, tenant, delivery, event, ask).await
+        }
         WebhookEvent::Trigger(trigger) => {
             if !trigger.tenant.eq_ignore_ascii_case(&tenant.owner) {
                 return Outcome::Forbidden(format!(

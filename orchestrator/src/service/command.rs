@@ -41,6 +41,13 @@ pub(super) enum Command {
         attempts: u32,
         detail: String,
     },
+    /// A GitHub object was made (a check run, a summary comment): keep its id.
+    GitHubObject {
+        run_id: String,
+        kind: crate::store::GitHubObject,
+        key: String,
+        id: u64,
+    },
     /// A due schedule's run was recorded (`Ok(run id)`) or could not be started.
     ScheduleSettled {
         due: Due,

@@ -97,6 +97,11 @@ impl Orchestrator {
             )
             .await?;
         let (tx, rx) = mpsc::channel(1024);
+        let github = Arc::new(GitHubStatuses::new(
+            &settings.github_api,
+            None,
+            options.http_retry,
+        ));
         let worker = Worker {
             scheduler,
             bus,
@@ -104,11 +109,12 @@ impl Orchestrator {
             settings: Arc::clone(&settings),
             commands_tx: tx.clone(),
             slack: Arc::new(SlackClient::new(options.http_retry)),
-            github: Arc::new(GitHubStatuses::new(
-                &settings.github_api,
-                None,
-                options.http_retry,
-            )),
+            github_lanes: super::github_lanes::GitHubLanes::new(
+                Arc::clone(&github),
+                tx.clone(),
+                options.http_retry.max_wait,
+            ),
+            github,
             schedules,
             clock: options.clock.clone(),
         };

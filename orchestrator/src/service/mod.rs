@@ -5,12 +5,14 @@
 //!
 //! `handle.rs` is the cheap-to-clone [`Orchestrator`] the HTTP side and the CLI hold;
 //! `command.rs` what it asks the owner task; `worker.rs` the owner task's loop;
-//! `effects.rs` how committed effects leave (bus, GitHub, Slack); `schedules.rs` how
+//! `effects.rs` how committed effects leave (bus, GitHub, Slack); `github_lanes.rs`
+//! check runs and pull-request comments, in order per check run; `schedules.rs` how
 //! due schedules become runs; `clock.rs` the time the owner task reads.
 
 mod clock;
 mod command;
 mod effects;
+mod github_lanes;
 mod handle;
 mod schedules;
 mod worker;

@@ -25,6 +25,7 @@ pub(super) struct Worker {
     pub(super) commands_tx: mpsc::Sender<Command>,
     pub(super) slack: Arc<SlackClient>,
     pub(super) github: Arc<GitHubStatuses>,
+    pub(super) github_lanes: super::github_lanes::GitHubLanes,
     pub(super) schedules: Schedules,
     pub(super) clock: Clock,
 }
@@ -149,6 +150,16 @@ impl Worker {
                     .notification_done(&run_id, channel, sent, attempts, &detail, now)
                 {
                     tracing::error!(run = %run_id, error = %e, "could not record a notification");
+                }
+            }
+            Command::GitHubObject {
+                run_id,
+                kind,
+                key,
+                id,
+            } => {
+                if let Err(e) = self.scheduler.remember_github_object(kind, &key, id, now) {
+                    tracing::error!(run = %run_id, error = %e, "could not remember a GitHub id");
                 }
             }
             Command::Approve {

@@ -19,9 +19,19 @@ pub struct TenantSettings {
     /// The Slack incoming-webhook URL for run reports.
     #[serde(default)]
     pub slack_webhook: Secret,
-    /// The token for commit statuses.
+    /// The token for commit statuses (and, with the next two, check runs and pull
+    /// request comments).
     #[serde(default)]
     pub github_token: Secret,
+    /// Also one check run per stage through the Checks API, with a summary and
+    /// annotations on the findings' lines (the token must be a GitHub App
+    /// installation's, with `checks: write`).
+    #[serde(default)]
+    pub github_checks: bool,
+    /// Keep one summary comment on each pull request, edited on every push (the token
+    /// needs `pull_requests: write`).
+    #[serde(default)]
+    pub pull_request_comments: bool,
     /// Policy gates.
     #[serde(default)]
     pub policies: Vec<PolicySettings>,

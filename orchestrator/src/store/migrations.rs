@@ -159,4 +159,15 @@ pub const MIGRATIONS: &[&str] = &[
     );
     INSERT OR IGNORE INTO artifact_key (id, key) VALUES (1, randomblob(32));
     ",
+    // 7: what Bosun made on GitHub and edits later: a stage's check run (by its
+    // external id) and a pull request's summary comment.
+    "
+    CREATE TABLE IF NOT EXISTS github_objects (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        object_id INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    ",
 ];

@@ -1,11 +1,12 @@
 //! Dispatch by `X-GitHub-Event`: each event name a pipeline cares about goes to its own
-//! parser (`push`, `pull_request`, `ping`); every other name is ignored with a reason.
+//! parser (`push`, `pull_request`, `ping`, and `check_run`/`check_suite` for GitHub's
+//! Re-run buttons); every other name is ignored with a reason.
 
 use serde::de::DeserializeOwned;
 
 use super::payload::PingPayload;
 use super::types::{EventError, EventOptions, WebhookEvent};
-use super::{pull_request, push};
+use super::{checks, pull_request, push};
 
 /// Longest event name repeated in an `Ignored` reason.
 const MAX_ECHOED_EVENT: usize = 64;
@@ -28,6 +29,8 @@ pub fn parse_event(
         }
         "push" => push::parse(decode("push", body)?, options),
         "pull_request" => pull_request::parse(decode("pull_request", body)?),
+        "check_run" => checks::parse_check_run(decode("check_run", body)?),
+        "check_suite" => checks::parse_check_suite(decode("check_suite", body)?),
         other => {
             let name: String = other.chars().take(MAX_ECHOED_EVENT).collect();
             Ok(WebhookEvent::Ignored {

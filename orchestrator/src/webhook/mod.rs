@@ -4,6 +4,7 @@
 //! fails; only a verified body reaches [`parse_event`], whose errors are answered 400.
 //! Nothing here touches the network or the run store.
 
+mod checks;
 mod dispatch;
 mod fields;
 mod payload;
@@ -14,4 +15,4 @@ mod types;
 
 pub use dispatch::parse_event;
 pub use signature::{SIGNATURE_HEADER, SignatureError, verify_signature};
-pub use types::{EventError, EventOptions, Trigger, WebhookEvent};
+pub use types::{EventError, EventOptions, RerunAsk, RerunTarget, Trigger, WebhookEvent};

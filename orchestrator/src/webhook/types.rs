@@ -28,6 +28,8 @@ pub enum WebhookEvent {
     },
     /// A commit to run the pipeline on.
     Trigger(Trigger),
+    /// Someone pressed "Re-run" in GitHub's checks UI.
+    Rerun(RerunAsk),
     /// A valid delivery that starts nothing; `reason` says why, for the response and logs.
     Ignored { reason: String },
 }
@@ -67,6 +69,30 @@ pub struct Trigger {
     /// A pull request whose head lives in another repository than its base (a fork,
     /// or a fork since deleted).
     pub fork: bool,
+}
+
+/// A re-run asked for from GitHub's checks UI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RerunAsk {
+    /// The repository owner's login; the signing tenant must be it.
+    pub tenant: String,
+    /// `owner/name`.
+    pub repository: String,
+    /// The commit the check run or suite is on.
+    pub commit: String,
+    /// Who pressed the button.
+    pub sender: String,
+    /// What to run again.
+    pub target: RerunTarget,
+}
+
+/// What a "Re-run" button asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RerunTarget {
+    /// One stage of one run, from a check run's external id.
+    Stage { run_id: String, stage: String },
+    /// What failed in the commit's latest run (a check suite).
+    FailedOfCommit,
 }
 
 /// Why a delivery could not be read. The server answers 400 with the message.

@@ -5,10 +5,10 @@
 use super::Step;
 use crate::config::StageSpec;
 use crate::model::StageState;
-use crate::scheduler::Effect;
 use crate::scheduler::StatusState;
 use crate::scheduler::event::{Event, EventKind};
 use crate::scheduler::journal::Write;
+use crate::scheduler::{CheckPhase, Effect};
 use bosun_bus::messages::{self, MESSAGE_VERSION, TaskMessage};
 use bosun_bus::policy::PolicyPhase;
 use bosun_bus::{Task, topics};
@@ -72,6 +72,7 @@ impl Step<'_> {
                 StatusState::Pending,
                 format!("{} is running", spec.name),
             );
+            self.check(&spec.name, CheckPhase::Started { at_ms: self.now });
         }
         self.effects.push(Effect::Publish {
             topic,

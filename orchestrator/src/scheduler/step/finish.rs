@@ -5,7 +5,7 @@ use super::Step;
 use crate::metrics::StatusLabels;
 use crate::model::{RunStatus, StageState};
 use crate::scheduler::event::{Event, EventKind};
-use crate::scheduler::{Effect, StatusState};
+use crate::scheduler::{CheckPhase, Effect, StatusState};
 
 impl Step<'_> {
     /// Stop the run: stages in flight are cancelled, pending ones not run.
@@ -23,6 +23,7 @@ impl Step<'_> {
         if self.run.status.is_final() {
             return;
         }
+        let mut stopped = Vec::new();
         for stage in &mut self.run.stages {
             match stage.state {
                 StageState::Running
@@ -34,6 +35,7 @@ impl Step<'_> {
                     stage.gate = None;
                     stage.deadline_ms = None;
                     stage.summary = format!("cancelled: {reason}");
+                    stopped.push(stage.name.clone());
                 }
                 StageState::Pending => {
                     stage.state = StageState::Skipped;
@@ -43,6 +45,9 @@ impl Step<'_> {
                 }
                 _ => {}
             }
+        }
+        for stage in stopped {
+            self.check(&stage, CheckPhase::Completed { at_ms: self.now });
         }
         self.run.error = Some(reason.clone());
         self.record(Event::new(kind, reason.clone()));

@@ -5,9 +5,9 @@
 use super::Step;
 use crate::config::StageSpec;
 use crate::model::StageState;
-use crate::scheduler::StatusState;
 use crate::scheduler::effect::Effect;
 use crate::scheduler::event::{Event, EventKind};
+use crate::scheduler::{CheckPhase, StatusState};
 use bosun_bus::messages::MESSAGE_VERSION;
 use bosun_bus::topics;
 
@@ -60,6 +60,7 @@ impl Step<'_> {
                 Event::new(EventKind::StageCancelled, format!("{name} {summary}")).stage(&name),
             );
             self.status(&format!("bosun/{name}"), StatusState::Error, summary);
+            self.check(&name, CheckPhase::Completed { at_ms: self.now });
             if out_with_an_agent {
                 self.announce_stage_cancelled(&name);
             }

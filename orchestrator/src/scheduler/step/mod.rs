@@ -21,7 +21,7 @@ mod tick;
 
 use super::event::Event;
 use super::journal::Journal;
-use super::{ActiveRun, Effect, Scheduler, StatusState, StatusUpdate};
+use super::{ActiveRun, CheckPhase, Effect, Scheduler, StatusState, StatusUpdate};
 use crate::config::{PipelineConfig, StageSpec};
 use crate::metrics::OrchestratorMetrics;
 use crate::model::RunRecord;
@@ -156,6 +156,23 @@ impl Step<'_> {
                 description,
                 target_url: format!("{}/runs/{}", self.settings.base_url(), self.run.id),
             },
+        });
+    }
+
+    /// Start or complete the stage's check run, when the tenant wants check runs and
+    /// has a GitHub token.
+    fn check(&mut self, stage: &str, phase: CheckPhase) {
+        let Some(tenant) = self.tenant else { return };
+        if !tenant.github_checks || tenant.github_token.resolve().is_none() {
+            return;
+        }
+        self.effects.push(Effect::Check {
+            run_id: self.run.id.clone(),
+            tenant: self.run.trigger.tenant.clone(),
+            repository: self.run.trigger.repository.clone(),
+            commit: self.run.trigger.commit.clone(),
+            stage: stage.to_string(),
+            phase,
         });
     }
 

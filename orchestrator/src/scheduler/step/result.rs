@@ -5,9 +5,9 @@
 use super::{ROLLBACK_SUFFIX, Step, result_summary};
 use crate::metrics::StageLabels;
 use crate::model::StageState;
-use crate::scheduler::StatusState;
 use crate::scheduler::event::{Event, EventKind};
 use crate::scheduler::journal::Write;
+use crate::scheduler::{CheckPhase, StatusState};
 use bosun_bus::policy::PolicyPhase;
 use bosun_bus::{Outcome, StageReport, StageResult};
 
@@ -216,6 +216,7 @@ impl Step<'_> {
         };
         self.record(Event::new(kind, format!("{stage_name}: {summary}")).stage(stage_name));
         self.status(&format!("bosun/{stage_name}"), status, summary);
+        self.check(stage_name, CheckPhase::Completed { at_ms: self.now });
         if matches!(state, StageState::Failure | StageState::Errored) {
             self.matrix_fail_fast(stage_name);
         }
