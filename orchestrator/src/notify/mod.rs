@@ -1,15 +1,18 @@
-//! Outbound notifications: Slack incoming webhooks and GitHub commit statuses.
+//! Outbound notifications: Slack incoming webhooks, GitHub commit statuses and email
+//! (SMTP, in `email.rs`).
 //!
 //! Both clients share one retry policy ([`RetrySettings`]) and one error type
 //! ([`NotifyError`]). Webhook URLs and tokens are secrets: no error or log line carries
 //! them; errors name the target instead ("the Slack webhook for tenant acme").
 
+mod email;
 mod github;
 mod retry;
 mod slack;
 
 use std::time::Duration;
 
+pub use email::{EmailClient, EmailContent};
 pub use github::{CommitStatus, GitHubStatuses, MAX_DESCRIPTION_CHARS, StatusState};
 pub use slack::SlackClient;
 
@@ -72,6 +75,15 @@ pub enum NotifyError {
         status: u16,
         /// The start of the response body, control characters removed.
         body: String,
+    },
+    /// The SMTP relay refused the email with a permanent (5xx) reply, such as a login
+    /// it does not accept.
+    #[error("{target} refused the email with SMTP {code}: {reply}")]
+    SmtpRefused {
+        target: String,
+        code: u16,
+        /// The relay's reply, control characters removed.
+        reply: String,
     },
     /// Every attempt failed with a retryable error.
     #[error("gave up on {target} after {attempts} attempts; the last one failed with {last}")]
