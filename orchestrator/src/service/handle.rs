@@ -5,7 +5,7 @@ use super::command::{Command, Reply};
 use super::worker::Worker;
 use super::{CommandError, ServiceError, ServiceOptions};
 use crate::model::RunTrigger;
-use crate::notify::{GitHubStatuses, SlackClient};
+use crate::notify::{EmailClient, GitHubStatuses, SlackClient};
 use crate::schedule::Schedules;
 use crate::scheduler::{
     Accepted, Decided, RerunRefused, RerunRequest, RerunStarted, Scheduler, StageDecision,
@@ -104,6 +104,7 @@ impl Orchestrator {
             settings: Arc::clone(&settings),
             commands_tx: tx.clone(),
             slack: Arc::new(SlackClient::new(options.http_retry)),
+            email: Arc::new(EmailClient::new(options.http_retry)),
             github: Arc::new(GitHubStatuses::new(
                 &settings.github_api,
                 None,
