@@ -21,8 +21,8 @@ pub mod why;
 pub const MAX_BLOCKING: usize = 20;
 
 /// The rule of the last blocking finding when some were cut; its message is
-/// `… and N more blocking findings`. The slack notifier recognises it by this rule and
-/// the tool [`MORE_FINDINGS_TOOL`].
+/// `… and N more blocking findings`. Notifiers recognise it by this rule and
+/// the tool [`MORE_FINDINGS_TOOL`] (`bosun_sdk::notify::listed_findings`).
 pub const MORE_FINDINGS_RULE: &str = "bosun/more-findings";
 
 /// The tool credited with the "… and N more" finding.
