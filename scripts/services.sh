@@ -9,20 +9,22 @@
 #   Trivy image      docker build FROM bosun/base + PyPI wheel   bosun/trivy:0.59.1 (real Trivy)
 #   image registry   Debian's docker-registry                    127.0.0.1:5000
 #   Kafka broker     Tansu (cargo install tansu)                  127.0.0.1:9092
+#   SMTP server      Debian's python3-aiosmtpd, STARTTLS + AUTH   127.0.0.1:8025
 #
-# Usage: scripts/services.sh [up|status|down|env]
+# Usage: scripts/services.sh [up|status|down|env|smtp]
 #   up (default)  install what is missing, start what is not running, write .bosun/services.env
 #                 (`up --no-kafka`: everything but the Tansu broker, for `bosun run`)
 #   status        print each service's state (exit 1 when something is not up)
 #   down          stop the services this script started (pid files in .bosun/services/)
 #   env           print .bosun/services.env
+#   smtp          only the SMTP server, and its lines in .bosun/services.env
 #
 # Every step is skipped when already done, so a warm `up` takes a few seconds. Services
 # run detached (setsid, output to .bosun/services/*.log) and outlive this script.
 #
 # This file only dispatches: each service is a file in scripts/services/ (packages.sh,
 # docker.sh, images.sh with the image table, deploy-tools.sh, trivy.sh, registry.sh,
-# tansu.sh, env.sh for .bosun/services.env), and lib.sh holds what they share.
+# tansu.sh, smtp.sh, env.sh for .bosun/services.env), and lib.sh holds what they share.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
@@ -46,6 +48,8 @@ HELPERS="$ROOT/scripts/services"
 . "$HELPERS/registry.sh"
 # shellcheck source=services/tansu.sh
 . "$HELPERS/tansu.sh"
+# shellcheck source=services/smtp.sh
+. "$HELPERS/smtp.sh"
 # shellcheck source=services/env.sh
 . "$HELPERS/env.sh"
 
@@ -65,6 +69,7 @@ cmd_up() {
     step_deploy_image
     step_trivy_image
     step_registry_push
+    step_smtp
     if ((kafka)); then step_tansu; else say "tansu: skipped (--no-kafka)"; fi
     write_env
     record "TOTAL" "$(elapsed "$t_all")"
@@ -82,6 +87,7 @@ cmd_status() {
     fi
     registry_status
     tansu_status
+    smtp_status
     env_status
     status_rc
 }
@@ -89,6 +95,7 @@ cmd_status() {
 cmd_down() {
     mkdir -p "$STATE"
     stop_service tansu tansu 10
+    stop_service smtp smtp_server.py 10
     stop_service registry docker-registry 10
     stop_service dockerd dockerd 40
     say "stopped what this script started (images and registry data are kept)"
@@ -99,11 +106,16 @@ up) cmd_up "${2:-}" ;;
 status) cmd_status ;;
 down) cmd_down ;;
 env) cat "$ENV_FILE" ;;
+smtp)
+    mkdir -p "$STATE"
+    step_smtp
+    write_smtp_env
+    ;;
 __build-image) build_image "$2" "$3" ;; # internal: one image build, run as a background job
 __fetch-trivy) fetch_trivy ;;             # internal: the Trivy wheel, run as a background job
--h | --help | help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' ;;
+-h | --help | help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' ;;
 *)
-    echo "usage: scripts/services.sh [up|status|down|env]" >&2
+    echo "usage: scripts/services.sh [up|status|down|env|smtp]" >&2
     exit 2
     ;;
 esac

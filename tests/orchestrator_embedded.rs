@@ -2,7 +2,9 @@
 //! host running WebAssembly plugins: lint passes; test fails two tests, is retried and
 //! passes; build passes; security reports one high-severity vulnerability; the pipeline
 //! stops before deploy; Slack (a local HTTP receiver) gets a report naming the
-//! vulnerability and the flaky tests; the event log holds every step with timestamps.
+//! vulnerability and the flaky tests; the event log holds every step with timestamps. A
+//! failed run emails its tenant's recipients through the real test SMTP server, saying
+//! why; a relay that refuses the login is recorded with its reply.
 //!
 //! The stages run the `scripted` fixture plugin, whose report is set by the stage's
 //! `with:`; the stage plugins on real tools are exercised in their own tests.
@@ -10,9 +12,13 @@
 
 use bosun::embedded::{Embedded, EmbeddedOptions};
 use bosun_host::NoContainerRuntime;
-use bosun_orchestrator::settings::{PolicySettings, Secret, ServerSettings, TenantSettings};
+use bosun_orchestrator::settings::{
+    EmailSettings, PolicySettings, Secret, ServerSettings, TenantSettings,
+};
 use bosun_orchestrator::store::Store;
-use bosun_test_support::{Receiver, assert_contains, git_repo};
+use bosun_test_support::{
+    Receiver, TestSmtp, assert_contains, delivered_to, git_repo, unique_recipient, wait_for_mail,
+};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -392,4 +398,131 @@ async fn two_runs_on_one_environment_lock_deploy_one_after_the_other() {
         "{waited:?}"
     );
     embedded.shutdown().await;
+}
+
+const FAILING_SECURITY: &str = r#"pipeline:
+  stages:
+    - name: lint
+      plugin: scripted
+      with: { summary: "pylint: no findings" }
+    - name: security
+      plugin: scripted
+      with:
+        outcome: failure
+        findings: "high:B602:src/shop/app.py;low:B101:tests/test_cart.py"
+"#;
+
+fn email_tenant(smtp: &TestSmtp, recipient: &str, password: &str) -> TenantSettings {
+    TenantSettings {
+        owner: "acme".into(),
+        email: Some(EmailSettings {
+            smtp_host: smtp.host.clone(),
+            smtp_port: smtp.port,
+            username: Some(smtp.user.clone()),
+            password: Secret {
+                value: Some(password.into()),
+                env: None,
+            },
+            from: "Bosun CI <ci@bosun.test>".into(),
+            to: vec![recipient.into()],
+            ca_file: Some(smtp.ca_file.clone()),
+            notifier: "email".into(),
+        }),
+        ..TenantSettings::default()
+    }
+}
+
+/// The run's recorded outcome on the email channel, once there is one.
+async fn email_outcome(store: &Store, run_id: &str) -> (String, String) {
+    let start = Instant::now();
+    loop {
+        let rows = store.notifications(run_id).unwrap();
+        if let Some(row) = rows.iter().find(|r| r.channel == "email") {
+            return (row.status.clone(), row.detail.clone());
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no email outcome recorded: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_emails_the_tenants_recipients_saying_why() {
+    let test = "a_failed_run_emails_the_tenants_recipients_saying_why";
+    let Some(smtp) = TestSmtp::find(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (url, sha) = repository(&dir.path().join("shop"), FAILING_SECURITY);
+    let to = unique_recipient("failed-run");
+    let system = start(dir.path(), email_tenant(&smtp, &to, &smtp.password)).await;
+    let run_id = trigger(&system.base_url, &url, &sha, "main").await;
+    let store = Store::open(&dir.path().join("runs.db")).unwrap();
+    assert_eq!(
+        wait_until_finished(&store, &run_id).await.status.as_str(),
+        "failure"
+    );
+    let (status, detail) = email_outcome(&store, &run_id).await;
+    assert_eq!(status, "sent", "{detail}");
+
+    let mail = wait_for_mail(&smtp.maildir, &to, 1, Duration::from_secs(10)).await;
+    assert_eq!(mail.len(), 1, "exactly one email: {mail:?}");
+    let mail = &mail[0];
+    assert_eq!(mail.content_type, "multipart/alternative");
+    assert_contains(&mail.subject, "Failure: acme/shop on main");
+    assert_contains(&mail.subject, "security failed");
+    // Both parts lead with the reason: the HIGH finding with its rule and file; the
+    // LOW one is not a reason while a HIGH one is there.
+    for body in [&mail.text, &mail.html] {
+        let why = body.find("Why it failed").expect("a why section");
+        let stages = body.find("Stages").expect("a stages section");
+        assert!(why < stages, "{body}");
+        assert_contains(body, "HIGH B602 src/shop/app.py");
+        assert_contains(body, "security");
+        assert_contains(body, &run_id);
+    }
+    assert!(!mail.text[..mail.text.find("Stages").unwrap()].contains("B101"));
+    assert!(!mail.raw.contains(&smtp.password));
+    let events = store.events(&run_id).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "notify.sent" && e.message.starts_with("email: sent to 1 recipient")),
+        "{events:?}"
+    );
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_the_relay_refuses_is_recorded_with_its_reason() {
+    let test = "an_email_the_relay_refuses_is_recorded_with_its_reason";
+    let Some(smtp) = TestSmtp::find(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (url, sha) = repository(&dir.path().join("shop"), FAILING_SECURITY);
+    let to = unique_recipient("refused");
+    let system = start(dir.path(), email_tenant(&smtp, &to, "wr0ng-smtp-pa55word")).await;
+    let run_id = trigger(&system.base_url, &url, &sha, "main").await;
+    let store = Store::open(&dir.path().join("runs.db")).unwrap();
+    wait_until_finished(&store, &run_id).await;
+    let (status, detail) = email_outcome(&store, &run_id).await;
+    assert_eq!(status, "failed");
+    assert_contains(&detail, "refused the email with SMTP 535");
+    assert_contains(
+        &detail,
+        &format!("the SMTP relay {}:{} for tenant acme", smtp.host, smtp.port),
+    );
+    assert!(!detail.contains("wr0ng-smtp-pa55word"), "{detail}");
+    assert!(delivered_to(&smtp.maildir, &to).is_empty());
+    let events = store.events(&run_id).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "notify.failed" && e.message.starts_with("email: ")),
+        "{events:?}"
+    );
+    system.shutdown().await;
 }

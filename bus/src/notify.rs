@@ -49,6 +49,12 @@ pub struct StageSummary {
     pub attempts: u32,
     /// One line for people.
     pub summary: String,
+    /// Why it failed, most important first (blocking findings with rule, severity,
+    /// file and line, worst first; failed tests by name; the coverage shortfall; or
+    /// the error that stopped it), the last one `… and N more` when cut; empty when it
+    /// did not fail. The same lines `bosun run` prints under its table.
+    #[serde(default)]
+    pub reasons: Vec<String>,
 }
 
 /// What a notifier formats.

@@ -294,6 +294,7 @@ pub fn run_summary_to_wit(summary: &bus::notify::RunSummary) -> wit_notify::RunS
                 duration_ms: s.duration_ms,
                 attempts: s.attempts,
                 summary: s.summary.clone(),
+                reasons: s.reasons.clone(),
             })
             .collect(),
         failed_tests: summary

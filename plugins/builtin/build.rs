@@ -3,7 +3,7 @@
 use bosun_wasm_build::{build_components, short_name, write_generated};
 
 /// The plugins every `bosun` binary ships with: stages, tenant policies and the Slack
-/// notifier. Each package is named after its plugin, so the file name (see
+/// and email notifiers. Each package is named after its plugin, so the file name (see
 /// `short_name`) is the name pipelines and tenant settings use.
 const BUILTIN_PACKAGES: &[&str] = &[
     "bosun-plugin-junit-report",
@@ -12,6 +12,7 @@ const BUILTIN_PACKAGES: &[&str] = &[
     "bosun-plugin-min-coverage",
     "bosun-plugin-production-only-from-default-branch",
     "bosun-plugin-slack",
+    "bosun-plugin-email",
     "bosun-plugin-security",
     "bosun-plugin-build",
     "bosun-plugin-deploy",

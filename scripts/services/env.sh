@@ -20,10 +20,23 @@ BOSUN_TEST_PYTHON_RUNTIME_IMAGE=$IMAGE_REPO/python:${IMAGE_HASH[python]}
 BOSUN_TEST_NODE_RUNTIME_IMAGE=$IMAGE_REPO/node:${IMAGE_HASH[node]}
 BOSUN_TEST_REDIS_IMAGE=$IMAGE_REPO/redis:${IMAGE_HASH[redis]}
 BOSUN_TEST_CHROMIUM=$(command -v chromium)
+$(smtp_env)
 ENV
     mv "$tmp" "$ENV_FILE"
     say "wrote .bosun/services.env:"
     sed 's/^/    /' "$ENV_FILE"
+}
+
+# `services.sh smtp`: the SMTP lines replaced in (or added to) the file, the rest kept.
+write_smtp_env() {
+    local tmp
+    tmp=$(mktemp "$ENV_FILE.XXXXXX")
+    if [[ -f "$ENV_FILE" ]]; then
+        grep -v '^BOSUN_TEST_SMTP' "$ENV_FILE" >"$tmp" || true
+    fi
+    smtp_env >>"$tmp"
+    mv "$tmp" "$ENV_FILE"
+    say "wrote the SMTP lines of .bosun/services.env"
 }
 
 env_status() {

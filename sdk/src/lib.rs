@@ -26,6 +26,7 @@ pub mod containers;
 pub mod detect;
 pub mod fs;
 pub mod log;
+pub mod notify;
 pub mod report;
 pub mod report_file;
 pub mod settings;
@@ -67,7 +68,9 @@ pub trait Policy {
     fn evaluate(input: &PolicyInput) -> Decision;
 }
 
-/// A notifier: format a finished run as a chat message body (Slack Block Kit JSON).
+/// A notifier: format a finished run as a message body, Slack Block Kit JSON for a chat
+/// notifier or `{"subject", "text", "html"}` JSON for an email notifier. The host sends
+/// it, so the plugin never holds a webhook URL, a login or the recipients.
 pub trait Notifier {
     /// Produce the message body; an `Err` names what could not be formatted.
     fn format(summary: &RunSummary) -> Result<String, String>;

@@ -205,6 +205,7 @@ fn summary() -> RunSummary {
                 duration_ms: 120,
                 attempts: 1,
                 summary: "clean".into(),
+                reasons: vec![],
             },
             StageSummary {
                 name: "test".into(),
@@ -212,6 +213,7 @@ fn summary() -> RunSummary {
                 duration_ms: 900,
                 attempts: 2,
                 summary: "1 failed".into(),
+                reasons: vec!["test failed: tests.test_cart::test_total: assert 3 == 4".into()],
             },
         ],
         failed_tests: vec![],

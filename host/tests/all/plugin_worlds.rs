@@ -90,6 +90,7 @@ async fn notifier_plugin_formats_block_kit_json() {
             duration_ms: 900,
             attempts: 2,
             summary: "41 passed".into(),
+            reasons: vec![],
         }],
         failed_tests: vec![],
         flaky_tests: vec!["tests/test_cart.py::test_total".into()],

@@ -1,5 +1,5 @@
 //! Outbound notifications: Slack incoming webhooks, GitHub commit statuses, check runs
-//! and pull-request comments.
+//! and pull-request comments, and email (SMTP, in `email.rs`).
 //!
 //! Both clients share one retry policy ([`RetrySettings`]) and one error type
 //! ([`NotifyError`]). Webhook URLs and tokens are secrets: no error or log line carries
@@ -7,6 +7,7 @@
 
 mod checks;
 mod comments;
+mod email;
 mod github;
 mod retry;
 mod slack;
@@ -18,6 +19,7 @@ pub use checks::{
     CheckRunStart, MAX_ANNOTATIONS_PER_REQUEST, MAX_SUMMARY_CHARS, cut_markdown,
 };
 pub use comments::{COMMENT_MARKER, CommentPosted, MAX_COMMENT_CHARS};
+pub use email::{EmailClient, EmailContent};
 pub use github::{CommitStatus, GitHubStatuses, MAX_DESCRIPTION_CHARS, StatusState};
 pub use slack::SlackClient;
 
@@ -80,6 +82,15 @@ pub enum NotifyError {
         status: u16,
         /// The start of the response body, control characters removed.
         body: String,
+    },
+    /// The SMTP relay refused the email with a permanent (5xx) reply, such as a login
+    /// it does not accept.
+    #[error("{target} refused the email with SMTP {code}: {reply}")]
+    SmtpRefused {
+        target: String,
+        code: u16,
+        /// The relay's reply, control characters removed.
+        reply: String,
     },
     /// Every attempt failed with a retryable error.
     #[error("gave up on {target} after {attempts} attempts; the last one failed with {last}")]

@@ -99,6 +99,15 @@ pub enum Effect {
         /// The message body.
         body: String,
     },
+    /// Send a formatted email to the tenant's recipients through its SMTP relay.
+    Email {
+        /// The run.
+        run_id: String,
+        /// Its tenant.
+        tenant: String,
+        /// Subject, text and HTML, from the email notifier.
+        content: crate::notify::EmailContent,
+    },
     /// A run finished (handled inside the scheduler; never returned).
     Finished {
         /// The run.

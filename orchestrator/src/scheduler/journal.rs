@@ -75,7 +75,7 @@ pub enum Write {
     Notification {
         /// The run the notification is about.
         run_id: String,
-        /// `slack` or `github`.
+        /// `slack`, `email` or `github`.
         channel: String,
         /// `sent` or `failed`.
         status: String,

@@ -27,6 +27,7 @@ pub mod summary;
 pub use decide::{Decided, StageDecision};
 pub use effect::{CheckPhase, Effect, StatusState, StatusUpdate};
 pub use intake::Accepted;
+pub use notify::EMAIL_CHANNEL;
 pub use rerun::{RerunRefused, RerunRequest, RerunStarted};
 pub use step::{APPROVAL_PHASE, ROLLBACK_SUFFIX};
 

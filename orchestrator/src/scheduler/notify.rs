@@ -1,16 +1,30 @@
-//! A finished run's wrap-up: the `run.finished` pipeline event, the notification the
-//! notifier is asked to format when the run's rules want one, and what became of it.
+//! A finished run's wrap-up: the `run.finished` pipeline event, the notifications the
+//! notifiers are asked to format when the run's rules want them (Slack, email: one
+//! request per channel the tenant has), the answers routed back to their channel, and
+//! what became of them.
 
 use super::event::{Event, EventKind};
 use super::journal::{Journal, Write};
 use super::{Effect, Scheduler, SchedulerError, summary};
 use crate::config::PipelineConfig;
 use crate::model::{RunRecord, RunStatus};
-use crate::notify::CheckRunFinish;
+use crate::notify::{CheckRunFinish, EmailContent};
 use crate::store::GitHubObject;
 use bosun_bus::messages::{self, MESSAGE_VERSION};
-use bosun_bus::notify::NotifyTaskMessage;
+use bosun_bus::notify::{NotifyReplyMessage, NotifyTaskMessage};
 use bosun_bus::topics;
+
+/// The channel of an email request (`run/email/1`) and of its recorded outcome.
+pub const EMAIL_CHANNEL: &str = "email";
+
+/// The channel a notify request id is for: `run/email/n` is email, anything else
+/// (`run/notify/n`) Slack.
+fn channel_of(request_id: &str) -> &'static str {
+    match request_id.rsplit('/').nth(1) {
+        Some(EMAIL_CHANNEL) => EMAIL_CHANNEL,
+        _ => "slack",
+    }
+}
 
 impl Scheduler {
     /// A finished run leaves memory; its notification goes out if the rules ask for it.
@@ -46,35 +60,55 @@ impl Scheduler {
         } else {
             config.notify.on_failure
         };
-        let has_target = self
-            .settings
-            .tenant(&record.trigger.tenant)
-            .and_then(|t| t.slack_webhook.resolve())
-            .is_some();
-        if !wanted || !has_target || record.notified {
+        let tenant = self.settings.tenant(&record.trigger.tenant);
+        let slack = tenant.and_then(|t| t.slack_webhook.resolve()).is_some();
+        let email = tenant.and_then(|t| t.email.as_ref());
+        if !wanted || !(slack || email.is_some()) || record.notified {
             return Ok(effects);
         }
         let attempts = self.store.attempts(run_id)?;
         let summary = summary::run_summary(&record, &attempts, &self.settings.base_url());
-        let task = NotifyTaskMessage {
-            version: MESSAGE_VERSION,
-            request_id: format!("{run_id}/notify/1"),
-            notifier: config.notify.notifier.clone(),
-            config: config.notify.with.clone(),
-            summary,
-            deadline_unix_ms: now + self.settings.gate_timeout().as_millis() as u64,
-        };
+        let deadline_unix_ms = now + self.settings.gate_timeout().as_millis() as u64;
+        // One request per channel, told apart by the id the reply carries back. The
+        // email notifier gets the summary alone: recipients and the relay's login stay
+        // here.
+        let mut requests = Vec::new();
+        if slack {
+            requests.push(NotifyTaskMessage {
+                version: MESSAGE_VERSION,
+                request_id: format!("{run_id}/notify/1"),
+                notifier: config.notify.notifier.clone(),
+                config: config.notify.with.clone(),
+                summary: summary.clone(),
+                deadline_unix_ms,
+            });
+        }
+        if let Some(email) = email {
+            requests.push(NotifyTaskMessage {
+                version: MESSAGE_VERSION,
+                request_id: format!("{run_id}/{EMAIL_CHANNEL}/1"),
+                notifier: email.notifier.clone(),
+                config: Vec::new(),
+                summary,
+                deadline_unix_ms,
+            });
+        }
         record.notified = true;
         let mut journal = Journal::default();
-        let asked = format!("report asked of notifier {}", config.notify.notifier);
-        journal.event(run_id, now, Event::new(EventKind::NotifyRequested, asked));
+        for request in &requests {
+            let asked = match channel_of(&request.request_id) {
+                EMAIL_CHANNEL => format!("email asked of notifier {}", request.notifier),
+                _ => format!("report asked of notifier {}", request.notifier),
+            };
+            journal.event(run_id, now, Event::new(EventKind::NotifyRequested, asked));
+        }
         journal.writes.push(Write::SaveRun(Box::new(record)));
         self.store.write(|w| journal.apply(w))?;
-        effects.push(Effect::Publish {
+        effects.extend(requests.iter().map(|request| Effect::Publish {
             topic: topics::AGENT_NOTIFY.to_string(),
             key: run_id.to_string(),
-            payload: messages::encode(&task),
-        });
+            payload: messages::encode(request),
+        }));
         Ok(effects)
     }
 
@@ -160,6 +194,46 @@ impl Scheduler {
         self.store
             .write(|w| w.remember_github_object(kind, key, id, now))?;
         Ok(())
+    }
+
+    /// A notifier's answer: the message to post or send, or what went wrong, recorded
+    /// on the channel the request was for.
+    pub(super) fn on_notify_reply(
+        &mut self,
+        message: NotifyReplyMessage,
+        now: u64,
+    ) -> Result<Vec<Effect>, SchedulerError> {
+        let Some(run) = self.store.run(&message.run_id)? else {
+            return Ok(Vec::new());
+        };
+        let channel = channel_of(&message.request_id);
+        let body = match (message.body, message.error) {
+            (Some(body), _) => body,
+            (None, error) => {
+                let detail = error.unwrap_or_else(|| "the notifier returned nothing".into());
+                self.notification_done(&run.id, channel, false, 0, &detail, now)?;
+                return Ok(Vec::new());
+            }
+        };
+        if channel != EMAIL_CHANNEL {
+            return Ok(vec![Effect::Notify {
+                run_id: run.id,
+                tenant: run.trigger.tenant,
+                body,
+            }]);
+        }
+        let notifier = message.notifier.map_or_else(|| "?".to_string(), |p| p.name);
+        match EmailContent::parse(&body, &notifier) {
+            Ok(content) => Ok(vec![Effect::Email {
+                run_id: run.id,
+                tenant: run.trigger.tenant,
+                content,
+            }]),
+            Err(detail) => {
+                self.notification_done(&run.id, EMAIL_CHANNEL, false, 0, &detail, now)?;
+                Ok(Vec::new())
+            }
+        }
     }
 
     /// Record what became of a notification or commit status.

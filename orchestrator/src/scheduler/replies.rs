@@ -48,24 +48,7 @@ impl Scheduler {
                     );
                 })
             }
-            AgentReply::Notify(message) => {
-                let Some(run) = self.store.run(&message.run_id)? else {
-                    return Ok(Vec::new());
-                };
-                match (message.body, message.error) {
-                    (Some(body), _) => Ok(vec![Effect::Notify {
-                        run_id: run.id,
-                        tenant: run.trigger.tenant,
-                        body,
-                    }]),
-                    (None, error) => {
-                        let detail =
-                            error.unwrap_or_else(|| "the notifier returned nothing".into());
-                        self.notification_done(&run.id, "slack", false, 0, &detail, now)?;
-                        Ok(Vec::new())
-                    }
-                }
-            }
+            AgentReply::Notify(message) => self.on_notify_reply(message, now),
             AgentReply::Inventory(message) => {
                 tracing::debug!(agent = %message.agent_id, plugins = message.plugins.len(), "agent inventory");
                 // Stored with the orchestrator's clock, not the agent's: last-seen times

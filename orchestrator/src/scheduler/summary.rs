@@ -1,4 +1,5 @@
-//! The run summary a notifier formats: stages, failed and flaky tests, blocking
+//! The run summary a notifier formats: stages (each failed one with why it failed,
+//! from [`why`], the same lines `bosun run` prints), failed and flaky tests, blocking
 //! findings and policy denials, gathered from the run and its stored attempts.
 //!
 //! Blocking findings are cut to [`MAX_BLOCKING`], worst first (critical, high, …; stage
@@ -21,8 +22,8 @@ pub mod why;
 pub const MAX_BLOCKING: usize = 20;
 
 /// The rule of the last blocking finding when some were cut; its message is
-/// `… and N more blocking findings`. The slack notifier recognises it by this rule and
-/// the tool [`MORE_FINDINGS_TOOL`].
+/// `… and N more blocking findings`. Notifiers recognise it by this rule and
+/// the tool [`MORE_FINDINGS_TOOL`] (`bosun_sdk::notify::listed_findings`).
 pub const MORE_FINDINGS_RULE: &str = "bosun/more-findings";
 
 /// The tool credited with the "… and N more" finding.
@@ -128,6 +129,12 @@ fn stage_status(state: StageState) -> StageStatus {
 
 /// Build the summary of a finished run.
 pub fn run_summary(run: &RunRecord, attempts: &[AttemptRow], base_url: &str) -> RunSummary {
+    // The stages' settings (`min_coverage`) for the reasons; a run without its config
+    // text (it never started) has no failed stage to explain.
+    let config = run
+        .config_source
+        .as_deref()
+        .and_then(|text| crate::config::parse(".bosun.yml", text).ok());
     let status = match run.status {
         RunStatus::Success => SummaryStatus::Success,
         RunStatus::Halted => SummaryStatus::Halted,
@@ -146,6 +153,11 @@ pub fn run_summary(run: &RunRecord, attempts: &[AttemptRow], base_url: &str) -> 
             },
             attempts: s.attempt,
             summary: s.summary.clone(),
+            reasons: why::stage_reasons(
+                s,
+                config.as_ref().and_then(|c| c.stage(&s.name)),
+                attempts,
+            ),
         })
         .collect();
     let failed_tests = run

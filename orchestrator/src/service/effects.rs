@@ -1,5 +1,6 @@
 //! How a step's committed effects leave the owner task: tasks on the bus in order,
-//! commit statuses and Slack posts on tasks of their own that report back when done.
+//! commit statuses, Slack posts and emails on tasks of their own that report back when
+//! done.
 
 use super::command::Command;
 use super::github_lanes::{Job, LaneTarget, comment_key};
@@ -7,7 +8,7 @@ use super::worker::Worker;
 use crate::notify::CheckRunStart;
 use crate::notify::{CommitStatus, StatusState as GitHubState};
 use crate::scheduler::CheckPhase;
-use crate::scheduler::{Effect, StatusState};
+use crate::scheduler::{EMAIL_CHANNEL, Effect, StatusState};
 use crate::store::GitHubObject;
 use std::sync::Arc;
 
@@ -217,6 +218,46 @@ impl Worker {
                     };
                     self.github_lanes
                         .send(format!("comment:{key}"), target, job);
+                }
+                Effect::Email {
+                    run_id,
+                    tenant,
+                    content,
+                } => {
+                    let Some(email) = self.settings.tenant(&tenant).and_then(|t| t.email.clone())
+                    else {
+                        continue;
+                    };
+                    let client = Arc::clone(&self.email);
+                    let tx = self.commands_tx.clone();
+                    tokio::spawn(async move {
+                        let label = format!("tenant {tenant}");
+                        let (sent, attempts, detail) =
+                            match client.send(&label, &email, &content).await {
+                                Ok(d) => (
+                                    true,
+                                    d.attempts,
+                                    format!(
+                                        "sent to {} recipient(s); the relay answered {}",
+                                        email.to.len(),
+                                        d.status
+                                    ),
+                                ),
+                                Err(e) => {
+                                    tracing::warn!(run = %run_id, error = %e, "email not sent");
+                                    (false, 0, e.to_string())
+                                }
+                            };
+                        let _ = tx
+                            .send(Command::NotificationDone {
+                                run_id,
+                                channel: EMAIL_CHANNEL,
+                                sent,
+                                attempts,
+                                detail,
+                            })
+                            .await;
+                    });
                 }
                 Effect::Finished { .. } => {}
             }

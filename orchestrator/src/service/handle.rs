@@ -5,7 +5,7 @@ use super::command::{Command, Reply};
 use super::worker::Worker;
 use super::{CommandError, ServiceError, ServiceOptions};
 use crate::model::RunTrigger;
-use crate::notify::{GitHubStatuses, SlackClient};
+use crate::notify::{EmailClient, GitHubStatuses, SlackClient};
 use crate::schedule::Schedules;
 use crate::scheduler::{
     Accepted, Decided, RerunRefused, RerunRequest, RerunStarted, Scheduler, StageDecision,
@@ -115,6 +115,7 @@ impl Orchestrator {
                 options.http_retry.max_wait,
             ),
             github,
+            email: Arc::new(EmailClient::new(options.http_retry)),
             schedules,
             clock: options.clock.clone(),
         };

@@ -5,7 +5,7 @@
 use super::Clock;
 use super::command::Command;
 use crate::model::RunTrigger;
-use crate::notify::{GitHubStatuses, SlackClient};
+use crate::notify::{EmailClient, GitHubStatuses, SlackClient};
 use crate::schedule::Schedules;
 use crate::scheduler::{Accepted, Scheduler};
 use crate::settings::ServerSettings;
@@ -24,6 +24,7 @@ pub(super) struct Worker {
     pub(super) source: Arc<ConfigSource>,
     pub(super) commands_tx: mpsc::Sender<Command>,
     pub(super) slack: Arc<SlackClient>,
+    pub(super) email: Arc<EmailClient>,
     pub(super) github: Arc<GitHubStatuses>,
     pub(super) github_lanes: super::github_lanes::GitHubLanes,
     pub(super) schedules: Schedules,

@@ -3,10 +3,11 @@
 //! per-repository fallback pipelines.
 //!
 //! One file per part: `tenant.rs` (a tenant, its policies and pull requests),
-//! `secrets.rs` (secrets and secret grants), `schedule.rs` (a tenant's schedules and
+//! `secrets.rs` (secrets and secret grants), `email.rs` (email notifications), `schedule.rs` (a tenant's schedules and
 //! their checks), `warnings.rs` (what start-up warns about).
 
 mod artifacts;
+mod email;
 mod schedule;
 mod secrets;
 mod tenant;
@@ -16,6 +17,7 @@ mod warnings;
 mod tests;
 
 pub use artifacts::ArtifactSettings;
+pub use email::EmailSettings;
 pub use schedule::{CheckedSchedule, ScheduleSettings, is_branch_name};
 pub use secrets::{Secret, SecretGrant, SecretUse};
 pub use tenant::{ForkRuns, PolicySettings, PullRequestSettings, TenantSettings};
@@ -197,6 +199,12 @@ impl ServerSettings {
                     path: path.to_path_buf(),
                     detail: format!("tenant {} is listed twice", tenant.owner),
                 });
+            }
+            if let Some(email) = &tenant.email {
+                email.check().map_err(|detail| SettingsError::Invalid {
+                    path: path.to_path_buf(),
+                    detail: format!("tenant {}: {detail}", tenant.owner),
+                })?;
             }
         }
         settings

@@ -1,8 +1,8 @@
-//! A tenant's settings: its secrets and tokens, policy gates, what its stages may ask
+//! A tenant's settings: its secrets and tokens, email, policy gates, what its stages may ask
 //! for (network, secrets, an image to push), how its pull requests run, its schedules'
 //! time zone, and who its members and teams are (for stage approvals).
 
-use super::{ScheduleSettings, Secret, SecretGrant, SecretUse};
+use super::{EmailSettings, ScheduleSettings, Secret, SecretGrant, SecretUse};
 use bosun_bus::policy::PolicyPhase;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -19,6 +19,9 @@ pub struct TenantSettings {
     /// The Slack incoming-webhook URL for run reports.
     #[serde(default)]
     pub slack_webhook: Secret,
+    /// Email run reports over SMTP (STARTTLS), by the same `notify` rules as Slack.
+    #[serde(default)]
+    pub email: Option<EmailSettings>,
     /// The token for commit statuses (and, with the next two, check runs and pull
     /// request comments).
     #[serde(default)]

@@ -250,3 +250,21 @@ fn a_bad_schedule_is_refused_naming_the_tenant_the_schedule_and_the_setting() {
     let unknown = err("        cron: \"@weekly\"", "        crn: \"@weekly\"");
     assert!(unknown.contains("crn"), "{unknown}");
 }
+
+#[test]
+fn a_tenants_email_settings_parse_and_a_bad_recipient_names_the_tenant() {
+    let text = "tenants:\n  - owner: acme\n    email:\n      smtp_host: smtp.acme.example\n      username: ci\n      password: { env: ACME_SMTP_PASSWORD }\n      from: Bosun <ci@acme.example>\n      to: [team@acme.example]\n";
+    let s = ServerSettings::parse(Path::new("s.yaml"), text).unwrap();
+    let email = s.tenant("acme").unwrap().email.as_ref().unwrap();
+    assert_eq!((email.smtp_port, email.notifier.as_str()), (587, "email"));
+    let err = ServerSettings::parse(
+        Path::new("s.yaml"),
+        &text.replace("team@acme.example", "team at acme"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("orchestrator settings s.yaml: tenant acme: email.to `team at acme`"),
+        "{err}"
+    );
+}

@@ -120,7 +120,7 @@ pub struct GateRow {
 /// A notification attempt.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NotificationRow {
-    /// `slack` or `github`.
+    /// `slack`, `email` or `github`.
     pub channel: String,
     /// `sent` or `failed`.
     pub status: String,

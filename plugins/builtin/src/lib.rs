@@ -5,7 +5,7 @@
 //! `bosun-wasm-build`) and embeds the components with `include_bytes!`, so an agent needs
 //! no plugin folder for them: the stages `lint`, `test`, `build`, `security`, `deploy`, `todo-scan` and `junit-report`, the tenant
 //! policies `no-critical-vulns`, `min-coverage` and `production-only-from-default-branch`,
-//! and the notifier `slack`. The host loads them like any plugin file, under
+//! and the notifiers `slack` and `email`. The host loads them like any plugin file, under
 //! [`Builtin::file_name`], which is the plugin's name with `.wasm`.
 
 /// One embedded plugin component.
@@ -36,6 +36,7 @@ mod tests {
                 "build.wasm",
                 "commands.wasm",
                 "deploy.wasm",
+                "email.wasm",
                 "junit-report.wasm",
                 "lint.wasm",
                 "min-coverage.wasm",

@@ -1,17 +1,21 @@
 //! Built-in notifier plugin `slack`: a finished run as a Slack Block Kit message.
 //!
 //! The message has a header (outcome and repository), an overview (branch, short commit,
-//! duration, link to the run), one line per stage, then sections for failed tests, flaky
-//! tests, blocking findings and policy denials when there are any. Slack's limits are
+//! duration, link to the run), then why it failed (each failed stage's reasons: blocking
+//! findings with severity, rule, file and line, failed tests by name, the coverage
+//! shortfall, worst first, as `bosun run` prints them), one line per stage, then
+//! sections for failed tests, flaky tests, blocking findings and policy denials when
+//! there are any. Slack's limits are
 //! kept (at most [`MAX_BLOCKS`] blocks, section text within 3000 characters, long lists
 //! end in `… and N more`), and text from the run is escaped so a commit message or test
 //! name cannot ping a channel or forge a link. The host posts the message.
 
 mod text;
 
+use bosun_sdk::notify::{duration, failed_with_reasons, listed_findings, short_commit};
 use bosun_sdk::prelude::*;
 use serde_json::{Value, json};
-use text::{MAX_HEADER_CHARS, capped_section, clip, code, duration, escape, first_line, plain};
+use text::{MAX_HEADER_CHARS, capped_section, clip, code, escape, first_line, plain};
 
 /// Slack refuses a message with more blocks than this.
 pub const MAX_BLOCKS: usize = 50;
@@ -39,6 +43,12 @@ impl Notifier for Slack {
 /// The Block Kit message (`{"text": fallback, "blocks": [...]}`) for a finished run.
 pub fn message(summary: &RunSummary) -> Value {
     let mut blocks = vec![header(summary), section(overview(summary))];
+    let why: Vec<String> = failed_with_reasons(summary).flat_map(why_lines).collect();
+    if !why.is_empty() {
+        // Each reason is already cut by the orchestrator ("… and N more" per stage);
+        // the section cap only guards the total.
+        blocks.push(section(capped_section("*Why it failed*", why.len(), why)));
+    }
     if !summary.stages.is_empty() {
         let lines = summary.stages.iter().map(stage_line);
         blocks.push(section(capped_section(
@@ -105,11 +115,6 @@ fn outcome(status: RunStatus) -> (&'static str, &'static str) {
         RunStatus::Halted => (":octagonal_sign:", "Halted"),
         RunStatus::Cancelled => (":no_entry_sign:", "Cancelled"),
     }
-}
-
-/// The first seven characters of a commit sha, as `git log --oneline` shows it.
-fn short_commit(commit: &str) -> String {
-    commit.chars().take(7).collect()
 }
 
 /// The notification text (shown where blocks are not, e.g. phone notifications).
@@ -194,32 +199,17 @@ fn failed_test_line(test: &TestFailure) -> String {
     line
 }
 
-/// The orchestrator ends a cut list of blocking findings with one finding standing for
-/// the rest, `… and N more blocking findings` (see `MORE_FINDINGS_RULE` in
-/// `orchestrator/src/scheduler/summary.rs`; the WIT run summary has no count field).
-const MORE_FINDINGS_RULE: &str = "bosun/more-findings";
-const MORE_FINDINGS_TOOL: &str = "bosun";
-
-/// The blocking findings to list, and how many more the orchestrator left out.
-fn listed_findings(findings: &[Finding]) -> (&[Finding], usize) {
-    if let Some((last, listed)) = findings.split_last()
-        && last.rule == MORE_FINDINGS_RULE
-        && last.tool == MORE_FINDINGS_TOOL
-        && let Some(more) = more_count(&last.message)
-    {
-        return (listed, more);
-    }
-    (findings, 0)
-}
-
-/// N in `… and N more blocking findings`.
-fn more_count(message: &str) -> Option<usize> {
-    message
-        .strip_prefix("… and ")?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+/// A failed stage's reasons as lines: the stage, then one bullet per reason (its first
+/// line; a reason's further lines are a failed command's output, left to the run page).
+fn why_lines(stage: &StageSummary) -> Vec<String> {
+    let mut lines = vec![format!("*{}*", plain(&stage.name, MAX_NAME_CHARS))];
+    lines.extend(
+        stage
+            .reasons
+            .iter()
+            .map(|reason| format!("• {}", plain(first_line(reason), MAX_MESSAGE_CHARS))),
+    );
+    lines
 }
 
 fn finding_line(finding: &Finding) -> String {
@@ -255,6 +245,7 @@ mod tests {
             duration_ms: 12_300,
             attempts,
             summary: summary.into(),
+            reasons: Vec::new(),
         }
     }
 
@@ -343,6 +334,42 @@ mod tests {
             .find(|t| t.starts_with("*Policy denials* (1)"))
             .unwrap();
         assert!(denials.contains("CVE-2023-0286 is high"));
+    }
+
+    #[test]
+    fn a_failed_run_leads_with_why_each_stage_failed_worst_first() {
+        let mut summary = run(RunStatus::Failure);
+        let mut security = stage("security", StageStatus::Failure, 1, "6 findings");
+        security.reasons = vec![
+            "HIGH B602 src/shop/app.py:12: subprocess call with shell=True".into(),
+            "HIGH B605 src/shop/run.py:3: start process with a shell\n    | os.system(cmd)".into(),
+            "… and 4 more".into(),
+        ];
+        let mut test = stage("test", StageStatus::Failure, 2, "2 failed");
+        test.reasons = vec!["test failed: tests.test_cart::test_total: assert 3 == 4".into()];
+        summary.stages = vec![
+            stage("lint", StageStatus::Success, 1, "clean"),
+            test,
+            security,
+        ];
+        let texts = texts(&message(&summary));
+        assert_eq!(
+            texts[2],
+            "*Why it failed*\n\
+             *test*\n\
+             • test failed: tests.test_cart::test_total: assert 3 == 4\n\
+             *security*\n\
+             • HIGH B602 src/shop/app.py:12: subprocess call with shell=True\n\
+             • HIGH B605 src/shop/run.py:3: start process with a shell\n\
+             • … and 4 more"
+        );
+        assert!(texts[3].starts_with("*Stages*"), "{}", texts[3]);
+    }
+
+    #[test]
+    fn a_passed_run_has_no_why_section() {
+        let texts = texts(&message(&run(RunStatus::Success)));
+        assert!(texts.iter().all(|t| !t.starts_with("*Why it failed*")));
     }
 
     #[test]

@@ -1,5 +1,4 @@
-//! Slack mrkdwn pieces: escaping, clipping, durations and sections kept under Slack's
-//! text limit.
+//! Slack mrkdwn pieces: escaping, clipping and sections kept under Slack's text limit.
 
 /// Slack refuses a section whose text is longer than this (in characters).
 pub const MAX_SECTION_CHARS: usize = 3000;
@@ -48,23 +47,6 @@ pub fn first_line(text: &str) -> &str {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("")
         .trim()
-}
-
-/// A duration as people read it: `850 ms`, `12.3 s`, `3m 12s`, `1h 5m`.
-pub fn duration(ms: u64) -> String {
-    if ms < 1000 {
-        return format!("{ms} ms");
-    }
-    if ms < 60_000 {
-        return format!("{}.{} s", ms / 1000, (ms % 1000) / 100);
-    }
-    let seconds = ms / 1000;
-    let (hours, minutes, seconds) = (seconds / 3600, (seconds % 3600) / 60, seconds % 60);
-    if hours > 0 {
-        format!("{hours}h {minutes}m")
-    } else {
-        format!("{minutes}m {seconds}s")
-    }
 }
 
 /// The line that stands for the `count` entries left out of a section.
@@ -116,14 +98,6 @@ mod tests {
     fn clip_keeps_short_text_and_marks_cut_text() {
         assert_eq!(clip("short", 10), "short");
         assert_eq!(clip("ééééé", 3), "éé…");
-    }
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(duration(850), "850 ms");
-        assert_eq!(duration(12_345), "12.3 s");
-        assert_eq!(duration(192_000), "3m 12s");
-        assert_eq!(duration(3_900_000), "1h 5m");
     }
 
     #[test]

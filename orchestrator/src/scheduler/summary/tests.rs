@@ -1,5 +1,6 @@
-//! Blocking findings in the run summary: worst first across stages, cut to
-//! `MAX_BLOCKING`, and the "… and N more" finding that says what was cut.
+//! The run summary: blocking findings worst first across stages, cut to
+//! `MAX_BLOCKING`, the "… and N more" finding that says what was cut, and each failed
+//! stage's reasons.
 
 use super::*;
 use crate::model::{RunTrigger, StageRecord};
@@ -167,4 +168,34 @@ fn the_run_summary_carries_the_ordered_list() {
         summary.blocking_findings.last().map(|f| f.message.as_str()),
         Some("… and 6 more blocking findings")
     );
+}
+
+#[test]
+fn each_failed_stage_in_the_summary_says_why_with_the_coverage_bar_from_its_config() {
+    let mut record = run(vec![failed("test"), failed("security")]);
+    record.stages.insert(0, {
+        let mut lint = StageRecord::pending("lint");
+        lint.state = StageState::Success;
+        lint
+    });
+    record.config_source = Some(
+        "pipeline:\n  stages:\n    - lint\n    - name: test\n      with: { min_coverage: 80 }\n    - security\n"
+            .into(),
+    );
+    let mut test = attempt("test", Vec::new());
+    if let Some(report) = test.report.as_mut() {
+        report.coverage = Some(bosun_bus::Coverage {
+            lines_covered: 61,
+            lines_total: 100,
+        });
+    }
+    let attempts = [
+        test,
+        attempt("security", vec![finding("bandit", "B602", Severity::High)]),
+    ];
+    let summary = run_summary(&record, &attempts, "https://bosun.example");
+    let reasons: Vec<&[String]> = summary.stages.iter().map(|s| &s.reasons[..]).collect();
+    assert!(reasons[0].is_empty(), "lint passed: {:?}", reasons[0]);
+    assert_eq!(reasons[1], ["coverage 61.0% is below min_coverage 80%"]);
+    assert_eq!(reasons[2], ["HIGH B602 src/app.py:3: B602 found"]);
 }

@@ -5,6 +5,7 @@
 mod approvals;
 mod artifacts;
 mod concurrency;
+mod email;
 mod gates;
 mod matrix;
 mod replies;
