@@ -160,17 +160,11 @@ impl Worker {
                     let slack = Arc::clone(&self.slack);
                     let tx = self.commands_tx.clone();
                     tokio::spawn(async move {
-                        let (sent, attempts, detail) = match slack
-                            .post(
-                                &format!("the Slack webhook for tenant {tenant}"),
-                                &url,
-                                &body,
-                            )
-                            .await
-                        {
-                            Ok(d) => (true, d.attempts, format!("Slack answered {}", d.status)),
-                            Err(e) => (false, 0, e.to_string()),
-                        };
+                        let (sent, attempts, detail) =
+                            match slack.post(&format!("tenant {tenant}"), &url, &body).await {
+                                Ok(d) => (true, d.attempts, format!("Slack answered {}", d.status)),
+                                Err(e) => (false, 0, e.to_string()),
+                            };
                         let _ = tx
                             .send(Command::NotificationDone {
                                 run_id,
