@@ -1,6 +1,9 @@
 //! A person's decision on a stage that waits for an approval: checked against who may
 //! decide it (`trust::may_decide`, from the run's config and its tenant's settings),
-//! then applied, or refused and the refusal recorded in the audit log.
+//! then applied, or refused and the refusal recorded in the audit log. A decision on a
+//! matrix stage by the name it is written under (`deploy` for `deploy-eu`, `deploy-us`)
+//! is one decision for every instance of it that waits: one approval, not one per
+//! instance.
 
 use super::{Effect, Scheduler, SchedulerError};
 use crate::model::StageState;
@@ -37,7 +40,49 @@ pub enum Decided {
     Refused(String),
 }
 
+/// The instances of matrix stage `of` in `active` that wait for an approval.
+fn waiting_instances(active: &super::ActiveRun, of: &str) -> Vec<String> {
+    let Some(config) = active.config.as_ref() else {
+        return Vec::new();
+    };
+    config
+        .stages
+        .iter()
+        .filter(|s| s.matrix.as_ref().is_some_and(|m| m.of == of))
+        .filter(|s| {
+            active
+                .record
+                .stage(&s.name)
+                .is_some_and(|r| r.state == StageState::AwaitingApproval)
+        })
+        .map(|s| s.name.clone())
+        .collect()
+}
+
 impl Scheduler {
+    /// One decision for each of `instances`: all applied, or none when the decider may
+    /// not decide them (the instances share one `approval`, so one rule answers).
+    fn decide_instances(
+        &mut self,
+        run_id: &str,
+        instances: &[String],
+        decision: StageDecision,
+        now: u64,
+    ) -> Result<(Decided, Vec<Effect>), SchedulerError> {
+        let mut effects = Vec::new();
+        let mut outcome = Decided::NoSuchStage;
+        for instance in instances {
+            let (decided, more) = self.decide(run_id, instance, decision.clone(), now)?;
+            effects.extend(more);
+            let stop = matches!(decided, Decided::Refused(_));
+            outcome = decided;
+            if stop {
+                break;
+            }
+        }
+        Ok((outcome, effects))
+    }
+
     /// Apply `decision` on `stage` of run `run_id`, if its decider may make it.
     pub fn decide(
         &mut self,
@@ -50,7 +95,11 @@ impl Scheduler {
             return Ok((Decided::NotInFlight, Vec::new()));
         };
         let Some(record) = active.record.stage(stage) else {
-            return Ok((Decided::NoSuchStage, Vec::new()));
+            let waiting = waiting_instances(active, stage);
+            if waiting.is_empty() {
+                return Ok((Decided::NoSuchStage, Vec::new()));
+            }
+            return self.decide_instances(run_id, &waiting, decision, now);
         };
         let approval = active
             .config

@@ -359,3 +359,49 @@ fn cancelling_a_run_cancels_its_waiting_stage() {
     let (decided, _) = h.decide(&run_id, "deploy", true, member("alice"), "late");
     assert_eq!(decided, Decided::NotInFlight);
 }
+
+#[test]
+fn one_decision_by_a_matrix_stages_name_decides_every_waiting_instance() {
+    let mut h = Harness::with_tenant(approving_tenant());
+    let config = r#"pipeline:
+  stages:
+    - name: build
+    - name: deploy
+      needs: [build]
+      matrix: { region: [eu, us] }
+      approval: { from: [alice], timeout: 2h }
+"#;
+    let (run_id, effects) = h.start("main", config);
+    let build = only_task(&effects, "agent.build");
+    assert!(tasks(&h.reply(&build, pass("built"))).is_empty());
+    for instance in ["deploy-eu", "deploy-us"] {
+        let state = h.run(&run_id).stage(instance).unwrap().state;
+        assert_eq!(state, StageState::AwaitingApproval, "{instance}");
+    }
+
+    // Someone who may not decide is refused for all of them, once.
+    let (refused, effects) = h.decide(&run_id, "deploy", true, member("mallory"), "me");
+    assert!(matches!(refused, Decided::Refused(_)), "{refused:?}");
+    assert!(tasks(&effects).is_empty());
+    assert_eq!(h.events_of(&run_id, "approval.refused").len(), 1);
+
+    // alice approves the matrix stage by its written name: both instances run.
+    let (decided, effects) = h.decide(&run_id, "deploy", true, member("alice"), "both");
+    assert_eq!(
+        decided,
+        Decided::Done {
+            approved: true,
+            by: "alice".into()
+        }
+    );
+    let mut sent: Vec<String> = tasks(&effects)
+        .into_iter()
+        .map(|(_, t)| t.task.stage)
+        .collect();
+    sent.sort();
+    assert_eq!(sent, ["deploy-eu", "deploy-us"]);
+    assert_eq!(h.events_of(&run_id, "gate.allowed").len(), 2);
+    // Nothing waits now: the name decides nothing more.
+    let (again, _) = h.decide(&run_id, "deploy", false, member("alice"), "late");
+    assert_eq!(again, Decided::NoSuchStage);
+}
