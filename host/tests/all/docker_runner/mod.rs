@@ -68,6 +68,7 @@ fn context(dir: &Path, run_id: &str, timeout: Duration) -> ContainerContext {
         push_repository: None,
         image_repository: None,
         artifacts: None,
+        tool_log: None,
     }
 }
 
