@@ -6,9 +6,9 @@
 
 mod artifacts;
 mod finished_runs;
-pub mod live_logs;
 pub mod gates;
 pub mod inventory;
+pub mod live_logs;
 pub mod metrics;
 pub mod pinned;
 pub mod workspace;
@@ -486,11 +486,8 @@ impl Agent {
             std::time::Instant::now() + std::time::Duration::from_millis(left)
         });
         // The attempt's log goes out live while the plugin runs (see `live_logs`).
-        let (tap, live) = live_logs::LiveLog::start(
-            Arc::clone(&self.bus),
-            &self.settings.agent_id,
-            task,
-        );
+        let (tap, live) =
+            live_logs::LiveLog::start(Arc::clone(&self.bus), &self.settings.agent_id, task);
         let mut result = self
             .registry
             .runtime()

@@ -39,7 +39,8 @@ impl ToolLines {
             // One byte over the cap is enough for the sink to see the line was longer.
             let room = (self.line_cap + 1).saturating_sub(self.partial.len());
             let kept = body.len().min(room);
-            self.partial.extend_from_slice(body.get(..kept).unwrap_or(body));
+            self.partial
+                .extend_from_slice(body.get(..kept).unwrap_or(body));
             self.sink.count_dropped(body.len() - kept);
             if ends_line {
                 self.flush();

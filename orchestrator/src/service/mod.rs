@@ -6,12 +6,14 @@
 //! `handle.rs` is the cheap-to-clone [`Orchestrator`] the HTTP side and the CLI hold;
 //! `command.rs` what it asks the owner task; `worker.rs` the owner task's loop;
 //! `effects.rs` how committed effects leave (bus, GitHub, Slack); `schedules.rs` how
-//! due schedules become runs; `clock.rs` the time the owner task reads.
+//! due schedules become runs; `clock.rs` the time the owner task reads; `live_logs.rs`
+//! the task that stores the agents' live log chunks.
 
 mod clock;
 mod command;
 mod effects;
 mod handle;
+mod live_logs;
 mod schedules;
 mod worker;
 

@@ -159,4 +159,20 @@ pub const MIGRATIONS: &[&str] = &[
     );
     INSERT OR IGNORE INTO artifact_key (id, key) VALUES (1, randomblob(32));
     ",
+    // 7: the live log of running attempts, as agents stream it: consecutive lines of
+    // one attempt's log per chunk, by where they start in it.
+    "
+    CREATE TABLE IF NOT EXISTS live_log_chunks (
+        run_id TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        first_line INTEGER NOT NULL,
+        end_line INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        agent_id TEXT NOT NULL,
+        lines_json TEXT NOT NULL,
+        received_ms INTEGER NOT NULL,
+        PRIMARY KEY (run_id, stage, attempt, first_line)
+    );
+    ",
 ];

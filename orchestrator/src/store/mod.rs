@@ -6,6 +6,7 @@
 //! lets them read while the scheduler writes.
 
 mod artifacts;
+mod live_logs;
 mod migrations;
 mod reads;
 mod reuse;
@@ -13,6 +14,7 @@ mod schedules;
 mod stats;
 
 pub use artifacts::{ArtifactRow, AttemptState};
+pub use live_logs::{LIVE_LOG_CAP_BYTES, LiveAppend, LiveLogState};
 pub use reads::{AttemptRow, DeadLetterRow, EventRow, GateRow, NotificationRow, RunFilter, RunRow};
 pub use schedules::ScheduleMark;
 pub use stats::{AgentRow, DailyCount, PluginUse, StageDuration};
