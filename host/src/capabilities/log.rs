@@ -103,6 +103,11 @@ impl LogSink {
         let Ok(mut buf) = self.inner.lock() else {
             return;
         };
+        if buf.cut {
+            // Past the cap nothing more is kept: count it without the masking's cost.
+            buf.dropped_bytes += message.len() as u64;
+            return;
+        }
         let line_cap = buf.line_cap;
         let mut text = buf.masker.mask(truncate_utf8(message, line_cap));
         if message.len() > line_cap {
