@@ -642,6 +642,12 @@ async fn docker_tool_output_reaches_the_attempt_log_live_line_by_line_and_masked
     assert!(said.iter().all(|m| !m.contains(secret)), "{said:?}");
     let stdout_order: Vec<&str> = said.iter().copied().filter(|m| *m != "err-line").collect();
     assert_eq!(stdout_order, ["one", "token=***", "tail"]);
-    let err = streamed.iter().find(|(_, l)| l.message == "err-line").unwrap();
-    assert_eq!((err.1.level, err.1.source.as_str()), (LogLevel::Warn, "tool"));
+    let err = streamed
+        .iter()
+        .find(|(_, l)| l.message == "err-line")
+        .unwrap();
+    assert_eq!(
+        (err.1.level, err.1.source.as_str()),
+        (LogLevel::Warn, "tool")
+    );
 }
