@@ -7,7 +7,7 @@
 //! Run with `cargo bench -p bosun-host --bench log_stream`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use bosun_bus::{Bus, LogLevel, MemoryBus, Subscription, Task, topics};
+use bosun_bus::{Bus, LogLevel, MemoryBus, Task, topics};
 use bosun_host::agent::live_logs::LiveLog;
 use bosun_host::capabilities::log::LogSink;
 use bosun_host::capabilities::tool_lines::ToolLines;

@@ -132,7 +132,7 @@ pub async fn publish_chunks(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bosun_bus::{LogLevel, MemoryBus, Subscription};
+    use bosun_bus::{LogLevel, MemoryBus};
 
     fn line(text: &str) -> LogLine {
         LogLine {

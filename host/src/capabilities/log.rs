@@ -189,7 +189,7 @@ impl LogBuffer {
 /// A cap for people: `1 MB`, `1.5 MB`, `512 KB`.
 pub fn human_cap(bytes: usize) -> String {
     const MIB: usize = 1 << 20;
-    if bytes >= MIB && bytes % MIB == 0 {
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
         format!("{} MB", bytes / MIB)
     } else if bytes >= MIB {
         format!("{:.1} MB", bytes as f64 / MIB as f64)
