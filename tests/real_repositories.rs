@@ -491,21 +491,64 @@ fn bosun_run_says_why_a_stage_failed_under_its_table() {
     );
 }
 
-/// A step that prints, then waits for a flag the test sets inside its container, then
-/// prints more; and a step printing 120 MB.
+/// A step printing 120 MB; then a step that prints, waits for a flag the test sets inside
+/// its container, then prints more; then one that holds the run (and so `bosun run`'s
+/// server) open until the test has read what it needs. One after the other: the local
+/// agent runs one command step at a time.
 const LIVE_PIPELINE: &str = r#"pipeline:
   stages:
+    - name: flood
+      image: bosun/python:3.11
+      commands:
+        - "yes 'a flood of output, line after line, far past any cap' | head -c 120000000"
     - name: live
+      needs: [flood]
       image: bosun/python:3.11
       commands:
         - echo live-first; echo live-marker
         - "while [ ! -e /tmp/go ]; do sleep 0.2; done"
         - echo live-after; echo live-last >&2
-    - name: flood
+    - name: hold
+      needs: [live]
       image: bosun/python:3.11
       commands:
-        - "yes 'a flood of output, line after line, far past any cap' | head -c 120000000"
+        - "while [ ! -e /tmp/go ]; do sleep 0.2; done"
 "#;
+
+/// The running container of `stage` in `run_id`, once there is one; then `touch
+/// /tmp/go` in it.
+async fn let_go(run_id: &str, stage: &str) {
+    let started = std::time::Instant::now();
+    let container = loop {
+        let ids = Command::new("docker")
+            .args([
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=org.bosun.run={run_id}"),
+            ])
+            .args(["--filter", &format!("label=org.bosun.stage={stage}")])
+            .output()
+            .unwrap();
+        let id = String::from_utf8_lossy(&ids.stdout).trim().to_string();
+        if !id.is_empty() {
+            break id;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(300),
+            "no running container for {stage}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let set = Command::new("docker")
+        .args(["exec", &container, "touch", "/tmp/go"])
+        .status()
+        .unwrap();
+    assert!(
+        set.success(),
+        "could not set the flag in {stage}'s container"
+    );
+}
 
 /// Server-sent events read so far: (event, id, data) in order.
 struct Events {
@@ -632,28 +675,31 @@ async fn bosun_run_streams_a_steps_output_while_it_runs_and_caps_a_flood() {
     assert_eq!(printed[..2], ["live-first", "live-marker"]);
     let marker = live.seen.last().unwrap().1.unwrap();
 
+    // The flood before it stayed within the cap, cut once and said once.
+    let mut flood = Events::open(&format!("{api}/stages/flood/attempts/1/logs/live")).await;
+    flood.until(Duration::from_secs(600), Events::ended).await;
+    let flood_lines = flood.messages();
+    let cut: Vec<&String> = flood_lines
+        .iter()
+        .filter(|m| m.contains("output cut at"))
+        .collect();
+    assert_eq!(cut, ["… output cut at 1 MB"], "said once");
+    let bytes: usize = flood_lines.iter().map(String::len).sum();
+    assert!(bytes <= 1 << 20, "{bytes} bytes streamed");
+
     // Let the step go on: the flag is set inside its running container.
-    let ids = Command::new("docker")
-        .args([
-            "ps",
-            "-q",
-            "--filter",
-            &format!("label=org.bosun.run={run_id}"),
-        ])
-        .args(["--filter", "label=org.bosun.stage=live"])
-        .output()
-        .unwrap();
-    let container = String::from_utf8_lossy(&ids.stdout).trim().to_string();
-    assert!(!container.is_empty(), "no running container for the step");
-    let set = Command::new("docker")
-        .args(["exec", &container, "touch", "/tmp/go"])
-        .status()
-        .unwrap();
-    assert!(set.success());
+    let_go(&run_id, "live").await;
     live.until(Duration::from_secs(300), Events::ended).await;
     let said = live.messages();
-    let after = said.iter().position(|m| m == "live-after").unwrap();
-    assert!(said[after..].contains(&"live-last".to_string()), "{said:?}");
+    // In order within a stream (stdout and stderr are two streams; between them the
+    // order is the engine's).
+    let at = |text: &str| {
+        said.iter()
+            .position(|m| m == text)
+            .unwrap_or_else(|| panic!("{text} in {said:?}"))
+    };
+    assert!(at("live-first") < at("live-marker") && at("live-marker") < at("live-after"));
+    assert!(at("live-marker") < at("live-last"), "{said:?}");
 
     // Resuming after the marker gives exactly the rest of the attempt's log.
     let logs: Value = reqwest::get(format!("{api}/stages/live/attempts/1/logs"))
@@ -677,19 +723,7 @@ async fn bosun_run_streams_a_steps_output_while_it_runs_and_caps_a_flood() {
     rest.until(Duration::from_secs(60), Events::ended).await;
     assert_eq!(rest.messages(), all[marker as usize + 1..]);
 
-    // A flood stays within the cap, cut once and said once, live and in the log.
-    let flood = Events::open(&format!("{api}/stages/flood/attempts/1/logs/live")).await;
-    let mut flood = flood;
-    flood.until(Duration::from_secs(600), Events::ended).await;
-    let flood_lines = flood.messages();
-    let cut: Vec<&String> = flood_lines
-        .iter()
-        .filter(|m| m.contains("output cut at"))
-        .collect();
-    assert_eq!(cut, ["… output cut at 1 MB"], "said once");
-    let bytes: usize = flood_lines.iter().map(String::len).sum();
-    assert!(bytes <= 1 << 20, "{bytes} bytes streamed");
-
+    let_go(&run_id, "hold").await;
     let status = tokio::task::spawn_blocking(move || {
         let status = bosun.child().wait().unwrap();
         (status, bosun.log())
