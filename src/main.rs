@@ -8,6 +8,7 @@ mod plugin_cmd;
 mod plugin_new;
 mod report_view;
 mod run_cmd;
+mod run_follow;
 mod run_rerun;
 mod snapshot;
 mod trigger_cmd;

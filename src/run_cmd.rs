@@ -1,8 +1,9 @@
 //! `bosun run [DIR]`: the repository's pipeline on the embedded default (in-memory bus,
 //! SQLite under `.bosun/`, built-in plugins, Docker when it answers), with progress per
-//! stage and a summary table.
+//! stage, a stage's live output with `--follow` (`run_follow.rs`) and a summary table.
 
 use crate::local::{self, LocalArgs, Repository};
+use crate::run_follow::Follow;
 use crate::run_rerun;
 use crate::snapshot;
 use anyhow::{Context, bail};
@@ -63,6 +64,11 @@ pub struct RunArgs {
         default_missing_value = ""
     )]
     rerun_failed: Option<String>,
+    /// Print this stage's output while it runs (its tools' output and its plugin's log
+    /// lines, masked and capped as in its log), besides the progress lines; repeatable
+    /// or comma-separated. A matrix stage's name follows all its instances.
+    #[arg(long, value_name = "STAGE", value_delimiter = ',')]
+    follow: Vec<String>,
 }
 
 /// The settings a local run uses and what it says about them: the operator's file,
@@ -360,10 +366,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut shown: HashMap<String, (StageState, u32)> = HashMap::new();
     let spinner = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
     let mut tick = 0usize;
+    let mut follow = Follow::new(args.follow.clone());
     let run = loop {
         let run = store
             .run(&run_id)?
             .context("the run disappeared from the store")?;
+        follow.print_new(&store, &run)?;
         if !args.json {
             for stage in &run.stages {
                 let now = (stage.state, stage.attempt);

@@ -1,5 +1,6 @@
 //! `bosun agent` processes over the real Kafka-protocol broker (Tansu): shared work,
-//! hand-over of a task in flight at shutdown, dead letters, and an unreachable broker.
+//! hand-over of a task in flight at shutdown, dead letters, an unreachable broker, and a
+//! running stage's live log going through the broker in order.
 //!
 //! Needs `BOSUN_TEST_KAFKA` (set by `bash scripts/services.sh`). Under `CI=true` a missing
 //! broker fails the test; elsewhere it skips, loudly.
@@ -438,6 +439,96 @@ async fn agent_dead_letters_a_task_that_keeps_failing() {
         letters[0].reason.contains("git clone"),
         "{}",
         letters[0].reason
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_streams_a_running_stages_log_through_kafka_in_order_before_its_result() {
+    let Some(broker) = broker_or_skip("agent_streams_a_running_stages_log_through_kafka_in_order")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = plugin_folder(dir.path());
+    let (url, commit) = repo(dir.path());
+    let stage = unique_stage();
+    let bus = bus(&broker).await;
+    bus.ensure_topics(&[
+        topics::stage_topic(&stage),
+        topics::AGENT_LOGS.to_string(),
+        topics::AGENT_RESULTS.to_string(),
+    ])
+    .await
+    .unwrap();
+    let mut logs = bus
+        .subscribe(
+            &format!("test-logs-{stage}"),
+            &[topics::AGENT_LOGS.to_string()],
+        )
+        .await
+        .unwrap();
+    let mut results = bus
+        .subscribe(
+            &format!("test-results-{stage}"),
+            &[topics::AGENT_RESULTS.to_string()],
+        )
+        .await
+        .unwrap();
+    let agent = start_agent(
+        &broker,
+        &stage,
+        "agent-logs",
+        &plugins,
+        &dir.path().join("a"),
+        &[],
+    );
+    let run_id = format!("{stage}-logs");
+    // 100 log lines of 1 MiB, each cut to the line cap: many chunks.
+    publish(
+        &bus,
+        &url,
+        task(&run_id, &stage, 1, &commit, &[("mode", "log-flood")]),
+    )
+    .await;
+    let result = collect(
+        &mut results,
+        &run_id,
+        Duration::from_secs(120),
+        |r: &[ResultMessage]| !r.is_empty(),
+    )
+    .await
+    .remove(0)
+    .result;
+    assert!(
+        result.report.is_some(),
+        "{result:?}; agent log:\n{}",
+        agent.log()
+    );
+    let lines = result.logs.len() as u64;
+    let chunks: Vec<bosun_bus::logs::LogChunkMessage> = collect(
+        &mut logs,
+        &run_id,
+        Duration::from_secs(60),
+        |c: &[bosun_bus::logs::LogChunkMessage]| c.last().is_some_and(|c| c.end_line() >= lines),
+    )
+    .await;
+    assert!(chunks.len() > 1, "{} chunk(s)", chunks.len());
+    let mut end = 0;
+    for (n, chunk) in chunks.iter().enumerate() {
+        assert_eq!(chunk.seq, n as u64, "chunks arrive in order");
+        assert_eq!(chunk.first_line, end, "each chunk follows the one before");
+        assert_eq!((chunk.stage.as_str(), chunk.attempt), (stage.as_str(), 1));
+        end = chunk.end_line();
+    }
+    let streamed: Vec<&str> = chunks
+        .iter()
+        .flat_map(|c| c.lines.iter().map(|l| l.message.as_str()))
+        .collect();
+    let logged: Vec<&str> = result.logs.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(logged.len(), 100);
+    assert!(
+        streamed == logged,
+        "the chunks carry the result's log, line for line"
     );
 }
 

@@ -7,6 +7,8 @@
 //! registries (PyPI, npm). Under `CI=true` a missing engine or image is a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use bosun_orchestrator::store::Store;
 use bosun_test_support::{assert_contains, copy_sample, missing_service, workspace_root};
 use serde_json::Value;
@@ -487,4 +489,255 @@ fn bosun_run_says_why_a_stage_failed_under_its_table() {
         why.contains("    | E   assert 2 == 3"),
         "the command's last output: {why}"
     );
+}
+
+/// A step printing 120 MB; then a step that prints, waits for a flag the test sets inside
+/// its container, then prints more; then one that holds the run (and so `bosun run`'s
+/// server) open until the test has read what it needs. One after the other: the local
+/// agent runs one command step at a time.
+const LIVE_PIPELINE: &str = r#"pipeline:
+  stages:
+    - name: flood
+      image: bosun/python:3.11
+      commands:
+        - "yes 'a flood of output, line after line, far past any cap' | head -c 120000000"
+    - name: live
+      needs: [flood]
+      image: bosun/python:3.11
+      commands:
+        - echo live-first; echo live-marker
+        - "while [ ! -e /tmp/go ]; do sleep 0.2; done"
+        - echo live-after; echo live-last >&2
+    - name: hold
+      needs: [live]
+      image: bosun/python:3.11
+      commands:
+        - "while [ ! -e /tmp/go ]; do sleep 0.2; done"
+"#;
+
+/// The running container of `stage` in `run_id`, once there is one; then `touch
+/// /tmp/go` in it.
+async fn let_go(run_id: &str, stage: &str) {
+    let started = std::time::Instant::now();
+    let container = loop {
+        let ids = Command::new("docker")
+            .args([
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=org.bosun.run={run_id}"),
+            ])
+            .args(["--filter", &format!("label=org.bosun.stage={stage}")])
+            .output()
+            .unwrap();
+        let id = String::from_utf8_lossy(&ids.stdout).trim().to_string();
+        if !id.is_empty() {
+            break id;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(300),
+            "no running container for {stage}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let set = Command::new("docker")
+        .args(["exec", &container, "touch", "/tmp/go"])
+        .status()
+        .unwrap();
+    assert!(
+        set.success(),
+        "could not set the flag in {stage}'s container"
+    );
+}
+
+/// Server-sent events read so far: (event, id, data) in order.
+struct Events {
+    response: reqwest::Response,
+    pending: String,
+    seen: Vec<(String, Option<u64>, Value)>,
+}
+
+impl Events {
+    async fn open(url: &str) -> Events {
+        let response = reqwest::get(url).await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{url}");
+        Events {
+            response,
+            pending: String::new(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// Read until `enough` holds; fails the test after `limit`, naming what came.
+    async fn until(
+        &mut self,
+        limit: std::time::Duration,
+        enough: impl Fn(&[(String, Option<u64>, Value)]) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !enough(&self.seen) {
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk()).await;
+            let Ok(Ok(Some(bytes))) = chunk else {
+                panic!("the stream ended or stalled; seen: {:?}", self.messages());
+            };
+            self.pending.push_str(&String::from_utf8_lossy(&bytes));
+            while let Some(end) = self.pending.find("\n\n") {
+                let block: String = self.pending.drain(..end + 2).collect();
+                let field = |name: &str| {
+                    block
+                        .lines()
+                        .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_string))
+                };
+                if let Some(name) = field("event") {
+                    let data = field("data")
+                        .and_then(|d| serde_json::from_str(&d).ok())
+                        .unwrap_or(Value::Null);
+                    self.seen
+                        .push((name, field("id").and_then(|i| i.parse().ok()), data));
+                }
+            }
+        }
+    }
+
+    fn ended(seen: &[(String, Option<u64>, Value)]) -> bool {
+        seen.last().is_some_and(|(name, _, _)| name == "end")
+    }
+
+    fn messages(&self) -> Vec<String> {
+        self.seen
+            .iter()
+            .filter(|(name, _, _)| name == "line")
+            .map(|(_, _, data)| data["message"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bosun_run_streams_a_steps_output_while_it_runs_and_caps_a_flood() {
+    use std::time::Duration;
+    let test = "bosun_run_streams_a_steps_output_while_it_runs";
+    if !images_or_skip(test, &["bosun/python:3.11"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("live");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(repo.join(".bosun.yml"), LIVE_PIPELINE).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bosun"));
+    command
+        .arg("run")
+        .arg(&repo)
+        .args(["--containers", "docker", "--follow", "live"])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut bosun = common::process::Process::spawn(command);
+    let api = {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(line) = bosun.find("dashboard API http://") {
+                let url = line.split("dashboard API ").nth(1).unwrap();
+                break url.trim_end_matches(')').to_string();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "{}",
+                bosun.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let run_id = api.rsplit('/').next().unwrap().to_string();
+
+    // The lines arrive while the step still waits for its flag.
+    let mut live = Events::open(&format!("{api}/stages/live/attempts/1/logs/live")).await;
+    live.until(Duration::from_secs(300), |seen| {
+        seen.iter().any(|(_, _, d)| d["message"] == "live-marker")
+    })
+    .await;
+    let detail: Value = reqwest::get(&api).await.unwrap().json().await.unwrap();
+    let attempt = detail["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["stage"] == "live")
+        .unwrap();
+    assert!(
+        attempt["settled_ms"].is_null(),
+        "the marker came before the attempt ended: {attempt:#}"
+    );
+    // The step's script says each command (`+ …`) before its output.
+    let printed: Vec<String> = live
+        .messages()
+        .into_iter()
+        .filter(|m| !m.starts_with("+ "))
+        .collect();
+    assert_eq!(printed[..2], ["live-first", "live-marker"]);
+    let marker = live.seen.last().unwrap().1.unwrap();
+
+    // The flood before it stayed within the cap, cut once and said once.
+    let mut flood = Events::open(&format!("{api}/stages/flood/attempts/1/logs/live")).await;
+    flood.until(Duration::from_secs(600), Events::ended).await;
+    let flood_lines = flood.messages();
+    let cut: Vec<&String> = flood_lines
+        .iter()
+        .filter(|m| m.contains("output cut at"))
+        .collect();
+    assert_eq!(cut, ["… output cut at 1 MB"], "said once");
+    let bytes: usize = flood_lines.iter().map(String::len).sum();
+    assert!(bytes <= 1 << 20, "{bytes} bytes streamed");
+
+    // Let the step go on: the flag is set inside its running container.
+    let_go(&run_id, "live").await;
+    live.until(Duration::from_secs(300), Events::ended).await;
+    let said = live.messages();
+    // In order within a stream (stdout and stderr are two streams; between them the
+    // order is the engine's).
+    let at = |text: &str| {
+        said.iter()
+            .position(|m| m == text)
+            .unwrap_or_else(|| panic!("{text} in {said:?}"))
+    };
+    assert!(at("live-first") < at("live-marker") && at("live-marker") < at("live-after"));
+    assert!(at("live-marker") < at("live-last"), "{said:?}");
+
+    // Resuming after the marker gives exactly the rest of the attempt's log.
+    let logs: Value = reqwest::get(format!("{api}/stages/live/attempts/1/logs"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let all: Vec<String> = logs["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(said, all, "the live stream is the attempt's log");
+    let mut rest = Events::open(&format!(
+        "{api}/stages/live/attempts/1/logs/live?from={}",
+        marker + 1
+    ))
+    .await;
+    rest.until(Duration::from_secs(60), Events::ended).await;
+    assert_eq!(rest.messages(), all[marker as usize + 1..]);
+
+    let_go(&run_id, "hold").await;
+    let status = tokio::task::spawn_blocking(move || {
+        let status = bosun.child().wait().unwrap();
+        (status, bosun.log())
+    })
+    .await
+    .unwrap();
+    assert!(status.0.success(), "{}", status.1);
+    // `--follow live` printed the step's lines besides the progress.
+    assert!(status.1.contains("live │ live-after"), "{}", status.1);
+    assert!(!status.1.contains("flood │"), "only the followed stage");
+    let store = Store::open(&repo.join(".bosun/bosun.db")).unwrap();
+    let stored = store
+        .live_log_lines(&run_id, "flood", 1, 0, usize::MAX)
+        .unwrap();
+    let stored_bytes: usize = stored.iter().map(|(_, l)| l.message.len()).sum();
+    assert!(stored_bytes <= 1 << 20, "{stored_bytes} bytes stored live");
 }

@@ -10,6 +10,7 @@ pub mod dead_letter;
 pub mod ids;
 pub mod inventory;
 pub mod kafka;
+pub mod logs;
 pub mod memory;
 pub mod messages;
 pub mod notify;

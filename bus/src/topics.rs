@@ -8,6 +8,8 @@ pub const AGENT_RESULTS: &str = "agent.results";
 pub const AGENT_POLICY: &str = "agent.policy";
 /// Notification requests (the run summary, formatted by a notifier plugin).
 pub const AGENT_NOTIFY: &str = "agent.notify";
+/// Live log chunks of running attempts, published by agents (see [`crate::logs`]).
+pub const AGENT_LOGS: &str = "agent.logs";
 /// Tasks that failed delivery too many times.
 pub const DEAD_LETTER: &str = "agent.dead-letter";
 

@@ -68,7 +68,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// Agent pools whose topics `agent.<pool>` carry other messages than stage tasks: stage
 /// reports, dead letters, policy questions and notification requests.
-const RESERVED_AGENTS: &[&str] = &["results", "dead-letter", "policy", "notify"];
+const RESERVED_AGENTS: &[&str] = &["results", "dead-letter", "policy", "notify", "logs"];
 
 /// What the stage asked for on failure, before the cross-stage defaults apply.
 #[derive(Debug, Clone, PartialEq)]

@@ -125,6 +125,7 @@ fn context(checkout: &Path, out: &Path) -> ContainerContext {
         push_repository: None,
         image_repository: None,
         artifacts: None,
+        tool_log: None,
     }
 }
 

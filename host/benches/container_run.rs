@@ -48,6 +48,7 @@ fn main() {
         push_repository: None,
         image_repository: None,
         artifacts: None,
+        tool_log: None,
     };
     let argv = ["echo", "hello from a tool"];
     let runner = rt

@@ -6,7 +6,7 @@ use crate::bindings::exports::bosun::agent::{notifier_plugin, policy_plugin, sta
 use crate::bindings::{Decision, PluginInfo, PolicyInput, RunSummary};
 use crate::cache::{ArtifactCache, CacheOutcome};
 use crate::capabilities::containers::{ContainerContext, ContainerRunner, NoContainerRuntime};
-use crate::capabilities::log::LogSink;
+use crate::capabilities::log::{LiveTap, LogSink};
 use crate::capabilities::stdio::CapturedOutput;
 use crate::convert::{failure_from_wit, report_from_wit, task_to_wit};
 use crate::engine::HostEngine;
@@ -414,7 +414,31 @@ impl PluginRuntime {
             attempt = task.attempt,
             plugin = %plugin.id.name,
         );
-        self.run_stage_inner(plugin, task, call, until, artifacts)
+        self.run_stage_inner(plugin, task, call, until, artifacts, None)
+            .instrument(span)
+            .await
+    }
+
+    /// [`run_stage_with_artifacts`](Self::run_stage_with_artifacts), handing each line
+    /// of the attempt's log to `live` as it is kept (tool output as the tools print it,
+    /// the plugin's log lines as it logs them), with its index in the result's `logs`.
+    pub async fn run_stage_streamed(
+        &self,
+        plugin: &LoadedPlugin,
+        task: &Task,
+        call: &StageCall,
+        until: Option<Instant>,
+        artifacts: Option<Arc<StepArtifacts>>,
+        live: LiveTap,
+    ) -> StageResult {
+        let span = tracing::info_span!(
+            "stage",
+            run_id = %task.run_id,
+            stage = %task.stage,
+            attempt = task.attempt,
+            plugin = %plugin.id.name,
+        );
+        self.run_stage_inner(plugin, task, call, until, artifacts, Some(live))
             .instrument(span)
             .await
     }
@@ -426,6 +450,7 @@ impl PluginRuntime {
         call: &StageCall,
         until: Option<Instant>,
         artifacts: Option<Arc<StepArtifacts>>,
+        live: Option<LiveTap>,
     ) -> StageResult {
         let started = Instant::now();
         let limits = self.limits().clone();
@@ -434,6 +459,9 @@ impl PluginRuntime {
             limits.log_total_bytes,
             call.secrets.iter().map(|(_, v)| v.clone()).collect(),
         );
+        if let Some(live) = live {
+            logs.stream_to(live);
+        }
         let deadline = until.map_or(started + limits.deadline, |until| {
             until.min(started + limits.deadline)
         });
@@ -461,6 +489,7 @@ impl PluginRuntime {
                         push_repository: call.push_repository.clone(),
                         image_repository: call.image_repository.clone(),
                         artifacts: artifacts.clone(),
+                        tool_log: Some(logs.clone()),
                     },
                 };
                 match self.new_store(

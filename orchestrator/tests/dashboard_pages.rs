@@ -291,3 +291,210 @@ async fn live_streams_send_changes_while_a_run_progresses_then_end() {
     .await;
     assert!(ended.is_ok(), "the runs stream stays open after shutdown");
 }
+
+/// One server-sent event: its name, id and data.
+#[derive(Debug, Clone)]
+struct Sse {
+    name: String,
+    id: Option<String>,
+    data: String,
+}
+
+/// Read server-sent events until `enough` says so or `limit` passes.
+async fn read_sse(
+    response: &mut reqwest::Response,
+    limit: Duration,
+    enough: impl Fn(&[Sse]) -> bool,
+) -> Vec<Sse> {
+    let mut seen = Vec::new();
+    let mut pending = String::new();
+    let deadline = Instant::now() + limit;
+    while !enough(&seen) && Instant::now() < deadline {
+        let chunk = tokio::time::timeout_at(deadline.into(), response.chunk()).await;
+        let Ok(Ok(Some(bytes))) = chunk else {
+            break;
+        };
+        pending.push_str(&String::from_utf8_lossy(&bytes));
+        while let Some(end) = pending.find("\n\n") {
+            let block: String = pending.drain(..end + 2).collect();
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_string))
+            };
+            if let Some(name) = field("event") {
+                seen.push(Sse {
+                    name,
+                    id: field("id"),
+                    data: field("data").unwrap_or_default(),
+                });
+            }
+        }
+    }
+    seen
+}
+
+/// The messages of the `line` events, and `gap`/`end` by name.
+fn said(events: &[Sse]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e.name.as_str() {
+            "line" => {
+                let data: serde_json::Value = serde_json::from_str(&e.data).unwrap();
+                assert_eq!(
+                    Some(data["n"].to_string()),
+                    e.id,
+                    "the id is the line's index"
+                );
+                data["message"].as_str().unwrap().to_string()
+            }
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+fn log_line(text: &str) -> bosun_bus::LogLine {
+    bosun_bus::LogLine {
+        at_ms: 1,
+        level: bosun_bus::LogLevel::Info,
+        source: "tool".into(),
+        message: text.into(),
+    }
+}
+
+async fn publish_chunk(
+    bus: &bosun_bus::MemoryBus,
+    run_id: &str,
+    seq: u64,
+    first: u64,
+    texts: &[&str],
+) {
+    let chunk = bosun_bus::logs::LogChunkMessage {
+        version: MESSAGE_VERSION,
+        agent_id: "stand-in".into(),
+        run_id: run_id.into(),
+        stage: "lint".into(),
+        attempt: 1,
+        seq,
+        first_line: first,
+        lines: texts.iter().map(|t| log_line(t)).collect(),
+    };
+    bus.publish(topics::AGENT_LOGS, run_id, messages::encode(&chunk))
+        .await
+        .unwrap();
+}
+
+async fn open_logs(
+    server: &Server,
+    run_id: &str,
+    query: &str,
+    last: Option<&str>,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new().get(format!(
+        "{}/api/runs/{run_id}/stages/lint/attempts/1/logs/live{query}",
+        server.base
+    ));
+    if let Some(last) = last {
+        request = request.header("Last-Event-ID", last);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempt_logs_stream_live_resume_from_any_line_and_end_with_the_result_log() {
+    let (_dir, path) = temp();
+    let (url, sha) = git_repo(&path.join("repo"), &[(".bosun.yml", PIPELINE)]);
+    let server = Server::start(
+        settings(&path, vec![tenant("acme")]),
+        bosun_bus::MemoryBus::new(),
+    )
+    .await;
+    // The test is lint's agent: it holds the task while it streams the attempt's lines.
+    let mut tasks = server
+        .bus
+        .subscribe("bosun-agent-lint", &[topics::stage_topic("lint")])
+        .await
+        .unwrap();
+    let run_id = trigger(&server, &url, &sha, "main").await;
+    let delivery = tokio::time::timeout(Duration::from_secs(30), tasks.next())
+        .await
+        .unwrap()
+        .unwrap();
+    publish_chunk(&server.bus, &run_id, 0, 0, &["one", "two", "three"]).await;
+    let mut live = open_logs(&server, &run_id, "", None).await;
+    let first = read_sse(&mut live, Duration::from_secs(30), |e| e.len() >= 3).await;
+    assert_eq!(said(&first), ["one", "two", "three"]);
+    assert_eq!(
+        status_of(&server, &run_id),
+        "running",
+        "the attempt has not ended"
+    );
+    let (_, page) = page(
+        &server,
+        &format!("/runs/{run_id}/stages/lint/attempts/1/logs"),
+    )
+    .await;
+    assert_contains(&page, "data-follow=\"/runs/");
+
+    // More lines, then a gap the agent could not stream: said as a gap.
+    publish_chunk(&server.bus, &run_id, 1, 3, &["four", "five"]).await;
+    publish_chunk(&server.bus, &run_id, 2, 6, &["seven"]).await;
+    let next = read_sse(&mut live, Duration::from_secs(30), |e| e.len() >= 4).await;
+    assert_eq!(said(&next), ["four", "five", "gap", "seven"]);
+    // Resuming gives exactly the rest, after the last id seen or from a line.
+    let mut resumed = open_logs(&server, &run_id, "", Some("3")).await;
+    let rest = read_sse(&mut resumed, Duration::from_secs(30), |e| e.len() >= 3).await;
+    assert_eq!(said(&rest), ["five", "gap", "seven"]);
+    let mut from = open_logs(&server, &run_id, "?from=2", None).await;
+    let rest = read_sse(&mut from, Duration::from_secs(30), |e| e.len() >= 5).await;
+    assert_eq!(said(&rest), ["three", "four", "five", "gap", "seven"]);
+
+    // The result's log is the authority: the stream ends with its remaining lines.
+    let final_log: Vec<_> = [
+        "one", "two", "three", "four", "five", "six", "seven", "eight",
+    ]
+    .iter()
+    .map(|t| log_line(t))
+    .collect();
+    let reply = AgentReply::Stage(bosun_bus::messages::ResultMessage {
+        version: MESSAGE_VERSION,
+        agent_id: "stand-in".into(),
+        result: bosun_bus::StageResult {
+            task_id: format!("{run_id}/lint/1"),
+            plugin: None,
+            report: Some(report(Outcome::Failure, "lint failed")),
+            failure: None,
+            logs: final_log,
+            logs_dropped_bytes: 0,
+            duration_ms: 1,
+        },
+    });
+    server
+        .bus
+        .publish(topics::AGENT_RESULTS, &run_id, messages::encode(&reply))
+        .await
+        .unwrap();
+    tasks.ack(&delivery).await.unwrap();
+    let end = read_sse(&mut live, Duration::from_secs(30), |e| {
+        e.last().is_some_and(|e| e.name == "end")
+    })
+    .await;
+    assert_eq!(said(&end), ["eight", "end"]);
+    let mut after = open_logs(&server, &run_id, "?from=5", None).await;
+    let rest = read_sse(&mut after, Duration::from_secs(30), |e| {
+        e.last().is_some_and(|e| e.name == "end")
+    })
+    .await;
+    assert_eq!(said(&rest), ["six", "seven", "eight", "end"]);
+    // Chunks of a settled attempt are not stored: the result's log stands.
+    publish_chunk(&server.bus, &run_id, 3, 8, &["late"]).await;
+    let none = reqwest::get(format!(
+        "{}/api/runs/nope/stages/lint/attempts/1/logs/live",
+        server.base
+    ))
+    .await
+    .unwrap();
+    assert_eq!(none.status().as_u16(), 404);
+}

@@ -290,6 +290,7 @@ mod tests {
             push_repository: None,
             image_repository: None,
             artifacts: None,
+            tool_log: None,
         };
         let request = ContainerRequest {
             image: "any".into(),

@@ -8,6 +8,7 @@ mod artifacts;
 mod finished_runs;
 pub mod gates;
 pub mod inventory;
+pub mod live_logs;
 pub mod metrics;
 pub mod pinned;
 pub mod workspace;
@@ -197,6 +198,7 @@ impl Agent {
         all.push(self.settings.dead_letter.topic.clone());
         if self.runs_stages() {
             all.push(topics::PIPELINE_EVENTS.to_string());
+            all.push(topics::AGENT_LOGS.to_string());
         }
         all
     }
@@ -493,11 +495,15 @@ impl Agent {
                 .saturating_sub(1_000);
             std::time::Instant::now() + std::time::Duration::from_millis(left)
         });
+        // The attempt's log goes out live while the plugin runs (see `live_logs`).
+        let (tap, live) =
+            live_logs::LiveLog::start(Arc::clone(&self.bus), &self.settings.agent_id, task);
         let mut result = self
             .registry
             .runtime()
-            .run_stage_with_artifacts(&plugin, task, &call, until, artifacts.clone())
+            .run_stage_streamed(&plugin, task, &call, until, artifacts.clone(), tap)
             .await;
+        live.finish().await;
         if let Some(artifacts) = &artifacts {
             self.upload_artifacts(message, artifacts, &mut result).await;
         }

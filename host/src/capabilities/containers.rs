@@ -70,6 +70,10 @@ pub struct ContainerContext {
     /// What a command step reads from the stages it needs and keeps for later ones;
     /// none when its stage has no artifacts.
     pub artifacts: Option<std::sync::Arc<crate::artifacts::StepArtifacts>>,
+    /// The attempt's log: a runner hands each line its tools print to it as it comes
+    /// (masked, capped, and streamed live when the agent streams the attempt); none
+    /// where no attempt log is kept (benchmarks, unit tests).
+    pub tool_log: Option<super::log::LogSink>,
 }
 
 /// Something that can run a tool image: the Docker Engine, or plain processes.
@@ -395,6 +399,7 @@ mod tests {
             push_repository: Some("acme/shop".into()),
             image_repository: None,
             artifacts: None,
+            tool_log: None,
         }
     }
 

@@ -323,6 +323,7 @@ impl DockerRunner {
             Ok(attached) => Some(tokio::spawn(collect_output(
                 attached.output,
                 self.settings.output_cap,
+                context.tool_log.clone(),
             ))),
             Err(e) => {
                 tracing::warn!(container = %id, error = %e, "could not attach; output will be missing");
@@ -394,7 +395,8 @@ pub(super) struct Ran {
     pub(super) truncated: bool,
 }
 
-/// Read a container's multiplexed output until it closes, keeping `cap` bytes of each.
+/// Read a container's multiplexed output until it closes, keeping `cap` bytes of each
+/// for the plugin, and handing every line to the attempt's log as it arrives.
 async fn collect_output(
     mut output: std::pin::Pin<
         Box<
@@ -404,17 +406,37 @@ async fn collect_output(
         >,
     >,
     cap: usize,
+    log: Option<super::log::LogSink>,
 ) -> (String, String, bool) {
+    use super::tool_lines::ToolLines;
     let (mut out, mut err, mut truncated) = (Vec::new(), Vec::new(), false);
+    let mut lines = log.map(|sink| {
+        let line_cap = sink.line_cap();
+        (
+            ToolLines::new(sink.clone(), bosun_bus::LogLevel::Info, line_cap),
+            ToolLines::new(sink, bosun_bus::LogLevel::Warn, line_cap),
+        )
+    });
     while let Some(chunk) = output.next().await {
         let Ok(chunk) = chunk else { break };
-        let (target, bytes) = match chunk {
-            bollard::container::LogOutput::StdErr { message } => (&mut err, message),
+        let (target, bytes, is_err) = match chunk {
+            bollard::container::LogOutput::StdErr { message } => (&mut err, message, true),
             bollard::container::LogOutput::StdOut { message }
-            | bollard::container::LogOutput::Console { message } => (&mut out, message),
+            | bollard::container::LogOutput::Console { message } => (&mut out, message, false),
             bollard::container::LogOutput::StdIn { .. } => continue,
         };
+        if let Some((stdout_lines, stderr_lines)) = lines.as_mut() {
+            if is_err {
+                stderr_lines.feed(&bytes);
+            } else {
+                stdout_lines.feed(&bytes);
+            }
+        }
         truncated |= super::containers::append_capped(target, &bytes, cap);
+    }
+    if let Some((stdout_lines, stderr_lines)) = lines {
+        stdout_lines.finish();
+        stderr_lines.finish();
     }
     (
         String::from_utf8_lossy(&out).into_owned(),

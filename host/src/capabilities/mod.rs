@@ -11,3 +11,4 @@ pub mod mask;
 pub mod process;
 pub mod stdio;
 pub mod step;
+pub mod tool_lines;

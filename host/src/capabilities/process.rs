@@ -38,7 +38,11 @@ fn map_path(value: &str, context: &ContainerContext) -> String {
         .unwrap_or_else(|| value.to_string())
 }
 
-async fn read_capped(mut pipe: impl tokio::io::AsyncRead + Unpin, cap: usize) -> (Vec<u8>, bool) {
+async fn read_capped(
+    mut pipe: impl tokio::io::AsyncRead + Unpin,
+    cap: usize,
+    mut lines: Option<super::tool_lines::ToolLines>,
+) -> (Vec<u8>, bool) {
     let mut kept = Vec::new();
     let mut buf = vec![0u8; 64 << 10];
     let mut truncated = false;
@@ -46,9 +50,15 @@ async fn read_capped(mut pipe: impl tokio::io::AsyncRead + Unpin, cap: usize) ->
         match pipe.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                if let Some(lines) = lines.as_mut() {
+                    lines.feed(&buf[..n]);
+                }
                 truncated |= super::containers::append_capped(&mut kept, &buf[..n], cap);
             }
         }
+    }
+    if let Some(lines) = lines {
+        lines.finish();
     }
     (kept, truncated)
 }
@@ -90,8 +100,15 @@ impl ProcessRunner {
             )));
         };
         let cap = self.output_cap;
-        let out_task = tokio::spawn(read_capped(stdout, cap));
-        let err_task = tokio::spawn(read_capped(stderr, cap));
+        // The attempt's log gets the tool's lines as they come, as from a container.
+        let lines = |level| {
+            context.tool_log.clone().map(|sink| {
+                let line_cap = sink.line_cap();
+                super::tool_lines::ToolLines::new(sink, level, line_cap)
+            })
+        };
+        let out_task = tokio::spawn(read_capped(stdout, cap, lines(bosun_bus::LogLevel::Info)));
+        let err_task = tokio::spawn(read_capped(stderr, cap, lines(bosun_bus::LogLevel::Warn)));
         let limit = Duration::from_millis(u64::from(request.timeout_ms));
         let status = match tokio::time::timeout(limit, child.wait()).await {
             Ok(Ok(status)) => status,
@@ -159,6 +176,7 @@ mod tests {
             push_repository: None,
             image_repository: None,
             artifacts: None,
+            tool_log: None,
         }
     }
 

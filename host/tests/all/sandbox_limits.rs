@@ -168,8 +168,17 @@ async fn sandbox_stdout_flood_is_capped() {
         result
             .logs
             .iter()
-            .all(|l| l.source == "stdout" || l.source == "log")
+            .all(|l| l.source == "stdout" || l.source == "log" || l.source == "host")
     );
+    // The cut is said once, as the last line.
+    let cut: Vec<&str> = result
+        .logs
+        .iter()
+        .filter(|l| l.source == "host")
+        .map(|l| l.message.as_str())
+        .collect();
+    assert_eq!(cut.len(), 1, "{cut:?}");
+    assert!(cut[0].starts_with("… output cut at "), "{cut:?}");
     assert!(
         result.logs_dropped_bytes >= 99 << 20,
         "dropped {}",

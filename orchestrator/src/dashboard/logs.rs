@@ -1,5 +1,6 @@
-//! `/runs/{id}/stages/{stage}/attempts/{n}/logs`: one attempt's plugin log lines, as
-//! the agent masked and capped them.
+//! `/runs/{id}/stages/{stage}/attempts/{n}/logs`: one attempt's log lines (tool output
+//! and plugin log lines), as the agent masked and capped them; while the attempt runs,
+//! the page follows its live stream (`live_logs.rs`) with a small script.
 
 use super::DashboardState;
 use super::html::{self, Esc, Nav, Seg, badge, short_digest};
@@ -55,6 +56,19 @@ fn level_word(level: LogLevel) -> &'static str {
     }
 }
 
+/// Appends each streamed line to the table as text (never as HTML); the stream's URL
+/// comes from an attribute, so no data lands inside the script. The stream ends with
+/// the attempt, having sent the rest of its result's log.
+const FOLLOW_SCRIPT: &str = "<script>(()=>{const t=document.getElementById('logs');\
+const u=t&&t.dataset.follow;const f=document.getElementById('follow-state');if(!u||!window.EventSource)return;\
+const s=new EventSource(u);const row=(c,cells,pre)=>{const r=t.insertRow();r.className=c;\
+cells.forEach(v=>{r.insertCell().textContent=v;});const p=document.createElement('pre');p.textContent=pre;\
+r.insertCell().appendChild(p);};\
+s.addEventListener('line',e=>{const l=JSON.parse(e.data);row('lvl-'+l.level,[l.at_ms,l.level,l.source],l.message);});\
+s.addEventListener('gap',e=>{const g=JSON.parse(e.data);row('lvl-warn',['','','host'],\
+'… '+(g.to-g.from)+' line(s) were not streamed live');});\
+s.addEventListener('end',()=>{s.close();f.textContent='The attempt ended: reload the page for its outcome.';});})();</script>";
+
 /// The logs page.
 pub fn render(run_id: &str, attempt: &AttemptRow, lines: &[LogLine]) -> String {
     let mut body = String::new();
@@ -95,7 +109,18 @@ pub fn render(run_id: &str, attempt: &AttemptRow, lines: &[LogLine]) -> String {
     if !who.is_empty() {
         let _ = write!(body, "<p>{}</p>", who.join(" · "));
     }
-    if lines.is_empty() {
+    if attempt.settled_ms.is_none() && attempt.reused_from.is_none() {
+        // Still running: the script fills the table from the live stream, from the start.
+        let _ = write!(
+            body,
+            "<p id=\"follow-state\" class=\"muted\">Following the attempt live…</p>\
+             <table id=\"logs\" data-follow=\"/runs/{}/stages/{}/attempts/{}/logs/live\">\
+             <tr><th>+ms</th><th>Level</th><th>Source</th><th>Line</th></tr></table>{FOLLOW_SCRIPT}",
+            Seg(run_id),
+            Seg(&attempt.stage),
+            attempt.attempt,
+        );
+    } else if lines.is_empty() {
         body.push_str(
             "<div class=\"box muted\">No log lines were recorded for this attempt.</div>",
         );

@@ -11,6 +11,7 @@ mod artifacts;
 mod dead_letters;
 mod html;
 mod live;
+pub mod live_logs;
 mod login;
 mod logs;
 mod plugins;
@@ -68,6 +69,10 @@ where
         .route(
             "/runs/{id}/stages/{stage}/attempts/{attempt}/logs",
             get(logs::show),
+        )
+        .route(
+            "/runs/{id}/stages/{stage}/attempts/{attempt}/logs/live",
+            get(live_logs::show),
         )
         .route(
             "/runs/{id}/artifacts/{stage}/{*path}",

@@ -123,6 +123,38 @@ pub async fn attempt_logs(
     }
 }
 
+/// `GET /api/runs/{id}/stages/{stage}/attempts/{attempt}/logs/live`: the attempt's
+/// log as server-sent events, live while it runs, from `?from=N` or after the
+/// `Last-Event-ID` (see `dashboard::live_logs`); the same callers as the logs.
+pub async fn attempt_logs_live(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, stage, attempt)): Path<(String, String, u32)>,
+    Query(query): Query<crate::dashboard::live_logs::FromQuery>,
+) -> axum::response::Response {
+    use crate::store::LiveLogState;
+    use axum::response::IntoResponse;
+    if let Err(refused) = may_read_run(&state, &headers, &id) {
+        return refused.into_response();
+    }
+    match read(&state, |s| s.live_log_state(&id, &stage, attempt)) {
+        Ok(LiveLogState::NoRun) => {
+            return error(StatusCode::NOT_FOUND, format!("no run {id}")).into_response();
+        }
+        Ok(_) => {}
+        Err(e) => return e.into_response(),
+    }
+    let from = crate::dashboard::live_logs::first_line(&headers, &query);
+    crate::dashboard::live_logs::follow(
+        std::sync::Arc::clone(&state.reads),
+        state.orchestrator.shutdown_signal(),
+        id,
+        stage,
+        attempt,
+        from,
+    )
+}
+
 /// `GET /api/dead-letters`: the operator's (they name every tenant's tasks).
 pub async fn dead_letters(State(state): State<AppState>, headers: HeaderMap) -> Answer {
     if let Err(refused) = operator_only(&state, &headers) {

@@ -115,6 +115,10 @@ pub fn router(state: AppState) -> Router {
             "/api/runs/{id}/stages/{stage}/attempts/{attempt}/logs",
             get(api::attempt_logs),
         )
+        .route(
+            "/api/runs/{id}/stages/{stage}/attempts/{attempt}/logs/live",
+            get(api::attempt_logs_live),
+        )
         .route("/api/runs/{id}/artifacts", get(artifacts::list))
         .route(
             "/api/runs/{id}/artifacts/{stage}/{*path}",

@@ -75,6 +75,7 @@ impl Orchestrator {
             topics::AGENT_POLICY.into(),
             topics::AGENT_NOTIFY.into(),
             topics::DEAD_LETTER.into(),
+            topics::AGENT_LOGS.into(),
         ];
         for stage in [
             "lint",
@@ -96,6 +97,15 @@ impl Orchestrator {
                 &[topics::DEAD_LETTER.to_string()],
             )
             .await?;
+        // Live logs go to the store on a task and connection of their own.
+        let chunks = bus
+            .subscribe("bosun-orchestrator-logs", &[topics::AGENT_LOGS.to_string()])
+            .await?;
+        tokio::spawn(super::live_logs::store_chunks(
+            Store::open(&settings.store)?,
+            chunks,
+            shutdown.clone(),
+        ));
         let (tx, rx) = mpsc::channel(1024);
         let github = Arc::new(GitHubStatuses::new(
             &settings.github_api,

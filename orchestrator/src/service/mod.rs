@@ -7,13 +7,15 @@
 //! `command.rs` what it asks the owner task; `worker.rs` the owner task's loop;
 //! `effects.rs` how committed effects leave (bus, GitHub, Slack); `github_lanes.rs`
 //! check runs and pull-request comments, in order per check run; `schedules.rs` how
-//! due schedules become runs; `clock.rs` the time the owner task reads.
+//! due schedules become runs; `clock.rs` the time the owner task reads; `live_logs.rs`
+//! the task that stores the agents' live log chunks.
 
 mod clock;
 mod command;
 mod effects;
 mod github_lanes;
 mod handle;
+mod live_logs;
 mod schedules;
 mod worker;
 

@@ -170,4 +170,20 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (kind, key)
     );
     ",
+    // 8: the live log of running attempts, as agents stream it: consecutive lines of
+    // one attempt's log per chunk, by where they start in it.
+    "
+    CREATE TABLE IF NOT EXISTS live_log_chunks (
+        run_id TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        first_line INTEGER NOT NULL,
+        end_line INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        agent_id TEXT NOT NULL,
+        lines_json TEXT NOT NULL,
+        received_ms INTEGER NOT NULL,
+        PRIMARY KEY (run_id, stage, attempt, first_line)
+    );
+    ",
 ];

@@ -7,6 +7,7 @@
 
 mod artifacts;
 mod github_objects;
+mod live_logs;
 mod migrations;
 mod reads;
 mod reuse;
@@ -15,6 +16,7 @@ mod stats;
 
 pub use artifacts::{ArtifactRow, AttemptState};
 pub use github_objects::GitHubObject;
+pub use live_logs::{LIVE_LOG_CAP_BYTES, LiveAppend, LiveLogState};
 pub use reads::{AttemptRow, DeadLetterRow, EventRow, GateRow, NotificationRow, RunFilter, RunRow};
 pub use schedules::ScheduleMark;
 pub use stats::{AgentRow, DailyCount, PluginUse, StageDuration};

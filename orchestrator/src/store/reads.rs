@@ -151,7 +151,7 @@ pub struct DeadLetterRow {
     pub at_ms: u64,
 }
 
-fn json_col<T: serde::de::DeserializeOwned>(text: Option<String>) -> Option<T> {
+pub(super) fn json_col<T: serde::de::DeserializeOwned>(text: Option<String>) -> Option<T> {
     text.and_then(|t| serde_json::from_str(&t).ok())
 }
 

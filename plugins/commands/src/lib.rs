@@ -53,18 +53,9 @@ impl Stage for CommandsStage {
                 .map(spec::ServiceSpec::request)
                 .collect(),
         };
+        // What the commands print reaches the attempt's log from the host as they print
+        // it (masked, capped, and live while the step runs), so it is not logged here.
         let output = containers::run_step(&request)?;
-        // What the commands printed, as people read it in any CI: in the attempt's log
-        // (the host caps and masks it).
-        for line in output.stdout.lines() {
-            log::info(line);
-        }
-        for line in output.stderr.lines() {
-            log::warn(line);
-        }
-        if output.truncated {
-            log::warn("(output cut at the host's cap)");
-        }
         match output.cache_restored {
             Some(bytes) => log::info(&format!(
                 "cache restored ({})",

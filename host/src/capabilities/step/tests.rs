@@ -20,6 +20,7 @@ fn context(network_allowed: bool) -> ContainerContext {
         push_repository: None,
         image_repository: None,
         artifacts: None,
+        tool_log: None,
     }
 }
 

@@ -68,6 +68,7 @@ fn context(dir: &Path, run_id: &str, timeout: Duration) -> ContainerContext {
         push_repository: None,
         image_repository: None,
         artifacts: None,
+        tool_log: None,
     }
 }
 
@@ -596,5 +597,57 @@ async fn docker_a_finished_runs_tools_are_killed_and_other_runs_left_running() {
             .unwrap()
             .is_ok_and(|output| output.exit_code == 137)
             || containers_with_run(&env.runner, &other).await.is_empty()
+    );
+}
+
+#[tokio::test]
+async fn docker_tool_output_reaches_the_attempt_log_live_line_by_line_and_masked() {
+    use bosun_bus::LogLevel;
+    use bosun_host::capabilities::log::LogSink;
+    let Some(env) = docker_or_skip("docker_tool_output_reaches_the_attempt_log_live").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "s3cr3t-live-value";
+    let sink = LogSink::new(8 << 10, 1 << 20, vec![secret.to_string()]);
+    let (tap, mut live) = tokio::sync::mpsc::channel(64);
+    sink.stream_to(tap);
+    let mut context = context(dir.path(), &unique("live"), Duration::from_secs(60));
+    context.secrets = vec![("TOKEN".into(), secret.into())];
+    context.tool_log = Some(sink.clone());
+    let script = format!("echo one; echo token={secret}; echo err-line >&2; printf tail");
+    let out = env
+        .runner
+        .run(
+            &context,
+            request(&env.base, &["sh", "-c", &script], Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.exit_code, 0);
+    let (log, _) = sink.take();
+    let mut streamed = Vec::new();
+    while let Some((index, line)) = live.recv().await {
+        streamed.push((index, line));
+    }
+    assert_eq!(
+        streamed.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        (0..log.len() as u64).collect::<Vec<_>>(),
+        "every line went live, at its place in the log"
+    );
+    let said: Vec<&str> = streamed.iter().map(|(_, l)| l.message.as_str()).collect();
+    for text in ["one", "token=***", "err-line", "tail"] {
+        assert!(said.contains(&text), "{text} in {said:?}");
+    }
+    assert!(said.iter().all(|m| !m.contains(secret)), "{said:?}");
+    let stdout_order: Vec<&str> = said.iter().copied().filter(|m| *m != "err-line").collect();
+    assert_eq!(stdout_order, ["one", "token=***", "tail"]);
+    let err = streamed
+        .iter()
+        .find(|(_, l)| l.message == "err-line")
+        .unwrap();
+    assert_eq!(
+        (err.1.level, err.1.source.as_str()),
+        (LogLevel::Warn, "tool")
     );
 }
