@@ -59,7 +59,7 @@ async fn start(dir: &Path, tenant: TenantSettings) -> Embedded {
     .unwrap();
     let settings = ServerSettings {
         listen: "127.0.0.1:0".into(),
-        store: dir.join("runs.db"),
+        store: dir.join("runs.db").into(),
         work_dir: dir.join("orchestrator"),
         tenants: vec![tenant],
         ..ServerSettings::default()

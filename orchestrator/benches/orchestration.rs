@@ -99,7 +99,7 @@ async fn stand_in_agents(bus: Arc<dyn Bus>, consumers: usize) {
 
 async fn start(dir: &Path, bus: Arc<dyn Bus>) -> (Orchestrator, Store, watch::Sender<bool>) {
     let settings = Arc::new(ServerSettings {
-        store: dir.join("runs.db"),
+        store: dir.join("runs.db").into(),
         work_dir: dir.join("work"),
         ..ServerSettings::default()
     });
@@ -206,7 +206,7 @@ fn resident_kib() -> u64 {
 fn memory(runs: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let settings = Arc::new(ServerSettings {
-        store: dir.path().join("runs.db"),
+        store: dir.path().join("runs.db").into(),
         ..ServerSettings::default()
     });
     let store = Store::open(&settings.store).expect("store");

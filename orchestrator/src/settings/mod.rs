@@ -7,6 +7,7 @@
 //! their checks), `warnings.rs` (what start-up warns about).
 
 mod artifacts;
+mod retention;
 mod schedule;
 mod secrets;
 mod tenant;
@@ -16,10 +17,12 @@ mod warnings;
 mod tests;
 
 pub use artifacts::ArtifactSettings;
+pub use retention::RetentionSettings;
 pub use schedule::{CheckedSchedule, ScheduleSettings, is_branch_name};
 pub use secrets::{Secret, SecretGrant, SecretUse};
 pub use tenant::{ForkRuns, PolicySettings, PullRequestSettings, TenantSettings};
 
+pub use crate::store::StoreLocation;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -75,8 +78,8 @@ fn default_listen() -> String {
 fn default_bus() -> String {
     "memory://".into()
 }
-fn default_store() -> PathBuf {
-    PathBuf::from(".bosun/bosun.db")
+fn default_store() -> StoreLocation {
+    StoreLocation::Sqlite(PathBuf::from(".bosun/bosun.db"))
 }
 fn default_work_dir() -> PathBuf {
     PathBuf::from(".bosun/orchestrator")
@@ -110,9 +113,10 @@ pub struct ServerSettings {
     /// `memory://` or `kafka://HOST:PORT`.
     #[serde(default = "default_bus")]
     pub bus: String,
-    /// The SQLite run store.
+    /// The run store: a SQLite file (the default, `.bosun/bosun.db`) or a PostgreSQL
+    /// database, `postgres://user:password@host:port/database`.
     #[serde(default = "default_store")]
-    pub store: PathBuf,
+    pub store: StoreLocation,
     /// Where repository mirrors (for reading `.bosun.yml`) live.
     #[serde(default = "default_work_dir")]
     pub work_dir: PathBuf,
@@ -149,6 +153,10 @@ pub struct ServerSettings {
     /// Where command steps' kept files are stored, and how much a run may keep.
     #[serde(default)]
     pub artifacts: ArtifactSettings,
+    /// How often and in what batches old runs and logs are pruned (each tenant's
+    /// `retention_days` and `log_budget_mib` say what goes).
+    #[serde(default)]
+    pub retention: RetentionSettings,
 }
 
 impl Default for ServerSettings {
@@ -169,6 +177,7 @@ impl Default for ServerSettings {
             webhook_body_budget_mib: default_webhook_body_budget(),
             read_timeout_secs: default_read_timeout(),
             artifacts: ArtifactSettings::default(),
+            retention: RetentionSettings::default(),
         }
     }
 }

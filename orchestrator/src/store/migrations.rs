@@ -159,4 +159,10 @@ pub const MIGRATIONS: &[&str] = &[
     );
     INSERT OR IGNORE INTO artifact_key (id, key) VALUES (1, randomblob(32));
     ",
+    // 7: retention finds a tenant's oldest runs, and whether a pruned file's content is
+    // still kept by another run, without scanning the tables.
+    "
+    CREATE INDEX IF NOT EXISTS runs_by_tenant_created ON runs (lower(tenant), created_ms);
+    CREATE INDEX IF NOT EXISTS artifacts_by_digest ON artifacts (digest);
+    ",
 ];

@@ -1,25 +1,34 @@
-//! The run store: SQLite with numbered migrations. Runs, attempts, the append-only
-//! event log (the audit log of every action), webhook deliveries, policy gates,
-//! notifications, dead letters, the agents' inventories and where schedules stand.
+//! The run store: SQLite (the embedded default) or PostgreSQL, with numbered
+//! migrations. Runs, attempts, the append-only event log (the audit log of every
+//! action), webhook deliveries, policy gates, notifications, dead letters, the agents'
+//! inventories and where schedules stand.
 //!
-//! One connection writes (the scheduler's); readers (the API) open their own. WAL mode
-//! lets them read while the scheduler writes.
+//! One connection writes (the scheduler's); readers (the API) open their own. On SQLite,
+//! WAL mode lets them read while the scheduler writes; on PostgreSQL every store is a
+//! session of its own. Statements are written once (`db.rs`); the two back ends differ
+//! only in their migrations and a few functions.
 
 mod artifacts;
+pub(crate) mod db;
+mod location;
 mod migrations;
+mod migrations_pg;
 mod reads;
+mod retention;
 mod reuse;
 mod schedules;
 mod stats;
 
 pub use artifacts::{ArtifactRow, AttemptState};
+pub use location::StoreLocation;
 pub use reads::{AttemptRow, DeadLetterRow, EventRow, GateRow, NotificationRow, RunFilter, RunRow};
+pub use retention::{Pruned, RetentionRule};
 pub use schedules::ScheduleMark;
 pub use stats::{AgentRow, DailyCount, PluginUse, StageDuration};
 
 use crate::model::RunRecord;
 use bosun_bus::StageResult;
-use rusqlite::{Connection, OptionalExtension, params};
+use db::{Db, postgres::PgDb, sqlite::SqliteDb, vals};
 use std::path::{Path, PathBuf};
 
 /// Why the store failed.
@@ -33,20 +42,44 @@ pub enum StoreError {
         /// SQLite's error.
         source: rusqlite::Error,
     },
+    /// PostgreSQL reported an error (or the connection failed).
+    #[error("run store {store}: {}", postgres_detail(source))]
+    Postgres {
+        /// The database's address, without its password.
+        store: String,
+        /// The client's error.
+        source: tokio_postgres::Error,
+    },
+    /// The store cannot be reached at all.
+    #[error("run store {store}: {detail}")]
+    Unavailable {
+        /// The database's address, without its password.
+        store: String,
+        /// What went wrong.
+        detail: String,
+    },
     /// A stored document did not decode.
     #[error("run store {path}: stored {what} is not valid: {detail}")]
     Corrupt {
-        /// The database file.
+        /// The database file (or address, without its password).
         path: PathBuf,
         /// What was being read.
         what: String,
         /// The decoder's message.
         detail: String,
     },
+    /// A column held what its query did not expect (a schema this build does not know).
+    #[error("run store: column {index} of a result: {detail}")]
+    Column {
+        /// The column's position.
+        index: usize,
+        /// What it held.
+        detail: String,
+    },
     /// The database was written by a newer Bosun.
     #[error("run store {path} has schema version {found}, newer than this build ({known})")]
     TooNew {
-        /// The database file.
+        /// The database file (or address, without its password).
         path: PathBuf,
         /// Its version.
         found: i64,
@@ -55,10 +88,55 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    pub(crate) fn column(index: usize, detail: impl Into<String>) -> StoreError {
+        StoreError::Column {
+            index,
+            detail: detail.into(),
+        }
+    }
+
+    /// A unique key refused the write (on either back end).
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Sqlite {
+                source: rusqlite::Error::SqliteFailure(e, _),
+                ..
+            } => {
+                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            }
+            StoreError::Postgres { source, .. } => {
+                source.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The server's own message (the client's `Display` says only "db error").
+fn postgres_detail(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => {
+            let mut text = error.to_string();
+            if let Some(cause) = std::error::Error::source(error) {
+                text = format!("{text}: {cause}");
+            }
+            text
+        }
+    }
+}
+
+enum Backend {
+    Sqlite(SqliteDb),
+    Postgres(PgDb),
+}
+
 /// A connection to the run store.
 pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+    backend: Backend,
+    location: StoreLocation,
 }
 
 /// What a webhook delivery id was already used for.
@@ -71,45 +149,50 @@ pub struct SeenDelivery {
 }
 
 impl Store {
-    /// Open (creating and migrating) the store at `path`.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let err = |source| StoreError::Sqlite {
-            path: path.to_path_buf(),
-            source,
+    /// Open (creating and migrating) the store: a SQLite file, or a PostgreSQL database
+    /// for a `postgres://` location.
+    pub fn open<L>(location: &L) -> Result<Store, StoreError>
+    where
+        L: ?Sized,
+        for<'a> &'a L: Into<StoreLocation>,
+    {
+        let location: StoreLocation = location.into();
+        let backend = match &location {
+            StoreLocation::Sqlite(path) => Backend::Sqlite(SqliteDb::open(path)?),
+            StoreLocation::Postgres(url) => {
+                Backend::Postgres(PgDb::connect(url, &location.to_string())?)
+            }
         };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        let conn = Connection::open(path).map_err(err)?;
-        // WAL: readers never block the writer. NORMAL sync: a power loss may lose the
-        // last transactions but never corrupts; agents redeliver what was not settled.
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
-        )
-        .map_err(err)?;
-        let mut store = Store {
-            conn,
-            path: path.to_path_buf(),
-        };
+        let mut store = Store { backend, location };
         store.migrate()?;
         Ok(store)
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The database file (`None` on PostgreSQL).
+    pub fn path(&self) -> Option<&Path> {
+        self.location.sqlite_path()
     }
 
-    fn sqlite(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
+    /// Where the store lives.
+    pub fn location(&self) -> &StoreLocation {
+        &self.location
+    }
+
+    pub(crate) fn db(&self) -> Db<'_> {
+        match &self.backend {
+            Backend::Sqlite(db) => Db::Sqlite(db),
+            Backend::Postgres(db) => Db::Postgres(db),
         }
+    }
+
+    /// The file, or the address without its password, for errors.
+    fn label(&self) -> PathBuf {
+        PathBuf::from(self.location.to_string())
     }
 
     fn corrupt(&self, what: &str, detail: impl ToString) -> StoreError {
         StoreError::Corrupt {
-            path: self.path.clone(),
+            path: self.label(),
             what: what.to_string(),
             detail: detail.to_string(),
         }
@@ -117,42 +200,99 @@ impl Store {
 
     fn migrate(&mut self) -> Result<(), StoreError> {
         let known = migrations::MIGRATIONS.len() as i64;
-        let found: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.sqlite(e))?;
-        if found > known {
-            return Err(StoreError::TooNew {
-                path: self.path.clone(),
-                found,
-                known,
-            });
+        let label = self.label();
+        let too_new = |found| StoreError::TooNew {
+            path: label.clone(),
+            found,
+            known,
+        };
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let found = self.schema_version()?;
+                if found > known {
+                    return Err(too_new(found));
+                }
+                for (index, sql) in migrations::MIGRATIONS
+                    .iter()
+                    .enumerate()
+                    .skip(found as usize)
+                {
+                    let tx = db.conn.unchecked_transaction().map_err(|e| db.err(e))?;
+                    tx.execute_batch(sql)
+                        .and_then(|_| tx.pragma_update(None, "user_version", index as i64 + 1))
+                        .and_then(|_| tx.commit())
+                        .map_err(|e| db.err(e))?;
+                }
+                Ok(())
+            }
+            Backend::Postgres(db) => {
+                let current = self.schema_version_pg(true)?;
+                if current.is_some_and(|found| found >= known) {
+                    return match current {
+                        Some(found) if found > known => Err(too_new(found)),
+                        _ => Ok(()),
+                    };
+                }
+                // One transaction, under a lock per schema: orchestrators starting
+                // together migrate once, and a failed step leaves the schema as it was.
+                let db = Db::Postgres(db);
+                db.batch(
+                    "BEGIN;
+                     SELECT pg_advisory_xact_lock(1651470702, hashtext(current_schema()));
+                     CREATE TABLE IF NOT EXISTS bosun_schema (
+                         id BIGINT PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL);
+                     INSERT INTO bosun_schema (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING;",
+                )?;
+                let outcome = (|| {
+                    let found = db
+                        .query_one("SELECT version FROM bosun_schema WHERE id = 1", &[])?
+                        .i64(0)?;
+                    if found > known {
+                        return Err(too_new(found));
+                    }
+                    for (index, sql) in migrations_pg::POSTGRES_MIGRATIONS
+                        .iter()
+                        .enumerate()
+                        .skip(found as usize)
+                    {
+                        db.batch(sql)?;
+                        db.execute(
+                            "UPDATE bosun_schema SET version = ?1 WHERE id = 1",
+                            vals![index as i64 + 1],
+                        )?;
+                    }
+                    db.batch("COMMIT")
+                })();
+                if outcome.is_err() {
+                    let _ = db.batch("ROLLBACK");
+                }
+                outcome
+            }
         }
-        for (index, sql) in migrations::MIGRATIONS
-            .iter()
-            .enumerate()
-            .skip(found as usize)
-        {
-            let tx = self.conn.transaction().map_err(|e| StoreError::Sqlite {
-                path: self.path.clone(),
-                source: e,
-            })?;
-            tx.execute_batch(sql)
-                .and_then(|_| tx.pragma_update(None, "user_version", index as i64 + 1))
-                .and_then(|_| tx.commit())
-                .map_err(|e| StoreError::Sqlite {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
+    }
+
+    /// The PostgreSQL schema's version; `None` before the first migration (with
+    /// `missing_ok`).
+    fn schema_version_pg(&self, missing_ok: bool) -> Result<Option<i64>, StoreError> {
+        let db = self.db();
+        let exists = db
+            .query_one("SELECT to_regclass('bosun_schema') IS NOT NULL", &[])?
+            .bool(0)?;
+        if !exists && missing_ok {
+            return Ok(None);
         }
-        Ok(())
+        Ok(Some(
+            db.query_one("SELECT version FROM bosun_schema WHERE id = 1", &[])?
+                .i64(0)?,
+        ))
     }
 
     /// The schema version in use.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        self.conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.sqlite(e))
+        match &self.backend {
+            Backend::Sqlite(_) => self.db().query_one("PRAGMA user_version", &[])?.i64(0),
+            Backend::Postgres(_) => Ok(self.schema_version_pg(true)?.unwrap_or(0)),
+        }
     }
 
     /// Run `work` in one transaction: everything it writes commits together or not at all.
@@ -160,37 +300,72 @@ impl Store {
         &mut self,
         work: impl FnOnce(&Writer<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(|e| StoreError::Sqlite {
-            path: path.clone(),
-            source: e,
-        })?;
-        let writer = Writer {
-            tx: &tx,
-            path: &path,
-        };
-        let value = work(&writer)?;
-        tx.commit()
-            .map_err(|e| StoreError::Sqlite { path, source: e })?;
-        Ok(value)
+        let label = self.label();
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let tx = db.conn.unchecked_transaction().map_err(|e| db.err(e))?;
+                let writer = Writer {
+                    db: Db::Sqlite(db),
+                    path: &label,
+                };
+                let value = work(&writer)?;
+                tx.commit().map_err(|e| db.err(e))?;
+                Ok(value)
+            }
+            Backend::Postgres(db) => {
+                let session = Db::Postgres(db);
+                session.batch("BEGIN")?;
+                // Rolled back unless committed, also when `work` panics.
+                let open = OpenTransaction(session);
+                let writer = Writer {
+                    db: session,
+                    path: &label,
+                };
+                let value = work(&writer)?;
+                std::mem::forget(open);
+                if let Err(e) = session.batch("COMMIT") {
+                    let _ = session.batch("ROLLBACK");
+                    return Err(e);
+                }
+                Ok(value)
+            }
+        }
+    }
+}
+
+/// A PostgreSQL transaction not yet committed: dropped, it rolls back.
+struct OpenTransaction<'a>(Db<'a>);
+
+impl Drop for OpenTransaction<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.batch("ROLLBACK");
     }
 }
 
 /// Writes inside one transaction (see [`Store::write`]).
 pub struct Writer<'a> {
-    tx: &'a rusqlite::Transaction<'a>,
+    db: Db<'a>,
     path: &'a Path,
 }
 
 impl Writer<'_> {
-    fn sqlite(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
+    pub(crate) fn db(&self) -> Db<'_> {
+        self.db
+    }
+
+    fn corrupt(&self, what: String, detail: impl ToString) -> StoreError {
+        StoreError::Corrupt {
             path: self.path.to_path_buf(),
-            source,
+            what,
+            detail: detail.to_string(),
         }
     }
 
     /// Record a webhook delivery id; `Some` when it was seen before (a redelivery).
+    ///
+    /// The unique key (tenant, delivery id) decides, not a read before the write: of
+    /// two stores inserting one delivery at once, exactly one inserts it, and the other
+    /// (on PostgreSQL, after waiting for the first to commit) reads what it recorded.
     pub fn record_delivery(
         &self,
         delivery_id: &str,
@@ -200,60 +375,50 @@ impl Writer<'_> {
         run_id: Option<&str>,
         now_ms: u64,
     ) -> Result<Option<SeenDelivery>, StoreError> {
-        let seen = self
-            .tx
-            .query_row(
-                "SELECT run_id, outcome FROM deliveries WHERE tenant = ?1 AND delivery_id = ?2",
-                [tenant, delivery_id],
-                |r| {
-                    Ok(SeenDelivery {
-                        run_id: r.get(0)?,
-                        outcome: r.get(1)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| self.sqlite(e))?;
-        if seen.is_some() {
-            return Ok(seen);
+        let inserted = self.db.execute(
+            "INSERT INTO deliveries (delivery_id, tenant, event, received_ms, run_id, outcome)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (tenant, delivery_id) DO NOTHING",
+            vals![delivery_id, tenant, event, now_ms, run_id, outcome],
+        )?;
+        if inserted == 1 {
+            return Ok(None);
         }
-        self.tx
-            .execute(
-                "INSERT INTO deliveries (delivery_id, tenant, event, received_ms, run_id, outcome)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![delivery_id, tenant, event, now_ms as i64, run_id, outcome],
-            )
-            .map_err(|e| self.sqlite(e))?;
-        Ok(None)
+        let seen = self.db.query_opt(
+            "SELECT run_id, outcome FROM deliveries WHERE tenant = ?1 AND delivery_id = ?2",
+            vals![tenant, delivery_id],
+        )?;
+        seen.map(|row| {
+            Ok(SeenDelivery {
+                run_id: row.opt_text(0)?,
+                outcome: row.text(1)?,
+            })
+        })
+        .transpose()
     }
 
     /// Insert or replace a run's state document.
     pub fn save_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        let json = serde_json::to_string(run).map_err(|e| StoreError::Corrupt {
-            path: self.path.to_path_buf(),
-            what: format!("run {}", run.id),
-            detail: e.to_string(),
-        })?;
-        self.tx
-            .execute(
-                "INSERT INTO runs (id, tenant, repository, branch, commit_sha, event, status, created_ms, finished_ms, state_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (id) DO UPDATE SET status = excluded.status,
-                     finished_ms = excluded.finished_ms, state_json = excluded.state_json",
-                params![
-                    run.id,
-                    run.trigger.tenant,
-                    run.trigger.repository,
-                    run.trigger.branch,
-                    run.trigger.commit,
-                    run.trigger.event,
-                    run.status.as_str(),
-                    run.created_ms as i64,
-                    run.finished_ms.map(|v| v as i64),
-                    json
-                ],
-            )
-            .map_err(|e| self.sqlite(e))?;
+        let json =
+            serde_json::to_string(run).map_err(|e| self.corrupt(format!("run {}", run.id), e))?;
+        self.db.execute(
+            "INSERT INTO runs (id, tenant, repository, branch, commit_sha, event, status, created_ms, finished_ms, state_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+                 finished_ms = excluded.finished_ms, state_json = excluded.state_json",
+            vals![
+                &run.id,
+                &run.trigger.tenant,
+                &run.trigger.repository,
+                &run.trigger.branch,
+                &run.trigger.commit,
+                &run.trigger.event,
+                run.status.as_str(),
+                run.created_ms,
+                run.finished_ms,
+                json
+            ],
+        )?;
         Ok(())
     }
 
@@ -266,13 +431,11 @@ impl Writer<'_> {
         dispatched_ms: u64,
         deadline_ms: u64,
     ) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "INSERT OR IGNORE INTO attempts (run_id, stage, attempt, dispatched_ms, deadline_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![run_id, stage, attempt, dispatched_ms as i64, deadline_ms as i64],
-            )
-            .map_err(|e| self.sqlite(e))?;
+        self.db.execute(
+            "INSERT INTO attempts (run_id, stage, attempt, dispatched_ms, deadline_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            vals![run_id, stage, attempt, dispatched_ms, deadline_ms],
+        )?;
         Ok(())
     }
 
@@ -304,31 +467,28 @@ impl Writer<'_> {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
         });
-        let changed = self
-            .tx
-            .execute(
-                "UPDATE attempts SET settled_ms = ?4, agent_id = ?5, plugin_name = ?6, plugin_version = ?7,
-                     plugin_digest = ?8, outcome = ?9, failure_kind = ?10, failure_message = ?11,
-                     duration_ms = ?12, report_json = ?13, logs_json = ?14
-                 WHERE run_id = ?1 AND stage = ?2 AND attempt = ?3 AND settled_ms IS NULL",
-                params![
-                    run_id,
-                    stage,
-                    attempt,
-                    now_ms as i64,
-                    agent_id,
-                    result.plugin.as_ref().map(|p| p.name.clone()),
-                    result.plugin.as_ref().map(|p| p.version.clone()),
-                    result.plugin.as_ref().map(|p| p.digest.clone()),
-                    outcome,
-                    kind,
-                    result.failure.as_ref().map(|f| f.message.clone()),
-                    result.duration_ms as i64,
-                    report,
-                    logs
-                ],
-            )
-            .map_err(|e| self.sqlite(e))?;
+        let changed = self.db.execute(
+            "UPDATE attempts SET settled_ms = ?4, agent_id = ?5, plugin_name = ?6, plugin_version = ?7,
+                 plugin_digest = ?8, outcome = ?9, failure_kind = ?10, failure_message = ?11,
+                 duration_ms = ?12, report_json = ?13, logs_json = ?14
+             WHERE run_id = ?1 AND stage = ?2 AND attempt = ?3 AND settled_ms IS NULL",
+            vals![
+                run_id,
+                stage,
+                attempt,
+                now_ms,
+                agent_id,
+                result.plugin.as_ref().map(|p| p.name.clone()),
+                result.plugin.as_ref().map(|p| p.version.clone()),
+                result.plugin.as_ref().map(|p| p.digest.clone()),
+                outcome,
+                kind,
+                result.failure.as_ref().map(|f| f.message.clone()),
+                result.duration_ms,
+                report,
+                logs
+            ],
+        )?;
         Ok(changed == 1)
     }
 
@@ -344,21 +504,19 @@ impl Writer<'_> {
         message: &str,
         data: Option<&serde_json::Value>,
     ) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "INSERT INTO events (run_id, at_ms, kind, stage, attempt, message, data_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    run_id,
-                    at_ms as i64,
-                    kind,
-                    stage,
-                    attempt,
-                    message,
-                    data.map(|d| d.to_string())
-                ],
-            )
-            .map_err(|e| self.sqlite(e))?;
+        self.db.execute(
+            "INSERT INTO events (run_id, at_ms, kind, stage, attempt, message, data_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            vals![
+                run_id,
+                at_ms,
+                kind,
+                stage,
+                attempt,
+                message,
+                data.map(|d| d.to_string())
+            ],
+        )?;
         Ok(())
     }
 
@@ -371,13 +529,11 @@ impl Writer<'_> {
         phase: &str,
         now_ms: u64,
     ) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "INSERT OR IGNORE INTO gates (request_id, run_id, stage, phase, requested_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![request_id, run_id, stage, phase, now_ms as i64],
-            )
-            .map_err(|e| self.sqlite(e))?;
+        self.db.execute(
+            "INSERT INTO gates (request_id, run_id, stage, phase, requested_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            vals![request_id, run_id, stage, phase, now_ms],
+        )?;
         Ok(())
     }
 
@@ -388,14 +544,11 @@ impl Writer<'_> {
         verdicts: &serde_json::Value,
         now_ms: u64,
     ) -> Result<bool, StoreError> {
-        let changed = self
-            .tx
-            .execute(
-                "UPDATE gates SET answered_ms = ?2, verdicts_json = ?3
-                 WHERE request_id = ?1 AND answered_ms IS NULL",
-                params![request_id, now_ms as i64, verdicts.to_string()],
-            )
-            .map_err(|e| self.sqlite(e))?;
+        let changed = self.db.execute(
+            "UPDATE gates SET answered_ms = ?2, verdicts_json = ?3
+             WHERE request_id = ?1 AND answered_ms IS NULL",
+            vals![request_id, now_ms, verdicts.to_string()],
+        )?;
         Ok(changed == 1)
     }
 
@@ -409,13 +562,11 @@ impl Writer<'_> {
         detail: &str,
         now_ms: u64,
     ) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "INSERT INTO notifications (run_id, channel, status, attempts, detail, at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![run_id, channel, status, attempts, detail, now_ms as i64],
-            )
-            .map_err(|e| self.sqlite(e))?;
+        self.db.execute(
+            "INSERT INTO notifications (run_id, channel, status, attempts, detail, at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            vals![run_id, channel, status, attempts, detail, now_ms],
+        )?;
         Ok(())
     }
 
@@ -425,20 +576,18 @@ impl Writer<'_> {
         letter: &bosun_bus::messages::DeadLetter,
         now_ms: u64,
     ) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "INSERT INTO dead_letters (topic, key, reason, deliveries, payload, at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    letter.topic,
-                    letter.key,
-                    letter.reason,
-                    letter.deliveries,
-                    letter.payload,
-                    now_ms as i64
-                ],
-            )
-            .map_err(|e| self.sqlite(e))?;
+        self.db.execute(
+            "INSERT INTO dead_letters (topic, key, reason, deliveries, payload, at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            vals![
+                &letter.topic,
+                &letter.key,
+                &letter.reason,
+                letter.deliveries,
+                &letter.payload,
+                now_ms
+            ],
+        )?;
         Ok(())
     }
 }
