@@ -18,6 +18,7 @@ mod retention;
 mod reuse;
 mod schedules;
 mod stats;
+pub mod testing;
 
 pub use artifacts::{ArtifactRow, AttemptState};
 pub use location::StoreLocation;

@@ -1,5 +1,10 @@
-//! Run store tests on real SQLite files.
+//! Run store tests, each on both back ends: a real SQLite file, and a schema of its own
+//! on the real PostgreSQL server named by `BOSUN_TEST_POSTGRES` (started by
+//! `scripts/services.sh postgres`; under `CI=true` a missing server fails the test).
 
+mod retention;
+
+use super::testing::PostgresSchema;
 use super::*;
 use crate::model::{RunStatus, RunTrigger, StageRecord};
 use bosun_bus::{Outcome, StageFailure, StageFailureKind, StageReport};
@@ -65,18 +70,79 @@ fn result(task_id: &str, outcome: Option<Outcome>) -> StageResult {
     }
 }
 
-#[test]
-fn migrations_apply_once_and_reopen_keeps_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("runs.db");
-    let mut store = Store::open(&path).unwrap();
+/// Where one test's store lives.
+pub(super) enum TestStore {
+    Sqlite(tempfile::TempDir),
+    Postgres(PostgresSchema),
+}
+
+impl TestStore {
+    pub(super) fn sqlite() -> TestStore {
+        TestStore::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    /// A fresh schema, or `None` (after saying why) when no server is configured.
+    pub(super) fn postgres(test: &str) -> Option<TestStore> {
+        let url = bosun_test_support::service_var(test, "BOSUN_TEST_POSTGRES")?;
+        match PostgresSchema::create(&url, test) {
+            Ok(schema) => Some(TestStore::Postgres(schema)),
+            Err(e) => bosun_test_support::missing_service(
+                test,
+                &format!(
+                    "PostgreSQL at BOSUN_TEST_POSTGRES does not answer ({e}); start it with: bash scripts/services.sh postgres"
+                ),
+            ),
+        }
+    }
+
+    pub(super) fn location(&self) -> StoreLocation {
+        match self {
+            TestStore::Sqlite(dir) => StoreLocation::Sqlite(dir.path().join("runs.db")),
+            TestStore::Postgres(schema) => schema.location().clone(),
+        }
+    }
+
+    pub(super) fn open(&self) -> Store {
+        Store::open(&self.location()).unwrap()
+    }
+}
+
+/// Each test body runs twice, as `NAME::sqlite` and `NAME::postgres`.
+macro_rules! on_both_back_ends {
+    ($(fn $name:ident($store:ident: &TestStore) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn check($store: &TestStore) $body
+
+            #[test]
+            fn sqlite() {
+                check(&TestStore::sqlite());
+            }
+
+            #[test]
+            fn postgres() {
+                let test = concat!(module_path!(), "::postgres");
+                if let Some(store) = TestStore::postgres(test) {
+                    check(&store);
+                }
+            }
+        }
+    )*};
+}
+pub(super) use on_both_back_ends;
+
+on_both_back_ends! {
+fn migrations_apply_once_and_reopen_keeps_data(at: &TestStore) {
+    let mut store = at.open();
     assert_eq!(
         store.schema_version().unwrap(),
         migrations::MIGRATIONS.len() as i64
     );
     store.write(|w| w.save_run(&run("r1", "main", 1))).unwrap();
     drop(store);
-    let store = Store::open(&path).unwrap();
+    let store = at.open();
     assert_eq!(
         store.schema_version().unwrap(),
         migrations::MIGRATIONS.len() as i64
@@ -84,15 +150,16 @@ fn migrations_apply_once_and_reopen_keeps_data() {
     assert_eq!(store.run("r1").unwrap().unwrap().trigger.branch, "main");
 }
 
-#[test]
-fn a_newer_schema_is_refused_with_both_versions() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("runs.db");
-    drop(Store::open(&path).unwrap());
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.pragma_update(None, "user_version", 99).unwrap();
-    drop(conn);
-    let err = Store::open(&path).err().unwrap().to_string();
+fn a_newer_schema_is_refused_with_both_versions(at: &TestStore) {
+    let store = at.open();
+    match store.db().dialect() {
+        db::Dialect::Sqlite => store.db().batch("PRAGMA user_version = 99").unwrap(),
+        db::Dialect::Postgres => {
+            store.db().batch("UPDATE bosun_schema SET version = 99").unwrap()
+        }
+    }
+    drop(store);
+    let err = Store::open(&at.location()).err().unwrap().to_string();
     assert!(
         err.contains("schema version 99")
             && err.contains(&format!("({})", migrations::MIGRATIONS.len())),
@@ -100,14 +167,14 @@ fn a_newer_schema_is_refused_with_both_versions() {
     );
 }
 
-#[test]
-fn an_attempt_settles_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("runs.db")).unwrap();
+fn an_attempt_settles_once(at: &TestStore) {
+    let mut store = at.open();
     store
         .write(|w| {
             w.save_run(&run("r1", "main", 1))?;
-            w.insert_attempt("r1", "lint", 1, 10, 1000)
+            w.insert_attempt("r1", "lint", 1, 10, 1000)?;
+            // Sent again (a redelivered dispatch): the row stays as it was.
+            w.insert_attempt("r1", "lint", 1, 11, 1001)
         })
         .unwrap();
     let first = store
@@ -132,15 +199,15 @@ fn an_attempt_settles_once() {
     );
     let attempts = store.attempts("r1").unwrap();
     assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].dispatched_ms, 10);
     assert_eq!(attempts[0].agent_id.as_deref(), Some("agent-a"));
     assert_eq!(attempts[0].outcome.as_deref(), Some("error"));
     assert_eq!(attempts[0].failure_kind.as_deref(), Some("tool-failed"));
+    assert_eq!(attempts[0].duration_ms, Some(12));
 }
 
-#[test]
-fn a_delivery_id_is_recorded_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("runs.db")).unwrap();
+fn a_delivery_id_is_recorded_once(at: &TestStore) {
+    let mut store = at.open();
     let first = store
         .write(|w| w.record_delivery("d-1", "acme", "push", "run", Some("r1"), 5))
         .unwrap();
@@ -165,39 +232,49 @@ fn a_delivery_id_is_recorded_once() {
     assert_eq!(store.delivery_count("d-1").unwrap(), 2);
 }
 
-#[test]
-fn deliveries_recorded_before_the_per_tenant_key_still_deduplicate() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("runs.db");
-    drop(Store::open(&path).unwrap());
-    // A store at schema 2 (without what later migrations add), with a delivery
-    // recorded under the old key.
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch(
-        "DROP TABLE deliveries;
-         CREATE TABLE deliveries (delivery_id TEXT PRIMARY KEY, tenant TEXT NOT NULL,
-             event TEXT NOT NULL, received_ms INTEGER NOT NULL, run_id TEXT, outcome TEXT NOT NULL);
-         INSERT INTO deliveries VALUES ('old-1', 'acme', 'push', 1, 'r1', 'run');
-         ALTER TABLE attempts DROP COLUMN reused_from;
-         PRAGMA user_version = 2;",
-    )
-    .unwrap();
-    drop(conn);
-    let mut store = Store::open(&path).unwrap();
-    assert_eq!(
-        store.schema_version().unwrap(),
-        migrations::MIGRATIONS.len() as i64
-    );
-    let again = store
-        .write(|w| w.record_delivery("old-1", "acme", "push", "run", Some("r9"), 9))
-        .unwrap();
-    assert_eq!(again.and_then(|seen| seen.run_id).as_deref(), Some("r1"));
+fn one_delivery_sent_to_many_stores_at_once_is_recorded_once(at: &TestStore) {
+    // Eight connections (as eight orchestrators would hold) record one delivery at the
+    // same moment, each in a transaction that also writes its own run: exactly one
+    // wins, and every other one reads the winner's run.
+    drop(at.open());
+    let location = at.location();
+    let start = std::sync::Barrier::new(8);
+    let answers: Vec<Option<SeenDelivery>> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..8)
+            .map(|i| {
+                let (start, location) = (&start, &location);
+                scope.spawn(move || {
+                    let mut store = Store::open(location).unwrap();
+                    start.wait();
+                    store
+                        .write(|w| {
+                            let run_id = format!("r{i}");
+                            let seen = w.record_delivery(
+                                "same", "acme", "push", "run", Some(&run_id), 1,
+                            )?;
+                            if seen.is_none() {
+                                w.save_run(&run(&run_id, "main", 1))?;
+                            }
+                            Ok(seen)
+                        })
+                        .unwrap()
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let store = at.open();
+    assert_eq!(answers.iter().filter(|a| a.is_none()).count(), 1, "{answers:?}");
+    assert_eq!(store.delivery_count("same").unwrap(), 1);
+    let runs = store.list_runs(&RunFilter::default()).unwrap();
+    assert_eq!(runs.len(), 1, "one run for one delivery");
+    for seen in answers.into_iter().flatten() {
+        assert_eq!(seen.run_id.as_deref(), Some(runs[0].id.as_str()));
+    }
 }
 
-#[test]
-fn a_failed_transaction_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("runs.db")).unwrap();
+fn a_failed_transaction_writes_nothing(at: &TestStore) {
+    let mut store = at.open();
     let outcome: Result<(), StoreError> = store.write(|w| {
         w.save_run(&run("r1", "main", 1))?;
         w.event("r1", 1, "run.created", None, None, "created", None)?;
@@ -210,18 +287,39 @@ fn a_failed_transaction_writes_nothing() {
     assert!(outcome.is_err());
     assert!(store.run("r1").unwrap().is_none());
     assert!(store.events("r1").unwrap().is_empty());
+    // The connection is usable after the rollback.
+    store.write(|w| w.save_run(&run("r2", "main", 2))).unwrap();
+    assert!(store.run("r2").unwrap().is_some());
 }
 
-#[test]
-fn listing_filters_and_orders_newest_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("runs.db")).unwrap();
+fn a_statement_the_server_refuses_is_a_typed_error_naming_the_store(at: &TestStore) {
+    let mut store = at.open();
+    let err = store
+        .write(|w| w.db().execute("INSERT INTO no_such_table VALUES (1)", &[]))
+        .unwrap_err();
+    assert!(
+        matches!(
+            (&err, store.db().dialect()),
+            (StoreError::Sqlite { .. }, db::Dialect::Sqlite)
+                | (StoreError::Postgres { .. }, db::Dialect::Postgres)
+        ),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("no_such_table"), "{text}");
+    assert!(!text.contains("bosun-test"), "a password in a message: {text}");
+    store.write(|w| w.save_run(&run("r1", "main", 1))).unwrap();
+}
+
+fn listing_filters_and_orders_newest_first(at: &TestStore) {
+    let mut store = at.open();
     store
         .write(|w| {
             w.save_run(&run("r1", "main", 1))?;
             w.save_run(&run("r2", "feature", 2))?;
             let mut done = run("r3", "main", 3);
             done.status = RunStatus::Success;
+            done.finished_ms = Some(9);
             w.save_run(&done)
         })
         .unwrap();
@@ -230,6 +328,7 @@ fn listing_filters_and_orders_newest_first() {
         all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
         ["r3", "r2", "r1"]
     );
+    assert_eq!(all[0].finished_ms, Some(9));
     let main = store
         .list_runs(&RunFilter {
             branch: Some("main".into()),
@@ -244,6 +343,14 @@ fn listing_filters_and_orders_newest_first() {
         })
         .unwrap();
     assert_eq!(ok.len(), 1);
+    let by_tenant = store
+        .list_runs(&RunFilter {
+            tenant: Some("ACME".into()),
+            limit: Some(2),
+            ..RunFilter::default()
+        })
+        .unwrap();
+    assert_eq!(by_tenant.len(), 2, "tenants compare without case; the limit holds");
     let unfinished = store.unfinished_runs().unwrap();
     assert_eq!(
         unfinished.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
@@ -251,10 +358,8 @@ fn listing_filters_and_orders_newest_first() {
     );
 }
 
-#[test]
-fn events_keep_their_order_and_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("runs.db")).unwrap();
+fn events_keep_their_order_and_data(at: &TestStore) {
+    let mut store = at.open();
     store
         .write(|w| {
             w.event("r1", 5, "run.created", None, None, "created", None)?;
@@ -275,12 +380,100 @@ fn events_keep_their_order_and_data() {
     assert_eq!(events[1].attempt, Some(1));
     assert_eq!(events[1].data.as_ref().unwrap()["topic"], "agent.lint");
     assert!(events[0].seq < events[1].seq);
+    let stamp = store.runs_stamp().unwrap();
+    assert_eq!(stamp.0, events[1].seq);
 }
 
-#[test]
-fn a_reused_stage_brings_the_files_it_kept_into_the_rerun() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("runs.db")).unwrap();
+fn gates_notifications_and_dead_letters_read_back(at: &TestStore) {
+    let mut store = at.open();
+    let verdicts = serde_json::json!([{"policy": "prod", "decision": "allow"}]);
+    store
+        .write(|w| {
+            w.save_run(&run("r1", "main", 1))?;
+            w.gate_requested("r1/deploy/1/before-stage", "r1", "deploy", "before-stage", 3)?;
+            w.gate_requested("r1/deploy/1/before-stage", "r1", "deploy", "before-stage", 4)?;
+            w.notification("r1", "slack", "sent", 2, "posted", 5)?;
+            w.dead_letter(
+                &bosun_bus::messages::DeadLetter {
+                    version: 1,
+                    topic: "agent.lint".into(),
+                    key: "r1".into(),
+                    reason: "poison".into(),
+                    deliveries: 5,
+                    payload: "{}".into(),
+                },
+                6,
+            )
+        })
+        .unwrap();
+    assert!(store.write(|w| w.gate_answered("r1/deploy/1/before-stage", &verdicts, 7)).unwrap());
+    assert!(!store.write(|w| w.gate_answered("r1/deploy/1/before-stage", &verdicts, 8)).unwrap());
+    let gates = store.gates("r1").unwrap();
+    assert_eq!(gates.len(), 1);
+    assert_eq!((gates[0].requested_ms, gates[0].answered_ms), (3, Some(7)));
+    assert_eq!(gates[0].verdicts.as_ref(), Some(&verdicts));
+    let sent = store.notifications("r1").unwrap();
+    assert_eq!((sent[0].attempts, sent[0].at_ms), (2, 5));
+    let letters = store.dead_letters(10).unwrap();
+    assert_eq!((letters[0].deliveries, letters[0].key.as_str()), (5, "r1"));
+}
+
+fn statistics_count_by_day_and_plugin(at: &TestStore) {
+    let mut store = at.open();
+    let day = 86_400_000;
+    store
+        .write(|w| {
+            w.save_run(&run("r1", "main", day + 5))?;
+            w.insert_attempt("r1", "lint", 1, day + 10, day + 1000)?;
+            w.insert_attempt("r1", "test", 1, day + 10, day + 1000)?;
+            w.upsert_agent(
+                &bosun_bus::inventory::InventoryMessage {
+                    agent_id: "agent-a".into(),
+                    stages: vec!["lint".into()],
+                    plugins: vec![],
+                    version: 1,
+                    sent_unix_ms: day,
+                },
+                day,
+            )
+        })
+        .unwrap();
+    let mut passed = result("r1/lint/1", Some(Outcome::Success));
+    passed.plugin = Some(bosun_bus::PluginId {
+        name: "lint".into(),
+        version: "1.0.0".into(),
+        digest: "sha256:aa".into(),
+    });
+    store
+        .write(|w| w.settle_attempt("r1", "lint", 1, "agent-a", &passed, day + 20))
+        .unwrap();
+    let runs = store.runs_per_day(0).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        (runs[0].day.as_str(), runs[0].group.as_str(), runs[0].count),
+        ("1970-01-02", "acme/shop", 1)
+    );
+    let attempts = store.attempts_per_day(0).unwrap();
+    let outcomes: Vec<_> = attempts
+        .iter()
+        .map(|c| (c.group.as_str(), c.outcome.as_str()))
+        .collect();
+    assert_eq!(outcomes, [("lint", "success"), ("test", "pending")]);
+    let durations = store.stage_durations(0).unwrap();
+    assert_eq!(durations.len(), 1);
+    assert_eq!((durations[0].attempts, durations[0].max_ms), (1, 12));
+    assert!((durations[0].average_ms - 12.0).abs() < 1e-9);
+    let used = store.plugins_used(10).unwrap();
+    assert_eq!(used.len(), 1);
+    assert_eq!((used[0].attempts, used[0].agents.clone()), (1, vec!["agent-a".to_string()]));
+    let agents = store.agents().unwrap();
+    assert_eq!(agents[0].stages, ["lint"]);
+    assert!(store.run_stamp("r1").unwrap().is_some());
+    assert!(store.run_stamp("nope").unwrap().is_none());
+}
+
+fn a_reused_stage_brings_the_files_it_kept_into_the_rerun(at: &TestStore) {
+    let mut store = at.open();
     store
         .write(|w| {
             w.save_run(&run("r1", "main", 1))?;
@@ -309,13 +502,114 @@ fn a_reused_stage_brings_the_files_it_kept_into_the_rerun() {
         kept_ms: 20,
     };
     store.keep_artifact("r1", &kept).unwrap();
-    store
+    let copied = store
         .write(|w| w.copy_attempts("r1", "r2", "build", "build-rollback"))
         .unwrap();
+    assert_eq!(copied, 1);
+    assert_eq!(store.attempts("r2").unwrap()[0].reused_from.as_deref(), Some("r1"));
     assert_eq!(store.artifacts("r2").unwrap(), vec![kept.clone()]);
     assert_eq!(
         store.artifacts("r1").unwrap(),
         vec![kept],
         "the original keeps its own"
     );
+}
+
+fn kept_files_count_toward_the_run_and_replace_their_own_row(at: &TestStore) {
+    let store = at.open();
+    assert_eq!(store.artifact_key().unwrap().len(), 32);
+    let row = |stage: &str, attempt: u32, path: &str, size: u64| ArtifactRow {
+        stage: stage.into(),
+        attempt,
+        path: path.into(),
+        size,
+        digest: format!("sha256:{}", "0".repeat(64)),
+        kept_ms: 1,
+    };
+    store.keep_artifact("r1", &row("build", 1, "a", 10)).unwrap();
+    store.keep_artifact("r1", &row("build", 1, "b", 5)).unwrap();
+    store.keep_artifact("r1", &row("test", 1, "c", 7)).unwrap();
+    assert_eq!(store.artifact_usage("r1", "build", 1, "a").unwrap(), (12, 1));
+    store.keep_artifact("r1", &row("build", 1, "a", 3)).unwrap();
+    assert_eq!(store.artifacts("r1").unwrap().len(), 3, "replaced, not added");
+    assert_eq!(
+        store.artifact("r1", "build", Some(1), "a").unwrap().unwrap().size,
+        3
+    );
+    assert_eq!(
+        store.attempt_state("r1", "build", 1).unwrap(),
+        AttemptState::Unknown
+    );
+    assert_eq!(store.artifact_usage("r9", "build", 1, "a").unwrap(), (0, 0));
+}
+
+fn attempt_state_follows_the_attempt_and_its_run(at: &TestStore) {
+    let mut store = at.open();
+    store
+        .write(|w| {
+            w.save_run(&run("r1", "main", 1))?;
+            w.insert_attempt("r1", "build", 1, 10, 1000)
+        })
+        .unwrap();
+    assert_eq!(store.attempt_state("r1", "build", 1).unwrap(), AttemptState::Open);
+    store
+        .write(|w| w.settle_attempt("r1", "build", 1, "a", &result("r1/build/1", None), 20))
+        .unwrap();
+    assert_eq!(store.attempt_state("r1", "build", 1).unwrap(), AttemptState::Closed);
+    assert_eq!(store.attempt_logs("r1", "build", 1).unwrap(), Some(vec![]));
+    assert_eq!(store.attempt_logs("r1", "build", 2).unwrap(), None);
+}
+
+fn schedule_marks_are_kept_and_replaced(at: &TestStore) {
+    let mut store = at.open();
+    let mut mark = ScheduleMark {
+        key: "acme/shop@main 0 3 * * *".into(),
+        tenant: "acme".into(),
+        repository: "acme/shop".into(),
+        branch: "main".into(),
+        last_slot_ms: 1_000,
+        run_id: None,
+    };
+    store.write(|w| w.mark_schedule(&mark, 1_000)).unwrap();
+    mark.last_slot_ms = 2_000;
+    mark.run_id = Some("r1".into());
+    store.write(|w| w.mark_schedule(&mark, 2_500)).unwrap();
+    drop(store);
+    assert_eq!(at.open().schedule_marks().unwrap(), vec![mark]);
+}
+}
+
+#[test]
+fn deliveries_recorded_before_the_per_tenant_key_still_deduplicate() {
+    // SQLite only: stores from before the per-tenant key exist only as SQLite files.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    drop(Store::open(&path).unwrap());
+    // A store at schema 2 (without what later migrations add), with a delivery
+    // recorded under the old key.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TABLE deliveries;
+         CREATE TABLE deliveries (delivery_id TEXT PRIMARY KEY, tenant TEXT NOT NULL,
+             event TEXT NOT NULL, received_ms INTEGER NOT NULL, run_id TEXT, outcome TEXT NOT NULL);
+         INSERT INTO deliveries VALUES ('old-1', 'acme', 'push', 1, 'r1', 'run');
+         DROP INDEX IF EXISTS runs_by_tenant_created;
+         DROP INDEX IF EXISTS artifacts_by_digest;
+         DROP TABLE artifacts;
+         DROP TABLE artifact_key;
+         DROP TABLE schedule_marks;
+         ALTER TABLE attempts DROP COLUMN reused_from;
+         PRAGMA user_version = 2;",
+    )
+    .unwrap();
+    drop(conn);
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(
+        store.schema_version().unwrap(),
+        migrations::MIGRATIONS.len() as i64
+    );
+    let again = store
+        .write(|w| w.record_delivery("old-1", "acme", "push", "run", Some("r9"), 9))
+        .unwrap();
+    assert_eq!(again.and_then(|seen| seen.run_id).as_deref(), Some("r1"));
 }
