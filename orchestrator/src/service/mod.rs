@@ -6,17 +6,20 @@
 //! `handle.rs` is the cheap-to-clone [`Orchestrator`] the HTTP side and the CLI hold;
 //! `command.rs` what it asks the owner task; `worker.rs` the owner task's loop;
 //! `effects.rs` how committed effects leave (bus, GitHub, Slack); `schedules.rs` how
-//! due schedules become runs; `clock.rs` the time the owner task reads.
+//! due schedules become runs; `retention.rs` the background pruning of old runs and
+//! logs; `clock.rs` the time the owner task reads.
 
 mod clock;
 mod command;
 mod effects;
 mod handle;
+mod retention;
 mod schedules;
 mod worker;
 
 pub use clock::Clock;
 pub use handle::{Orchestrator, ShutdownSignal, WebhookDelivery};
+pub use retention::{Retention, RetentionPass};
 
 use crate::notify::RetrySettings;
 use crate::scheduler::SchedulerError;

@@ -39,6 +39,17 @@ fn placeholders(first: usize, count: usize) -> String {
 }
 
 impl Store {
+    /// Whether any kept file names the content `digest` (`sha256:<hex>`).
+    pub fn digest_kept(&self, digest: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .db()
+            .query_opt(
+                "SELECT 1 FROM artifacts WHERE digest = ?1 LIMIT 1",
+                vals![digest],
+            )?
+            .is_some())
+    }
+
     /// Remove up to `batch` of `tenant`'s finished runs created before `before_ms` and
     /// everything recorded about them; deliveries of the tenant received before then
     /// go too (up to `batch`). Runs still in flight are never removed.

@@ -73,7 +73,7 @@ fn result(task_id: &str, outcome: Option<Outcome>) -> StageResult {
 /// Where one test's store lives.
 pub(super) enum TestStore {
     Sqlite(tempfile::TempDir),
-    Postgres(PostgresSchema),
+    Postgres(Box<PostgresSchema>),
 }
 
 impl TestStore {
@@ -85,11 +85,11 @@ impl TestStore {
     pub(super) fn postgres(test: &str) -> Option<TestStore> {
         let url = bosun_test_support::service_var(test, "BOSUN_TEST_POSTGRES")?;
         match PostgresSchema::create(&url, test) {
-            Ok(schema) => Some(TestStore::Postgres(schema)),
+            Ok(schema) => Some(TestStore::Postgres(Box::new(schema))),
             Err(e) => bosun_test_support::missing_service(
                 test,
                 &format!(
-                    "PostgreSQL at BOSUN_TEST_POSTGRES does not answer ({e}); start it with: bash scripts/services.sh postgres"
+                    "PostgreSQL at BOSUN_TEST_POSTGRES does not answer ({e}); `bash scripts/services.sh postgres` starts only it"
                 ),
             ),
         }
