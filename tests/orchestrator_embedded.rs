@@ -8,12 +8,15 @@
 //! `with:`; the stage plugins on real tools are exercised in their own tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use bosun::embedded::{Embedded, EmbeddedOptions};
 use bosun_host::NoContainerRuntime;
 use bosun_orchestrator::settings::{PolicySettings, Secret, ServerSettings, TenantSettings};
 use bosun_orchestrator::store::testing::PostgresSchema;
 use bosun_orchestrator::store::{Store, StoreLocation};
 use bosun_test_support::{Receiver, assert_contains, git_repo, service_var};
+use common::process::Process;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -437,7 +440,7 @@ async fn orchestrator_on_the_postgres_store_runs_the_seed_pipeline_and_reads_it_
         owner: "acme".into(),
         ..TenantSettings::default()
     };
-    let system = start_on(dir.path(), tenant.clone(), schema.location().clone()).await;
+    let system = start_on(dir.path(), tenant, schema.location().clone()).await;
     let run_id = trigger(&system.base_url, &url, &sha, "main").await;
     let detail = settled_over_the_api(&system.base_url, &run_id).await;
 
@@ -482,8 +485,8 @@ async fn orchestrator_on_the_postgres_store_runs_the_seed_pipeline_and_reads_it_
     assert_eq!(kinds.last(), Some(&"run.failed"), "{kinds:?}");
     system.shutdown().await;
 
-    // The rows are PostgreSQL's, not a file's: a new orchestrator on the same store
-    // lists the run, and a redelivered trigger of it is still recognised.
+    // The rows are PostgreSQL's, not a file's: `bosun orchestrator`, started on the
+    // same store from a settings file, lists the run and serves its detail.
     let store = Store::open(schema.location()).unwrap();
     assert!(store.path().is_none());
     assert_eq!(
@@ -494,8 +497,27 @@ async fn orchestrator_on_the_postgres_store_runs_the_seed_pipeline_and_reads_it_
         !dir.path().join("runs.db").exists(),
         "no SQLite file was made"
     );
-    let again = start_on(dir.path(), tenant, schema.location().clone()).await;
-    let listed: serde_json::Value = reqwest::get(format!("{}/api/runs", again.base_url))
+    let StoreLocation::Postgres(store_url) = schema.location() else {
+        unreachable!()
+    };
+    let settings = dir.path().join("bosun-server.yaml");
+    std::fs::write(
+        &settings,
+        format!(
+            "listen: 127.0.0.1:0\nbus: memory://\nstore: \"{store_url}\"\nwork_dir: {}\ntenants:\n  - owner: acme\n",
+            dir.path().join("orchestrator").display()
+        ),
+    )
+    .unwrap();
+    let orchestrator = Process::start(&["orchestrator", "--config", settings.to_str().unwrap()]);
+    let base = orchestrator.printed_url("bosun orchestrator on").await;
+    let announced = orchestrator.find("run store").unwrap();
+    assert_contains(&announced, "run store postgres://bosun:***@");
+    assert!(
+        !announced.contains(store_url.as_str()),
+        "a password in {announced}"
+    );
+    let listed: serde_json::Value = reqwest::get(format!("{base}/api/runs"))
         .await
         .unwrap()
         .json()
@@ -503,5 +525,11 @@ async fn orchestrator_on_the_postgres_store_runs_the_seed_pipeline_and_reads_it_
         .unwrap();
     assert_eq!(listed["runs"][0]["id"], run_id.as_str(), "{listed}");
     assert_eq!(listed["runs"][0]["status"], "failure");
-    again.shutdown().await;
+    let served = settled_over_the_api(&base, &run_id).await;
+    assert_eq!(
+        served["attempts"],
+        detail["attempts"],
+        "{}",
+        orchestrator.log()
+    );
 }
