@@ -236,10 +236,11 @@ impl Store {
                 }
                 // One transaction, under a lock per schema: orchestrators starting
                 // together migrate once, and a failed step leaves the schema as it was.
+                let session = db;
+                session.begin()?;
                 let db = Db::Postgres(db);
                 db.batch(
-                    "BEGIN;
-                     SELECT pg_advisory_xact_lock(1651470702, hashtext(current_schema()));
+                    "SELECT pg_advisory_xact_lock(1651470702, hashtext(current_schema()));
                      CREATE TABLE IF NOT EXISTS bosun_schema (
                          id BIGINT PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL);
                      INSERT INTO bosun_schema (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING;",
@@ -262,12 +263,15 @@ impl Store {
                             vals![index as i64 + 1],
                         )?;
                     }
-                    db.batch("COMMIT")
+                    Ok(())
                 })();
-                if outcome.is_err() {
-                    let _ = db.batch("ROLLBACK");
+                match outcome {
+                    Ok(()) => session.commit(),
+                    Err(e) => {
+                        session.rollback();
+                        Err(e)
+                    }
                 }
-                outcome
             }
         }
     }
@@ -314,20 +318,16 @@ impl Store {
                 Ok(value)
             }
             Backend::Postgres(db) => {
-                let session = Db::Postgres(db);
-                session.batch("BEGIN")?;
+                db.begin()?;
                 // Rolled back unless committed, also when `work` panics.
-                let open = OpenTransaction(session);
+                let open = OpenTransaction(db);
                 let writer = Writer {
-                    db: session,
+                    db: Db::Postgres(db),
                     path: &label,
                 };
                 let value = work(&writer)?;
                 std::mem::forget(open);
-                if let Err(e) = session.batch("COMMIT") {
-                    let _ = session.batch("ROLLBACK");
-                    return Err(e);
-                }
+                db.commit()?;
                 Ok(value)
             }
         }
@@ -335,11 +335,11 @@ impl Store {
 }
 
 /// A PostgreSQL transaction not yet committed: dropped, it rolls back.
-struct OpenTransaction<'a>(Db<'a>);
+struct OpenTransaction<'a>(&'a PgDb);
 
 impl Drop for OpenTransaction<'_> {
     fn drop(&mut self) {
-        let _ = self.0.batch("ROLLBACK");
+        self.0.rollback();
     }
 }
 

@@ -613,3 +613,30 @@ fn deliveries_recorded_before_the_per_tenant_key_still_deduplicate() {
         .unwrap();
     assert_eq!(again.and_then(|seen| seen.run_id).as_deref(), Some("r1"));
 }
+
+#[test]
+fn a_connection_lost_inside_a_transaction_commits_nothing_and_the_next_write_reconnects() {
+    let test =
+        "a_connection_lost_inside_a_transaction_commits_nothing_and_the_next_write_reconnects";
+    let Some(at) = TestStore::postgres(test) else {
+        return;
+    };
+    let mut store = at.open();
+    let outcome = store.write(|w| {
+        w.save_run(&run("r1", "main", 1))?;
+        // The server ends this session mid-transaction (as a failover or restart would).
+        let _ = w
+            .db()
+            .execute("SELECT pg_terminate_backend(pg_backend_pid())", &[]);
+        // What follows must fail, not run (and commit) on a fresh connection.
+        w.save_run(&run("r2", "main", 2))
+    });
+    assert!(outcome.is_err(), "{outcome:?}");
+    store.write(|w| w.save_run(&run("r3", "main", 3))).unwrap();
+    assert!(store.run("r1").unwrap().is_none());
+    assert!(store.run("r2").unwrap().is_none());
+    assert!(
+        store.run("r3").unwrap().is_some(),
+        "the next write reconnected"
+    );
+}

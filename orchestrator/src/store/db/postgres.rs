@@ -10,7 +10,7 @@
 use super::{Row, Value, numbered_placeholders};
 use crate::store::StoreError;
 use bytes::BytesMut;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::error::Error;
 use std::sync::OnceLock;
@@ -24,6 +24,9 @@ pub(crate) struct PgDb {
     label: String,
     client: RefCell<Option<Client>>,
     statements: RefCell<HashMap<String, Statement>>,
+    /// Inside `BEGIN`: a dropped connection is then an error, never a reconnect (the
+    /// rest of the transaction would otherwise run, and commit, on its own).
+    in_transaction: Cell<bool>,
 }
 
 /// The runtime that drives every PostgreSQL connection's socket.
@@ -58,6 +61,7 @@ impl PgDb {
             label: label.to_string(),
             client: RefCell::new(None),
             statements: RefCell::new(HashMap::new()),
+            in_transaction: Cell::new(false),
         };
         db.reconnect()?;
         Ok(db)
@@ -97,6 +101,13 @@ impl PgDb {
     /// restart): the next call after an outage works without restarting Bosun.
     fn client(&self) -> Result<std::cell::Ref<'_, Client>, StoreError> {
         let closed = self.client.borrow().as_ref().is_none_or(Client::is_closed);
+        if closed && self.in_transaction.get() {
+            return Err(StoreError::Unavailable {
+                store: self.label.clone(),
+                detail: "the connection dropped inside a transaction; none of it was committed"
+                    .into(),
+            });
+        }
         if closed {
             self.reconnect()?;
         }
@@ -134,6 +145,30 @@ impl PgDb {
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as _).collect();
         let rows = wait(client.query(&statement, &params)).map_err(|e| self.err(e))?;
         rows.iter().map(|row| self.row(row)).collect()
+    }
+
+    /// Start a transaction (connecting again first if the connection dropped).
+    pub(crate) fn begin(&self) -> Result<(), StoreError> {
+        self.batch("BEGIN")?;
+        self.in_transaction.set(true);
+        Ok(())
+    }
+
+    /// Commit the transaction; on failure it is rolled back.
+    pub(crate) fn commit(&self) -> Result<(), StoreError> {
+        let outcome = self.batch("COMMIT");
+        self.in_transaction.set(false);
+        if outcome.is_err() {
+            let _ = self.batch("ROLLBACK");
+        }
+        outcome
+    }
+
+    /// Roll the transaction back (nothing to do when the connection is gone: the
+    /// server rolled it back).
+    pub(crate) fn rollback(&self) {
+        let _ = self.batch("ROLLBACK");
+        self.in_transaction.set(false);
     }
 
     pub(crate) fn batch(&self, sql: &str) -> Result<(), StoreError> {
