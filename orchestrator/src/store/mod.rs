@@ -301,6 +301,11 @@ impl Store {
     }
 
     /// Run `work` in one transaction: everything it writes commits together or not at all.
+    ///
+    /// Every scheduler write goes through here, so this is where a run's lease will be
+    /// checked when several orchestrators share a PostgreSQL store: a `run_leases`
+    /// table (a new numbered migration) holding each run's owner and fencing token, read
+    /// `FOR UPDATE` first in the transaction, and a stale token refusing the whole write.
     pub fn write<T>(
         &mut self,
         work: impl FnOnce(&Writer<'_>) -> Result<T, StoreError>,
