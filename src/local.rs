@@ -155,7 +155,7 @@ impl Repository {
     pub fn settings(&self, mut settings: ServerSettings) -> ServerSettings {
         let defaults = ServerSettings::default();
         if settings.store == defaults.store {
-            settings.store = self.store();
+            settings.store = self.store().into();
         }
         if settings.work_dir == defaults.work_dir {
             settings.work_dir = self.state_dir.join("orchestrator");

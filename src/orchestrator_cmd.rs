@@ -3,7 +3,7 @@
 use anyhow::Context;
 use bosun_orchestrator::server::{AppState, GuardedListener, router};
 use bosun_orchestrator::service::{Orchestrator, ServiceOptions};
-use bosun_orchestrator::settings::ServerSettings;
+use bosun_orchestrator::settings::{ServerSettings, StoreLocation};
 use bosun_orchestrator::store::Store;
 use clap::Args;
 use std::path::PathBuf;
@@ -24,9 +24,9 @@ pub struct OrchestratorArgs {
     /// Overrides the settings' listen address.
     #[arg(long, env = "BOSUN_LISTEN")]
     listen: Option<String>,
-    /// Overrides the settings' run store path.
+    /// Overrides the settings' run store: a SQLite file or `postgres://user:password@host/db`.
     #[arg(long, env = "BOSUN_STORE")]
-    store: Option<PathBuf>,
+    store: Option<StoreLocation>,
 }
 
 /// Load settings, applying the command-line overrides.

@@ -81,7 +81,7 @@ async fn start(dir: &Path, registry: &str) -> Embedded {
     Embedded::start(EmbeddedOptions {
         settings: ServerSettings {
             listen: "127.0.0.1:0".into(),
-            store: dir.join("runs.db"),
+            store: dir.join("runs.db").into(),
             work_dir: dir.join("orchestrator"),
             tenants: vec![tenant],
             ..ServerSettings::default()

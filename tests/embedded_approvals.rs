@@ -32,7 +32,7 @@ async fn start(dir: &Path) -> Embedded {
     std::fs::copy(bosun_test_plugins::SCRIPTED, plugins.join("scripted.wasm")).unwrap();
     let settings = ServerSettings {
         listen: "127.0.0.1:0".into(),
-        store: dir.join("runs.db"),
+        store: dir.join("runs.db").into(),
         work_dir: dir.join("orchestrator"),
         tenants: vec![TenantSettings {
             owner: "acme".into(),

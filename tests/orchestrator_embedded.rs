@@ -10,15 +10,20 @@
 //! `with:`; the stage plugins on real tools are exercised in their own tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use bosun::embedded::{Embedded, EmbeddedOptions};
 use bosun_host::NoContainerRuntime;
 use bosun_orchestrator::settings::{
     EmailSettings, PolicySettings, Secret, ServerSettings, TenantSettings,
 };
-use bosun_orchestrator::store::Store;
+use bosun_orchestrator::store::testing::PostgresSchema;
+use bosun_orchestrator::store::{Store, StoreLocation};
 use bosun_test_support::{
-    Receiver, TestSmtp, assert_contains, delivered_to, git_repo, unique_recipient, wait_for_mail,
+    Receiver, TestSmtp, assert_contains, delivered_to, git_repo, service_var, unique_recipient,
+    wait_for_mail,
 };
+use common::process::Process;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +60,10 @@ fn repository(dir: &Path, pipeline: &str) -> (String, String) {
 }
 
 async fn start(dir: &Path, tenant: TenantSettings) -> Embedded {
+    start_on(dir, tenant, dir.join("runs.db").into()).await
+}
+
+async fn start_on(dir: &Path, tenant: TenantSettings, store: StoreLocation) -> Embedded {
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     std::fs::copy(bosun_test_plugins::SCRIPTED, plugins.join("scripted.wasm")).unwrap();
@@ -65,7 +74,7 @@ async fn start(dir: &Path, tenant: TenantSettings) -> Embedded {
     .unwrap();
     let settings = ServerSettings {
         listen: "127.0.0.1:0".into(),
-        store: dir.join("runs.db"),
+        store,
         work_dir: dir.join("orchestrator"),
         tenants: vec![tenant],
         ..ServerSettings::default()
@@ -525,4 +534,142 @@ async fn an_email_the_relay_refuses_is_recorded_with_its_reason() {
         "{events:?}"
     );
     system.shutdown().await;
+}
+
+/// A run's detail over the API once it has settled.
+async fn settled_over_the_api(base: &str, run_id: &str) -> serde_json::Value {
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    loop {
+        let detail: serde_json::Value = client
+            .get(format!("{base}/api/runs/{run_id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let status = detail["run"]["status"].as_str().unwrap_or_default();
+        if status != "queued" && status != "running" {
+            return detail;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "run still {status}: {detail}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orchestrator_on_the_postgres_store_runs_the_seed_pipeline_and_reads_it_back() {
+    let test = "orchestrator_on_the_postgres_store_runs_the_seed_pipeline_and_reads_it_back";
+    let Some(url) = service_var(test, "BOSUN_TEST_POSTGRES") else {
+        return;
+    };
+    let schema = match PostgresSchema::create(&url, test) {
+        Ok(schema) => schema,
+        Err(e) => {
+            let why = format!("PostgreSQL at BOSUN_TEST_POSTGRES does not answer ({e})");
+            return bosun_test_support::missing_service(test, &why).unwrap_or(());
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (url, sha) = repository(&dir.path().join("shop"), SEED_WITH_SCRIPTED_STAGES);
+    let tenant = TenantSettings {
+        owner: "acme".into(),
+        ..TenantSettings::default()
+    };
+    let system = start_on(dir.path(), tenant, schema.location().clone()).await;
+    let run_id = trigger(&system.base_url, &url, &sha, "main").await;
+    let detail = settled_over_the_api(&system.base_url, &run_id).await;
+
+    // The seed scenario's outcome, read back over the API from PostgreSQL.
+    assert_eq!(detail["run"]["status"], "failure", "{detail}");
+    let attempts = detail["attempts"].as_array().unwrap();
+    let tries = |stage: &str| attempts.iter().filter(|a| a["stage"] == stage).count();
+    assert_eq!(
+        (
+            tries("lint"),
+            tries("test"),
+            tries("build"),
+            tries("security"),
+            tries("deploy")
+        ),
+        (1, 2, 1, 1, 0),
+        "{detail}"
+    );
+    let security = attempts.iter().find(|a| a["stage"] == "security").unwrap();
+    assert_eq!(security["report"]["findings"][0]["rule"], "CVE-2023-0286");
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a["plugin_digest"].as_str().unwrap().starts_with("sha256:")),
+        "{detail}"
+    );
+    let events: serde_json::Value =
+        reqwest::get(format!("{}/api/runs/{run_id}/events", system.base_url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"run.created"), "{kinds:?}");
+    assert!(kinds.contains(&"stage.retry-scheduled"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"run.failed"), "{kinds:?}");
+    system.shutdown().await;
+
+    // The rows are PostgreSQL's, not a file's: `bosun orchestrator`, started on the
+    // same store from a settings file, lists the run and serves its detail.
+    let store = Store::open(schema.location()).unwrap();
+    assert!(store.path().is_none());
+    assert_eq!(
+        store.run(&run_id).unwrap().unwrap().status.as_str(),
+        "failure"
+    );
+    assert!(
+        !dir.path().join("runs.db").exists(),
+        "no SQLite file was made"
+    );
+    let StoreLocation::Postgres(store_url) = schema.location() else {
+        unreachable!()
+    };
+    let settings = dir.path().join("bosun-server.yaml");
+    std::fs::write(
+        &settings,
+        format!(
+            "listen: 127.0.0.1:0\nbus: memory://\nstore: \"{store_url}\"\nwork_dir: {}\ntenants:\n  - owner: acme\n",
+            dir.path().join("orchestrator").display()
+        ),
+    )
+    .unwrap();
+    let orchestrator = Process::start(&["orchestrator", "--config", settings.to_str().unwrap()]);
+    let base = orchestrator.printed_url("bosun orchestrator on").await;
+    let announced = orchestrator.find("run store").unwrap();
+    assert_contains(&announced, "run store postgres://bosun:***@");
+    assert!(
+        !announced.contains(store_url.as_str()),
+        "a password in {announced}"
+    );
+    let listed: serde_json::Value = reqwest::get(format!("{base}/api/runs"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["runs"][0]["id"], run_id.as_str(), "{listed}");
+    assert_eq!(listed["runs"][0]["status"], "failure");
+    let served = settled_over_the_api(&base, &run_id).await;
+    assert_eq!(
+        served["attempts"],
+        detail["attempts"],
+        "{}",
+        orchestrator.log()
+    );
 }

@@ -292,6 +292,7 @@ fn packaging_compose_config_lists_the_services() {
             .collect();
     let expected: BTreeSet<String> = [
         "kafka",
+        "postgres",
         "registry",
         "orchestrator",
         "agent-1",
@@ -334,6 +335,20 @@ fn packaging_compose_config_lists_the_services() {
     }
     // settings, prometheus.yml, two provisioning folders, the dashboard
     assert_eq!(mounted, 5, "{resolved}");
+    // The orchestrator's run store is the postgres service, started healthy first.
+    let orchestrator = &config["services"]["orchestrator"];
+    let store = orchestrator["environment"]["BOSUN_STORE"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        store.starts_with("postgres://bosun:") && store.ends_with("@postgres:5432/bosun"),
+        "{store}"
+    );
+    assert_eq!(
+        orchestrator["depends_on"]["postgres"]["condition"].as_str(),
+        Some("service_healthy"),
+        "{resolved}"
+    );
 }
 
 #[test]

@@ -3,10 +3,12 @@
 //! - per-stage overhead of five-stage runs, one run at a time, on the in-memory bus and
 //!   (when `BOSUN_TEST_KAFKA` names a broker) over Kafka on loopback;
 //! - five-stage runs per minute with many runs in flight, in-memory;
+//! - the same two on the PostgreSQL run store (when `BOSUN_TEST_POSTGRES` names a
+//!   server, `scripts/services.sh postgres`), against SQLite, as ratios;
 //! - scheduler memory per active run (resident set growth over 20,000 runs in flight).
 //!
 //! `cargo bench -p bosun-orchestrator --bench orchestration`; `BOSUN_BENCH_ONLY=memory|
-//! overhead|throughput|kafka` picks one part.
+//! overhead|throughput|kafka|postgres` picks one part.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use bosun_bus::messages::{self, AgentReply, MESSAGE_VERSION, ResultMessage, TaskMessage};
@@ -15,7 +17,8 @@ use bosun_orchestrator::model::RunTrigger;
 use bosun_orchestrator::scheduler::{Accepted, Scheduler};
 use bosun_orchestrator::service::{Orchestrator, ServiceOptions, now_ms};
 use bosun_orchestrator::settings::ServerSettings;
-use bosun_orchestrator::store::Store;
+use bosun_orchestrator::store::testing::PostgresSchema;
+use bosun_orchestrator::store::{Store, StoreLocation};
 use bosun_test_support::git_repo;
 use std::path::Path;
 use std::sync::Arc;
@@ -97,9 +100,21 @@ async fn stand_in_agents(bus: Arc<dyn Bus>, consumers: usize) {
     }
 }
 
-async fn start(dir: &Path, bus: Arc<dyn Bus>) -> (Orchestrator, Store, watch::Sender<bool>) {
+/// The run store a part measures on: a SQLite file under `dir`, or a PostgreSQL schema.
+fn store_at(dir: &Path, postgres: Option<&PostgresSchema>) -> StoreLocation {
+    match postgres {
+        Some(schema) => schema.location().clone(),
+        None => dir.join("runs.db").into(),
+    }
+}
+
+async fn start(
+    dir: &Path,
+    bus: Arc<dyn Bus>,
+    store: StoreLocation,
+) -> (Orchestrator, Store, watch::Sender<bool>) {
     let settings = Arc::new(ServerSettings {
-        store: dir.join("runs.db"),
+        store,
         work_dir: dir.join("work"),
         ..ServerSettings::default()
     });
@@ -135,11 +150,16 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Per-stage overhead: one five-stage run at a time; the run's wall time from trigger
 /// to settled, divided by five (the stand-in agents answer in microseconds).
-async fn overhead(label: &str, bus: Arc<dyn Bus>, runs: usize) {
+async fn overhead(
+    label: &str,
+    bus: Arc<dyn Bus>,
+    runs: usize,
+    postgres: Option<&PostgresSchema>,
+) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir");
     let (url, sha) = repository(&dir.path().join("repo"));
     stand_in_agents(Arc::clone(&bus), 1).await;
-    let (orchestrator, store, _stop) = start(dir.path(), bus).await;
+    let (orchestrator, store, _stop) = start(dir.path(), bus, store_at(dir.path(), postgres)).await;
     let mut per_stage = Vec::new();
     for i in 0..runs + 5 {
         let started = Instant::now();
@@ -157,19 +177,21 @@ async fn overhead(label: &str, bus: Arc<dyn Bus>, runs: usize) {
         }
     }
     per_stage.sort_by(|a, b| a.total_cmp(b));
+    let p50 = percentile(&per_stage, 0.5);
     println!(
-        "overhead per stage, {label}: p50 {:.3} ms, p99 {:.3} ms over {runs} five-stage runs (includes reading .bosun.yml from a cached git mirror and polling the store)",
-        percentile(&per_stage, 0.5),
+        "overhead per stage, {label}: p50 {p50:.3} ms, p99 {:.3} ms over {runs} five-stage runs (includes reading .bosun.yml from a cached git mirror and polling the store)",
         percentile(&per_stage, 0.99)
     );
+    p50
 }
 
-async fn throughput(runs: usize) {
+/// Five-stage runs per minute with `runs` in flight together, in-memory bus.
+async fn throughput(label: &str, runs: usize, postgres: Option<&PostgresSchema>) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir");
     let (url, sha) = repository(&dir.path().join("repo"));
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
     stand_in_agents(Arc::clone(&bus), 2).await;
-    let (orchestrator, store, _stop) = start(dir.path(), bus).await;
+    let (orchestrator, store, _stop) = start(dir.path(), bus, store_at(dir.path(), postgres)).await;
     let started = Instant::now();
     let mut ids = Vec::with_capacity(runs);
     for i in 0..runs {
@@ -184,10 +206,43 @@ async fn throughput(runs: usize) {
         wait_finished(&store, id).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let per_minute = runs as f64 * 60.0 / elapsed;
     println!(
-        "throughput, in-memory: {runs} five-stage runs in {elapsed:.2} s = {:.0} runs/min ({:.0} stages/s)",
-        runs as f64 * 60.0 / elapsed,
+        "throughput, in-memory, {label}: {runs} five-stage runs in {elapsed:.2} s = {per_minute:.0} runs/min ({:.0} stages/s)",
         runs as f64 * 5.0 / elapsed
+    );
+    per_minute
+}
+
+/// The same runs on PostgreSQL and on SQLite, one after the other, as ratios.
+async fn postgres_against_sqlite() {
+    let Ok(url) = std::env::var("BOSUN_TEST_POSTGRES") else {
+        println!(
+            "PostgreSQL part skipped: BOSUN_TEST_POSTGRES is not set (bash scripts/services.sh postgres)"
+        );
+        return;
+    };
+    let schema = |part: &str| match PostgresSchema::create(&url, part) {
+        Ok(schema) => Some(schema),
+        Err(e) => {
+            println!("PostgreSQL part skipped: {e}");
+            None
+        }
+    };
+    let Some(one) = schema("bench_overhead") else {
+        return;
+    };
+    let sqlite_overhead = overhead("SQLite", Arc::new(MemoryBus::new()), 300, None).await;
+    let pg_overhead = overhead("PostgreSQL", Arc::new(MemoryBus::new()), 300, Some(&one)).await;
+    let Some(many) = schema("bench_throughput") else {
+        return;
+    };
+    let sqlite_rate = throughput("SQLite", 3000, None).await;
+    let pg_rate = throughput("PostgreSQL", 3000, Some(&many)).await;
+    println!(
+        "PostgreSQL against SQLite: per-stage overhead (p50) x{:.2}, runs per minute x{:.2}",
+        pg_overhead / sqlite_overhead,
+        pg_rate / sqlite_rate
     );
 }
 
@@ -206,7 +261,7 @@ fn resident_kib() -> u64 {
 fn memory(runs: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let settings = Arc::new(ServerSettings {
-        store: dir.path().join("runs.db"),
+        store: dir.path().join("runs.db").into(),
         ..ServerSettings::default()
     });
     let store = Store::open(&settings.store).expect("store");
@@ -253,21 +308,26 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         if wants("overhead") {
-            overhead("in-memory bus", Arc::new(MemoryBus::new()), 300).await;
+            overhead("in-memory bus", Arc::new(MemoryBus::new()), 300, None).await;
         }
         if wants("throughput") {
-            throughput(3000).await;
+            throughput("SQLite", 3000, None).await;
         }
         if wants("kafka") {
             match std::env::var("BOSUN_TEST_KAFKA") {
                 Ok(broker) => match bosun_bus::connect_url(&format!("kafka://{broker}")).await {
-                    Ok(bus) => overhead("Kafka on loopback (Tansu)", bus, 60).await,
+                    Ok(bus) => {
+                        overhead("Kafka on loopback (Tansu)", bus, 60, None).await;
+                    }
                     Err(e) => println!("Kafka part skipped: {e}"),
                 },
                 Err(_) => println!(
                     "Kafka part skipped: BOSUN_TEST_KAFKA is not set (bash scripts/services.sh)"
                 ),
             }
+        }
+        if wants("postgres") {
+            postgres_against_sqlite().await;
         }
     });
 }

@@ -21,6 +21,7 @@ BOSUN_TEST_NODE_RUNTIME_IMAGE=$IMAGE_REPO/node:${IMAGE_HASH[node]}
 BOSUN_TEST_REDIS_IMAGE=$IMAGE_REPO/redis:${IMAGE_HASH[redis]}
 BOSUN_TEST_CHROMIUM=$(command -v chromium)
 $(smtp_env)
+BOSUN_TEST_POSTGRES=$POSTGRES_URL
 ENV
     mv "$tmp" "$ENV_FILE"
     say "wrote .bosun/services.env:"

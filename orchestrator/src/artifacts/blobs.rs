@@ -88,6 +88,24 @@ impl Blobs {
         (valid && path.is_file()).then_some(path)
     }
 
+    /// Remove the content with this hex sha256 (which no kept file names any more)
+    /// unless it was written within `grace`: an upload of the same content may be
+    /// about to record a row naming it. `true` when it was removed.
+    pub fn remove_unused(&self, hex: &str, grace: Duration) -> std::io::Result<bool> {
+        let Some(path) = self.find(hex) else {
+            return Ok(false);
+        };
+        let age = std::fs::metadata(&path)?
+            .modified()?
+            .elapsed()
+            .unwrap_or_default();
+        if age < grace {
+            return Ok(false);
+        }
+        std::fs::remove_file(&path)?;
+        Ok(true)
+    }
+
     /// Store `body`, which must be exactly `announced` bytes whose sha256 is `claimed`
     /// (hex).
     pub async fn receive<S, E>(
@@ -164,8 +182,18 @@ impl Blobs {
             .map_err(io(&folder))?;
         let path = folder.join(&computed);
         if path.is_file() {
-            // The same content is kept already: one copy serves both.
+            // The same content is kept already: one copy serves both. Its time moves
+            // on, so retention (which spares recently written content) leaves it to
+            // the row this upload is about to add.
             let _ = tokio::fs::remove_file(temp).await;
+            let touched = path.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                std::fs::File::options()
+                    .append(true)
+                    .open(&touched)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+            })
+            .await;
         } else {
             tokio::fs::rename(temp, &path).await.map_err(io(&path))?;
         }

@@ -78,6 +78,8 @@ pub enum EventKind {
     NotifySent,
     /// A notification or commit status could not be sent (`notify.failed`).
     NotifyFailed,
+    /// Retention dropped an attempt's logs to keep the tenant's log budget (`logs.pruned`).
+    LogsPruned,
 }
 
 impl EventKind {
@@ -119,6 +121,7 @@ impl EventKind {
             EventKind::NotifyRequested => "notify.requested",
             EventKind::NotifySent => "notify.sent",
             EventKind::NotifyFailed => "notify.failed",
+            EventKind::LogsPruned => "logs.pruned",
         }
     }
 }
@@ -217,11 +220,12 @@ mod tests {
             EventKind::NotifyRequested => "notify.requested",
             EventKind::NotifySent => "notify.sent",
             EventKind::NotifyFailed => "notify.failed",
+            EventKind::LogsPruned => "logs.pruned",
         }
     }
 
     /// Every kind, in declaration order.
-    const ALL: [EventKind; 35] = [
+    const ALL: [EventKind; 36] = [
         EventKind::RunCreated,
         EventKind::RunAwaitingApproval,
         EventKind::RunApproved,
@@ -257,6 +261,7 @@ mod tests {
         EventKind::NotifyRequested,
         EventKind::NotifySent,
         EventKind::NotifyFailed,
+        EventKind::LogsPruned,
     ];
 
     #[test]

@@ -12,7 +12,7 @@
 
 mod decide;
 mod effect;
-mod event;
+pub(crate) mod event;
 pub mod groups;
 mod intake;
 mod journal;

@@ -130,6 +130,13 @@ impl Orchestrator {
             clock: options.clock.clone(),
         };
         let stopping = shutdown.clone();
+        // Pruning runs beside the owner task, on a connection of its own; it ends with
+        // the service.
+        let _retention = super::retention::spawn(
+            Arc::clone(&settings),
+            options.clock.clone(),
+            shutdown.clone(),
+        );
         let handle = tokio::spawn(worker.run(rx, results, dead, options.tick, shutdown));
         Ok((
             Orchestrator {

@@ -7,8 +7,9 @@
 //! `command.rs` what it asks the owner task; `worker.rs` the owner task's loop;
 //! `effects.rs` how committed effects leave (bus, GitHub, Slack); `github_lanes.rs`
 //! check runs and pull-request comments, in order per check run; `schedules.rs` how
-//! due schedules become runs; `clock.rs` the time the owner task reads; `live_logs.rs`
-//! the task that stores the agents' live log chunks.
+//! due schedules become runs; `retention.rs` the background pruning of old runs and
+//! logs; `clock.rs` the time the owner task reads; `live_logs.rs` the task that stores
+//! the agents' live log chunks.
 
 mod clock;
 mod command;
@@ -16,11 +17,13 @@ mod effects;
 mod github_lanes;
 mod handle;
 mod live_logs;
+mod retention;
 mod schedules;
 mod worker;
 
 pub use clock::Clock;
 pub use handle::{Orchestrator, ShutdownSignal, WebhookDelivery};
+pub use retention::{Retention, RetentionPass};
 
 use crate::notify::RetrySettings;
 use crate::scheduler::SchedulerError;

@@ -8,6 +8,7 @@
 
 mod artifacts;
 mod email;
+mod retention;
 mod schedule;
 mod secrets;
 mod tenant;
@@ -18,10 +19,12 @@ mod tests;
 
 pub use artifacts::ArtifactSettings;
 pub use email::EmailSettings;
+pub use retention::RetentionSettings;
 pub use schedule::{CheckedSchedule, ScheduleSettings, is_branch_name};
 pub use secrets::{Secret, SecretGrant, SecretUse};
 pub use tenant::{ForkRuns, PolicySettings, PullRequestSettings, TenantSettings};
 
+pub use crate::store::StoreLocation;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -77,8 +80,8 @@ fn default_listen() -> String {
 fn default_bus() -> String {
     "memory://".into()
 }
-fn default_store() -> PathBuf {
-    PathBuf::from(".bosun/bosun.db")
+fn default_store() -> StoreLocation {
+    StoreLocation::Sqlite(PathBuf::from(".bosun/bosun.db"))
 }
 fn default_work_dir() -> PathBuf {
     PathBuf::from(".bosun/orchestrator")
@@ -112,9 +115,10 @@ pub struct ServerSettings {
     /// `memory://` or `kafka://HOST:PORT`.
     #[serde(default = "default_bus")]
     pub bus: String,
-    /// The SQLite run store.
+    /// The run store: a SQLite file (the default, `.bosun/bosun.db`) or a PostgreSQL
+    /// database, `postgres://user:password@host:port/database`.
     #[serde(default = "default_store")]
-    pub store: PathBuf,
+    pub store: StoreLocation,
     /// Where repository mirrors (for reading `.bosun.yml`) live.
     #[serde(default = "default_work_dir")]
     pub work_dir: PathBuf,
@@ -151,6 +155,10 @@ pub struct ServerSettings {
     /// Where command steps' kept files are stored, and how much a run may keep.
     #[serde(default)]
     pub artifacts: ArtifactSettings,
+    /// How often and in what batches old runs and logs are pruned (each tenant's
+    /// `retention_days` and `log_budget_mib` say what goes).
+    #[serde(default)]
+    pub retention: RetentionSettings,
 }
 
 impl Default for ServerSettings {
@@ -171,6 +179,7 @@ impl Default for ServerSettings {
             webhook_body_budget_mib: default_webhook_body_budget(),
             read_timeout_secs: default_read_timeout(),
             artifacts: ArtifactSettings::default(),
+            retention: RetentionSettings::default(),
         }
     }
 }

@@ -79,6 +79,14 @@ pub struct TenantSettings {
     /// Bosun does not ask GitHub, so a team not listed here approves nothing.
     #[serde(default)]
     pub teams: BTreeMap<String, Vec<String>>,
+    /// Days a finished run is kept, with its attempts, logs, audit log and kept files;
+    /// older ones are pruned in the background (none: kept for ever).
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    /// MiB of stage logs kept for the tenant; past it, the logs of its oldest finished
+    /// attempts are dropped (none: no budget).
+    #[serde(default)]
+    pub log_budget_mib: Option<u64>,
 }
 
 impl TenantSettings {

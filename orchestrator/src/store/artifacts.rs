@@ -3,11 +3,11 @@
 //! key that signs the tasks' artifact tokens.
 //!
 //! The HTTP side writes these rows on its own connection: the scheduler never writes
-//! this table, and SQLite's busy timeout orders the two writers.
+//! this table, and SQLite's busy timeout (PostgreSQL's row locks) orders the writers.
 
+use super::db::vals;
 use super::{Store, StoreError};
 use bosun_bus::artifacts::KeptFile;
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 /// One kept file of a run.
@@ -42,11 +42,9 @@ pub enum AttemptState {
 impl Store {
     /// The key artifact tokens are signed with (made once, by the schema migration).
     pub fn artifact_key(&self) -> Result<Vec<u8>, StoreError> {
-        self.conn
-            .query_row("SELECT key FROM artifact_key WHERE id = 1", [], |r| {
-                r.get(0)
-            })
-            .map_err(|e| self.sqlite(e))
+        self.db()
+            .query_one("SELECT key FROM artifact_key WHERE id = 1", &[])?
+            .blob(0)
     }
 
     /// Whether `run/stage/attempt` may still upload.
@@ -56,17 +54,15 @@ impl Store {
         stage: &str,
         attempt: u32,
     ) -> Result<AttemptState, StoreError> {
-        let found: Option<(bool, Option<i64>)> = self
-            .conn
-            .query_row(
-                "SELECT a.settled_ms IS NULL, r.finished_ms FROM attempts a
-                 JOIN runs r ON r.id = a.run_id
-                 WHERE a.run_id = ?1 AND a.stage = ?2 AND a.attempt = ?3",
-                params![run_id, stage, attempt],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| self.sqlite(e))?;
+        let found = self.db().query_opt(
+            "SELECT a.settled_ms IS NULL, r.finished_ms FROM attempts a
+             JOIN runs r ON r.id = a.run_id
+             WHERE a.run_id = ?1 AND a.stage = ?2 AND a.attempt = ?3",
+            vals![run_id, stage, attempt],
+        )?;
+        let found = found
+            .map(|r| Ok::<_, StoreError>((r.bool(0)?, r.opt_i64(1)?)))
+            .transpose()?;
         Ok(match found {
             None => AttemptState::Unknown,
             Some((true, None)) => AttemptState::Open,
@@ -83,60 +79,55 @@ impl Store {
         attempt: u32,
         path: &str,
     ) -> Result<(u64, u32), StoreError> {
-        self.conn
-            .query_row(
-                "SELECT
-                    COALESCE(SUM(CASE WHEN stage = ?2 AND attempt = ?3 AND path = ?4 THEN 0 ELSE size END), 0),
-                    COUNT(CASE WHEN stage = ?2 AND attempt = ?3 AND path <> ?4 THEN 1 END)
-                 FROM artifacts WHERE run_id = ?1",
-                params![run_id, stage, attempt, path],
-                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u32)),
-            )
-            .map_err(|e| self.sqlite(e))
+        let row = self.db().query_one(
+            "SELECT
+                CAST(COALESCE(SUM(CASE WHEN stage = ?2 AND attempt = ?3 AND path = ?4 THEN 0 ELSE size END), 0) AS BIGINT),
+                COUNT(CASE WHEN stage = ?2 AND attempt = ?3 AND path <> ?4 THEN 1 END)
+             FROM artifacts WHERE run_id = ?1",
+            vals![run_id, stage, attempt, path],
+        )?;
+        Ok((row.u64(0)?, row.u32(1)?))
     }
 
     /// Record a kept file (a redelivered attempt's upload replaces its own row).
     pub fn keep_artifact(&self, run_id: &str, row: &ArtifactRow) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO artifacts (run_id, stage, attempt, path, size, digest, kept_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    run_id,
-                    row.stage,
-                    row.attempt,
-                    row.path,
-                    row.size as i64,
-                    row.digest,
-                    row.kept_ms as i64
-                ],
-            )
-            .map_err(|e| self.sqlite(e))?;
+        self.db().execute(
+            "INSERT INTO artifacts (run_id, stage, attempt, path, size, digest, kept_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (run_id, stage, attempt, path) DO UPDATE SET size = excluded.size,
+                 digest = excluded.digest, kept_ms = excluded.kept_ms",
+            vals![
+                run_id,
+                &row.stage,
+                row.attempt,
+                &row.path,
+                row.size,
+                &row.digest,
+                row.kept_ms
+            ],
+        )?;
         Ok(())
     }
 
     /// Every file a run keeps, by stage, attempt and path.
     pub fn artifacts(&self, run_id: &str) -> Result<Vec<ArtifactRow>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT stage, attempt, path, size, digest, kept_ms FROM artifacts
-                 WHERE run_id = ?1 ORDER BY stage, attempt, path",
-            )
-            .map_err(|e| self.sqlite(e))?;
-        statement
-            .query_map([run_id], |r| {
+        let rows = self.db().query(
+            "SELECT stage, attempt, path, size, digest, kept_ms FROM artifacts
+             WHERE run_id = ?1 ORDER BY stage, attempt, path",
+            vals![run_id],
+        )?;
+        rows.iter()
+            .map(|r| {
                 Ok(ArtifactRow {
-                    stage: r.get(0)?,
-                    attempt: r.get(1)?,
-                    path: r.get(2)?,
-                    size: r.get::<_, i64>(3)? as u64,
-                    digest: r.get(4)?,
-                    kept_ms: r.get::<_, i64>(5)? as u64,
+                    stage: r.text(0)?,
+                    attempt: r.u32(1)?,
+                    path: r.text(2)?,
+                    size: r.u64(3)?,
+                    digest: r.text(4)?,
+                    kept_ms: r.u64(5)?,
                 })
             })
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.sqlite(e))
+            .collect()
     }
 
     /// The files one attempt keeps.

@@ -2,8 +2,8 @@
 //! (keyed by its external id, `<run id>/<stage>`) and a pull request's summary comment
 //! (keyed by repository and number), so a restart still edits rather than adds.
 
+use super::db::vals;
 use super::{Store, StoreError, Writer};
-use rusqlite::{OptionalExtension, params};
 
 /// A kind of object Bosun keeps on GitHub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,14 +32,12 @@ impl Writer<'_> {
         id: u64,
         now_ms: u64,
     ) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "INSERT INTO github_objects (kind, key, object_id, updated_ms) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (kind, key) DO UPDATE SET object_id = excluded.object_id,
-                     updated_ms = excluded.updated_ms",
-                params![kind.as_str(), key, id as i64, now_ms as i64],
-            )
-            .map_err(|e| self.sqlite(e))?;
+        self.db.execute(
+            "INSERT INTO github_objects (kind, key, object_id, updated_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (kind, key) DO UPDATE SET object_id = excluded.object_id,
+                 updated_ms = excluded.updated_ms",
+            vals![kind.as_str(), key, id, now_ms],
+        )?;
         Ok(())
     }
 }
@@ -47,14 +45,12 @@ impl Writer<'_> {
 impl Store {
     /// The GitHub id of `key`'s object, when Bosun made one.
     pub fn github_object(&self, kind: GitHubObject, key: &str) -> Result<Option<u64>, StoreError> {
-        self.conn
-            .query_row(
+        self.db()
+            .query_opt(
                 "SELECT object_id FROM github_objects WHERE kind = ?1 AND key = ?2",
-                params![kind.as_str(), key],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()
-            .map(|id| id.map(|id| id as u64))
-            .map_err(|e| self.sqlite(e))
+                vals![kind.as_str(), key],
+            )?
+            .map(|row| row.u64(0))
+            .transpose()
     }
 }

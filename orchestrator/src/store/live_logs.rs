@@ -6,11 +6,11 @@
 //! A consumer of its own writes these rows on its own connection (the scheduler never
 //! writes this table), and SQLite's busy timeout orders the writers.
 
+use super::db::vals;
 use super::reads::json_col;
 use super::{AttemptState, Store, StoreError};
 use bosun_bus::LogLine;
 use bosun_bus::logs::LogChunkMessage;
-use rusqlite::{OptionalExtension, params};
 
 /// Most bytes of live log kept per attempt, whatever an agent sends: a backstop over
 /// the agent's own cap (1 MB by default, said in the log where it cuts).
@@ -57,15 +57,12 @@ impl Store {
             AttemptState::Closed => return Ok(LiveAppend::Closed),
             AttemptState::Unknown => return Ok(LiveAppend::Unknown),
         }
-        let (end, bytes): (i64, i64) = self
-            .conn
-            .query_row(
-                "SELECT COALESCE(MAX(end_line), 0), COALESCE(SUM(bytes), 0) FROM live_log_chunks
-                 WHERE run_id = ?1 AND stage = ?2 AND attempt = ?3",
-                params![chunk.run_id, chunk.stage, chunk.attempt],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(|e| self.sqlite(e))?;
+        let totals = self.db().query_one(
+            "SELECT COALESCE(MAX(end_line), 0), CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM live_log_chunks
+             WHERE run_id = ?1 AND stage = ?2 AND attempt = ?3",
+            vals![&chunk.run_id, &chunk.stage, chunk.attempt],
+        )?;
+        let (end, bytes) = (totals.i64(0)?, totals.i64(1)?);
         let (end, mut bytes) = (end as u64, bytes as u64);
         if chunk.end_line() <= end {
             return Ok(LiveAppend::Duplicate);
@@ -89,24 +86,23 @@ impl Store {
         let first = chunk.first_line.max(end);
         let size: u64 = lines.iter().map(|l| l.message.len() as u64).sum();
         let text = serde_json::to_string(&lines).map_err(|e| self.corrupt("live log", e))?;
-        self.conn
-            .execute(
-                "INSERT OR IGNORE INTO live_log_chunks
-                 (run_id, stage, attempt, first_line, end_line, bytes, agent_id, lines_json, received_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    chunk.run_id,
-                    chunk.stage,
-                    chunk.attempt,
-                    first as i64,
-                    (first + lines.len() as u64) as i64,
-                    size as i64,
-                    chunk.agent_id,
-                    text,
-                    now_ms as i64
-                ],
-            )
-            .map_err(|e| self.sqlite(e))?;
+        self.db().execute(
+            "INSERT INTO live_log_chunks
+             (run_id, stage, attempt, first_line, end_line, bytes, agent_id, lines_json, received_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT DO NOTHING",
+            vals![
+                &chunk.run_id,
+                &chunk.stage,
+                chunk.attempt,
+                first,
+                first + lines.len() as u64,
+                size,
+                &chunk.agent_id,
+                text,
+                now_ms
+            ],
+        )?;
         Ok(LiveAppend::Stored(lines.len()))
     }
 
@@ -120,22 +116,15 @@ impl Store {
         from: u64,
         limit: usize,
     ) -> Result<Vec<(u64, LogLine)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT first_line, lines_json FROM live_log_chunks
-                 WHERE run_id = ?1 AND stage = ?2 AND attempt = ?3 AND end_line > ?4
-                 ORDER BY first_line",
-            )
-            .map_err(|e| self.sqlite(e))?;
-        let rows = stmt
-            .query_map(params![run_id, stage, attempt, from as i64], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Option<String>>(1)?))
-            })
-            .map_err(|e| self.sqlite(e))?;
+        let rows = self.db().query(
+            "SELECT first_line, lines_json FROM live_log_chunks
+             WHERE run_id = ?1 AND stage = ?2 AND attempt = ?3 AND end_line > ?4
+             ORDER BY first_line",
+            vals![run_id, stage, attempt, from],
+        )?;
         let mut out = Vec::new();
         for row in rows {
-            let (first, text) = row.map_err(|e| self.sqlite(e))?;
+            let (first, text) = (row.u64(0)?, row.opt_text(1)?);
             let lines: Vec<LogLine> = json_col(text).unwrap_or_default();
             for (offset, line) in lines.into_iter().enumerate() {
                 let index = first + offset as u64;
@@ -157,17 +146,18 @@ impl Store {
         stage: &str,
         attempt: u32,
     ) -> Result<LiveLogState, StoreError> {
-        let found: Option<(Option<i64>, Option<i64>, bool)> = self
-            .conn
-            .query_row(
-                "SELECT r.finished_ms, a.attempt, a.settled_ms IS NOT NULL FROM runs r
+        let found = self
+            .db()
+            .query_opt(
+                "SELECT r.finished_ms, a.attempt, a.settled_ms FROM runs r
                  LEFT JOIN attempts a ON a.run_id = r.id AND a.stage = ?2 AND a.attempt = ?3
                  WHERE r.id = ?1",
-                params![run_id, stage, attempt],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(|e| self.sqlite(e))?;
+                vals![run_id, stage, attempt],
+            )?
+            .map(|r| -> Result<_, StoreError> {
+                Ok((r.opt_i64(0)?, r.opt_i64(1)?, r.opt_i64(2)?.is_some()))
+            })
+            .transpose()?;
         Ok(match found {
             None => LiveLogState::NoRun,
             Some((Some(_), _, _)) | Some((None, Some(_), true)) => LiveLogState::Ended,

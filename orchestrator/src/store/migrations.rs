@@ -186,4 +186,10 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run_id, stage, attempt, first_line)
     );
     ",
+    // 9: retention finds a tenant's oldest runs, and whether a pruned file's content is
+    // still kept by another run, without scanning the tables.
+    "
+    CREATE INDEX IF NOT EXISTS runs_by_tenant_created ON runs (lower(tenant), created_ms);
+    CREATE INDEX IF NOT EXISTS artifacts_by_digest ON artifacts (digest);
+    ",
 ];

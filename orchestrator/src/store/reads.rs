@@ -1,10 +1,10 @@
 //! Queries for the scheduler's resume and for the API: runs, attempts, events, gates,
 //! notifications, dead letters.
 
+use super::db::{Row, vals};
 use super::{Store, StoreError};
 use crate::model::RunRecord;
 use bosun_bus::{LogLine, StageReport};
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 /// One run in a list.
@@ -155,115 +155,99 @@ pub(super) fn json_col<T: serde::de::DeserializeOwned>(text: Option<String>) -> 
     text.and_then(|t| serde_json::from_str(&t).ok())
 }
 
+fn run_row(r: &Row) -> Result<RunRow, StoreError> {
+    Ok(RunRow {
+        id: r.text(0)?,
+        tenant: r.text(1)?,
+        repository: r.text(2)?,
+        branch: r.text(3)?,
+        commit: r.text(4)?,
+        event: r.text(5)?,
+        status: r.text(6)?,
+        created_ms: r.u64(7)?,
+        finished_ms: r.opt_u64(8)?,
+    })
+}
+
 impl Store {
     /// One run's state.
     pub fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
-        let json: Option<String> = self
-            .conn
-            .query_row("SELECT state_json FROM runs WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|e| self.sqlite(e))?;
-        json.map(|j| serde_json::from_str(&j).map_err(|e| self.corrupt(&format!("run {id}"), e)))
-            .transpose()
+        let row = self
+            .db()
+            .query_opt("SELECT state_json FROM runs WHERE id = ?1", vals![id])?;
+        row.map(|r| {
+            let json = r.text(0)?;
+            serde_json::from_str(&json).map_err(|e| self.corrupt(&format!("run {id}"), e))
+        })
+        .transpose()
     }
 
     /// Every run not yet settled, oldest first (for resume after a restart).
     pub fn unfinished_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, state_json FROM runs WHERE status IN ('awaiting-approval', 'queued', 'running') ORDER BY created_ms",
-            )
-            .map_err(|e| self.sqlite(e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(|e| self.sqlite(e))?;
-        let mut runs = Vec::new();
-        for row in rows {
-            let (id, json) = row.map_err(|e| self.sqlite(e))?;
-            runs.push(
-                serde_json::from_str(&json).map_err(|e| self.corrupt(&format!("run {id}"), e))?,
-            );
-        }
-        Ok(runs)
+        let rows = self.db().query(
+            "SELECT id, state_json FROM runs WHERE status IN ('awaiting-approval', 'queued', 'running') ORDER BY created_ms",
+            &[],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let (id, json) = (r.text(0)?, r.text(1)?);
+                serde_json::from_str(&json).map_err(|e| self.corrupt(&format!("run {id}"), e))
+            })
+            .collect()
     }
 
     /// Runs, newest first.
     pub fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>, StoreError> {
         let limit = filter.limit.unwrap_or(50).clamp(1, 500);
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, tenant, repository, branch, commit_sha, event, status, created_ms, finished_ms
-                 FROM runs
-                 WHERE (?1 IS NULL OR repository = ?1) AND (?2 IS NULL OR branch = ?2)
-                   AND (?3 IS NULL OR status = ?3)
-                   AND (?5 IS NULL OR tenant = ?5 COLLATE NOCASE)
-                 ORDER BY created_ms DESC, id DESC LIMIT ?4",
-            )
-            .map_err(|e| self.sqlite(e))?;
-        let rows = stmt
-            .query_map(
-                params![
-                    filter.repository,
-                    filter.branch,
-                    filter.status,
-                    limit,
-                    filter.tenant
-                ],
-                |r| {
-                    Ok(RunRow {
-                        id: r.get(0)?,
-                        tenant: r.get(1)?,
-                        repository: r.get(2)?,
-                        branch: r.get(3)?,
-                        commit: r.get(4)?,
-                        event: r.get(5)?,
-                        status: r.get(6)?,
-                        created_ms: r.get::<_, i64>(7)? as u64,
-                        finished_ms: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
-                    })
-                },
-            )
-            .map_err(|e| self.sqlite(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+        let rows = self.db().query(
+            "SELECT id, tenant, repository, branch, commit_sha, event, status, created_ms, finished_ms
+             FROM runs
+             WHERE (CAST(?1 AS TEXT) IS NULL OR repository = ?1)
+               AND (CAST(?2 AS TEXT) IS NULL OR branch = ?2)
+               AND (CAST(?3 AS TEXT) IS NULL OR status = ?3)
+               AND (CAST(?5 AS TEXT) IS NULL OR lower(tenant) = lower(?5))
+             ORDER BY created_ms DESC, id DESC LIMIT ?4",
+            vals![
+                filter.repository.as_deref(),
+                filter.branch.as_deref(),
+                filter.status.as_deref(),
+                limit,
+                filter.tenant.as_deref()
+            ],
+        )?;
+        rows.iter().map(run_row).collect()
     }
 
     /// Every attempt of a run, by stage and attempt (logs left out: see [`Store::attempt_logs`]).
     pub fn attempts(&self, run_id: &str) -> Result<Vec<AttemptRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT stage, attempt, dispatched_ms, deadline_ms, settled_ms, agent_id, plugin_name,
-                        plugin_version, plugin_digest, outcome, failure_kind, failure_message,
-                        duration_ms, report_json, reused_from
-                 FROM attempts WHERE run_id = ?1 ORDER BY dispatched_ms, stage, attempt",
-            )
-            .map_err(|e| self.sqlite(e))?;
-        let rows = stmt
-            .query_map([run_id], |r| {
+        let rows = self.db().query(
+            "SELECT stage, attempt, dispatched_ms, deadline_ms, settled_ms, agent_id, plugin_name,
+                    plugin_version, plugin_digest, outcome, failure_kind, failure_message,
+                    duration_ms, report_json, reused_from
+             FROM attempts WHERE run_id = ?1 ORDER BY dispatched_ms, stage, attempt",
+            vals![run_id],
+        )?;
+        rows.iter()
+            .map(|r| {
                 Ok(AttemptRow {
-                    stage: r.get(0)?,
-                    attempt: r.get(1)?,
-                    dispatched_ms: r.get::<_, i64>(2)? as u64,
-                    deadline_ms: r.get::<_, i64>(3)? as u64,
-                    settled_ms: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
-                    agent_id: r.get(5)?,
-                    plugin_name: r.get(6)?,
-                    plugin_version: r.get(7)?,
-                    plugin_digest: r.get(8)?,
-                    outcome: r.get(9)?,
-                    failure_kind: r.get(10)?,
-                    failure_message: r.get(11)?,
-                    duration_ms: r.get::<_, Option<i64>>(12)?.map(|v| v as u64),
-                    report: json_col(r.get(13)?),
-                    reused_from: r.get(14)?,
+                    stage: r.text(0)?,
+                    attempt: r.u32(1)?,
+                    dispatched_ms: r.u64(2)?,
+                    deadline_ms: r.u64(3)?,
+                    settled_ms: r.opt_u64(4)?,
+                    agent_id: r.opt_text(5)?,
+                    plugin_name: r.opt_text(6)?,
+                    plugin_version: r.opt_text(7)?,
+                    plugin_digest: r.opt_text(8)?,
+                    outcome: r.opt_text(9)?,
+                    failure_kind: r.opt_text(10)?,
+                    failure_message: r.opt_text(11)?,
+                    duration_ms: r.opt_u64(12)?,
+                    report: json_col(r.opt_text(13)?),
+                    reused_from: r.opt_text(14)?,
                 })
             })
-            .map_err(|e| self.sqlite(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+            .collect()
     }
 
     /// One attempt's plugin log lines (masked and capped by the agent).
@@ -273,123 +257,106 @@ impl Store {
         stage: &str,
         attempt: u32,
     ) -> Result<Option<Vec<LogLine>>, StoreError> {
-        let logs: Option<Option<String>> = self
-            .conn
-            .query_row(
-                "SELECT logs_json FROM attempts WHERE run_id = ?1 AND stage = ?2 AND attempt = ?3",
-                params![run_id, stage, attempt],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sqlite(e))?;
-        Ok(logs.map(|l| json_col(l).unwrap_or_default()))
+        let row = self.db().query_opt(
+            "SELECT logs_json FROM attempts WHERE run_id = ?1 AND stage = ?2 AND attempt = ?3",
+            vals![run_id, stage, attempt],
+        )?;
+        row.map(|r| Ok(json_col(r.opt_text(0)?).unwrap_or_default()))
+            .transpose()
     }
 
     /// A run's audit log, in order.
     pub fn events(&self, run_id: &str) -> Result<Vec<EventRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT seq, at_ms, kind, stage, attempt, message, data_json
-                 FROM events WHERE run_id = ?1 ORDER BY seq",
-            )
-            .map_err(|e| self.sqlite(e))?;
-        let rows = stmt
-            .query_map([run_id], |r| {
+        let rows = self.db().query(
+            "SELECT seq, at_ms, kind, stage, attempt, message, data_json
+             FROM events WHERE run_id = ?1 ORDER BY seq",
+            vals![run_id],
+        )?;
+        rows.iter()
+            .map(|r| {
                 Ok(EventRow {
-                    seq: r.get(0)?,
-                    at_ms: r.get::<_, i64>(1)? as u64,
-                    kind: r.get(2)?,
-                    stage: r.get(3)?,
-                    attempt: r.get(4)?,
-                    message: r.get(5)?,
-                    data: json_col(r.get(6)?),
+                    seq: r.i64(0)?,
+                    at_ms: r.u64(1)?,
+                    kind: r.text(2)?,
+                    stage: r.opt_text(3)?,
+                    attempt: r.opt_u32(4)?,
+                    message: r.text(5)?,
+                    data: json_col(r.opt_text(6)?),
                 })
             })
-            .map_err(|e| self.sqlite(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+            .collect()
     }
 
     /// A run's policy gates.
     pub fn gates(&self, run_id: &str) -> Result<Vec<GateRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT request_id, stage, phase, requested_ms, answered_ms, verdicts_json
-                 FROM gates WHERE run_id = ?1 ORDER BY requested_ms, request_id",
-            )
-            .map_err(|e| self.sqlite(e))?;
-        let rows = stmt
-            .query_map([run_id], |r| {
+        let rows = self.db().query(
+            "SELECT request_id, stage, phase, requested_ms, answered_ms, verdicts_json
+             FROM gates WHERE run_id = ?1 ORDER BY requested_ms, request_id",
+            vals![run_id],
+        )?;
+        rows.iter()
+            .map(|r| {
                 Ok(GateRow {
-                    request_id: r.get(0)?,
-                    stage: r.get(1)?,
-                    phase: r.get(2)?,
-                    requested_ms: r.get::<_, i64>(3)? as u64,
-                    answered_ms: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
-                    verdicts: json_col(r.get(5)?),
+                    request_id: r.text(0)?,
+                    stage: r.text(1)?,
+                    phase: r.text(2)?,
+                    requested_ms: r.u64(3)?,
+                    answered_ms: r.opt_u64(4)?,
+                    verdicts: json_col(r.opt_text(5)?),
                 })
             })
-            .map_err(|e| self.sqlite(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+            .collect()
     }
 
     /// A run's notifications.
     pub fn notifications(&self, run_id: &str) -> Result<Vec<NotificationRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT channel, status, attempts, detail, at_ms FROM notifications
-                 WHERE run_id = ?1 ORDER BY seq",
-            )
-            .map_err(|e| self.sqlite(e))?;
-        let rows = stmt
-            .query_map([run_id], |r| {
+        let rows = self.db().query(
+            "SELECT channel, status, attempts, detail, at_ms FROM notifications
+             WHERE run_id = ?1 ORDER BY seq",
+            vals![run_id],
+        )?;
+        rows.iter()
+            .map(|r| {
                 Ok(NotificationRow {
-                    channel: r.get(0)?,
-                    status: r.get(1)?,
-                    attempts: r.get(2)?,
-                    detail: r.get(3)?,
-                    at_ms: r.get::<_, i64>(4)? as u64,
+                    channel: r.text(0)?,
+                    status: r.text(1)?,
+                    attempts: r.u32(2)?,
+                    detail: r.text(3)?,
+                    at_ms: r.u64(4)?,
                 })
             })
-            .map_err(|e| self.sqlite(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+            .collect()
     }
 
     /// The newest dead letters.
     pub fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetterRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT seq, topic, key, reason, deliveries, payload, at_ms FROM dead_letters
-                 ORDER BY seq DESC LIMIT ?1",
-            )
-            .map_err(|e| self.sqlite(e))?;
-        let rows = stmt
-            .query_map([limit.clamp(1, 1000)], |r| {
+        let rows = self.db().query(
+            "SELECT seq, topic, key, reason, deliveries, payload, at_ms FROM dead_letters
+             ORDER BY seq DESC LIMIT ?1",
+            vals![limit.clamp(1, 1000)],
+        )?;
+        rows.iter()
+            .map(|r| {
                 Ok(DeadLetterRow {
-                    seq: r.get(0)?,
-                    topic: r.get(1)?,
-                    key: r.get(2)?,
-                    reason: r.get(3)?,
-                    deliveries: r.get(4)?,
-                    payload: r.get(5)?,
-                    at_ms: r.get::<_, i64>(6)? as u64,
+                    seq: r.i64(0)?,
+                    topic: r.text(1)?,
+                    key: r.text(2)?,
+                    reason: r.text(3)?,
+                    deliveries: r.u32(4)?,
+                    payload: r.text(5)?,
+                    at_ms: r.u64(6)?,
                 })
             })
-            .map_err(|e| self.sqlite(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+            .collect()
     }
 
     /// How many deliveries were recorded under an id (0 or 1), for tests and the API.
     pub fn delivery_count(&self, delivery_id: &str) -> Result<u32, StoreError> {
-        self.conn
-            .query_row(
+        self.db()
+            .query_one(
                 "SELECT COUNT(*) FROM deliveries WHERE delivery_id = ?1",
-                [delivery_id],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.sqlite(e))
+                vals![delivery_id],
+            )?
+            .u32(0)
     }
 }

@@ -2,8 +2,8 @@
 //! from the run that ran them, marked with that run, so the re-run's page, API and
 //! summary read them like its own while the statistics count them once.
 
+use super::db::vals;
 use super::{Store, StoreError, Writer};
-use rusqlite::params;
 
 impl Writer<'_> {
     /// Copy every attempt of `stage` (and of its rollback, `rollback`) from run `from`
@@ -16,32 +16,28 @@ impl Writer<'_> {
         stage: &str,
         rollback: &str,
     ) -> Result<usize, StoreError> {
-        self.tx
-            .execute(
-                "INSERT OR IGNORE INTO attempts (run_id, stage, attempt, dispatched_ms, deadline_ms,
-                     settled_ms, agent_id, plugin_name, plugin_version, plugin_digest, outcome,
-                     failure_kind, failure_message, duration_ms, report_json, logs_json, reused_from)
-                 SELECT ?2, stage, attempt, dispatched_ms, deadline_ms, settled_ms, agent_id,
-                     plugin_name, plugin_version, plugin_digest, outcome, failure_kind,
-                     failure_message, duration_ms, report_json, logs_json,
-                     COALESCE(reused_from, run_id)
-                 FROM attempts WHERE run_id = ?1 AND stage IN (?3, ?4)",
-                params![from, to, stage, rollback],
-            )
-            .map_err(|e| self.sqlite(e))
-            .and_then(|copied| {
-                // What the reused stage kept goes with it (the content is shared by
-                // digest): a stage that re-runs reads its needs' files in this run.
-                self.tx
-                    .execute(
-                        "INSERT OR IGNORE INTO artifacts (run_id, stage, attempt, path, size, digest, kept_ms)
-                         SELECT ?2, stage, attempt, path, size, digest, kept_ms
-                         FROM artifacts WHERE run_id = ?1 AND stage = ?3",
-                        params![from, to, stage],
-                    )
-                    .map_err(|e| self.sqlite(e))
-                    .map(|_| copied)
-            })
+        let copied = self.db.execute(
+            "INSERT INTO attempts (run_id, stage, attempt, dispatched_ms, deadline_ms,
+                 settled_ms, agent_id, plugin_name, plugin_version, plugin_digest, outcome,
+                 failure_kind, failure_message, duration_ms, report_json, logs_json, reused_from)
+             SELECT CAST(?2 AS TEXT), stage, attempt, dispatched_ms, deadline_ms, settled_ms, agent_id,
+                 plugin_name, plugin_version, plugin_digest, outcome, failure_kind,
+                 failure_message, duration_ms, report_json, logs_json,
+                 COALESCE(reused_from, run_id)
+             FROM attempts WHERE run_id = ?1 AND stage IN (?3, ?4)
+             ON CONFLICT DO NOTHING",
+            vals![from, to, stage, rollback],
+        )?;
+        // What the reused stage kept goes with it (the content is shared by digest): a
+        // stage that re-runs reads its needs' files in this run.
+        self.db.execute(
+            "INSERT INTO artifacts (run_id, stage, attempt, path, size, digest, kept_ms)
+             SELECT CAST(?2 AS TEXT), stage, attempt, path, size, digest, kept_ms
+             FROM artifacts WHERE run_id = ?1 AND stage = ?3
+             ON CONFLICT DO NOTHING",
+            vals![from, to, stage],
+        )?;
+        Ok(copied as usize)
     }
 }
 
@@ -52,22 +48,15 @@ impl Store {
         &self,
         run_id: &str,
     ) -> Result<Vec<(String, crate::trust::StageGrants)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT stage, data_json FROM events
-                 WHERE run_id = ?1 AND kind = 'stage.dispatched' AND stage IS NOT NULL
-                 ORDER BY seq",
-            )
-            .map_err(|e| self.sqlite(e))?;
-        let rows = stmt
-            .query_map([run_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-            })
-            .map_err(|e| self.sqlite(e))?;
+        let rows = self.db().query(
+            "SELECT stage, data_json FROM events
+             WHERE run_id = ?1 AND kind = 'stage.dispatched' AND stage IS NOT NULL
+             ORDER BY seq",
+            vals![run_id],
+        )?;
         let mut last: Vec<(String, crate::trust::StageGrants)> = Vec::new();
-        for row in rows {
-            let (stage, data) = row.map_err(|e| self.sqlite(e))?;
+        for row in &rows {
+            let (stage, data) = (row.text(0)?, row.opt_text(1)?);
             let grants = data
                 .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
                 .and_then(|d| serde_json::from_value(d.get("grants")?.clone()).ok());

@@ -1,8 +1,8 @@
 //! The last tick each schedule fired for (or the time it was first seen), so a restart
 //! neither repeats a tick nor fires once per tick it missed.
 
+use super::db::vals;
 use super::{Store, StoreError, Writer};
-use rusqlite::params;
 
 /// Where a schedule stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,23 +25,21 @@ pub struct ScheduleMark {
 impl Writer<'_> {
     /// Record where a schedule stands.
     pub fn mark_schedule(&self, mark: &ScheduleMark, now_ms: u64) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "INSERT INTO schedule_marks (key, tenant, repository, branch, last_slot_ms, run_id, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (key) DO UPDATE SET last_slot_ms = excluded.last_slot_ms,
-                     run_id = excluded.run_id, updated_ms = excluded.updated_ms",
-                params![
-                    mark.key,
-                    mark.tenant,
-                    mark.repository,
-                    mark.branch,
-                    mark.last_slot_ms as i64,
-                    mark.run_id,
-                    now_ms as i64
-                ],
-            )
-            .map_err(|e| self.sqlite(e))?;
+        self.db.execute(
+            "INSERT INTO schedule_marks (key, tenant, repository, branch, last_slot_ms, run_id, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (key) DO UPDATE SET last_slot_ms = excluded.last_slot_ms,
+                 run_id = excluded.run_id, updated_ms = excluded.updated_ms",
+            vals![
+                &mark.key,
+                &mark.tenant,
+                &mark.repository,
+                &mark.branch,
+                mark.last_slot_ms,
+                mark.run_id.as_deref(),
+                now_ms
+            ],
+        )?;
         Ok(())
     }
 }
@@ -49,26 +47,23 @@ impl Writer<'_> {
 impl Store {
     /// Every schedule's mark.
     pub fn schedule_marks(&self) -> Result<Vec<ScheduleMark>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT key, tenant, repository, branch, last_slot_ms, run_id
-                 FROM schedule_marks ORDER BY key",
-            )
-            .map_err(|e| self.sqlite(e))?;
-        let rows = statement
-            .query_map([], |r| {
+        let rows = self.db().query(
+            "SELECT key, tenant, repository, branch, last_slot_ms, run_id
+             FROM schedule_marks ORDER BY key",
+            &[],
+        )?;
+        rows.iter()
+            .map(|r| {
                 Ok(ScheduleMark {
-                    key: r.get(0)?,
-                    tenant: r.get(1)?,
-                    repository: r.get(2)?,
-                    branch: r.get(3)?,
-                    last_slot_ms: r.get::<_, i64>(4)?.max(0) as u64,
-                    run_id: r.get(5)?,
+                    key: r.text(0)?,
+                    tenant: r.text(1)?,
+                    repository: r.text(2)?,
+                    branch: r.text(3)?,
+                    last_slot_ms: r.u64(4)?,
+                    run_id: r.opt_text(5)?,
                 })
             })
-            .map_err(|e| self.sqlite(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+            .collect()
     }
 }
 

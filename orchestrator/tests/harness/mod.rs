@@ -173,7 +173,7 @@ impl Server {
 /// Server settings with a store under `dir`.
 pub fn settings(dir: &Path, tenants: Vec<TenantSettings>) -> ServerSettings {
     ServerSettings {
-        store: dir.join("runs.db"),
+        store: dir.join("runs.db").into(),
         work_dir: dir.join("work"),
         tenants,
         gate_timeout_secs: 5,
