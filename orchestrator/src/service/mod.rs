@@ -7,13 +7,15 @@
 //! `command.rs` what it asks the owner task; `worker.rs` the owner task's loop;
 //! `effects.rs` how committed effects leave (bus, GitHub, Slack); `github_lanes.rs`
 //! check runs and pull-request comments, in order per check run; `schedules.rs` how
-//! due schedules become runs; `clock.rs` the time the owner task reads.
+//! due schedules become runs; `clock.rs` the time the owner task reads; `queues.rs`
+//! the agent pools' queue metrics, measured on a task of their own.
 
 mod clock;
 mod command;
 mod effects;
 mod github_lanes;
 mod handle;
+mod queues;
 mod schedules;
 mod worker;
 

@@ -95,6 +95,9 @@ fn default_webhook_body_budget() -> u32 {
 fn default_read_timeout() -> u64 {
     10
 }
+fn default_queue_metrics_every() -> u64 {
+    15
+}
 fn default_clone_schemes() -> Vec<CloneScheme> {
     vec![CloneScheme::Https]
 }
@@ -151,6 +154,10 @@ pub struct ServerSettings {
     /// Where command steps' kept files are stored, and how much a run may keep.
     #[serde(default)]
     pub artifacts: ArtifactSettings,
+    /// Seconds between measurements of the agent pools' queues (lag and oldest task on
+    /// `/metrics`); 0 turns them off.
+    #[serde(default = "default_queue_metrics_every")]
+    pub queue_metrics_every_secs: u64,
 }
 
 impl Default for ServerSettings {
@@ -171,6 +178,7 @@ impl Default for ServerSettings {
             webhook_body_budget_mib: default_webhook_body_budget(),
             read_timeout_secs: default_read_timeout(),
             artifacts: ArtifactSettings::default(),
+            queue_metrics_every_secs: default_queue_metrics_every(),
         }
     }
 }
