@@ -87,7 +87,8 @@ impl Orchestrator {
             all_topics.push(topics::stage_topic(stage));
         }
         bus.ensure_topics(&all_topics).await?;
-        let known_pools = options.known_agents.iter().flat_map(|k| &k.stages);
+        let known_pools =
+            (options.known_agents.iter().flat_map(|k| &k.stages)).chain(&settings.queue_pools);
         let pools = Arc::new(super::queues::QueuePools::new(known_pools));
         if settings.queue_metrics_every_secs > 0 {
             tokio::spawn(super::queues::refresh(

@@ -158,6 +158,10 @@ pub struct ServerSettings {
     /// `/metrics`); 0 turns them off.
     #[serde(default = "default_queue_metrics_every")]
     pub queue_metrics_every_secs: u64,
+    /// Agent pools measured from start-up besides the built-in ones, so that a custom
+    /// pool's series exist before its first task or agent (others are learnt then).
+    #[serde(default)]
+    pub queue_pools: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -179,6 +183,7 @@ impl Default for ServerSettings {
             read_timeout_secs: default_read_timeout(),
             artifacts: ArtifactSettings::default(),
             queue_metrics_every_secs: default_queue_metrics_every(),
+            queue_pools: Vec::new(),
         }
     }
 }
