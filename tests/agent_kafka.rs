@@ -1,6 +1,7 @@
 //! `bosun agent` processes over the real Kafka-protocol broker (Tansu): shared work,
-//! hand-over of a task in flight at shutdown, dead letters, an unreachable broker, and a
-//! running stage's live log going through the broker in order.
+//! hand-over of a task in flight at shutdown, dead letters, an unreachable broker, a
+//! running stage's live log going through the broker in order, and a pool's queue (lag,
+//! oldest task) on a `bosun orchestrator`'s `/metrics`.
 //!
 //! Needs `BOSUN_TEST_KAFKA` (set by `bash scripts/services.sh`). Under `CI=true` a missing
 //! broker fails the test; elsewhere it skips, loudly.
@@ -564,4 +565,109 @@ fn agent_retries_an_unreachable_broker_without_crashing() {
         agent.log()
     );
     assert!(agent.saw("unreachable"), "{}", agent.log());
+}
+
+/// The value of `series{pool="POOL"}` on the orchestrator's `/metrics`, if shown.
+async fn pool_metric(base: &str, series: &str, pool: &str) -> Option<f64> {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let prefix = format!("{series}{{pool=\"{pool}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// Poll `/metrics` until `check` holds for `series` of `pool`, within 90 s.
+async fn until_metric(
+    orchestrator: &Process,
+    series: &str,
+    pool: &str,
+    what: &str,
+    check: impl Fn(f64) -> bool,
+) {
+    let base = orchestrator.printed_url("bosun orchestrator on").await;
+    let started = Instant::now();
+    loop {
+        let value = pool_metric(&base, series, pool).await;
+        if value.is_some_and(&check) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{series} of {pool} never {what} (last {value:?}):\n{}",
+            orchestrator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_metrics_show_a_pools_waiting_tasks_until_an_agent_takes_them() {
+    let Some(broker) =
+        broker_or_skip("queue_metrics_show_a_pools_waiting_tasks_until_an_agent_takes_them")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (url, commit) = repo(dir.path());
+    let plugins = plugin_folder(dir.path());
+    // A pool of its own: topics and groups are shared by every test on this broker.
+    let stage = unique_stage();
+    let bus = bus(&broker).await;
+    bus.ensure_topics(&[topics::stage_topic(&stage)])
+        .await
+        .unwrap();
+    // The pool is named in the settings: announcements go to whichever orchestrator of
+    // the broker holds the agent's partition of `agent.results`, maybe another test's.
+    let settings = dir.path().join("bosun-server.yaml");
+    std::fs::write(
+        &settings,
+        format!(
+            "listen: 127.0.0.1:0\nbus: kafka://{broker}\nstore: {}\nwork_dir: {}\n\
+             queue_metrics_every_secs: 1\nqueue_pools: [{stage}]\n",
+            dir.path().join("runs.db").display(),
+            dir.path().join("orchestrator").display(),
+        ),
+    )
+    .unwrap();
+    let orchestrator = Process::start(&["orchestrator", "--config", settings.to_str().unwrap()]);
+    let lag = "bosun_stage_queue_lag";
+    let oldest = "bosun_stage_queue_oldest_seconds";
+    until_metric(&orchestrator, lag, &stage, "appeared at 0", |v| v == 0.0).await;
+
+    // Tasks pile up with no agent to take them.
+    let prefix = format!("{stage}-queued-");
+    for i in 0..4 {
+        let run = format!("{prefix}{i}");
+        publish(
+            &bus,
+            &url,
+            task(&run, &stage, 1, &commit, &[("mode", "echo")]),
+        )
+        .await;
+    }
+    until_metric(&orchestrator, lag, &stage, "reached 4", |v| v == 4.0).await;
+    until_metric(&orchestrator, oldest, &stage, "grew past 0", |v| v > 0.0).await;
+
+    // An agent comes, runs them all and commits: nothing waits any more.
+    let agent = start_agent(
+        &broker,
+        &stage,
+        "agent-a",
+        &plugins,
+        &dir.path().join("a"),
+        &[],
+    );
+    until_metric(&orchestrator, lag, &stage, "went back to 0", |v| v == 0.0).await;
+    until_metric(&orchestrator, oldest, &stage, "went back to 0", |v| {
+        v == 0.0
+    })
+    .await;
+    for i in 0..4 {
+        assert!(agent.saw(&format!("{prefix}{i}")), "{}", agent.log());
+    }
 }

@@ -1,8 +1,10 @@
 //! The packaging checked against the real tools: the Dockerfile built into both role
 //! images from this build's own `bosun` binary on the locally imported base image, the
 //! images started; the compose file read by the real `docker-compose`; the example
-//! settings loaded by the orchestrator's own parser; and every metric the Grafana
-//! dashboard queries looked up in the real orchestrator and agent registries.
+//! settings loaded by the orchestrator's own parser; the Helm chart's value paths
+//! looked up in its values and its autoscaling queries in the orchestrator's registry;
+//! and every metric the Grafana dashboard queries looked up in the real orchestrator
+//! and agent registries.
 //!
 //! The Docker tests need the engine and `BOSUN_TEST_BASE_IMAGE`, the compose tests
 //! `docker-compose` (both from `bash scripts/services.sh`). Under `CI=true` a missing one
@@ -410,6 +412,128 @@ fn packaging_helm_values_settings_load_as_orchestrator_settings() {
     }
 }
 
+/// The chart's values, parsed.
+fn helm_values() -> serde_yaml_ng::Value {
+    let path = repo().join("examples/helm/bosun/values.yaml");
+    serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// Each template of the chart: its file name and text.
+fn helm_templates() -> Vec<(String, String)> {
+    let dir = repo().join("examples/helm/bosun/templates");
+    let mut templates: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "yaml" || e == "tpl"))
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect();
+    templates.sort();
+    templates
+}
+
+#[test]
+fn packaging_helm_templates_read_only_values_that_are_set() {
+    // Helm renders a missing value as nothing, so a misspelt path would go unnoticed
+    // until a cluster refused the object.
+    let values = helm_values();
+    let mut checked = 0;
+    for (name, text) in helm_templates() {
+        for (at, _) in text.match_indices(".Values.") {
+            let path: String = text[at + ".Values.".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+                .collect();
+            let mut value = &values;
+            for key in path.trim_end_matches('.').split('.') {
+                value = value.get(key).unwrap_or_else(|| {
+                    panic!("{name} reads .Values.{path}, which values.yaml does not set")
+                });
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "only {checked} value paths found");
+}
+
+#[test]
+fn packaging_helm_autoscaling_off_by_default_on_series_the_orchestrator_serves() {
+    let values = helm_values();
+    let scale = &values["agent"]["autoscaling"];
+    assert_eq!(scale["enabled"].as_bool(), Some(false), "{scale:?}");
+    assert_eq!(scale["kind"].as_str(), Some("keda"));
+    let templates = helm_templates();
+    let text = &templates
+        .iter()
+        .find(|(name, _)| name == "agent-autoscaling.yaml")
+        .expect("templates/agent-autoscaling.yaml")
+        .1;
+    assert!(
+        text.starts_with("{{- if .Values.agent.autoscaling.enabled }}"),
+        "the autoscaler must render nothing unless enabled"
+    );
+    // The Deployment leaves its replica count to the autoscaler while it is on.
+    let agent = &templates.iter().find(|(n, _)| n == "agent.yaml").unwrap().1;
+    assert_contains(
+        agent,
+        "{{- if not .Values.agent.autoscaling.enabled }}\n  replicas:",
+    );
+
+    // `$scale` is `.Values.agent.autoscaling`: every key read from it is set.
+    for (at, _) in text.match_indices("$scale.") {
+        let key: String = text[at + "$scale.".len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        assert!(
+            scale.get(&key).is_some(),
+            "agent.autoscaling.{key} is not set"
+        );
+    }
+
+    // Every query (KEDA) and metric (HPA) names a series the orchestrator serves, with
+    // the labels it uses.
+    let series = exposed_series();
+    let mut queried = BTreeSet::new();
+    for line in text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("query:"))
+    {
+        let format = line
+            .split_once("printf \"")
+            .and_then(|(_, rest)| rest.split_once("\" $match"))
+            .unwrap_or_else(|| panic!("unexpected query line: {line}"))
+            .0
+            .replace("\\\"", "\"");
+        let expr = format.replace("%s", "pool=~\"test\"");
+        let used = parse_expr(&expr);
+        assert!(!used.metrics.is_empty(), "no bosun metric in {expr}");
+        for metric in &used.metrics {
+            let labels = series
+                .get(metric)
+                .unwrap_or_else(|| panic!("{metric} is not served: {expr}"));
+            for label in &used.labels {
+                assert!(
+                    labels.contains(label),
+                    "{metric} has no label {label}: {expr}"
+                );
+            }
+        }
+        queried.extend(used.metrics);
+    }
+    assert_eq!(
+        queried,
+        BTreeSet::from([
+            "bosun_stage_queue_lag".to_string(),
+            "bosun_stage_queue_oldest_seconds".to_string()
+        ])
+    );
+    assert_contains(text, "name: bosun_stage_queue_lag");
+    assert!(series["bosun_stage_queue_lag"].contains("pool"));
+}
+
 // ------------------------------------------------------------------- the dashboard
 
 /// Series names Prometheus stores for each metric the registries expose, with the
@@ -434,6 +558,12 @@ fn exposed_series() -> BTreeMap<String, BTreeSet<String>> {
     o.halts.inc();
     o.dead_letters.inc();
     o.webhook("accepted");
+    let pool = || orch::PoolLabels {
+        pool: "test".into(),
+    };
+    o.queue_lag.get_or_create(&pool()).set(1);
+    o.queue_oldest_seconds.get_or_create(&pool()).set(1.0);
+    o.queue_refresh_failures.inc();
 
     let a = agent::AgentMetrics::default();
     let stage = || agent::StageLabels {

@@ -6,6 +6,7 @@
 //! host converts between these types and the plugin bindings.
 
 pub mod artifacts;
+pub mod backlog;
 pub mod dead_letter;
 pub mod ids;
 pub mod inventory;
@@ -20,6 +21,7 @@ pub mod transport;
 pub mod types;
 mod url;
 
+pub use backlog::{Backlog, Queue};
 pub use dead_letter::{DEFAULT_MAX_DELIVERIES, DeadLetterRule, Failed, Screened};
 pub use ids::{GateRequestId, IdError, TaskId};
 pub use kafka::{KafkaBus, KafkaConfig, KafkaSecurity, KafkaSubscription, SecurityProtocol};

@@ -146,4 +146,14 @@ pub trait Bus: Send + Sync {
         group: &'a str,
         topics: &'a [String],
     ) -> BoxFuture<'a, Result<Box<dyn Subscription>, BusError>>;
+
+    /// How far each group is behind on its topic, one answer per queue in order (see
+    /// [`crate::backlog`]). Reads only: it joins no group and commits nothing. Kafka
+    /// answers with a bounded number of broker requests per call, whatever the number
+    /// of queues (one metadata, two offset lists, one committed-offset fetch per group,
+    /// one fetch of the oldest records).
+    fn backlog<'a>(
+        &'a self,
+        queues: &'a [crate::backlog::Queue],
+    ) -> BoxFuture<'a, Result<Vec<crate::backlog::Backlog>, BusError>>;
 }

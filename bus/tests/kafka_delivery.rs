@@ -206,3 +206,53 @@ async fn kafka_connect_unreachable_names_address() {
         .expect("no broker listens there");
     assert!(matches!(err, BusError::Unreachable { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn kafka_backlog_counts_uncommitted_tasks_until_acked() {
+    let Some(address) = broker() else { return };
+    // A pool of its own: topics and groups are shared by tests running on this broker.
+    let pool = unique("backlog");
+    let queue = bosun_bus::Queue::agent_pool(&pool);
+    let missing = bosun_bus::Queue::agent_pool(&unique("backlog-none"));
+    let topics = vec![queue.topic.clone()];
+    let bus = bus(&address, 3, &topics).await;
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    for i in 0..5 {
+        let run = format!("run-{i}");
+        bus.publish(&queue.topic, &run, encode(&task_message(&run)))
+            .await
+            .unwrap();
+    }
+
+    // No agent has ever consumed: every task counts, dated by its publish time.
+    let queues = [queue.clone(), missing];
+    let measured = bus.backlog(&queues).await.unwrap();
+    assert_eq!(measured[0].lag, 5, "{measured:?}");
+    let oldest = measured[0].oldest_unix_ms.expect("the oldest task's time");
+    assert!(oldest >= before.saturating_sub(1000), "{oldest} < {before}");
+    assert_eq!(measured[0].oldest_seconds(oldest + 2_500), 2.5);
+    // A pool whose topic does not exist has nothing waiting.
+    assert_eq!(measured[1], bosun_bus::Backlog::default());
+
+    // A consumer of the agents' group takes every task and commits it: nothing is left.
+    let mut agent = bus.subscribe(&queue.group, &topics).await.unwrap();
+    for _ in 0..5 {
+        let delivery = next_within(agent.as_mut(), 60).await;
+        agent.ack(&delivery).await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let measured = bus.backlog(std::slice::from_ref(&queue)).await.unwrap();
+        if measured[0] == bosun_bus::Backlog::default() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "lag not back to 0 after every task was acked: {measured:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

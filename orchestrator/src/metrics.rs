@@ -1,6 +1,7 @@
 //! Orchestrator metrics in the Prometheus text format, served on `/metrics`: runs by
 //! status, stage durations, time tasks wait for an agent, retries, halts, dead letters,
-//! webhook deliveries by result, and runs in flight.
+//! webhook deliveries by result, runs in flight, and each agent pool's queue (lag and
+//! oldest task, refreshed by `service/queues.rs`).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -9,6 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 
 /// A label naming a status or result.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -22,6 +24,13 @@ pub struct StatusLabels {
 pub struct StageLabels {
     /// The stage.
     pub stage: String,
+}
+
+/// A label naming an agent pool (tasks on `agent.<pool>`, agents in `bosun-agent-<pool>`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabels {
+    /// The pool.
+    pub pool: String,
 }
 
 /// A label naming a webhook outcome.
@@ -52,6 +61,12 @@ pub struct OrchestratorMetrics {
     pub dead_letters: Counter,
     /// Webhook deliveries by result.
     pub webhooks: Family<ResultLabels, Counter>,
+    /// Tasks on each pool's topic its agents have not committed (waiting or running).
+    pub queue_lag: Family<PoolLabels, Gauge>,
+    /// Age of the oldest of those tasks, in seconds (0 when there are none).
+    pub queue_oldest_seconds: Family<PoolLabels, Gauge<f64, AtomicU64>>,
+    /// Queue measurements that failed (the last values stay).
+    pub queue_refresh_failures: Counter,
 }
 
 fn seconds_histogram() -> Histogram {
@@ -72,6 +87,9 @@ impl Default for OrchestratorMetrics {
         let halts = Counter::default();
         let dead_letters = Counter::default();
         let webhooks = Family::<ResultLabels, Counter>::default();
+        let queue_lag = Family::<PoolLabels, Gauge>::default();
+        let queue_oldest_seconds = Family::<PoolLabels, Gauge<f64, AtomicU64>>::default();
+        let queue_refresh_failures = Counter::default();
         let mut registry = Registry::with_prefix("bosun");
         registry.register("runs", "Finished runs by status", runs.clone());
         registry.register("active_runs", "Runs in flight", active_runs.clone());
@@ -101,6 +119,21 @@ impl Default for OrchestratorMetrics {
             "GitHub webhook deliveries by result",
             webhooks.clone(),
         );
+        registry.register(
+            "stage_queue_lag",
+            "Tasks on the pool's topic its agents have not committed (waiting or running)",
+            queue_lag.clone(),
+        );
+        registry.register(
+            "stage_queue_oldest_seconds",
+            "Age of the oldest task on the pool's topic its agents have not committed",
+            queue_oldest_seconds.clone(),
+        );
+        registry.register(
+            "stage_queue_refresh_failures",
+            "Queue measurements that failed (the gauges keep their last values)",
+            queue_refresh_failures.clone(),
+        );
         OrchestratorMetrics {
             registry: Mutex::new(registry),
             runs,
@@ -111,6 +144,9 @@ impl Default for OrchestratorMetrics {
             halts,
             dead_letters,
             webhooks,
+            queue_lag,
+            queue_oldest_seconds,
+            queue_refresh_failures,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
 
 /// Routes librdkafka's logs and global errors into `tracing`, tagged with the client.
@@ -25,6 +26,9 @@ impl ClientContext for LogContext {
         forward_error(self.client, &error, reason);
     }
 }
+
+/// Consumers that never join a group (the backlog probe's) need no rebalance callbacks.
+impl ConsumerContext for LogContext {}
 
 pub(crate) fn forward_log(client: &str, level: RDKafkaLogLevel, facility: &str, line: &str) {
     match level {

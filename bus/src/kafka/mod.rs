@@ -36,9 +36,13 @@
 //!   [`DEFAULT_FETCH_WAIT_MS`]): Tansu answers a fetch only after the full wait.
 //! - **Dead letters**: [`crate::dead_letter::DeadLetterRule`] applies the N-deliveries
 //!   rule over any transport, using that count.
+//! - **Backlog**: `backlog` measures consumer lag and the oldest unsettled record per
+//!   queue with a bounded number of requests and clients that never join a group
+//!   (see `backlog`).
 //! - **Topics** are created by `ensure_topics` through the admin API (an existing topic
 //!   is fine); nothing relies on broker-side auto-creation.
 
+mod backlog;
 mod book;
 mod config;
 mod context;
@@ -77,6 +81,8 @@ pub struct KafkaBus {
     admin: std::sync::Arc<AdminClient<LogContext>>,
     /// This process's subscriptions by group, for the orphaned-partition check.
     local_members: std::sync::Arc<orphans::LocalMembers>,
+    /// The clients measuring consumer lag, made on first use.
+    backlog: std::sync::Arc<backlog::BacklogProbe>,
 }
 
 impl KafkaBus {
@@ -113,6 +119,7 @@ impl KafkaBus {
                 Ok(brokers) if brokers > 0 => {
                     tracing::info!(cluster_brokers = brokers, "connected to Kafka");
                     Ok(Self {
+                        backlog: std::sync::Arc::new(backlog::BacklogProbe::new(config.clone())),
                         config,
                         address,
                         producer,
@@ -246,6 +253,28 @@ impl Bus for KafkaBus {
                     Self::send(&self.producer, topic, None, key, &payload, None).await?;
                 tracing::trace!(partition, offset, "published");
                 Ok(())
+            }
+            .instrument(span),
+        )
+    }
+
+    fn backlog<'a>(
+        &'a self,
+        queues: &'a [crate::backlog::Queue],
+    ) -> BoxFuture<'a, Result<Vec<crate::backlog::Backlog>, BusError>> {
+        let span =
+            tracing::debug_span!("kafka.backlog", brokers = %self.address, queues = queues.len());
+        let probe = std::sync::Arc::clone(&self.backlog);
+        let owned = queues.to_vec();
+        Box::pin(
+            async move {
+                // librdkafka's calls block; they run on a blocking thread.
+                tokio::task::spawn_blocking(move || probe.measure(&owned))
+                    .await
+                    .map_err(|e| BusError::Consume {
+                        topic: "backlog".to_owned(),
+                        detail: format!("the measurement did not finish: {e}"),
+                    })?
             }
             .instrument(span),
         )

@@ -13,6 +13,7 @@
 //!
 //! Waiting subscribers park on a `tokio::sync::Notify`; nothing polls.
 
+use crate::backlog::{Backlog, Queue};
 use crate::transport::{BoxFuture, Bus, BusError, Delivery, Record, Subscription};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -56,6 +57,8 @@ struct Entry {
     key: Arc<str>,
     payload: Arc<[u8]>,
     redeliveries: u32,
+    /// When it was published, for the queue's oldest-record age.
+    published_unix_ms: u64,
 }
 
 struct Group {
@@ -136,6 +139,7 @@ impl State {
             key: Arc::from(key),
             payload: Arc::from(payload),
             redeliveries: 0,
+            published_unix_ms: crate::backlog::now_unix_ms(),
         };
         for group in self.groups.values_mut() {
             if let Some(queue) = group.pending.get_mut(topic) {
@@ -182,6 +186,41 @@ impl State {
             }
         }
         (subscriber, group.notify.clone())
+    }
+
+    /// What `group` has not acknowledged on `topic`: pending and outstanding records;
+    /// before the group exists, what the topic keeps for the groups to come.
+    fn backlog(&self, group: &str, topic: &str) -> Backlog {
+        let mut backlog = Backlog::default();
+        let mut count = |entry: &Entry| {
+            backlog.lag += 1;
+            let at = entry.published_unix_ms;
+            backlog.oldest_unix_ms = Some(backlog.oldest_unix_ms.map_or(at, |o| o.min(at)));
+        };
+        match self
+            .groups
+            .get(group)
+            .filter(|g| g.pending.contains_key(topic))
+        {
+            Some(group) => {
+                group
+                    .pending
+                    .get(topic)
+                    .into_iter()
+                    .flatten()
+                    .for_each(|(_, e)| count(e));
+                group
+                    .outstanding
+                    .values()
+                    .filter(|o| o.topic == topic)
+                    .for_each(|o| count(&o.entry));
+            }
+            None => {
+                let retained = self.topics.get(topic).map(|log| &log.retained);
+                retained.into_iter().flatten().for_each(|(_, e)| count(e));
+            }
+        }
+        backlog
     }
 
     /// Hand the oldest deliverable record of `topics` to `subscriber`, if any.
@@ -281,6 +320,16 @@ impl Bus for MemoryBus {
             }
             state.publish(topic, key, payload, self.shared.retention);
             Ok(())
+        })
+    }
+
+    fn backlog<'a>(&'a self, queues: &'a [Queue]) -> BoxFuture<'a, Result<Vec<Backlog>, BusError>> {
+        Box::pin(async move {
+            let state = self.shared.lock();
+            Ok(queues
+                .iter()
+                .map(|q| state.backlog(&q.group, &q.topic))
+                .collect())
         })
     }
 

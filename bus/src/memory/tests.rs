@@ -255,3 +255,42 @@ async fn memory_multi_topic_subscription_in_publish_order() {
         ("b", "a")
     );
 }
+
+#[tokio::test]
+async fn memory_backlog_counts_unacknowledged_records() {
+    let bus = MemoryBus::new();
+    let queue = Queue::agent_pool("lint");
+    let other = Queue::agent_pool("deploy");
+    let before = crate::backlog::now_unix_ms();
+    for i in 0..3 {
+        bus.publish("agent.lint", &format!("run-{i}"), vec![i])
+            .await
+            .unwrap();
+    }
+    // No agent yet: what the topic keeps for the group counts, oldest first.
+    let backlogs = bus.backlog(&[queue.clone(), other]).await.unwrap();
+    assert_eq!(backlogs[0].lag, 3);
+    let oldest = backlogs[0].oldest_unix_ms.expect("an oldest record");
+    assert!(oldest >= before, "{oldest} < {before}");
+    assert_eq!(backlogs[1], Backlog::default());
+
+    // Taken but not acknowledged still counts; acknowledged does not.
+    let mut agent = bus
+        .subscribe(&queue.group, std::slice::from_ref(&queue.topic))
+        .await
+        .unwrap();
+    let first = next(&mut agent).await;
+    assert_eq!(
+        bus.backlog(std::slice::from_ref(&queue)).await.unwrap()[0].lag,
+        3
+    );
+    agent.ack(&first).await.unwrap();
+    for _ in 0..2 {
+        let delivery = next(&mut agent).await;
+        agent.ack(&delivery).await.unwrap();
+    }
+    assert_eq!(
+        bus.backlog(std::slice::from_ref(&queue)).await.unwrap()[0],
+        Backlog::default()
+    );
+}

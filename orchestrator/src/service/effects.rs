@@ -91,6 +91,7 @@ impl Worker {
                     key,
                     payload,
                 } => {
+                    self.pools.note_topic(&topic);
                     if let Err(e) = self.bus.publish(&topic, &key, payload).await {
                         // The store says it went out; the reaper fails the attempt at its
                         // deadline and the retry rules take over.

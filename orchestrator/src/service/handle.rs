@@ -88,6 +88,18 @@ impl Orchestrator {
             all_topics.push(topics::stage_topic(stage));
         }
         bus.ensure_topics(&all_topics).await?;
+        let known_pools =
+            (options.known_agents.iter().flat_map(|k| &k.stages)).chain(&settings.queue_pools);
+        let pools = Arc::new(super::queues::QueuePools::new(known_pools));
+        if settings.queue_metrics_every_secs > 0 {
+            tokio::spawn(super::queues::refresh(
+                Arc::clone(&bus),
+                Arc::clone(&pools),
+                Arc::clone(&metrics),
+                std::time::Duration::from_secs(settings.queue_metrics_every_secs),
+                shutdown.clone(),
+            ));
+        }
         let results = bus
             .subscribe("bosun-orchestrator", &[topics::AGENT_RESULTS.to_string()])
             .await?;
@@ -128,6 +140,7 @@ impl Orchestrator {
             email: Arc::new(EmailClient::new(options.http_retry)),
             schedules,
             clock: options.clock.clone(),
+            pools,
         };
         let stopping = shutdown.clone();
         // Pruning runs beside the owner task, on a connection of its own; it ends with

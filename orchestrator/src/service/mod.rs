@@ -9,7 +9,8 @@
 //! check runs and pull-request comments, in order per check run; `schedules.rs` how
 //! due schedules become runs; `retention.rs` the background pruning of old runs and
 //! logs; `clock.rs` the time the owner task reads; `live_logs.rs` the task that stores
-//! the agents' live log chunks.
+//! the agents' live log chunks; `queues.rs` the agent pools' queue metrics, measured on
+//! a task of their own.
 
 mod clock;
 mod command;
@@ -17,6 +18,7 @@ mod effects;
 mod github_lanes;
 mod handle;
 mod live_logs;
+mod queues;
 mod retention;
 mod schedules;
 mod worker;

@@ -29,6 +29,8 @@ pub(super) struct Worker {
     pub(super) github_lanes: super::github_lanes::GitHubLanes,
     pub(super) schedules: Schedules,
     pub(super) clock: Clock,
+    /// The agent pools whose queues are measured: tasks sent and stages announced add to it.
+    pub(super) pools: Arc<super::queues::QueuePools>,
 }
 
 impl Worker {
@@ -225,15 +227,20 @@ impl Worker {
 
     async fn result(&mut self, subscription: &mut dyn Subscription, delivery: Delivery) {
         match delivery.decode::<AgentReply>() {
-            Ok(reply) => match self.scheduler.on_reply(reply, self.clock.now_ms()) {
-                Ok(effects) => self.execute(effects).await,
-                Err(e) => {
-                    // Not applied: give it back so it is applied after the store recovers.
-                    tracing::error!(error = %e, position = %delivery.position, "could not apply a result");
-                    let _ = subscription.release(&delivery).await;
-                    return;
+            Ok(reply) => {
+                if let AgentReply::Inventory(announced) = &reply {
+                    self.pools.note_all(&announced.stages);
                 }
-            },
+                match self.scheduler.on_reply(reply, self.clock.now_ms()) {
+                    Ok(effects) => self.execute(effects).await,
+                    Err(e) => {
+                        // Not applied: give it back so it is applied after the store recovers.
+                        tracing::error!(error = %e, position = %delivery.position, "could not apply a result");
+                        let _ = subscription.release(&delivery).await;
+                        return;
+                    }
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "undecodable message on agent.results skipped"),
         }
         if let Err(e) = subscription.ack(&delivery).await {

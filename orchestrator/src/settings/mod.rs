@@ -98,6 +98,9 @@ fn default_webhook_body_budget() -> u32 {
 fn default_read_timeout() -> u64 {
     10
 }
+fn default_queue_metrics_every() -> u64 {
+    15
+}
 fn default_clone_schemes() -> Vec<CloneScheme> {
     vec![CloneScheme::Https]
 }
@@ -159,6 +162,14 @@ pub struct ServerSettings {
     /// `retention_days` and `log_budget_mib` say what goes).
     #[serde(default)]
     pub retention: RetentionSettings,
+    /// Seconds between measurements of the agent pools' queues (lag and oldest task on
+    /// `/metrics`); 0 turns them off.
+    #[serde(default = "default_queue_metrics_every")]
+    pub queue_metrics_every_secs: u64,
+    /// Agent pools measured from start-up besides the built-in ones, so that a custom
+    /// pool's series exist before its first task or agent (others are learnt then).
+    #[serde(default)]
+    pub queue_pools: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -180,6 +191,8 @@ impl Default for ServerSettings {
             read_timeout_secs: default_read_timeout(),
             artifacts: ArtifactSettings::default(),
             retention: RetentionSettings::default(),
+            queue_metrics_every_secs: default_queue_metrics_every(),
+            queue_pools: Vec::new(),
         }
     }
 }
