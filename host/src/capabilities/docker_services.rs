@@ -73,19 +73,34 @@ async fn remove_all(docker: Docker, containers: Vec<String>, network: String) {
     }
     // A step container that outlived its step (its call was dropped at the deadline)
     // would keep the network: cut it off first, which also leaves it with no way to
-    // reach anything while it waits for the sweep.
-    if let Ok(inspected) = docker.inspect_network(&network, None).await {
-        for id in inspected.containers.unwrap_or_default().into_keys() {
-            let cut = NetworkDisconnectRequest {
-                container: id.clone(),
-                force: Some(true),
-            };
-            if let Err(e) = docker.disconnect_network(&network, cut).await {
-                tracing::warn!(container = %id, error = %e, "could not cut a container off a step's network");
+    // reach anything while it waits for the sweep. A busy engine may still hold an
+    // endpoint of a container it is removing: cut and try again, a few times.
+    let mut last_error = None;
+    for attempt in 0..5u32 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+        }
+        if let Ok(inspected) = docker.inspect_network(&network, None).await {
+            for id in inspected.containers.unwrap_or_default().into_keys() {
+                let cut = NetworkDisconnectRequest {
+                    container: id.clone(),
+                    force: Some(true),
+                };
+                if let Err(e) = docker.disconnect_network(&network, cut).await {
+                    tracing::debug!(container = %id, error = %e, "could not cut a container off a step's network");
+                }
             }
         }
+        match docker.remove_network(&network).await {
+            Ok(()) => return,
+            // Already gone (another clean-up, the sweep): nothing left to do.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return,
+            Err(e) => last_error = Some(e),
+        }
     }
-    if let Err(e) = docker.remove_network(&network).await {
+    if let Some(e) = last_error {
         tracing::warn!(%network, error = %e, "could not remove a step's network");
     }
 }
