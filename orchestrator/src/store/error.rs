@@ -58,6 +58,22 @@ pub enum StoreError {
         /// The newest this build knows.
         known: i64,
     },
+    /// A fenced write, or a renewal, from an orchestrator that no longer holds the
+    /// run's lease (it was taken over, or released): refused, nothing applied.
+    #[error(
+        "run store: run {run_id} is no longer owned by {owner} with token {token} (now {}); the write was refused",
+        holder_text(holder)
+    )]
+    LeaseLost {
+        /// The run.
+        run_id: String,
+        /// Who tried to write.
+        owner: String,
+        /// The token it wrote under.
+        token: u64,
+        /// Who holds the lease now, and with which token (`None`: nobody).
+        holder: Option<(String, u64)>,
+    },
 }
 
 impl StoreError {
@@ -83,6 +99,13 @@ impl StoreError {
             }
             _ => false,
         }
+    }
+}
+
+fn holder_text(holder: &Option<(String, u64)>) -> String {
+    match holder {
+        Some((owner, token)) => format!("held by {owner} with token {token}"),
+        None => "held by nobody".to_string(),
     }
 }
 

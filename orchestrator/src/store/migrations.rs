@@ -192,4 +192,17 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX IF NOT EXISTS runs_by_tenant_created ON runs (lower(tenant), created_ms);
     CREATE INDEX IF NOT EXISTS artifacts_by_digest ON artifacts (digest);
     ",
+    // 10: each run's owner when several orchestrators share the store: a lease until
+    // `expires_ms`, and a fencing token that only grows, so a write from an owner whose
+    // lease was taken over is refused (`leases.rs`). A released lease keeps its row
+    // (owner NULL) so the next owner's token is still larger.
+    "
+    CREATE TABLE IF NOT EXISTS run_leases (
+        run_id TEXT PRIMARY KEY,
+        owner TEXT,
+        token INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS run_leases_by_expiry ON run_leases (expires_ms);
+    ",
 ];

@@ -182,6 +182,16 @@ pub const POSTGRES_MIGRATIONS: &[&str] = &[
     CREATE INDEX IF NOT EXISTS runs_by_tenant_created ON runs (lower(tenant), created_ms);
     CREATE INDEX IF NOT EXISTS artifacts_by_digest ON artifacts (digest);
     "#,
+    // 10: each run's owner and fencing token (`leases.rs`).
+    r#"
+    CREATE TABLE IF NOT EXISTS run_leases (
+        run_id TEXT COLLATE "C" PRIMARY KEY,
+        owner TEXT COLLATE "C",
+        token BIGINT NOT NULL,
+        expires_ms BIGINT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS run_leases_by_expiry ON run_leases (expires_ms);
+    "#,
 ];
 
 const _: () = assert!(

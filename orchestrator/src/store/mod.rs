@@ -12,6 +12,7 @@ mod artifacts;
 pub(crate) mod db;
 mod error;
 mod github_objects;
+mod leases;
 mod live_logs;
 mod location;
 mod migrations;
@@ -27,6 +28,7 @@ mod writer;
 pub use artifacts::{ArtifactRow, AttemptState};
 pub use error::StoreError;
 pub use github_objects::GitHubObject;
+pub use leases::{Fence, Lease, LeaseClaim};
 pub use live_logs::{LIVE_LOG_CAP_BYTES, LiveAppend, LiveLogState};
 pub use location::StoreLocation;
 pub use reads::{AttemptRow, DeadLetterRow, EventRow, GateRow, NotificationRow, RunFilter, RunRow};
@@ -211,10 +213,10 @@ impl Store {
 
     /// Run `work` in one transaction: everything it writes commits together or not at all.
     ///
-    /// Every scheduler write goes through here, so this is where a run's lease will be
-    /// checked when several orchestrators share a PostgreSQL store: a `run_leases`
-    /// table (a new numbered migration) holding each run's owner and fencing token, read
-    /// `FOR UPDATE` first in the transaction, and a stale token refusing the whole write.
+    /// Every scheduler write goes through here. When several orchestrators share a
+    /// store, [`Store::write_fenced`] is this under a run's lease: its fencing token is
+    /// checked first in the transaction (`leases.rs`), and a stale token refuses the
+    /// whole write.
     pub fn write<T>(
         &mut self,
         work: impl FnOnce(&Writer<'_>) -> Result<T, StoreError>,

@@ -92,6 +92,7 @@ impl Store {
                     "notifications",
                     "artifacts",
                     "live_log_chunks",
+                    "run_leases",
                 ] {
                     db.execute(
                         &format!("DELETE FROM {table} WHERE run_id IN ({list})"),
