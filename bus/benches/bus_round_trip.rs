@@ -17,49 +17,24 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use std::error::Error;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
-type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
+mod common;
+
+use common::BenchResult;
 
 const WARM_UP: usize = 50;
 
 fn main() -> ExitCode {
-    if !std::env::args().any(|a| a == "--bench") {
-        println!(
-            "bus_round_trip: benchmark binary; run it with \
-             `BOSUN_TEST_KAFKA=127.0.0.1:9092 cargo bench -p bosun-bus --bench bus_round_trip`"
-        );
-        return ExitCode::SUCCESS;
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("bus_round_trip: cannot start tokio: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bus_round_trip: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::main("bus_round_trip", run)
 }
 
 async fn run() -> BenchResult<()> {
-    let rounds: usize = std::env::var("BOSUN_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    let rounds = common::rounds(2000);
     println!("bus_round_trip: {rounds} round trips after {WARM_UP} warm-up rounds");
 
     let memory = round_trip(Arc::new(MemoryBus::new()), rounds).await?;

@@ -8,11 +8,12 @@
 //! `cargo test --benches`) it only prints this and exits.
 
 use bosun_bus::{Bus, KafkaBus, KafkaConfig, MemoryBus, Queue};
-use std::error::Error;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
+mod common;
+
+use common::BenchResult;
 
 /// Pools measured per call, as many as the built-in ones.
 const POOLS: usize = 8;
@@ -20,37 +21,11 @@ const POOLS: usize = 8;
 const WAITING: usize = 20;
 
 fn main() -> ExitCode {
-    if !std::env::args().any(|a| a == "--bench") {
-        println!(
-            "queue_backlog: benchmark binary; run it with \
-             `BOSUN_TEST_KAFKA=127.0.0.1:9092 cargo bench -p bosun-bus --bench queue_backlog`"
-        );
-        return ExitCode::SUCCESS;
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("queue_backlog: cannot start tokio: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("queue_backlog: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::main("queue_backlog", run)
 }
 
 async fn run() -> BenchResult<()> {
-    let rounds: usize = std::env::var("BOSUN_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
+    let rounds = common::rounds(50);
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
     let queues: Vec<Queue> = (0..POOLS)
         .map(|i| Queue::agent_pool(&format!("bench-{}-{nanos:x}-{i}", std::process::id())))
