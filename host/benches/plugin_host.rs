@@ -132,7 +132,8 @@ async fn bench_call_overhead() {
     summarize("instantiate from InstancePre + call info()", samples);
 }
 
-/// Rounds of the interleaved native-vs-plugin parse comparison.
+/// Rounds of the interleaved native-vs-plugin parse comparison (`BOSUN_BENCH_ROUNDS`
+/// overrides it, e.g. for a longer profile).
 const PARSE_ROUNDS: usize = 15;
 
 /// `count` pylint messages: the lint plugin's captured samples repeated, each copy on
@@ -193,13 +194,48 @@ struct ParseCase {
     plugin: &'static str,
     task: Task,
     native: Box<dyn Fn()>,
-    native_samples: Vec<Duration>,
-    wasm_samples: Vec<Duration>,
+    native_samples: Vec<Sample>,
+    wasm_samples: Vec<Sample>,
+    /// The same call with the baseline build of the plugin, when one is given.
+    baseline_samples: Vec<Sample>,
+}
+
+/// Wall-clock and process CPU time of one run.
+#[derive(Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// CPU time of the whole process (every thread: the blocking pool's file writes
+/// count). Unlike wall time it does not grow while other builders hold the cores.
+fn process_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` only writes the `timespec` it is given.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0);
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+async fn measure<F: std::future::Future>(work: F) -> Sample {
+    let (wall, cpu) = (Instant::now(), process_cpu_time());
+    black_box(work.await);
+    Sample {
+        wall: wall.elapsed(),
+        cpu: process_cpu_time() - cpu,
+    }
 }
 
 /// Native and plugin parses of the same inputs, interleaved round by round so that
 /// the machine's drift (2 shared cores) hits both sides alike. Reports each side's
 /// p50 and the median of the per-round ratios.
+///
+/// `BOSUN_BENCH_BASELINE=DIR` also calls `DIR/junit-report.wasm` and `DIR/lint.wasm`
+/// (say, the plugins built from an earlier commit) in the same rounds, so a change to
+/// how plugins are built is compared before and after in one run.
 async fn bench_parse() {
     let dirs = tempfile::tempdir().unwrap();
     let workspace = dirs.path().join("workspace");
@@ -243,8 +279,7 @@ async fn bench_parse() {
         // What the plugin does: read the report, parse, judge, write the SARIF log.
         Box::new(move || {
             let json = std::fs::read(workspace.join(file)).unwrap();
-            let assessment =
-                bosun_plugin_lint::assess(language, &json, file, &settings).unwrap();
+            let assessment = bosun_plugin_lint::assess(language, &json, file, &settings).unwrap();
             std::fs::write(out.join("lint.sarif"), &assessment.sarif).unwrap();
             black_box(assessment.report);
         }) as Box<dyn Fn()>
@@ -261,6 +296,7 @@ async fn bench_parse() {
             }),
             native_samples: Vec::new(),
             wasm_samples: Vec::new(),
+            baseline_samples: Vec::new(),
         },
         ParseCase {
             name: "pylint 50000 messages",
@@ -269,6 +305,7 @@ async fn bench_parse() {
             native: native_lint("pylint.json", bosun_plugin_lint::detect::Language::Python),
             native_samples: Vec::new(),
             wasm_samples: Vec::new(),
+            baseline_samples: Vec::new(),
         },
         ParseCase {
             name: "eslint 50000 messages",
@@ -277,9 +314,14 @@ async fn bench_parse() {
             native: native_lint("eslint.json", bosun_plugin_lint::detect::Language::Node),
             native_samples: Vec::new(),
             wasm_samples: Vec::new(),
+            baseline_samples: Vec::new(),
         },
     ];
 
+    // BOSUN_BENCH_CASE=junit|pylint|eslint keeps one input (for profiling one parse).
+    if let Ok(only) = std::env::var("BOSUN_BENCH_CASE") {
+        cases.retain(|case| case.name.starts_with(only.as_str()));
+    }
     let rt = runtime(None);
     let mut plugins = std::collections::HashMap::new();
     for name in ["junit-report", "lint"] {
@@ -288,6 +330,16 @@ async fn bench_parse() {
             .await
             .unwrap();
         plugins.insert(name, plugin);
+    }
+    let baseline_dir = std::env::var_os("BOSUN_BENCH_BASELINE").map(PathBuf::from);
+    let mut baselines = std::collections::HashMap::new();
+    if let Some(dir) = &baseline_dir {
+        for name in ["junit-report", "lint"] {
+            let path = dir.join(format!("{name}.wasm"));
+            let bytes = std::fs::read(&path).unwrap();
+            let plugin = rt.load(PluginSource::File(path), &bytes).await.unwrap();
+            baselines.insert(name, plugin);
+        }
     }
     let call = StageCall {
         workspace: workspace.clone(),
@@ -299,9 +351,20 @@ async fn bench_parse() {
         image_repository: None,
     };
     // Warm-up, and a check that each call really parsed its input.
+    let sarif = out.join("lint.sarif");
     for case in &cases {
         (case.native)();
+        let native_sarif = std::fs::read(&sarif).ok();
+        let _ = std::fs::remove_file(&sarif);
         let result = rt.run_stage(&plugins[case.plugin], &case.task, &call).await;
+        if let Some(native_sarif) = native_sarif {
+            // The plugin wrote the very SARIF log the native code wrote.
+            assert!(
+                std::fs::read(&sarif).unwrap() == native_sarif,
+                "{}",
+                case.name
+            );
+        }
         let report = result
             .report
             .unwrap_or_else(|| panic!("{}: {:?}", case.name, result.failure));
@@ -310,34 +373,54 @@ async fn bench_parse() {
             None => assert_eq!(report.findings.len(), 5_000, "{}", case.name),
         }
     }
-    for _ in 0..PARSE_ROUNDS {
+    let rounds = std::env::var("BOSUN_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(PARSE_ROUNDS);
+    for _ in 0..rounds {
         for case in &mut cases {
-            let start = Instant::now();
-            (case.native)();
-            case.native_samples.push(start.elapsed());
-            let start = Instant::now();
-            black_box(rt.run_stage(&plugins[case.plugin], &case.task, &call).await);
-            case.wasm_samples.push(start.elapsed());
+            let native = &case.native;
+            case.native_samples.push(measure(async { native() }).await);
+            let plugin = &plugins[case.plugin];
+            case.wasm_samples
+                .push(measure(rt.run_stage(plugin, &case.task, &call)).await);
+            if let Some(baseline) = baselines.get(case.plugin) {
+                case.baseline_samples
+                    .push(measure(rt.run_stage(baseline, &case.task, &call)).await);
+            }
         }
     }
     for case in cases {
-        let mut ratios: Vec<f64> = case
-            .native_samples
-            .iter()
-            .zip(&case.wasm_samples)
-            .map(|(native, wasm)| wasm.as_secs_f64() / native.as_secs_f64())
-            .collect();
-        ratios.sort_by(f64::total_cmp);
-        let (native_p50, _) = summarize(&format!("{}, native", case.name), case.native_samples);
-        let (wasm_p50, _) = summarize(&format!("{}, plugin call", case.name), case.wasm_samples);
-        println!(
-            "{:<44} p50/p50 {:.2}x, median of paired rounds {:.2}x (min {:.2}x, max {:.2}x)",
-            format!("{}, plugin / native", case.name),
-            wasm_p50.as_secs_f64() / native_p50.as_secs_f64(),
-            ratios[ratios.len() / 2],
-            ratios[0],
-            ratios[ratios.len() - 1]
-        );
+        let mut sides = vec![("plugin", case.wasm_samples)];
+        if !case.baseline_samples.is_empty() {
+            sides.push(("baseline plugin", case.baseline_samples));
+        }
+        for (clock, pick) in [
+            ("wall", (|s: &Sample| s.wall) as fn(&Sample) -> Duration),
+            ("cpu", |s: &Sample| s.cpu),
+        ] {
+            let native: Vec<Duration> = case.native_samples.iter().map(pick).collect();
+            let (native_p50, _) =
+                summarize(&format!("{}, native ({clock})", case.name), native.clone());
+            for (side, samples) in &sides {
+                let samples: Vec<Duration> = samples.iter().map(pick).collect();
+                let mut ratios: Vec<f64> = native
+                    .iter()
+                    .zip(&samples)
+                    .map(|(native, wasm)| wasm.as_secs_f64() / native.as_secs_f64())
+                    .collect();
+                ratios.sort_by(f64::total_cmp);
+                let (p50, _) = summarize(&format!("{}, {side} call ({clock})", case.name), samples);
+                println!(
+                    "{:<44} p50/p50 {:.2}x, median of paired rounds {:.2}x (min {:.2}x, max {:.2}x)",
+                    format!("{}, {side} / native ({clock})", case.name),
+                    p50.as_secs_f64() / native_p50.as_secs_f64(),
+                    ratios[ratios.len() / 2],
+                    ratios[0],
+                    ratios[ratios.len() - 1]
+                );
+            }
+        }
     }
 }
 

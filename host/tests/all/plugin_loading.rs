@@ -102,7 +102,7 @@ async fn builtins_all_load_with_their_kind() {
             .await
             .unwrap_or_else(|e| panic!("built-in {} refused: {e}", builtin.file_name));
         let expected = match builtin.file_name {
-            "slack.wasm" => PluginKind::Notifier,
+            "slack.wasm" | "email.wasm" => PluginKind::Notifier,
             "no-critical-vulns.wasm"
             | "min-coverage.wasm"
             | "production-only-from-default-branch.wasm" => PluginKind::Policy,
