@@ -200,11 +200,22 @@ struct ParseCase {
     baseline_samples: Vec<Sample>,
 }
 
-/// Wall-clock and process CPU time of one run.
+/// Wall-clock and process CPU time of one run, and the page faults it took.
 #[derive(Clone, Copy)]
 struct Sample {
     wall: Duration,
     cpu: Duration,
+    faults: i64,
+}
+
+/// Minor page faults of the process so far.
+fn minor_faults() -> i64 {
+    // SAFETY: an all-zero `rusage` is valid, and `getrusage` only writes into it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    assert_eq!(rc, 0);
+    usage.ru_minflt
 }
 
 /// CPU time of the whole process (every thread: the blocking pool's file writes
@@ -221,11 +232,12 @@ fn process_cpu_time() -> Duration {
 }
 
 async fn measure<F: std::future::Future>(work: F) -> Sample {
-    let (wall, cpu) = (Instant::now(), process_cpu_time());
+    let (wall, cpu, faults) = (Instant::now(), process_cpu_time(), minor_faults());
     black_box(work.await);
     Sample {
         wall: wall.elapsed(),
         cpu: process_cpu_time() - cpu,
+        faults: minor_faults() - faults,
     }
 }
 
@@ -234,8 +246,9 @@ async fn measure<F: std::future::Future>(work: F) -> Sample {
 /// p50 and the median of the per-round ratios.
 ///
 /// `BOSUN_BENCH_BASELINE=DIR` also calls `DIR/junit-report.wasm` and `DIR/lint.wasm`
-/// (say, the plugins built from an earlier commit) in the same rounds, so a change to
-/// how plugins are built is compared before and after in one run.
+/// (say, the plugins built from an earlier commit) in the same rounds, on an engine
+/// that keeps no linear memory resident, so a change is compared before and after in
+/// one run.
 async fn bench_parse() {
     let dirs = tempfile::tempdir().unwrap();
     let workspace = dirs.path().join("workspace");
@@ -333,11 +346,25 @@ async fn bench_parse() {
     }
     let baseline_dir = std::env::var_os("BOSUN_BENCH_BASELINE").map(PathBuf::from);
     let mut baselines = std::collections::HashMap::new();
+    // The baseline also runs on the engine as it was: linear memory unmapped after
+    // every call.
+    let rt_before = PluginRuntime::new(
+        HostEngine::new(EngineSettings {
+            memory_keep_resident: 0,
+            ..EngineSettings::default()
+        })
+        .unwrap(),
+        ArtifactCache::new(None),
+    )
+    .unwrap();
     if let Some(dir) = &baseline_dir {
         for name in ["junit-report", "lint"] {
             let path = dir.join(format!("{name}.wasm"));
             let bytes = std::fs::read(&path).unwrap();
-            let plugin = rt.load(PluginSource::File(path), &bytes).await.unwrap();
+            let plugin = rt_before
+                .load(PluginSource::File(path), &bytes)
+                .await
+                .unwrap();
             baselines.insert(name, plugin);
         }
     }
@@ -386,7 +413,7 @@ async fn bench_parse() {
                 .push(measure(rt.run_stage(plugin, &case.task, &call)).await);
             if let Some(baseline) = baselines.get(case.plugin) {
                 case.baseline_samples
-                    .push(measure(rt.run_stage(baseline, &case.task, &call)).await);
+                    .push(measure(rt_before.run_stage(baseline, &case.task, &call)).await);
             }
         }
     }
@@ -395,6 +422,20 @@ async fn bench_parse() {
         if !case.baseline_samples.is_empty() {
             sides.push(("baseline plugin", case.baseline_samples));
         }
+        let faults = |samples: &[Sample]| {
+            let mut faults: Vec<i64> = samples.iter().map(|s| s.faults).collect();
+            faults.sort();
+            faults[faults.len() / 2]
+        };
+        print!(
+            "{:<44} native {}",
+            format!("{}, page faults (p50)", case.name),
+            faults(&case.native_samples)
+        );
+        for (side, samples) in &sides {
+            print!(", {side} {}", faults(samples));
+        }
+        println!();
         for (clock, pick) in [
             ("wall", (|s: &Sample| s.wall) as fn(&Sample) -> Duration),
             ("cpu", |s: &Sample| s.cpu),
