@@ -1,8 +1,10 @@
 //! The one wasmtime `Engine` an agent host uses: pooling allocator, epochs, stack limits.
+//!
+//! Why calls cost what they cost is in BENCHMARKS.md ("The sandbox tax on parsing").
 
 use crate::limits::SandboxLimits;
 use std::time::Duration;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch ticker advances; the deadline check runs at this granularity.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -16,6 +18,11 @@ pub struct EngineSettings {
     pub max_concurrent_instances: u32,
     /// Use the pooling allocator (falls back to on-demand when it cannot reserve memory).
     pub pooling: bool,
+    /// Bytes of a pool slot's linear memory kept mapped after a call, reset to their
+    /// initial contents page by page (Linux 6.7+ `PAGEMAP_SCAN`), so the next call in
+    /// that slot takes no page faults for them. Each slot may hold this much resident
+    /// memory between calls; 0 (or an older kernel) unmaps it all after every call.
+    pub memory_keep_resident: usize,
 }
 
 impl Default for EngineSettings {
@@ -24,6 +31,7 @@ impl Default for EngineSettings {
             limits: SandboxLimits::default(),
             max_concurrent_instances: 64,
             pooling: true,
+            memory_keep_resident: 64 << 20,
         }
     }
 }
@@ -79,13 +87,22 @@ fn pooling_config(settings: &EngineSettings) -> PoolingAllocationConfig {
         .table_elements(limits.table_elements)
         // Reset tables and fiber stacks with memset instead of madvise: re-faulting
         // decommitted pages and the TLB shootdowns of madvise were the largest cost of a
-        // trivial call (profiled). Linear memory stays decommitted: a Rust plugin's
-        // stack sits at the top of its first MiB, and memsetting that much per call
-        // costs more than the faults it saves (measured).
+        // trivial call (profiled). Linear memory is kept only with the page scan below:
+        // without it the whole first MiB (a Rust plugin's stack sits at its top) is
+        // memset per call, which costs more than the faults it saves (measured).
         .table_keep_resident(64 << 10)
         .async_stack_keep_resident(128 << 10)
         // Batch the decommits that remain, instead of one syscall per slot.
         .decommit_batch_size(16);
+    // A plugin parsing a 15 MB report touches ~60 MiB of fresh memory; unmapped after
+    // every call, that was 16,000 page faults per call (native code reuses its heap and
+    // takes none), 10-15% of the call. With the kernel's scan of written pages only
+    // those are reset (zeroed or restored from the module's image, as a fresh slot
+    // would be), so a trivial call also stops paying for its first MiB (profiled).
+    if settings.memory_keep_resident > 0 && PoolingAllocationConfig::is_pagemap_scan_available() {
+        pool.linear_memory_keep_resident(settings.memory_keep_resident)
+            .pagemap_scan(Enabled::Yes);
+    }
     pool
 }
 

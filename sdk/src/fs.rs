@@ -53,9 +53,54 @@ pub fn write_out(relative: &str, contents: &[u8]) -> Result<String, StageError> 
         std::fs::create_dir_all(parent)
             .map_err(|e| StageError::Io(format!("creating {}: {e}", parent.display())))?;
     }
-    std::fs::write(&path, contents)
+    write_whole(&path, contents)
         .map_err(|e| StageError::Io(format!("writing {}: {e}", path.display())))?;
     Ok(path.display().to_string())
+}
+
+/// Write `contents` to `path` under `/out` with one WASI `write` call: std's file
+/// writes go through an output stream in 64 KiB chunks, and the host runs each chunk
+/// on a thread of its blocking pool and waits for it. For a SARIF log of several MiB
+/// those hops cost more than the write (measured: 15–20% of a lint call).
+#[cfg(target_arch = "wasm32")]
+fn write_whole(path: &Path, contents: &[u8]) -> Result<(), String> {
+    use wasip2::filesystem::preopens::get_directories;
+    use wasip2::filesystem::types::{DescriptorFlags, OpenFlags, PathFlags};
+    let relative = path
+        .strip_prefix(OUT)
+        .ok()
+        .and_then(Path::to_str)
+        .ok_or_else(|| format!("not a UTF-8 path under {OUT}"))?;
+    let (out, _) = get_directories()
+        .into_iter()
+        .find(|(_, name)| name == OUT)
+        .ok_or_else(|| format!("the host granted no {OUT} folder"))?;
+    let file = out
+        .open_at(
+            PathFlags::empty(),
+            relative,
+            OpenFlags::CREATE | OpenFlags::TRUNCATE,
+            DescriptorFlags::WRITE,
+        )
+        .map_err(|e| e.to_string())?;
+    let mut written = 0;
+    while written < contents.len() {
+        let rest = contents.get(written..).unwrap_or_default();
+        let n = file
+            .write(rest, written as u64)
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("the host accepted no bytes".to_string());
+        }
+        written = written.saturating_add(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    Ok(())
+}
+
+/// Natively (tests, benchmarks) a plain write.
+#[cfg(not(target_arch = "wasm32"))]
+fn write_whole(path: &Path, contents: &[u8]) -> Result<(), String> {
+    std::fs::write(path, contents).map_err(|e| e.to_string())
 }
 
 /// Every regular file under a workspace folder, as paths relative to `/workspace`,

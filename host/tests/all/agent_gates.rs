@@ -41,6 +41,7 @@ fn cached_runtime() -> PluginRuntime {
             limits: common::test_limits(),
             max_concurrent_instances: 16,
             pooling: true,
+            ..EngineSettings::default()
         };
         HostEngine::new(settings).unwrap()
     };

@@ -23,6 +23,22 @@ async fn hostile_failure(
 }
 
 #[tokio::test]
+async fn sandbox_memory_of_one_call_is_gone_in_the_next() {
+    // Pool slots keep the pages a call wrote mapped for the next call; they must come
+    // back as a fresh instance's: statics at their initial values, the heap zeroed.
+    let rt = runtime();
+    let plugin = load_file(&rt, bosun_test_plugins::HOSTILE).await;
+    let d = dirs();
+    for _ in 0..4 {
+        let result = run_mode(&rt, &plugin, &d, &[("mode", "residue")]).await;
+        let report = result
+            .report
+            .unwrap_or_else(|| panic!("residue failed: {:?}", result.failure));
+        assert_eq!(report.summary, "calls 1, non-zero bytes 0");
+    }
+}
+
+#[tokio::test]
 async fn sandbox_infinite_loop_stopped_at_deadline() {
     let limits = SandboxLimits {
         deadline: Duration::from_millis(300),

@@ -26,6 +26,7 @@ pub fn runtime_with(limits: SandboxLimits) -> PluginRuntime {
         limits,
         max_concurrent_instances: 16,
         pooling: true,
+        ..EngineSettings::default()
     };
     PluginRuntime::new(HostEngine::new(settings).unwrap(), ArtifactCache::new(None)).unwrap()
 }

@@ -6,7 +6,8 @@
 //! caps); `escape` (try every way out of the filesystem sandbox and report what
 //! happened); `write-out`, `sleep` (`ms`), `container` (`image`, `argv`), `echo` (behave,
 //! for tests of the normal paths). It never touches networking APIs: they would add
-//! `wasi:sockets` imports to the component.
+//! `wasi:sockets` imports to the component. `residue` reports what an earlier call in
+//! the same pool slot left behind (there must be nothing).
 
 mod escape;
 
@@ -33,7 +34,24 @@ const MODES: &[&str] = &[
     "sleep",
     "container",
     "echo",
+    "residue",
 ];
+
+/// Report what an earlier call left in this instance's memory: how many calls its
+/// statics have seen (1 in a fresh instance) and how many bytes of a fresh 16 MiB
+/// block are not zero; then dirty both for the next call to find.
+fn residue() -> StageReport {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let calls = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
+    // `vec![0; n]` is calloc: memory fresh from `memory.grow` is taken as zeroed
+    // without being cleared, so a slot that kept a call's pages without resetting
+    // them shows up here.
+    let mut block = vec![0u8; 16 * MIB];
+    let dirty = block.iter().filter(|b| **b != 0).count();
+    block.fill(0xAB);
+    black_box(&block);
+    StageReport::success(format!("calls {calls}, non-zero bytes {dirty}"))
+}
 
 /// The stage; public so that native builds, which do not export it, still use it.
 pub struct Hostile;
@@ -67,6 +85,7 @@ impl Stage for Hostile {
                 Ok(StageReport::success(format!("slept {ms} ms")))
             }
             "container" => container(task),
+            "residue" => Ok(residue()),
             "echo" => Ok(StageReport::success(format!(
                 "{}/{}/{} {}@{} on {}",
                 task.run_id, task.stage, task.attempt, task.repository, task.commit, task.branch
