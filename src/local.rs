@@ -168,12 +168,12 @@ impl Repository {
         &self,
         settings: ServerSettings,
         plugin_dirs: Vec<PathBuf>,
-        tools: Tools,
+        tools: &Tools,
     ) -> EmbeddedOptions {
         EmbeddedOptions {
             settings: self.settings(settings),
             plugin_dirs,
-            containers: tools.runner,
+            containers: tools.runner.clone(),
             private_checkouts: tools.unsandboxed,
             work_dir: self.state_dir.join("agent"),
             extra_stages: vec![],
@@ -205,6 +205,23 @@ pub struct Tools {
     pub runner: Arc<dyn ContainerRunner>,
     /// Tools run as plain processes.
     pub unsandboxed: bool,
+    /// The Docker runner, when tools run there: what this process's runs leave behind
+    /// (a step network whose clean-up was still under way) is swept when it ends.
+    pub docker: Option<Arc<DockerRunner>>,
+}
+
+impl Tools {
+    /// Remove what this process's tools left on the Docker Engine (containers, step
+    /// networks), once its runs are over: a clean-up still in flight when the process
+    /// exits would otherwise leave a network behind, and each holds one of the engine's
+    /// few address pools.
+    pub async fn sweep(&self) {
+        if let Some(docker) = &self.docker
+            && let Err(e) = docker.sweep_orphans().await
+        {
+            tracing::warn!(error = %e, "could not sweep this run's leftover containers");
+        }
+    }
 }
 
 /// Pick the tool runner; `command` prefixes what is said on stderr. Containers are
@@ -225,12 +242,14 @@ pub async fn tools(
         Tools {
             runner: Arc::new(ProcessRunner::default()),
             unsandboxed: true,
+            docker: None,
         }
     };
     match mode {
         LocalContainers::None => Ok(Tools {
             runner: Arc::new(NoContainerRuntime),
             unsandboxed: false,
+            docker: None,
         }),
         LocalContainers::Process => Ok(process()),
         LocalContainers::Docker | LocalContainers::Auto => {
@@ -249,9 +268,11 @@ pub async fn tools(
                         ),
                         Err(e) => eprintln!("{command}: could not sweep leftover containers: {e}"),
                     }
+                    let docker = Arc::new(docker);
                     Ok(Tools {
-                        runner: Arc::new(docker),
+                        runner: docker.clone(),
                         unsandboxed: false,
+                        docker: Some(docker),
                     })
                 }
                 Err(e) if matches!(mode, LocalContainers::Auto) => {

@@ -297,7 +297,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     for line in &said {
         eprintln!("bosun run: {line}");
     }
-    let mut options = repo.embedded_options(settings, args.local.plugins.clone(), tools);
+    let mut options = repo.embedded_options(settings, args.local.plugins.clone(), &tools);
     options.extra_stages = agent_pools(config_text.as_deref());
     let system = Embedded::start(options).await?;
     let (run_id, what) = match &last {
@@ -314,10 +314,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                         last.id
                     );
                     system.shutdown().await;
+                    tools.sweep().await;
                     return Ok(ExitCode::SUCCESS);
                 }
                 Err(e) => {
                     system.shutdown().await;
+                    tools.sweep().await;
                     return Err(e);
                 }
             }
@@ -448,6 +450,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
     }
     system.shutdown().await;
+    tools.sweep().await;
     Ok(match run.status {
         RunStatus::Success => ExitCode::SUCCESS,
         RunStatus::ConfigError => ExitCode::from(2),

@@ -80,7 +80,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let tools_word = tools.runner.describe();
-    let options = repo.embedded_options(settings, args.local.plugins.clone(), tools);
+    let options = repo.embedded_options(settings, args.local.plugins.clone(), &tools);
     let store = options.settings.store.clone();
     // Handlers go in before the URLs are printed: whoever reads them may signal at once.
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
@@ -109,5 +109,6 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     };
     eprintln!("bosun up: {signal_name}: finishing tasks in flight, then stopping");
     system.shutdown().await;
+    tools.sweep().await;
     Ok(ExitCode::SUCCESS)
 }

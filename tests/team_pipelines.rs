@@ -460,11 +460,12 @@ impl Drop for Image {
     }
 }
 
-/// The running containers whose stage label is `stage`.
+/// The running step containers (not its services) whose stage label is `stage`.
 fn running_for(stage: &str) -> Vec<String> {
     let label = format!("label=org.bosun.stage={stage}");
     let out = Command::new("docker")
         .args(["ps", "-q", "--filter", &label])
+        .args(["--filter", "ancestor=bosun/python:3.11"])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout)
@@ -487,6 +488,11 @@ fn fail_fast_stops_a_running_siblings_container_while_the_run_goes_on() {
     - name: {matrix}
       matrix: {{ side: [fails, waits] }}
       image: bosun/python:3.11
+      network: true
+      services:
+        - name: cache
+          image: bosun/redis:7
+          ready: {{ tcp: 6379, timeout: 60s }}
       commands:
         - if [ "${{{{ matrix.side }}}}" = fails ]; then while [ ! -e /tmp/go ]; do sleep 1; done; exit 3; fi
         - sleep 600
@@ -577,4 +583,19 @@ fn fail_fast_stops_a_running_siblings_container_while_the_run_goes_on() {
         "{report:#}"
     );
     assert_eq!(state(&other).0, "success", "{report:#}");
+    // Nothing of the run is left on the engine once `bosun run` has ended: no
+    // container, no step network (each would hold one of the engine's address pools).
+    let run_label = format!(
+        "label=org.bosun.run={}",
+        report["run"]["id"].as_str().unwrap()
+    );
+    for what in [&["ps", "-aq"][..], &["network", "ls", "-q"][..]] {
+        let out = Command::new("docker")
+            .args(what)
+            .args(["--filter", &run_label])
+            .output()
+            .unwrap();
+        let left = String::from_utf8_lossy(&out.stdout);
+        assert!(left.trim().is_empty(), "docker {what:?} left: {left}");
+    }
 }
