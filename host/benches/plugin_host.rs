@@ -133,59 +133,12 @@ async fn bench_call_overhead() {
 }
 
 /// Rounds of the interleaved native-vs-plugin parse comparison (`BOSUN_BENCH_ROUNDS`
+#[path = "../../plugins/lint/benches/inputs.rs"]
+mod inputs;
+use inputs::{eslint_input, pylint_input};
+
 /// overrides it, e.g. for a longer profile).
 const PARSE_ROUNDS: usize = 15;
-
-/// `count` pylint messages: the lint plugin's captured samples repeated, each copy on
-/// its own lines (the input of the lint crate's own `parse` bench).
-fn pylint_json(count: usize) -> Vec<u8> {
-    let real: Vec<serde_json::Value> =
-        serde_json::from_slice(&lint_fixture("pylint-samples.json")).unwrap();
-    let messages: Vec<serde_json::Value> = (0..count)
-        .map(|i| {
-            let mut message = real[i % real.len()].clone();
-            message["line"] = serde_json::Value::from(1 + i / real.len());
-            message
-        })
-        .collect();
-    serde_json::to_vec_pretty(&messages).unwrap()
-}
-
-/// `count` eslint messages in files of 100 messages each, from the captured samples.
-fn eslint_json(count: usize) -> Vec<u8> {
-    use serde_json::Value;
-    let real: Vec<Value> = serde_json::from_slice(&lint_fixture("eslint-samples.json")).unwrap();
-    let template = real
-        .iter()
-        .find(|file| file["messages"].as_array().unwrap().len() > 1)
-        .unwrap();
-    let kinds = template["messages"].as_array().unwrap();
-    let files: Vec<Value> = (0..count.div_ceil(100))
-        .map(|f| {
-            let mut file = template.clone();
-            file["filePath"] = Value::from(format!("/workspace/src/module_{f}.js"));
-            let messages: Vec<Value> = (0..100.min(count - f * 100))
-                .map(|i| {
-                    let mut message = kinds[i % kinds.len()].clone();
-                    message["line"] = Value::from(1 + i);
-                    message
-                })
-                .collect();
-            file["messages"] = Value::from(messages);
-            file
-        })
-        .collect();
-    serde_json::to_vec(&files).unwrap()
-}
-
-fn lint_fixture(name: &str) -> Vec<u8> {
-    std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../plugins/lint/tests/fixtures")
-            .join(name),
-    )
-    .unwrap()
-}
 
 /// One input parsed both ways: `native` runs the plugin's own code in this process,
 /// `task` is the same work as a whole plugin call.
@@ -256,8 +209,8 @@ async fn bench_parse() {
     std::fs::create_dir_all(&workspace).unwrap();
     std::fs::create_dir_all(&out).unwrap();
     let xml = junit_xml(20_000);
-    let pylint = pylint_json(50_000);
-    let eslint = eslint_json(50_000);
+    let pylint = pylint_input(50_000);
+    let eslint = eslint_input(50_000);
     std::fs::write(workspace.join("junit.xml"), &xml).unwrap();
     std::fs::write(workspace.join("pylint.json"), &pylint).unwrap();
     std::fs::write(workspace.join("eslint.json"), &eslint).unwrap();

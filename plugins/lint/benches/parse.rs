@@ -10,60 +10,16 @@
 use bosun_plugin_lint::detect::Language;
 use bosun_plugin_lint::settings::Settings;
 use bosun_sdk::Task;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const MESSAGES: usize = 50_000;
 const ROUNDS: usize = 10;
 
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name),
-    )
-    .unwrap()
-}
+#[path = "inputs.rs"]
+mod inputs;
 
-/// `count` pylint messages: the captured samples repeated, each copy on its own lines.
-fn pylint_input(count: usize) -> Vec<u8> {
-    let real: Vec<Value> = serde_json::from_slice(&fixture("pylint-samples.json")).unwrap();
-    let messages: Vec<Value> = (0..count)
-        .map(|i| {
-            let mut message = real[i % real.len()].clone();
-            message["line"] = Value::from(1 + i / real.len());
-            message
-        })
-        .collect();
-    serde_json::to_vec_pretty(&messages).unwrap()
-}
-
-/// `count` eslint messages in files of 100 messages each, from the captured samples.
-fn eslint_input(count: usize) -> Vec<u8> {
-    let real: Vec<Value> = serde_json::from_slice(&fixture("eslint-samples.json")).unwrap();
-    let template = real
-        .iter()
-        .find(|file| file["messages"].as_array().unwrap().len() > 1)
-        .unwrap();
-    let kinds = template["messages"].as_array().unwrap();
-    let files: Vec<Value> = (0..count.div_ceil(100))
-        .map(|f| {
-            let mut file = template.clone();
-            file["filePath"] = Value::from(format!("/workspace/src/module_{f}.js"));
-            let messages: Vec<Value> = (0..100.min(count - f * 100))
-                .map(|i| {
-                    let mut message = kinds[i % kinds.len()].clone();
-                    message["line"] = Value::from(1 + i);
-                    message
-                })
-                .collect();
-            file["messages"] = Value::from(messages);
-            file
-        })
-        .collect();
-    serde_json::to_vec(&files).unwrap()
-}
+use inputs::{eslint_input, pylint_input};
 
 fn settings() -> Settings {
     Settings::from_task(&Task {
