@@ -560,7 +560,11 @@ async fn trust_reads_and_the_dashboard_need_a_token_when_auth_is_on() {
         run_path.clone(),
         format!("{run_path}/events"),
         format!("{run_path}/stages/unanswered/attempts/1/logs"),
+        // The live stream of a running attempt: refused before any line is sent.
+        format!("{run_path}/stages/unanswered/attempts/1/logs/live"),
+        format!("{run_path}/artifacts"),
     ] {
+        assert_eq!(api_get(&server, &path, None).await.0, 401, "{path}");
         assert_eq!(
             api_get(&server, &path, Some(BRAVO_TOKEN)).await.0,
             404,
@@ -591,9 +595,14 @@ async fn trust_reads_and_the_dashboard_need_a_token_when_auth_is_on() {
         .build()
         .unwrap();
     let page = |path: &str| browser.get(format!("{}{path}", server.base));
-    let response = page(&format!("/runs/{acme_run}")).send().await.unwrap();
-    assert_eq!(response.status().as_u16(), 303);
-    assert_eq!(response.headers()["location"], "/login");
+    for path in [
+        format!("/runs/{acme_run}"),
+        format!("/runs/{acme_run}/stages/unanswered/attempts/1/logs/live"),
+    ] {
+        let response = page(&path).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 303, "{path}");
+        assert_eq!(response.headers()["location"], "/login", "{path}");
+    }
     let login = |token: &str| {
         browser
             .post(format!("{}/login", server.base))
