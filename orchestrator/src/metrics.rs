@@ -67,6 +67,15 @@ pub struct OrchestratorMetrics {
     pub queue_oldest_seconds: Family<PoolLabels, Gauge<f64, AtomicU64>>,
     /// Queue measurements that failed (the last values stay).
     pub queue_refresh_failures: Counter,
+    /// Repositories this orchestrator holds the lease of (several orchestrators).
+    pub leases_held: Gauge,
+    /// Repositories taken over from an owner whose lease expired.
+    pub lease_takeovers: Counter,
+    /// Leases found taken over by another orchestrator (renewal or a write refused):
+    /// their runs left this one's memory, nothing of its stale writes applied.
+    pub leases_lost: Counter,
+    /// Inputs handed to another orchestrator, the owner of their repository.
+    pub inbox_forwarded: Counter,
 }
 
 fn seconds_histogram() -> Histogram {
@@ -90,6 +99,10 @@ impl Default for OrchestratorMetrics {
         let queue_lag = Family::<PoolLabels, Gauge>::default();
         let queue_oldest_seconds = Family::<PoolLabels, Gauge<f64, AtomicU64>>::default();
         let queue_refresh_failures = Counter::default();
+        let leases_held = Gauge::default();
+        let lease_takeovers = Counter::default();
+        let leases_lost = Counter::default();
+        let inbox_forwarded = Counter::default();
         let mut registry = Registry::with_prefix("bosun");
         registry.register("runs", "Finished runs by status", runs.clone());
         registry.register("active_runs", "Runs in flight", active_runs.clone());
@@ -134,6 +147,26 @@ impl Default for OrchestratorMetrics {
             "Queue measurements that failed (the gauges keep their last values)",
             queue_refresh_failures.clone(),
         );
+        registry.register(
+            "leases_held",
+            "Repositories whose runs this orchestrator owns (several orchestrators)",
+            leases_held.clone(),
+        );
+        registry.register(
+            "lease_takeovers",
+            "Repositories taken over from an orchestrator whose lease expired",
+            lease_takeovers.clone(),
+        );
+        registry.register(
+            "leases_lost",
+            "Leases found taken over by another orchestrator; nothing stale was written",
+            leases_lost.clone(),
+        );
+        registry.register(
+            "inbox_forwarded",
+            "Inputs handed to the orchestrator that owns their repository",
+            inbox_forwarded.clone(),
+        );
         OrchestratorMetrics {
             registry: Mutex::new(registry),
             runs,
@@ -147,6 +180,10 @@ impl Default for OrchestratorMetrics {
             queue_lag,
             queue_oldest_seconds,
             queue_refresh_failures,
+            leases_held,
+            lease_takeovers,
+            leases_lost,
+            inbox_forwarded,
         }
     }
 }

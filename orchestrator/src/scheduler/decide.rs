@@ -10,7 +10,7 @@ use crate::model::StageState;
 use crate::trust::{Approvers, Decider, may_decide};
 
 /// Someone's decision on a waiting stage.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StageDecision {
     /// Approve (the stage runs) or reject (it fails, and what needs it does not run).
     pub approve: bool,
@@ -21,7 +21,7 @@ pub struct StageDecision {
 }
 
 /// What became of a decision.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Decided {
     /// Applied; `by` is how the audit log names the decider.
     Done {

@@ -26,6 +26,9 @@ pub enum EventKind {
     /// A newer push or an operator cancelled the run (`run.cancelled`).
     RunCancelled,
     /// The run was made as a re-run of an earlier one (`run.rerun`).
+    /// The run has a new owner among several orchestrators, with its lease token
+    /// (`run.owner`).
+    RunOwner,
     RunRerun,
     /// A re-run of this run was started (`run.rerun-started`, in the original's log).
     RunRerunStarted,
@@ -95,6 +98,7 @@ impl EventKind {
             EventKind::RunFailed => "run.failed",
             EventKind::RunHalted => "run.halted",
             EventKind::RunCancelled => "run.cancelled",
+            EventKind::RunOwner => "run.owner",
             EventKind::RunRerun => "run.rerun",
             EventKind::RunRerunStarted => "run.rerun-started",
             EventKind::StageReused => "stage.reused",
@@ -194,6 +198,7 @@ mod tests {
             EventKind::RunFailed => "run.failed",
             EventKind::RunHalted => "run.halted",
             EventKind::RunCancelled => "run.cancelled",
+            EventKind::RunOwner => "run.owner",
             EventKind::RunRerun => "run.rerun",
             EventKind::RunRerunStarted => "run.rerun-started",
             EventKind::StageReused => "stage.reused",
@@ -225,7 +230,7 @@ mod tests {
     }
 
     /// Every kind, in declaration order.
-    const ALL: [EventKind; 36] = [
+    const ALL: [EventKind; 37] = [
         EventKind::RunCreated,
         EventKind::RunAwaitingApproval,
         EventKind::RunApproved,
@@ -235,6 +240,7 @@ mod tests {
         EventKind::RunFailed,
         EventKind::RunHalted,
         EventKind::RunCancelled,
+        EventKind::RunOwner,
         EventKind::RunRerun,
         EventKind::RunRerunStarted,
         EventKind::StageReused,

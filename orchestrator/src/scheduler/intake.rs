@@ -9,7 +9,7 @@ use crate::settings::ForkRuns;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What became of a trigger.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Accepted {
     /// A new run, queued for its config.
     Queued {
@@ -31,10 +31,21 @@ pub enum Accepted {
 
 static RUN_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
-/// A fresh run id: time-ordered, unique across restarts and processes.
+/// A random part of this process's run ids: orchestrators on different machines may
+/// share a process id.
+fn process_tag() -> u32 {
+    static TAG: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *TAG.get_or_init(crate::settings::process_nonce)
+}
+
+/// A fresh run id: time-ordered, unique across restarts, processes and machines.
 pub(super) fn new_run_id(now_ms: u64) -> String {
     let seq = RUN_SEQUENCE.fetch_add(1, Ordering::Relaxed);
-    format!("{now_ms:011x}-{:x}-{seq:x}", std::process::id())
+    format!(
+        "{now_ms:011x}-{:x}{:04x}-{seq:x}",
+        std::process::id(),
+        process_tag() & 0xffff
+    )
 }
 
 impl Scheduler {
@@ -46,23 +57,6 @@ impl Scheduler {
         now: u64,
     ) -> Result<Accepted, SchedulerError> {
         let run_id = new_run_id(now);
-        if let Some((delivery_id, event)) = delivery {
-            let seen = self.store.write(|w| {
-                w.record_delivery(
-                    delivery_id,
-                    &trigger.tenant,
-                    event,
-                    "run",
-                    Some(&run_id),
-                    now,
-                )
-            })?;
-            if let Some(seen) = seen {
-                return Ok(Accepted::Duplicate {
-                    run_id: seen.run_id,
-                });
-            }
-        }
         let waits = trigger.fork
             && self
                 .settings
@@ -107,7 +101,33 @@ impl Scheduler {
             journal.event(&run_id, now, event);
         }
         journal.save_run(&record);
-        self.store.write(|w| journal.apply(w))?;
+        if self.ownership.is_some() {
+            let owner = self.owner_id().unwrap_or_default().to_string();
+            let owned = Event::new(
+                EventKind::RunOwner,
+                format!("owned by orchestrator {owner}"),
+            );
+            journal.event(&run_id, now, owned);
+        }
+        // The delivery and the run in one transaction: a redelivery finds both or neither.
+        let key = super::ownership::run_key(&record);
+        let seen = self.write_under(Some(&key), |w| {
+            if let Some((delivery_id, event)) = delivery {
+                let tenant = &record.trigger.tenant;
+                let seen =
+                    w.record_delivery(delivery_id, tenant, event, "run", Some(&run_id), now)?;
+                if seen.is_some() {
+                    return Ok(seen);
+                }
+            }
+            journal.apply(w)?;
+            Ok(None)
+        })?;
+        if let Some(seen) = seen {
+            return Ok(Accepted::Duplicate {
+                run_id: seen.run_id,
+            });
+        }
         self.active.insert(
             run_id.clone(),
             ActiveRun {
@@ -145,7 +165,8 @@ impl Scheduler {
         journal.event(run_id, now, approved);
         journal.save_run(&active.record);
         let trigger = active.record.trigger.clone();
-        if let Err(e) = self.store.write(|w| journal.apply(w)) {
+        let key = super::ownership::run_key(&active.record);
+        if let Err(e) = self.write_under(Some(&key), |w| journal.apply(w)) {
             self.reload(run_id);
             return Err(e.into());
         }

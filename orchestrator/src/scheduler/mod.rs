@@ -17,6 +17,7 @@ pub mod groups;
 mod intake;
 mod journal;
 mod notify;
+mod ownership;
 mod replies;
 pub mod rerun;
 mod schedules;
@@ -28,6 +29,7 @@ pub use decide::{Decided, StageDecision};
 pub use effect::{CheckPhase, Effect, StatusState, StatusUpdate};
 pub use intake::Accepted;
 pub use notify::EMAIL_CHANNEL;
+pub use ownership::Adopted;
 pub use rerun::{RerunRefused, RerunRequest, RerunStarted};
 pub use step::{APPROVAL_PHASE, ROLLBACK_SUFFIX};
 
@@ -48,6 +50,17 @@ pub enum SchedulerError {
     /// The run store failed; the step was not applied.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The request went to the orchestrator that owns the run's repository, and it did
+    /// not carry it out (or did not answer in time).
+    #[error("{0}")]
+    Elsewhere(String),
+}
+
+impl SchedulerError {
+    /// Another orchestrator owns the runs this input was about (it was not applied here).
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, SchedulerError::Store(StoreError::LeaseLost { .. }))
+    }
 }
 
 /// A run the scheduler is driving.
@@ -67,12 +80,34 @@ pub struct Scheduler {
     known: Option<KnownAgents>,
     /// Signs the tasks' artifact tokens (from the run store).
     artifact_key: Vec<u8>,
+    /// The repositories this scheduler holds the lease of, when several orchestrators
+    /// share the store; `None`: it owns every run.
+    ownership: Option<ownership::Ownership>,
 }
 
 impl Scheduler {
     /// A scheduler over `store`, reloading every unfinished run.
     pub fn open(store: Store, settings: Arc<ServerSettings>) -> Result<Scheduler, SchedulerError> {
+        Scheduler::open_as(store, settings, None)
+    }
+
+    /// A scheduler that shares `store` with other orchestrators as `owner`: it loads
+    /// no run until it holds the lease of its repository ([`Scheduler::adopt`]).
+    pub fn open_shared(
+        store: Store,
+        settings: Arc<ServerSettings>,
+        owner: String,
+    ) -> Result<Scheduler, SchedulerError> {
+        Scheduler::open_as(store, settings, Some(owner))
+    }
+
+    fn open_as(
+        store: Store,
+        settings: Arc<ServerSettings>,
+        owner: Option<String>,
+    ) -> Result<Scheduler, SchedulerError> {
         let artifact_key = store.artifact_key()?;
+        let shared = owner.is_some();
         let mut scheduler = Scheduler {
             store,
             metrics: Arc::new(OrchestratorMetrics::default()),
@@ -81,7 +116,11 @@ impl Scheduler {
             configs: HashMap::new(),
             known: None,
             artifact_key,
+            ownership: owner.map(ownership::Ownership::new),
         };
+        if shared {
+            return Ok(scheduler);
+        }
         for record in scheduler.store.unfinished_runs()? {
             let config = record
                 .config_source
@@ -154,10 +193,14 @@ impl Scheduler {
         now: u64,
     ) -> Result<Vec<Effect>, SchedulerError> {
         let StepOutput { journal, effects } = output;
-        if let Err(e) = self.store.write(|w| journal.apply(w)) {
-            // The in-memory runs moved ahead of the store: reload them from it.
-            for id in runs {
-                self.reload(id);
+        let key = self.key_of_runs(runs);
+        if let Err(e) = self.write_under(key.as_deref(), |w| journal.apply(w)) {
+            // The in-memory runs moved ahead of the store: reload them from it (unless
+            // another orchestrator owns them now: then they left this one's memory).
+            if !matches!(e, StoreError::LeaseLost { .. }) {
+                for id in runs {
+                    self.reload(id);
+                }
             }
             return Err(e.into());
         }

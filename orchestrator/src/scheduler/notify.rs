@@ -102,8 +102,9 @@ impl Scheduler {
             };
             journal.event(run_id, now, Event::new(EventKind::NotifyRequested, asked));
         }
+        let key = super::ownership::run_key(&record);
         journal.writes.push(Write::SaveRun(Box::new(record)));
-        self.store.write(|w| journal.apply(w))?;
+        self.write_under(Some(&key), |w| journal.apply(w))?;
         effects.extend(requests.iter().map(|request| Effect::Publish {
             topic: topics::AGENT_NOTIFY.to_string(),
             key: run_id.to_string(),

@@ -133,7 +133,8 @@ impl Scheduler {
                 },
             });
         }
-        self.store.write(|w| journal.apply(w))?;
+        let key = super::ownership::run_key(record);
+        self.write_under(Some(&key), |w| journal.apply(w))?;
         Ok(effects)
     }
 

@@ -65,8 +65,22 @@ impl Orchestrator {
         }
         let schedules = settings.schedules().map_err(ServiceError::Settings)?;
         let store = Store::open(&settings.store)?;
-        let scheduler = Scheduler::open(store, Arc::clone(&settings))?
-            .with_known_agents(options.known_agents.clone());
+        let cluster = match &settings.cluster {
+            Some(cluster) => Some(super::cluster::Cluster {
+                settings: cluster.clone(),
+                owner: cluster.owner_id(),
+                waiter: Arc::new(std::sync::Mutex::new(Store::open(&settings.store)?)),
+            }),
+            None => None,
+        };
+        let scheduler = match &cluster {
+            Some(cluster) => {
+                tracing::info!(owner = %cluster.owner, lease_ms = cluster.settings.lease().as_millis() as u64, "sharing the store with other orchestrators");
+                Scheduler::open_shared(store, Arc::clone(&settings), cluster.owner.clone())?
+            }
+            None => Scheduler::open(store, Arc::clone(&settings))?,
+        }
+        .with_known_agents(options.known_agents.clone());
         let schedules = Schedules::new(schedules, &scheduler.schedule_marks()?);
         let metrics = scheduler.metrics();
         let mut all_topics: Vec<String> = vec![
@@ -141,6 +155,7 @@ impl Orchestrator {
             schedules,
             clock: options.clock.clone(),
             pools,
+            cluster,
         };
         let stopping = shutdown.clone();
         // Pruning runs beside the owner task, on a connection of its own; it ends with

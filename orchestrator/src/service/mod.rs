@@ -13,6 +13,7 @@
 //! a task of their own.
 
 mod clock;
+mod cluster;
 mod command;
 mod effects;
 mod github_lanes;

@@ -31,6 +31,8 @@ pub(super) struct Worker {
     pub(super) clock: Clock,
     /// The agent pools whose queues are measured: tasks sent and stages announced add to it.
     pub(super) pools: Arc<super::queues::QueuePools>,
+    /// Several orchestrators share the store and bus (`cluster:`); `None`: alone.
+    pub(super) cluster: Option<super::cluster::Cluster>,
 }
 
 impl Worker {
@@ -51,11 +53,26 @@ impl Worker {
         }
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Alone, these never fire.
+        let (inbox_every, leases_every) = match &self.cluster {
+            Some(cluster) => (cluster.settings.inbox_poll(), cluster.settings.lease() / 4),
+            None => (Duration::from_secs(3600), Duration::from_secs(3600)),
+        };
+        let mut inbox = tokio::time::interval(inbox_every);
+        inbox.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut leases = tokio::time::interval(leases_every);
+        leases.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let clustered = self.cluster.is_some();
         loop {
             tokio::select! {
                 _ = shutdown.changed() => {
-                    if *shutdown.borrow() { return; }
+                    if *shutdown.borrow() {
+                        self.release_all();
+                        return;
+                    }
                 }
+                _ = inbox.tick(), if clustered => self.drain_inbox().await,
+                _ = leases.tick(), if clustered => self.maintain_leases().await,
                 Some(command) = commands.recv() => self.command(command).await,
                 delivery = results.next() => match delivery {
                     Ok(delivery) => self.result(results.as_mut(), delivery).await,
@@ -85,7 +102,7 @@ impl Worker {
         }
     }
 
-    fn load_config(&self, run_id: String, trigger: RunTrigger) {
+    pub(super) fn load_config(&self, run_id: String, trigger: RunTrigger) {
         let source = Arc::clone(&self.source);
         let tx = self.commands_tx.clone();
         let fallback = self
@@ -106,6 +123,33 @@ impl Worker {
     }
 
     async fn command(&mut self, command: Command) {
+        if self.cluster.is_some() {
+            let route = match &command {
+                Command::Trigger { trigger, .. } => {
+                    let key = crate::store::repository_key(&trigger.tenant, &trigger.repository);
+                    Some(self.route_key(&key).await)
+                }
+                Command::Cancel { run_id, .. }
+                | Command::Approve { run_id, .. }
+                | Command::Decide { run_id, .. } => Some(self.route_run(run_id).await),
+                Command::Rerun { request, .. } => {
+                    // The re-run is a new run of the same repository: its owner starts it.
+                    let run_id = request.run_id.clone();
+                    Some(self.route_finished_run(&run_id).await)
+                }
+                _ => None,
+            };
+            if let Some(super::cluster::Route::Owner(key)) = route {
+                self.forward_request(&key, command);
+                return;
+            }
+        }
+        self.command_here(command).await
+    }
+
+    /// Carry a request out here (the run's repository is this orchestrator's, or there is
+    /// only one).
+    pub(super) async fn command_here(&mut self, command: Command) {
         let now = self.clock.now_ms();
         match command {
             Command::Trigger {
@@ -231,8 +275,36 @@ impl Worker {
                 if let AgentReply::Inventory(announced) = &reply {
                     self.pools.note_all(&announced.stages);
                 }
+                let run = super::cluster::reply_run(&reply).filter(|_| self.cluster.is_some());
+                if let Some(run_id) = &run
+                    && let super::cluster::Route::Owner(key) = self.route_run(run_id).await
+                {
+                    self.hand_over(
+                        subscription,
+                        &delivery,
+                        &key,
+                        super::cluster::Forwarded::Reply { reply },
+                    )
+                    .await;
+                    return;
+                }
+                let kept = run.is_some().then(|| reply.clone());
                 match self.scheduler.on_reply(reply, self.clock.now_ms()) {
                     Ok(effects) => self.execute(effects).await,
+                    Err(e) if e.is_lease_lost() && kept.is_some() => {
+                        // Taken over while this was applied: the new owner applies it.
+                        let (Some(reply), Some(run_id)) = (kept, run) else {
+                            return;
+                        };
+                        let key = self.scheduler.store().run_lease_key(&run_id).ok().flatten();
+                        if let Some((key, _)) = key {
+                            let input = super::cluster::Forwarded::Reply { reply };
+                            self.hand_over(subscription, &delivery, &key, input).await;
+                        } else {
+                            let _ = subscription.release(&delivery).await;
+                        }
+                        return;
+                    }
                     Err(e) => {
                         // Not applied: give it back so it is applied after the store recovers.
                         tracing::error!(error = %e, position = %delivery.position, "could not apply a result");
@@ -249,7 +321,19 @@ impl Worker {
     }
 
     async fn dead_letter(&mut self, subscription: &mut dyn Subscription, delivery: Delivery) {
-        match delivery.decode::<DeadLetter>() {
+        let decoded = delivery.decode::<DeadLetter>();
+        if let Ok(letter) = &decoded
+            && self.cluster.is_some()
+            && let Some(run_id) = super::cluster::letter_run(letter)
+            && let super::cluster::Route::Owner(key) = self.route_run(&run_id).await
+        {
+            let input = super::cluster::Forwarded::DeadLetter {
+                letter: letter.clone(),
+            };
+            self.hand_over(subscription, &delivery, &key, input).await;
+            return;
+        }
+        match decoded {
             Ok(letter) => match self.scheduler.on_dead_letter(letter, self.clock.now_ms()) {
                 Ok(effects) => self.execute(effects).await,
                 Err(e) => {
@@ -261,5 +345,33 @@ impl Worker {
             Err(e) => tracing::warn!(error = %e, "undecodable dead letter skipped"),
         }
         let _ = subscription.ack(&delivery).await;
+    }
+}
+
+impl Worker {
+    /// Hand a received input to the owner of `key` through the store, then commit it on
+    /// the bus; if the store refused, give it back to the bus to be read again.
+    async fn hand_over(
+        &mut self,
+        subscription: &mut dyn Subscription,
+        delivery: &Delivery,
+        key: &str,
+        input: super::cluster::Forwarded,
+    ) {
+        if self.forward(key, &input).is_some() {
+            if let Err(e) = subscription.ack(delivery).await {
+                tracing::warn!(error = %e, "could not commit a handed-over input (it may be handed over again, harmlessly)");
+            }
+        } else {
+            let _ = subscription.release(delivery).await;
+        }
+    }
+
+    /// Where a re-run of a finished run goes: the owner of its repository, or here.
+    async fn route_finished_run(&mut self, run_id: &str) -> super::cluster::Route {
+        match self.scheduler.store().run_lease_key(run_id) {
+            Ok(Some((key, _))) => self.route_key(&key).await,
+            _ => super::cluster::Route::Here,
+        }
     }
 }

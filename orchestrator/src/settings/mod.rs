@@ -7,6 +7,7 @@
 //! their checks), `warnings.rs` (what start-up warns about).
 
 mod artifacts;
+mod cluster;
 mod email;
 mod retention;
 mod schedule;
@@ -18,6 +19,8 @@ mod warnings;
 mod tests;
 
 pub use artifacts::ArtifactSettings;
+pub use cluster::ClusterSettings;
+pub(crate) use cluster::process_nonce;
 pub use email::EmailSettings;
 pub use retention::RetentionSettings;
 pub use schedule::{CheckedSchedule, ScheduleSettings, is_branch_name};
@@ -170,6 +173,10 @@ pub struct ServerSettings {
     /// pool's series exist before its first task or agent (others are learnt then).
     #[serde(default)]
     pub queue_pools: Vec<String>,
+    /// Several orchestrators over one store and bus (see [`ClusterSettings`]); none:
+    /// this process owns every run.
+    #[serde(default)]
+    pub cluster: Option<ClusterSettings>,
 }
 
 impl Default for ServerSettings {
@@ -193,6 +200,7 @@ impl Default for ServerSettings {
             retention: RetentionSettings::default(),
             queue_metrics_every_secs: default_queue_metrics_every(),
             queue_pools: Vec::new(),
+            cluster: None,
         }
     }
 }

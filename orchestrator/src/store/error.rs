@@ -59,14 +59,14 @@ pub enum StoreError {
         known: i64,
     },
     /// A fenced write, or a renewal, from an orchestrator that no longer holds the
-    /// run's lease (it was taken over, or released): refused, nothing applied.
+    /// lease (it was taken over, or released): refused, nothing applied.
     #[error(
-        "run store: run {run_id} is no longer owned by {owner} with token {token} (now {}); the write was refused",
+        "run store: {key} is no longer owned by {owner} with token {token} (now {}); the write was refused",
         holder_text(holder)
     )]
     LeaseLost {
-        /// The run.
-        run_id: String,
+        /// The lease's key (a repository's runs).
+        key: String,
         /// Who tried to write.
         owner: String,
         /// The token it wrote under.

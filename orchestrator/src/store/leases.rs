@@ -1,5 +1,7 @@
-//! Run ownership when several orchestrators share one store: a lease per run (its
-//! owner until `expires_ms`) and a fencing token that grows with every new owner, so a
+//! Run ownership when several orchestrators share one store: a lease per key (the
+//! scheduler's key is a repository, `tenant/owner/name`, so one owner sees all of a
+//! repository's runs: superseding and concurrency groups stay in one scheduler), its
+//! owner until `expires_ms`, and a fencing token that grows with every new owner, so a
 //! write from an owner whose lease was taken over is refused in its own transaction,
 //! never applied.
 //!
@@ -13,8 +15,8 @@ use super::{Store, StoreError, Writer};
 /// A run's lease as the store holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
-    /// The run.
-    pub run_id: String,
+    /// What the lease covers (a repository's runs, for the scheduler).
+    pub key: String,
     /// The orchestrator that holds it.
     pub owner: String,
     /// The fencing token: larger for every new owner of the run.
@@ -27,7 +29,7 @@ impl Lease {
     /// What a holder writes under.
     pub fn fence(&self) -> Fence {
         Fence {
-            run_id: self.run_id.clone(),
+            key: self.key.clone(),
             owner: self.owner.clone(),
             token: self.token,
         }
@@ -38,15 +40,15 @@ impl Lease {
 /// is still this owner's with this token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fence {
-    /// The run written.
-    pub run_id: String,
+    /// The lease's key.
+    pub key: String,
     /// The orchestrator writing.
     pub owner: String,
     /// The token it acquired the lease with.
     pub token: u64,
 }
 
-/// The answer to asking for a run's lease.
+/// The answer to asking for a lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseClaim {
     /// The caller holds the lease now (a new token unless it already held it, live).
@@ -56,7 +58,7 @@ pub enum LeaseClaim {
 }
 
 impl Store {
-    /// Ask for `run_id`'s lease for `owner` until `now_ms + ttl_ms`. It is granted when
+    /// Ask for `key`'s lease for `owner` until `now_ms + ttl_ms`. It is granted when
     /// the run has no owner, when its lease expired, or when `owner` already holds it.
     /// Holding it, live, keeps the token; any other grant (a first owner, a takeover, a
     /// return after expiry or release) takes the next token.
@@ -65,7 +67,7 @@ impl Store {
     /// granted (SQLite serialises writers; PostgreSQL's upsert waits on the row).
     pub fn acquire_lease(
         &self,
-        run_id: &str,
+        key: &str,
         owner: &str,
         now_ms: u64,
         ttl_ms: u64,
@@ -75,8 +77,8 @@ impl Store {
         // ask again (a few times; releases that fast are a holder's bug, not a race).
         for _ in 0..3 {
             let granted = self.db().query_opt(
-                "INSERT INTO run_leases (run_id, owner, token, expires_ms) VALUES (?1, ?2, 1, ?4)
-                 ON CONFLICT (run_id) DO UPDATE SET
+                "INSERT INTO run_leases (lease_key, owner, token, expires_ms) VALUES (?1, ?2, 1, ?4)
+                 ON CONFLICT (lease_key) DO UPDATE SET
                      token = CASE WHEN run_leases.owner = excluded.owner
                                        AND run_leases.expires_ms > ?3
                                   THEN run_leases.token ELSE run_leases.token + 1 END,
@@ -86,25 +88,23 @@ impl Store {
                     OR run_leases.owner = excluded.owner
                     OR run_leases.expires_ms <= ?3
                  RETURNING token",
-                vals![run_id, owner, now_ms, expires_ms],
+                vals![key, owner, now_ms, expires_ms],
             )?;
             if let Some(row) = granted {
                 return Ok(LeaseClaim::Acquired(Lease {
-                    run_id: run_id.to_string(),
+                    key: key.to_string(),
                     owner: owner.to_string(),
                     token: row.u64(0)?,
                     expires_ms,
                 }));
             }
-            if let Some(holder) = self.lease(run_id)? {
+            if let Some(holder) = self.lease(key)? {
                 return Ok(LeaseClaim::HeldBy(holder));
             }
         }
         Err(StoreError::Unavailable {
             store: self.location.to_string(),
-            detail: format!(
-                "the lease of run {run_id} changed hands on every attempt to acquire it"
-            ),
+            detail: format!("the lease of {key} changed hands on every attempt to acquire it"),
         })
     }
 
@@ -119,52 +119,52 @@ impl Store {
         let expires_ms = now_ms.saturating_add(ttl_ms);
         let renewed = self.db().execute(
             "UPDATE run_leases SET expires_ms = ?4
-             WHERE run_id = ?1 AND owner = ?2 AND token = ?3",
-            vals![&fence.run_id, &fence.owner, fence.token, expires_ms],
+             WHERE lease_key = ?1 AND owner = ?2 AND token = ?3",
+            vals![&fence.key, &fence.owner, fence.token, expires_ms],
         )?;
         if renewed == 1 {
             return Ok(Lease {
-                run_id: fence.run_id.clone(),
+                key: fence.key.clone(),
                 owner: fence.owner.clone(),
                 token: fence.token,
                 expires_ms,
             });
         }
-        Err(lease_lost(fence, self.lease(&fence.run_id)?))
+        Err(lease_lost(fence, self.lease(&fence.key)?))
     }
 
-    /// Give the lease up (a finished run, an orchestrator shutting down): the run has no
+    /// Give the lease up (a finished run, an orchestrator shutting down): the key has no
     /// owner until one acquires it, with the next token. `false` when it was no longer
     /// the caller's to give.
     pub fn release_lease(&self, fence: &Fence) -> Result<bool, StoreError> {
         let released = self.db().execute(
             "UPDATE run_leases SET owner = NULL, expires_ms = 0
-             WHERE run_id = ?1 AND owner = ?2 AND token = ?3",
-            vals![&fence.run_id, &fence.owner, fence.token],
+             WHERE lease_key = ?1 AND owner = ?2 AND token = ?3",
+            vals![&fence.key, &fence.owner, fence.token],
         )?;
         Ok(released == 1)
     }
 
-    /// The run's lease, if it has an owner.
-    pub fn lease(&self, run_id: &str) -> Result<Option<Lease>, StoreError> {
+    /// The lease of `key`, if it has an owner.
+    pub fn lease(&self, key: &str) -> Result<Option<Lease>, StoreError> {
         self.db()
             .query_opt(
-                "SELECT run_id, owner, token, expires_ms FROM run_leases
-                 WHERE run_id = ?1 AND owner IS NOT NULL",
-                vals![run_id],
+                "SELECT lease_key, owner, token, expires_ms FROM run_leases
+                 WHERE lease_key = ?1 AND owner IS NOT NULL",
+                vals![key],
             )?
             .map(|row| lease_from(&row))
             .transpose()
     }
 
-    /// Owned runs whose lease expired by `now_ms`, longest expired first: what a
+    /// Owned keys whose lease expired by `now_ms`, longest expired first: what a
     /// takeover scan may acquire. Released leases are not listed.
     pub fn expired_leases(&self, now_ms: u64, limit: u32) -> Result<Vec<Lease>, StoreError> {
         self.db()
             .query(
-                "SELECT run_id, owner, token, expires_ms FROM run_leases
+                "SELECT lease_key, owner, token, expires_ms FROM run_leases
                  WHERE owner IS NOT NULL AND expires_ms <= ?1
-                 ORDER BY expires_ms, run_id LIMIT ?2",
+                 ORDER BY expires_ms, lease_key LIMIT ?2",
                 vals![now_ms, limit],
             )?
             .iter()
@@ -197,8 +197,8 @@ impl Writer<'_> {
     pub fn check_fence(&self, fence: &Fence) -> Result<(), StoreError> {
         let held = self.db.execute(
             "UPDATE run_leases SET token = token
-             WHERE run_id = ?1 AND owner = ?2 AND token = ?3",
-            vals![&fence.run_id, &fence.owner, fence.token],
+             WHERE lease_key = ?1 AND owner = ?2 AND token = ?3",
+            vals![&fence.key, &fence.owner, fence.token],
         )?;
         if held == 1 {
             return Ok(());
@@ -206,9 +206,9 @@ impl Writer<'_> {
         let holder = self
             .db
             .query_opt(
-                "SELECT run_id, owner, token, expires_ms FROM run_leases
-                 WHERE run_id = ?1 AND owner IS NOT NULL",
-                vals![&fence.run_id],
+                "SELECT lease_key, owner, token, expires_ms FROM run_leases
+                 WHERE lease_key = ?1 AND owner IS NOT NULL",
+                vals![&fence.key],
             )?
             .map(|row| lease_from(&row))
             .transpose()?;
@@ -218,7 +218,7 @@ impl Writer<'_> {
 
 fn lease_from(row: &super::db::Row) -> Result<Lease, StoreError> {
     Ok(Lease {
-        run_id: row.text(0)?,
+        key: row.text(0)?,
         owner: row.text(1)?,
         token: row.u64(2)?,
         expires_ms: row.u64(3)?,
@@ -227,7 +227,7 @@ fn lease_from(row: &super::db::Row) -> Result<Lease, StoreError> {
 
 fn lease_lost(fence: &Fence, holder: Option<Lease>) -> StoreError {
     StoreError::LeaseLost {
-        run_id: fence.run_id.clone(),
+        key: fence.key.clone(),
         owner: fence.owner.clone(),
         token: fence.token,
         holder: holder.map(|h| (h.owner, h.token)),

@@ -205,4 +205,30 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX IF NOT EXISTS run_leases_by_expiry ON run_leases (expires_ms);
     ",
+    // 11: when several orchestrators share the store, a lease covers one repository's
+    // runs (its key `tenant/owner/name`; no orchestrator held a lease before this step,
+    // so the table is made afresh), and what one orchestrator receives for a
+    // repository another owns (an agent's reply, a person's request) waits in the
+    // owner's inbox; a request's answer is written back on its row (`inbox.rs`).
+    "
+    DROP TABLE IF EXISTS run_leases;
+    CREATE TABLE run_leases (
+        lease_key TEXT PRIMARY KEY,
+        owner TEXT,
+        token INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS run_leases_by_expiry ON run_leases (expires_ms);
+    CREATE TABLE IF NOT EXISTS owner_inbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        lease_key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        answer TEXT,
+        answered_ms INTEGER
+    );
+    CREATE INDEX IF NOT EXISTS owner_inbox_by_key ON owner_inbox (lease_key, id);
+    ",
 ];

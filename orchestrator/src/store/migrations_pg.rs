@@ -192,6 +192,28 @@ pub const POSTGRES_MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX IF NOT EXISTS run_leases_by_expiry ON run_leases (expires_ms);
     "#,
+    // 11: leases per repository, and each owner's inbox (`inbox.rs`).
+    r#"
+    DROP TABLE IF EXISTS run_leases;
+    CREATE TABLE run_leases (
+        lease_key TEXT COLLATE "C" PRIMARY KEY,
+        owner TEXT COLLATE "C",
+        token BIGINT NOT NULL,
+        expires_ms BIGINT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS run_leases_by_expiry ON run_leases (expires_ms);
+    CREATE TABLE IF NOT EXISTS owner_inbox (
+        id BIGSERIAL PRIMARY KEY,
+        lease_key TEXT COLLATE "C" NOT NULL,
+        kind TEXT COLLATE "C" NOT NULL,
+        payload TEXT NOT NULL,
+        sender TEXT COLLATE "C" NOT NULL,
+        created_ms BIGINT NOT NULL,
+        answer TEXT,
+        answered_ms BIGINT
+    );
+    CREATE INDEX IF NOT EXISTS owner_inbox_by_key ON owner_inbox (lease_key, id);
+    "#,
 ];
 
 const _: () = assert!(

@@ -92,7 +92,6 @@ impl Store {
                     "notifications",
                     "artifacts",
                     "live_log_chunks",
-                    "run_leases",
                 ] {
                     db.execute(
                         &format!("DELETE FROM {table} WHERE run_id IN ({list})"),

@@ -14,7 +14,7 @@ use crate::model::RunTrigger;
 use crate::settings::TenantSettings;
 
 /// Who asks to decide, as the API's token told it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Decider {
     /// The operator's token (the API, the dashboard); `by` is a name given for the
     /// audit log, not checked.

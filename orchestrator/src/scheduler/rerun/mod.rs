@@ -26,7 +26,7 @@ use bosun_bus::PluginId;
 pub const AGENT_SILENT_AFTER_MS: u64 = 120_000;
 
 /// What a re-run asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RerunRequest {
     /// The finished run to re-run.
     pub run_id: String,
@@ -37,7 +37,7 @@ pub struct RerunRequest {
 }
 
 /// A re-run that was started.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RerunStarted {
     /// The new run's id.
     pub run_id: String,

@@ -20,7 +20,7 @@ use crate::trust::StageGrants;
 use bosun_bus::PluginId;
 
 /// Why a re-run was refused; nothing was recorded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum RerunRefused {
     /// No run has this id.
     #[error("no run {0}")]

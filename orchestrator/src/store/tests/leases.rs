@@ -31,10 +31,10 @@ fn event_kinds(store: &Store, run_id: &str) -> Vec<String> {
 /// A fenced write that changes the run document and appends an event.
 fn fenced_progress(store: &mut Store, fence: &Fence, kind: &str) -> Result<(), StoreError> {
     store.write_fenced(fence, |w| {
-        let mut record = run(&fence.run_id, "main", 1);
+        let mut record = run(&fence.key, "main", 1);
         record.error = Some(format!("written by {}", fence.owner));
         w.save_run(&record)?;
-        w.event(&fence.run_id, 5, kind, None, None, &fence.owner, None)
+        w.event(&fence.key, 5, kind, None, None, &fence.owner, None)
     })
 }
 
@@ -60,8 +60,8 @@ fn a_takeover_fences_the_previous_owner_out(at: &TestStore) {
     // A, back from a pause, still believes it owns r1: its write is refused whole.
     let refused = fenced_progress(&mut a, &lease_a.fence(), "a.stale").unwrap_err();
     match &refused {
-        StoreError::LeaseLost { run_id, owner, token, holder } => {
-            assert_eq!((run_id.as_str(), owner.as_str(), *token), ("r1", "orch-a", 1));
+        StoreError::LeaseLost { key, owner, token, holder } => {
+            assert_eq!((key.as_str(), owner.as_str(), *token), ("r1", "orch-a", 1));
             assert_eq!(holder, &Some(("orch-b".to_string(), 2)));
         }
         other => panic!("expected LeaseLost, got {other:?}"),
@@ -102,7 +102,7 @@ fn a_released_or_missing_lease_fences_every_writer(at: &TestStore) {
     let mut a = at.open();
     let b = at.open();
     a.write(|w| w.save_run(&run("r1", "main", 1))).unwrap();
-    let never = Fence { run_id: "r1".into(), owner: "orch-a".into(), token: 1 };
+    let never = Fence { key: "r1".into(), owner: "orch-a".into(), token: 1 };
     match fenced_progress(&mut a, &never, "a.unleased").unwrap_err() {
         StoreError::LeaseLost { holder, .. } => assert_eq!(holder, None),
         other => panic!("expected LeaseLost, got {other:?}"),
