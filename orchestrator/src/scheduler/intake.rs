@@ -101,16 +101,11 @@ impl Scheduler {
             journal.event(&run_id, now, event);
         }
         journal.save_run(&record);
-        if self.ownership.is_some() {
-            let owner = self.owner_id().unwrap_or_default().to_string();
-            let owned = Event::new(
-                EventKind::RunOwner,
-                format!("owned by orchestrator {owner}"),
-            );
-            journal.event(&run_id, now, owned);
-        }
         // The delivery and the run in one transaction: a redelivery finds both or neither.
         let key = super::ownership::run_key(&record);
+        if let Some(owned) = self.owner_note(&key) {
+            journal.event(&run_id, now, Event::new(EventKind::RunOwner, owned));
+        }
         let seen = self.write_under(Some(&key), |w| {
             if let Some((delivery_id, event)) = delivery {
                 let tenant = &record.trigger.tenant;

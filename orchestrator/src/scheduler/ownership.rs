@@ -63,6 +63,16 @@ impl Scheduler {
         self.active.contains_key(run_id)
     }
 
+    /// What a new run's log says of its owner (`None` alone).
+    pub(super) fn owner_note(&self, key: &str) -> Option<String> {
+        let ownership = self.ownership.as_ref()?;
+        let token = ownership.fences.get(key).map_or(0, |f| f.token);
+        Some(format!(
+            "owned by orchestrator {} (lease token {token})",
+            ownership.owner
+        ))
+    }
+
     /// The fences held, to renew.
     pub fn held_fences(&self) -> Vec<Fence> {
         self.ownership

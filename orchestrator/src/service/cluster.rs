@@ -1,9 +1,11 @@
 //! Several orchestrators over one store and one bus (`cluster:` in the settings).
 //!
 //! Each repository's runs have one owner: the orchestrator holding its lease. Any of
-//! them accepts webhooks, API calls and its share of `agent.results`; what it receives
-//! for a repository another owns is handed over through the store (the owner's inbox,
-//! `store/inbox.rs`) and a request waits there for the owner's answer. Every lease
+//! them accepts webhooks, API calls and dead letters; what it receives for a repository
+//! another owns is handed over through the store (the owner's inbox, `store/inbox.rs`)
+//! and a request waits there for the owner's answer. Stage results and policy answers
+//! are read by every orchestrator in a consumer group of its own, and applied by the
+//! one driving their run: no result waits on a dead orchestrator's partitions. Every lease
 //! period's quarter, an orchestrator renews its leases, releases repositories with
 //! nothing in flight, and takes over repositories whose owner stopped renewing (their
 //! runs resume from the store; what was in flight is sent again and a duplicate result
@@ -38,9 +40,6 @@ pub(super) struct Cluster {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub(super) enum Forwarded {
-    Reply {
-        reply: AgentReply,
-    },
     DeadLetter {
         letter: DeadLetter,
     },
@@ -69,7 +68,6 @@ pub(super) enum Forwarded {
 impl Forwarded {
     fn kind(&self) -> &'static str {
         match self {
-            Forwarded::Reply { .. } => "reply",
             Forwarded::DeadLetter { .. } => "dead-letter",
             Forwarded::Trigger { .. } => "trigger",
             Forwarded::Cancel { .. } => "cancel",
@@ -88,8 +86,8 @@ pub(super) enum Route {
     Owner(String),
 }
 
-/// The run an agent reply is about, when routing matters (notifications of finished
-/// runs and inventories are applied wherever they arrive).
+/// The run an agent reply is about, when its owner must apply it (notifications of
+/// finished runs and inventories are applied wherever they arrive).
 pub(super) fn reply_run(reply: &AgentReply) -> Option<String> {
     match reply {
         AgentReply::Stage(message) => message
@@ -313,16 +311,6 @@ impl Worker {
     async fn apply_forwarded(&mut self, input: Forwarded) -> Settled {
         let now = self.clock.now_ms();
         match input {
-            Forwarded::Reply { reply } => match self.scheduler.on_reply(reply, now) {
-                Ok(effects) => {
-                    self.execute(effects).await;
-                    Settled::Done(None)
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "a handed-over reply was not applied; kept for the owner");
-                    Settled::Kept
-                }
-            },
             Forwarded::DeadLetter { letter } => match self.scheduler.on_dead_letter(letter, now) {
                 Ok(effects) => {
                     self.execute(effects).await;

@@ -117,6 +117,20 @@ impl Orchestrator {
         let results = bus
             .subscribe("bosun-orchestrator", &[topics::AGENT_RESULTS.to_string()])
             .await?;
+        // Several orchestrators: each also reads every stage result and policy answer in a
+        // group of its own, and applies those of the runs it drives. A result that reached
+        // nobody alive (its owner died) is made again: the new owner sends what was in
+        // flight again when it takes the repository over.
+        let owned_results = match &cluster {
+            Some(cluster) => Some(
+                bus.subscribe(
+                    &format!("bosun-orchestrator-{}", cluster.owner),
+                    &[topics::AGENT_RESULTS.to_string()],
+                )
+                .await?,
+            ),
+            None => None,
+        };
         let dead = bus
             .subscribe(
                 "bosun-orchestrator-dead-letters",
@@ -165,7 +179,8 @@ impl Orchestrator {
             options.clock.clone(),
             shutdown.clone(),
         );
-        let handle = tokio::spawn(worker.run(rx, results, dead, options.tick, shutdown));
+        let handle =
+            tokio::spawn(worker.run(rx, results, dead, owned_results, options.tick, shutdown));
         Ok((
             Orchestrator {
                 commands: tx,

@@ -41,6 +41,7 @@ impl Worker {
         mut commands: mpsc::Receiver<Command>,
         mut results: Box<dyn Subscription>,
         mut dead: Box<dyn Subscription>,
+        mut owned_results: Option<Box<dyn Subscription>>,
         tick: Duration,
         mut shutdown: watch::Receiver<bool>,
     ) {
@@ -74,6 +75,18 @@ impl Worker {
                 _ = inbox.tick(), if clustered => self.drain_inbox().await,
                 _ = leases.tick(), if clustered => self.maintain_leases().await,
                 Some(command) = commands.recv() => self.command(command).await,
+                delivery = next_owned(&mut owned_results), if clustered => match delivery {
+                    Ok(delivery) => {
+                        if let Some(owned) = owned_results.as_mut() {
+                            self.owned_result(owned.as_mut(), delivery).await;
+                        }
+                    }
+                    Err(BusError::Closed) => return,
+                    Err(e) => {
+                        tracing::error!(error = %e, "reading agent results failed");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                },
                 delivery = results.next() => match delivery {
                     Ok(delivery) => self.result(results.as_mut(), delivery).await,
                     Err(BusError::Closed) => return,
@@ -275,36 +288,13 @@ impl Worker {
                 if let AgentReply::Inventory(announced) = &reply {
                     self.pools.note_all(&announced.stages);
                 }
-                let run = super::cluster::reply_run(&reply).filter(|_| self.cluster.is_some());
-                if let Some(run_id) = &run
-                    && let super::cluster::Route::Owner(key) = self.route_run(run_id).await
-                {
-                    self.hand_over(
-                        subscription,
-                        &delivery,
-                        &key,
-                        super::cluster::Forwarded::Reply { reply },
-                    )
-                    .await;
+                if self.cluster.is_some() && super::cluster::reply_run(&reply).is_some() {
+                    // Each orchestrator reads these in a group of its own (`owned_result`).
+                    let _ = subscription.ack(&delivery).await;
                     return;
                 }
-                let kept = run.is_some().then(|| reply.clone());
                 match self.scheduler.on_reply(reply, self.clock.now_ms()) {
                     Ok(effects) => self.execute(effects).await,
-                    Err(e) if e.is_lease_lost() && kept.is_some() => {
-                        // Taken over while this was applied: the new owner applies it.
-                        let (Some(reply), Some(run_id)) = (kept, run) else {
-                            return;
-                        };
-                        let key = self.scheduler.store().run_lease_key(&run_id).ok().flatten();
-                        if let Some((key, _)) = key {
-                            let input = super::cluster::Forwarded::Reply { reply };
-                            self.hand_over(subscription, &delivery, &key, input).await;
-                        } else {
-                            let _ = subscription.release(&delivery).await;
-                        }
-                        return;
-                    }
                     Err(e) => {
                         // Not applied: give it back so it is applied after the store recovers.
                         tracing::error!(error = %e, position = %delivery.position, "could not apply a result");
@@ -348,7 +338,38 @@ impl Worker {
     }
 }
 
+/// The next delivery of the orchestrator's own results group (never, alone).
+async fn next_owned(owned: &mut Option<Box<dyn Subscription>>) -> Result<Delivery, BusError> {
+    match owned {
+        Some(subscription) => subscription.next().await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Worker {
+    /// A stage result or policy answer from this orchestrator's own group: applied when
+    /// it drives the run, skipped otherwise (its owner reads it in its own group).
+    async fn owned_result(&mut self, subscription: &mut dyn Subscription, delivery: Delivery) {
+        if let Ok(reply) = delivery.decode::<AgentReply>()
+            && let Some(run_id) = super::cluster::reply_run(&reply)
+            && self.scheduler.drives(&run_id)
+        {
+            match self.scheduler.on_reply(reply, self.clock.now_ms()) {
+                Ok(effects) => self.execute(effects).await,
+                // Taken over meanwhile: the new owner sends the task again.
+                Err(e) if e.is_lease_lost() => {}
+                Err(e) => {
+                    tracing::error!(error = %e, position = %delivery.position, "could not apply a result");
+                    let _ = subscription.release(&delivery).await;
+                    return;
+                }
+            }
+        }
+        if let Err(e) = subscription.ack(&delivery).await {
+            tracing::warn!(error = %e, "could not commit a result (it may be applied again, harmlessly)");
+        }
+    }
+
     /// Hand a received input to the owner of `key` through the store, then commit it on
     /// the bus; if the store refused, give it back to the bus to be read again.
     async fn hand_over(

@@ -8,6 +8,7 @@ mod concurrency;
 mod email;
 mod gates;
 mod matrix;
+mod ownership;
 mod replies;
 mod rerun;
 mod runs;
