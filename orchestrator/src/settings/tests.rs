@@ -268,3 +268,34 @@ fn a_tenants_email_settings_parse_and_a_bad_recipient_names_the_tenant() {
         "{err}"
     );
 }
+
+#[test]
+fn cluster_settings_parse_with_defaults_and_warn_where_orchestrators_could_not_share() {
+    let parse = |text: &str| ServerSettings::parse(Path::new("bosun.yaml"), text).unwrap();
+    let shared = parse(
+        "bus: kafka://kafka:9092\nstore: postgres://bosun:pw@db:5432/bosun\ncluster: { id: orch-a }\n",
+    );
+    let cluster = shared.cluster.clone().unwrap();
+    assert_eq!(cluster.owner_id(), "orch-a");
+    assert_eq!(cluster.lease().as_millis(), 10_000);
+    assert_eq!(cluster.inbox_poll().as_millis(), 50);
+    assert_eq!(shared.cluster_warning(), None);
+    // Without an id, two processes never share a name.
+    let unnamed = ClusterSettings::default();
+    assert_ne!(unnamed.owner_id(), unnamed.owner_id());
+
+    let memory = parse("cluster: {}\n");
+    assert!(memory.warnings().iter().any(|w| w.contains("memory://")));
+    let sqlite = parse("bus: kafka://kafka:9092\ncluster: {}\n");
+    let warning = sqlite.cluster_warning().unwrap();
+    assert!(
+        warning.contains("SQLite") && warning.contains("postgres://"),
+        "{warning}"
+    );
+    let short =
+        parse("bus: kafka://k:9092\nstore: postgres://b@db/b\ncluster: { lease_ms: 200 }\n");
+    assert!(short.cluster_warning().unwrap().contains("1000 is used"));
+    assert_eq!(short.cluster.unwrap().lease().as_millis(), 1_000);
+    let unknown = ServerSettings::parse(Path::new("bosun.yaml"), "cluster: { leese_ms: 5 }\n");
+    assert!(unknown.unwrap_err().to_string().contains("leese_ms"));
+}

@@ -19,6 +19,28 @@ impl ServerSettings {
         })
     }
 
+    /// With `cluster:`, what stops the orchestrators from sharing their runs: a SQLite
+    /// store (only processes on one machine share its file), the in-memory bus (each
+    /// process has its own), a shorter lease than a renewal needs.
+    pub fn cluster_warning(&self) -> Option<String> {
+        let cluster = self.cluster.as_ref()?;
+        if self.bus.starts_with("memory://") {
+            return Some("cluster: is set with bus memory://: other orchestrators never see this one's tasks and results; use kafka://".into());
+        }
+        if matches!(self.store, super::StoreLocation::Sqlite(_)) {
+            return Some(format!(
+                "cluster: is set with the SQLite store {}: only orchestrators on this machine can share it; use postgres:// for orchestrators on several machines",
+                self.store
+            ));
+        }
+        (cluster.lease_ms < 1_000).then(|| {
+            format!(
+                "cluster.lease_ms is {} ms: a lease is at least 1000 ms (renewed every quarter of it), so 1000 is used",
+                cluster.lease_ms
+            )
+        })
+    }
+
     /// What will not work as the operator probably meant, to say at start-up: a
     /// tenant whose webhook secret is unset (every delivery of it would be refused),
     /// an `api_token` whose variable is unset (every API call is refused), an open API
@@ -31,6 +53,7 @@ impl ServerSettings {
             );
         }
         warnings.extend(self.open_listener_warning());
+        warnings.extend(self.cluster_warning());
         for tenant in &self.tenants {
             if tenant.webhook_secret.resolve().is_none() {
                 // A tenant without any `webhook_secret` takes no webhooks on purpose
