@@ -322,58 +322,58 @@ impl Worker {
                 }
             },
             Forwarded::Trigger { trigger, delivery } => {
-                let (tx, rx) = oneshot::channel();
                 let delivery = delivery.map(|(id, event)| super::WebhookDelivery { id, event });
-                let command = Command::Trigger {
+                self.request_here(|reply| Command::Trigger {
                     trigger,
                     delivery,
-                    reply: tx,
-                };
-                self.command_here(command).await;
-                answered(rx)
+                    reply,
+                })
+                .await
             }
             Forwarded::Cancel { run_id, reason } => {
-                let (tx, rx) = oneshot::channel();
-                let command = Command::Cancel {
+                self.request_here(|reply| Command::Cancel {
                     run_id,
                     reason,
-                    reply: tx,
-                };
-                self.command_here(command).await;
-                answered(rx)
+                    reply,
+                })
+                .await
             }
             Forwarded::Approve { run_id, approver } => {
-                let (tx, rx) = oneshot::channel();
-                let command = Command::Approve {
+                self.request_here(|reply| Command::Approve {
                     run_id,
                     approver,
-                    reply: tx,
-                };
-                self.command_here(command).await;
-                answered(rx)
+                    reply,
+                })
+                .await
             }
             Forwarded::Decide {
                 run_id,
                 stage,
                 decision,
             } => {
-                let (tx, rx) = oneshot::channel();
-                let command = Command::Decide {
+                self.request_here(|reply| Command::Decide {
                     run_id,
                     stage,
                     decision,
-                    reply: tx,
-                };
-                self.command_here(command).await;
-                answered(rx)
+                    reply,
+                })
+                .await
             }
             Forwarded::Rerun { request } => {
-                let (tx, rx) = oneshot::channel();
-                self.command_here(Command::Rerun { request, reply: tx })
-                    .await;
-                answered(rx)
+                self.request_here(|reply| Command::Rerun { request, reply })
+                    .await
             }
         }
+    }
+
+    /// Carry a handed-over request out here and settle it with its answer.
+    async fn request_here<T: Serialize>(
+        &mut self,
+        command: impl FnOnce(super::command::Reply<T>) -> Command,
+    ) -> Settled {
+        let (tx, rx) = oneshot::channel();
+        self.command_here(command(tx)).await;
+        answered(rx)
     }
 
     /// Renew the leases held, release the repositories with nothing in flight, take

@@ -19,6 +19,18 @@ fn shared(dir: &std::path::Path, owner: &str, settings: &Arc<ServerSettings>) ->
     Scheduler::open_shared(store, Arc::clone(settings), owner.into()).unwrap()
 }
 
+/// Two schedulers on one store, and the lease key of acme/shop.
+fn two_orchestrators() -> (tempfile::TempDir, String, Scheduler, Scheduler) {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Arc::new(ServerSettings {
+        tenants: vec![tenant(vec![])],
+        ..ServerSettings::default()
+    });
+    let a = shared(dir.path(), "orch-a", &settings);
+    let b = shared(dir.path(), "orch-b", &settings);
+    (dir, repository_key("acme", "acme/shop"), a, b)
+}
+
 fn acquire(scheduler: &mut Scheduler, key: &str, now: u64) -> Option<Adopted> {
     let owner = scheduler.owner_id().unwrap().to_string();
     match scheduler
@@ -38,14 +50,7 @@ fn kinds(scheduler: &Scheduler, run_id: &str) -> Vec<String> {
 
 #[test]
 fn a_stale_owner_writes_nothing_once_its_repository_was_taken_over() {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = Arc::new(ServerSettings {
-        tenants: vec![tenant(vec![])],
-        ..ServerSettings::default()
-    });
-    let key = repository_key("acme", "acme/shop");
-    let mut a = shared(dir.path(), "orch-a", &settings);
-    let mut b = shared(dir.path(), "orch-b", &settings);
+    let (_dir, key, mut a, mut b) = two_orchestrators();
     let mut now = 1_700_000_000_000;
 
     // A holds the repository and starts a run on it.
@@ -152,15 +157,8 @@ fn a_stale_owner_writes_nothing_once_its_repository_was_taken_over() {
 }
 
 #[test]
-fn an_owner_alone_on_a_repository_releases_nothing_in_flight_and_others_resume_after_a_release() {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = Arc::new(ServerSettings {
-        tenants: vec![tenant(vec![])],
-        ..ServerSettings::default()
-    });
-    let key = repository_key("acme", "acme/shop");
-    let mut a = shared(dir.path(), "orch-a", &settings);
-    let mut b = shared(dir.path(), "orch-b", &settings);
+fn a_repository_released_by_a_stopping_owner_goes_to_the_next_with_its_queued_run() {
+    let (_dir, key, mut a, mut b) = two_orchestrators();
     let now = 1_700_000_000_000;
     acquire(&mut a, &key, now).unwrap();
     assert!(a.idle_keys().len() == 1, "no run yet: idle");
