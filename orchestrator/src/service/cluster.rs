@@ -3,9 +3,11 @@
 //! Each repository's runs have one owner: the orchestrator holding its lease. Any of
 //! them accepts webhooks, API calls and dead letters; what it receives for a repository
 //! another owns is handed over through the store (the owner's inbox, `store/inbox.rs`)
-//! and a request waits there for the owner's answer. Stage results and policy answers
-//! are read by every orchestrator in a consumer group of its own, and applied by the
-//! one driving their run: no result waits on a dead orchestrator's partitions. Every lease
+//! and a request waits there for the owner's answer. Every orchestrator reads the agents'
+//! replies and the dead letters in consumer groups of its own, so nothing waits on a dead
+//! orchestrator's partitions: a stage result or policy answer is applied by the one
+//! driving its run, a notifier's answer and a dead letter by the one that claims it
+//! first in the store. Every lease
 //! period's quarter, an orchestrator renews its leases, releases repositories with
 //! nothing in flight, and takes over repositories whose owner stopped renewing (their
 //! runs resume from the store; what was in flight is sent again and a duplicate result
@@ -112,6 +114,44 @@ pub(super) fn letter_run(letter: &DeadLetter) -> Option<String> {
 }
 
 impl Worker {
+    /// Whether this orchestrator acts on a reply every orchestrator reads (alone: always).
+    /// A stage result or policy answer: when it drives the run (its owner; a result that
+    /// reached no live owner is made again when the new owner sends the task again). A
+    /// notifier's answer: when it claims it first. An inventory: everywhere (an upsert).
+    pub(super) fn applies_here(&self, reply: &AgentReply) -> bool {
+        if self.cluster.is_none() {
+            return true;
+        }
+        match reply {
+            AgentReply::Stage(_) | AgentReply::Policy(_) => {
+                reply_run(reply).is_none_or(|run_id| self.scheduler.drives(&run_id))
+            }
+            // By the request, not the record: an agent's duplicate answer is not sent twice.
+            AgentReply::Notify(message) => self.claimed(&format!("notify:{}", message.request_id)),
+            AgentReply::Inventory(_) => true,
+        }
+    }
+
+    /// Whether this orchestrator is the one to act on `key` (alone: always). A store
+    /// that cannot answer says no: another orchestrator, or this one after the message
+    /// comes again, acts on it.
+    pub(super) fn claimed(&self, key: &str) -> bool {
+        let Some(cluster) = &self.cluster else {
+            return true;
+        };
+        match self
+            .scheduler
+            .store()
+            .claim(key, &cluster.owner, self.clock.now_ms())
+        {
+            Ok(first) => first,
+            Err(e) => {
+                tracing::warn!(%key, error = %e, "could not claim a message; left to the others");
+                false
+            }
+        }
+    }
+
     /// Where inputs about `key`'s runs go: here when this orchestrator holds the lease
     /// or can take it now (no owner, or an expired one); otherwise to the owner.
     pub(super) async fn route_key(&mut self, key: &str) -> Route {
@@ -420,8 +460,13 @@ impl Worker {
                 self.adopt(lease, took_over).await;
             }
         }
-        let stale_answers = now.saturating_sub(10 * 60 * 1000);
-        let _ = self.scheduler.store().prune_inbox_answers(stale_answers);
+        let stale = now.saturating_sub(10 * 60 * 1000);
+        let _ = self.scheduler.store().prune_inbox_answers(stale);
+        // A claim outlives any redelivery of its message by far after a day.
+        let _ = self
+            .scheduler
+            .store()
+            .prune_claims(now.saturating_sub(24 * 3600 * 1000));
     }
 
     /// Give every lease up (a graceful shutdown): the others take the runs over at once.

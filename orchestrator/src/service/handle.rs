@@ -114,26 +114,23 @@ impl Orchestrator {
                 shutdown.clone(),
             ));
         }
-        let results = bus
-            .subscribe("bosun-orchestrator", &[topics::AGENT_RESULTS.to_string()])
-            .await?;
-        // Several orchestrators: each also reads every stage result and policy answer in a
-        // group of its own, and applies those of the runs it drives. A result that reached
-        // nobody alive (its owner died) is made again: the new owner sends what was in
-        // flight again when it takes the repository over.
-        let owned_results = match &cluster {
-            Some(cluster) => Some(
-                bus.subscribe(
-                    &format!("bosun-orchestrator-{}", cluster.owner),
-                    &[topics::AGENT_RESULTS.to_string()],
-                )
-                .await?,
-            ),
-            None => None,
+        // Alone, one group. Several orchestrators: each reads every reply and dead letter in
+        // a group of its own (the run's owner applies a result; a claim in the store picks
+        // the one that acts on a notifier's answer or a dead letter), so nothing waits on
+        // the partitions of an orchestrator that died.
+        let own = |group: &str| match &cluster {
+            Some(cluster) => format!("{group}-{}", cluster.owner),
+            None => group.to_string(),
         };
+        let results = bus
+            .subscribe(
+                &own("bosun-orchestrator"),
+                &[topics::AGENT_RESULTS.to_string()],
+            )
+            .await?;
         let dead = bus
             .subscribe(
-                "bosun-orchestrator-dead-letters",
+                &own("bosun-orchestrator-dead-letters"),
                 &[topics::DEAD_LETTER.to_string()],
             )
             .await?;
@@ -179,8 +176,7 @@ impl Orchestrator {
             options.clock.clone(),
             shutdown.clone(),
         );
-        let handle =
-            tokio::spawn(worker.run(rx, results, dead, owned_results, options.tick, shutdown));
+        let handle = tokio::spawn(worker.run(rx, results, dead, options.tick, shutdown));
         Ok((
             Orchestrator {
                 commands: tx,

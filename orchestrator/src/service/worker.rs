@@ -41,7 +41,6 @@ impl Worker {
         mut commands: mpsc::Receiver<Command>,
         mut results: Box<dyn Subscription>,
         mut dead: Box<dyn Subscription>,
-        mut owned_results: Option<Box<dyn Subscription>>,
         tick: Duration,
         mut shutdown: watch::Receiver<bool>,
     ) {
@@ -75,18 +74,6 @@ impl Worker {
                 _ = inbox.tick(), if clustered => self.drain_inbox().await,
                 _ = leases.tick(), if clustered => self.maintain_leases().await,
                 Some(command) = commands.recv() => self.command(command).await,
-                delivery = next_owned(&mut owned_results), if clustered => match delivery {
-                    Ok(delivery) => {
-                        if let Some(owned) = owned_results.as_mut() {
-                            self.owned_result(owned.as_mut(), delivery).await;
-                        }
-                    }
-                    Err(BusError::Closed) => return,
-                    Err(e) => {
-                        tracing::error!(error = %e, "reading agent results failed");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                },
                 delivery = results.next() => match delivery {
                     Ok(delivery) => self.result(results.as_mut(), delivery).await,
                     Err(BusError::Closed) => return,
@@ -288,8 +275,7 @@ impl Worker {
                 if let AgentReply::Inventory(announced) = &reply {
                     self.pools.note_all(&announced.stages);
                 }
-                if self.cluster.is_some() && super::cluster::reply_run(&reply).is_some() {
-                    // Each orchestrator reads these in a group of its own (`owned_result`).
+                if !self.applies_here(&reply) {
                     let _ = subscription.ack(&delivery).await;
                     return;
                 }
@@ -311,6 +297,13 @@ impl Worker {
     }
 
     async fn dead_letter(&mut self, subscription: &mut dyn Subscription, delivery: Delivery) {
+        if !self.claimed(&format!(
+            "dead-letter:{}:{}",
+            delivery.record.topic, delivery.position
+        )) {
+            let _ = subscription.ack(&delivery).await;
+            return;
+        }
         let decoded = delivery.decode::<DeadLetter>();
         if let Ok(letter) = &decoded
             && self.cluster.is_some()
@@ -338,38 +331,7 @@ impl Worker {
     }
 }
 
-/// The next delivery of the orchestrator's own results group (never, alone).
-async fn next_owned(owned: &mut Option<Box<dyn Subscription>>) -> Result<Delivery, BusError> {
-    match owned {
-        Some(subscription) => subscription.next().await,
-        None => std::future::pending().await,
-    }
-}
-
 impl Worker {
-    /// A stage result or policy answer from this orchestrator's own group: applied when
-    /// it drives the run, skipped otherwise (its owner reads it in its own group).
-    async fn owned_result(&mut self, subscription: &mut dyn Subscription, delivery: Delivery) {
-        if let Ok(reply) = delivery.decode::<AgentReply>()
-            && let Some(run_id) = super::cluster::reply_run(&reply)
-            && self.scheduler.drives(&run_id)
-        {
-            match self.scheduler.on_reply(reply, self.clock.now_ms()) {
-                Ok(effects) => self.execute(effects).await,
-                // Taken over meanwhile: the new owner sends the task again.
-                Err(e) if e.is_lease_lost() => {}
-                Err(e) => {
-                    tracing::error!(error = %e, position = %delivery.position, "could not apply a result");
-                    let _ = subscription.release(&delivery).await;
-                    return;
-                }
-            }
-        }
-        if let Err(e) = subscription.ack(&delivery).await {
-            tracing::warn!(error = %e, "could not commit a result (it may be applied again, harmlessly)");
-        }
-    }
-
     /// Hand a received input to the owner of `key` through the store, then commit it on
     /// the bus; if the store refused, give it back to the bus to be read again.
     async fn hand_over(

@@ -231,4 +231,14 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX IF NOT EXISTS owner_inbox_by_key ON owner_inbox (lease_key, id);
     ",
+    // 12: what every orchestrator reads and exactly one acts on (a notifier's answer,
+    // a dead letter): the first to insert the claim's key does (`claims.rs`).
+    "
+    CREATE TABLE IF NOT EXISTS claims (
+        claim_key TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS claims_by_time ON claims (at_ms);
+    ",
 ];

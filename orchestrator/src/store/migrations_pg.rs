@@ -214,6 +214,16 @@ pub const POSTGRES_MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX IF NOT EXISTS owner_inbox_by_key ON owner_inbox (lease_key, id);
     "#,
+    // 12: what every orchestrator reads and exactly one acts on (a notifier's answer,
+    // a dead letter): the first to insert the claim's key does (`claims.rs`).
+    r#"
+    CREATE TABLE IF NOT EXISTS claims (
+        claim_key TEXT COLLATE "C" PRIMARY KEY,
+        owner TEXT COLLATE "C" NOT NULL,
+        at_ms BIGINT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS claims_by_time ON claims (at_ms);
+    "#,
 ];
 
 const _: () = assert!(

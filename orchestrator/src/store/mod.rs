@@ -9,6 +9,7 @@
 //! only in their migrations and a few functions.
 
 mod artifacts;
+mod claims;
 pub(crate) mod db;
 mod error;
 mod github_objects;

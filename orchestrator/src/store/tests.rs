@@ -2,6 +2,7 @@
 //! on the real PostgreSQL server named by `BOSUN_TEST_POSTGRES` (started by
 //! `scripts/services.sh postgres`; under `CI=true` a missing server fails the test).
 
+mod inbox;
 mod leases;
 mod reads;
 mod retention;
