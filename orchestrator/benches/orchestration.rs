@@ -5,11 +5,15 @@
 //! - five-stage runs per minute with many runs in flight, in-memory;
 //! - the same two on the PostgreSQL run store (when `BOSUN_TEST_POSTGRES` names a
 //!   server, `scripts/services.sh postgres`), against SQLite, as ratios;
-//! - scheduler memory per active run (resident set growth over 20,000 runs in flight).
+//! - scheduler memory per active run (resident set growth over 20,000 runs in flight);
+//! - several orchestrators sharing one PostgreSQL store (`orchestration/cluster.rs`).
 //!
 //! `cargo bench -p bosun-orchestrator --bench orchestration`; `BOSUN_BENCH_ONLY=memory|
-//! overhead|throughput|kafka|postgres` picks one part.
+//! overhead|throughput|kafka|postgres|cluster` picks one part.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "orchestration/cluster.rs"]
+mod cluster;
 
 use bosun_bus::messages::{self, AgentReply, MESSAGE_VERSION, ResultMessage, TaskMessage};
 use bosun_bus::{Bus, MemoryBus, Outcome, StageReport, StageResult, topics};
@@ -49,6 +53,33 @@ fn trigger(url: &str, sha: &str, branch: String) -> RunTrigger {
     }
 }
 
+/// A stand-in agent's answer to `task`: passed, at once, with nothing to report.
+fn passed(task: &TaskMessage) -> Vec<u8> {
+    messages::encode(&AgentReply::Stage(ResultMessage {
+        version: MESSAGE_VERSION,
+        agent_id: "bench".into(),
+        result: StageResult {
+            task_id: task.task.id(),
+            plugin: None,
+            report: Some(StageReport {
+                outcome: Outcome::Success,
+                summary: "ok".into(),
+                findings: vec![],
+                tests: None,
+                test_failures: vec![],
+                coverage: None,
+                artifacts: vec![],
+                metrics: vec![],
+                truncated: false,
+            }),
+            failure: None,
+            logs: vec![],
+            logs_dropped_bytes: 0,
+            duration_ms: 0,
+        },
+    }))
+}
+
 /// Agents that answer every task with a pass, immediately.
 async fn stand_in_agents(bus: Arc<dyn Bus>, consumers: usize) {
     for stage in STAGES {
@@ -63,35 +94,8 @@ async fn stand_in_agents(bus: Arc<dyn Bus>, consumers: usize) {
                 while let Ok(delivery) = sub.next().await {
                     let task: TaskMessage =
                         messages::decode(&delivery.record.payload).expect("task");
-                    let reply = AgentReply::Stage(ResultMessage {
-                        version: MESSAGE_VERSION,
-                        agent_id: "bench".into(),
-                        result: StageResult {
-                            task_id: task.task.id(),
-                            plugin: None,
-                            report: Some(StageReport {
-                                outcome: Outcome::Success,
-                                summary: "ok".into(),
-                                findings: vec![],
-                                tests: None,
-                                test_failures: vec![],
-                                coverage: None,
-                                artifacts: vec![],
-                                metrics: vec![],
-                                truncated: false,
-                            }),
-                            failure: None,
-                            logs: vec![],
-                            logs_dropped_bytes: 0,
-                            duration_ms: 0,
-                        },
-                    });
                     let _ = bus
-                        .publish(
-                            topics::AGENT_RESULTS,
-                            &task.task.run_id,
-                            messages::encode(&reply),
-                        )
+                        .publish(topics::AGENT_RESULTS, &task.task.run_id, passed(&task))
                         .await;
                     let _ = sub.ack(&delivery).await;
                 }
@@ -159,7 +163,7 @@ async fn overhead(
     let dir = tempfile::tempdir().expect("tempdir");
     let (url, sha) = repository(&dir.path().join("repo"));
     stand_in_agents(Arc::clone(&bus), 1).await;
-    let (orchestrator, store, _stop) = start(dir.path(), bus, store_at(dir.path(), postgres)).await;
+    let (orchestrator, store, stop) = start(dir.path(), bus, store_at(dir.path(), postgres)).await;
     let mut per_stage = Vec::new();
     for i in 0..runs + 5 {
         let started = Instant::now();
@@ -176,6 +180,8 @@ async fn overhead(
             per_stage.push(started.elapsed().as_secs_f64() * 1000.0 / 5.0);
         }
     }
+    // Stopped, not left behind: a worker whose stop sender is gone spins on it.
+    let _ = stop.send(true);
     per_stage.sort_by(|a, b| a.total_cmp(b));
     let p50 = percentile(&per_stage, 0.5);
     println!(
@@ -191,7 +197,7 @@ async fn throughput(label: &str, runs: usize, postgres: Option<&PostgresSchema>)
     let (url, sha) = repository(&dir.path().join("repo"));
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
     stand_in_agents(Arc::clone(&bus), 2).await;
-    let (orchestrator, store, _stop) = start(dir.path(), bus, store_at(dir.path(), postgres)).await;
+    let (orchestrator, store, stop) = start(dir.path(), bus, store_at(dir.path(), postgres)).await;
     let started = Instant::now();
     let mut ids = Vec::with_capacity(runs);
     for i in 0..runs {
@@ -206,6 +212,7 @@ async fn throughput(label: &str, runs: usize, postgres: Option<&PostgresSchema>)
         wait_finished(&store, id).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let _ = stop.send(true);
     let per_minute = runs as f64 * 60.0 / elapsed;
     println!(
         "throughput, in-memory, {label}: {runs} five-stage runs in {elapsed:.2} s = {per_minute:.0} runs/min ({:.0} stages/s)",
@@ -328,6 +335,9 @@ fn main() {
         }
         if wants("postgres") {
             postgres_against_sqlite().await;
+        }
+        if wants("cluster") {
+            cluster::cluster().await;
         }
     });
 }
