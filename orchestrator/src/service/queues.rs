@@ -103,8 +103,9 @@ pub(crate) async fn refresh(
     let mut failing = false;
     loop {
         tokio::select! {
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() { return; }
+            changed = shutdown.changed() => {
+                // A dropped sender stops it too, rather than waking this loop forever.
+                if changed.is_err() || *shutdown.borrow() { return; }
             }
             _ = ticker.tick() => {
                 let names = pools.snapshot();

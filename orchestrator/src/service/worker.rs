@@ -65,8 +65,10 @@ impl Worker {
         let clustered = self.cluster.is_some();
         loop {
             tokio::select! {
-                _ = shutdown.changed() => {
-                    if *shutdown.borrow() {
+                changed = shutdown.changed() => {
+                    // A dropped sender stops the service too (else `changed` would
+                    // answer at once forever and this loop would spin).
+                    if changed.is_err() || *shutdown.borrow() {
                         self.release_all();
                         return;
                     }

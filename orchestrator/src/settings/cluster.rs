@@ -23,7 +23,7 @@ pub struct ClusterSettings {
     /// name, the process id and a random part, so no two processes share one).
     #[serde(default)]
     pub id: Option<String>,
-    /// How long a repository stays with its owner unless renewed (renewed every third
+    /// How long a repository stays with its owner unless renewed (renewed every quarter
     /// of it); after an owner dies, another takes its runs over once this has passed.
     #[serde(default = "default_lease_ms")]
     pub lease_ms: u64,
