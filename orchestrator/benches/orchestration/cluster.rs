@@ -76,6 +76,10 @@ impl Node {
 
     /// Die: every task dropped mid-step, no lease released.
     fn kill(mut self) {
+        // A dropped stop sender is a graceful stop (leases released): keep it alive
+        // while the runtime goes, as a killed process never says goodbye.
+        let stop = std::mem::replace(&mut self.stop, watch::channel(false).0);
+        std::mem::forget(stop);
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
