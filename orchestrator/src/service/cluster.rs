@@ -155,31 +155,38 @@ impl Worker {
     /// Where inputs about `key`'s runs go: here when this orchestrator holds the lease
     /// or can take it now (no owner, or an expired one); otherwise to the owner.
     pub(super) async fn route_key(&mut self, key: &str) -> Route {
-        let Some(cluster) = &self.cluster else {
-            return Route::Here;
-        };
-        if self.scheduler.holds(key) {
+        if self.cluster.is_none() || self.scheduler.holds(key) {
             return Route::Here;
         }
-        let (owner, lease) = (cluster.owner.clone(), cluster.settings.lease());
+        if self.take(key).await {
+            Route::Here
+        } else {
+            Route::Owner(key.to_string())
+        }
+    }
+
+    /// Take `key` if nobody holds it live (free, released or expired): acquire its
+    /// lease and adopt its runs. `true` when this orchestrator holds it afterwards.
+    async fn take(&mut self, key: &str) -> bool {
+        let Some(cluster) = &self.cluster else {
+            return true;
+        };
+        let owner = cluster.owner.clone();
+        let ttl = cluster.settings.lease().as_millis() as u64;
         let now = self.clock.now_ms();
         let store = self.scheduler.store();
         let previous = store.lease(key).ok().flatten().map(|l| l.owner);
-        match store.acquire_lease(key, &owner, now, lease.as_millis() as u64) {
+        match store.acquire_lease(key, &owner, now, ttl) {
             Ok(LeaseClaim::Acquired(lease)) => {
                 let took_over = previous.filter(|p| p != &owner);
                 self.adopt(lease, took_over).await;
-                if self.scheduler.holds(key) {
-                    Route::Here
-                } else {
-                    Route::Owner(key.to_string())
-                }
+                self.scheduler.holds(key)
             }
-            Ok(LeaseClaim::HeldBy(_)) => Route::Owner(key.to_string()),
+            Ok(LeaseClaim::HeldBy(_)) => false,
             Err(e) => {
                 // The inbox is the store too; if it is down the hand-over fails loudly.
                 tracing::warn!(%key, error = %e, "could not ask for a repository's lease");
-                Route::Owner(key.to_string())
+                false
             }
         }
     }
@@ -422,8 +429,7 @@ impl Worker {
         let Some(cluster) = &self.cluster else {
             return;
         };
-        let (owner, lease) = (cluster.owner.clone(), cluster.settings.lease());
-        let ttl = lease.as_millis() as u64;
+        let ttl = cluster.settings.lease().as_millis() as u64;
         let now = self.clock.now_ms();
         for fence in self.scheduler.held_fences() {
             match self.scheduler.store().renew_lease(&fence, now, ttl) {
@@ -453,12 +459,7 @@ impl Worker {
             }
         };
         for key in orphaned {
-            let store = self.scheduler.store();
-            let previous = store.lease(&key).ok().flatten().map(|l| l.owner);
-            if let Ok(LeaseClaim::Acquired(lease)) = store.acquire_lease(&key, &owner, now, ttl) {
-                let took_over = previous.filter(|p| p != &owner);
-                self.adopt(lease, took_over).await;
-            }
+            self.take(&key).await;
         }
         let stale = now.saturating_sub(10 * 60 * 1000);
         let _ = self.scheduler.store().prune_inbox_answers(stale);

@@ -11,7 +11,8 @@ use super::db::vals;
 use super::{Store, StoreError};
 use crate::model::RunRecord;
 
-/// The lease key of a repository's runs.
+/// The lease key of a repository's runs. The queries below spell the same key in SQL
+/// (`tenant || '/' || repository`); the two must agree.
 pub fn repository_key(tenant: &str, repository: &str) -> String {
     format!("{tenant}/{repository}")
 }
