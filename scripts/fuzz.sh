@@ -6,7 +6,8 @@
 # The targets live in fuzz/ (its own cargo workspace, so `cargo test --workspace` never
 # builds them) and fuzz the parsers of untrusted input: GitHub webhook deliveries and
 # their signatures, the pipeline config, the server settings, and the tool reports the
-# stage plugins read (JUnit XML, Cobertura XML, pylint, eslint, bandit and Trivy JSON).
+# stage plugins and command steps read (JUnit XML, Cobertura XML and LCOV coverage,
+# SARIF 2.1.0 logs, pylint, eslint, bandit and Trivy JSON).
 # With no TARGET, every target in fuzz/fuzz_targets/ runs, one after the other.
 #
 # What it does:
@@ -168,11 +169,28 @@ for file in "${files[@]}"; do
 done
 mapfile -t files < <(fixtures "$shared/trivy/*.json")
 seed trivy_json "${files[@]}"
-# Bosun writes SARIF but reads none, so no target parses it; the SARIF logs are JSON,
-# and give the JSON report parsers differently shaped documents to start from.
+# SARIF logs from real producers seed the SARIF reader (its first byte picks the
+# workspace root: 0 none, anything else /workspace); being JSON, they also give the
+# JSON report parsers differently shaped documents to start from.
+mapfile -t files < <(fixtures "${report_globs[@]}" "$shared/trivy/*.sarif" | grep -E '\.sarif$' || true)
+mkdir -p "$seeds/sarif"
+for file in "${files[@]}"; do
+    name=${file#"$root"/}
+    name=${name#../}
+    { printf '\x01'; cat "$file"; } >"$seeds/sarif/${name//\//_}"
+done
 mapfile -t files < <(fixtures "$shared/sarif/*" "$shared/trivy/*.sarif")
 for target in pylint_json eslint_json bandit_json trivy_json; do
     seed "$target" "${files[@]}"
+done
+# Coverage in both formats seeds the coverage reader, which tells them apart.
+mapfile -t files < <(fixtures "${report_globs[@]}" | grep -E '\.info$' || true)
+seed lcov "${files[@]}"
+mapfile -t files < <(fixtures "${report_globs[@]}" | grep -E '\.xml$' || true)
+for file in "${files[@]}"; do
+    if grep -q '<coverage' "$file"; then
+        seed lcov "$file"
+    fi
 done
 for target in "${targets[@]}"; do
     mkdir -p "$seeds/$target" "fuzz/corpus/$target"

@@ -51,7 +51,7 @@ pub struct ArtifactInput {
 pub struct KeptFile {
     /// Relative path, `/`-separated (see [`check_path`]).
     pub path: String,
-    /// Bytes.
+    /// Size of the file in bytes, checked against the per-run cap.
     pub size: u64,
     /// `sha256:<hex>` of the content.
     pub digest: String,

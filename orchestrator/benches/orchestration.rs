@@ -17,7 +17,7 @@ mod cluster;
 
 use bosun_bus::messages::{self, AgentReply, MESSAGE_VERSION, ResultMessage, TaskMessage};
 use bosun_bus::{Bus, MemoryBus, Outcome, StageReport, StageResult, topics};
-use bosun_orchestrator::model::RunTrigger;
+use bosun_orchestrator::model::{LoadedConfig, RunTrigger};
 use bosun_orchestrator::scheduler::{Accepted, Scheduler};
 use bosun_orchestrator::service::{Orchestrator, ServiceOptions, now_ms};
 use bosun_orchestrator::settings::ServerSettings;
@@ -285,7 +285,7 @@ fn memory(runs: usize) {
             if let Ok(Accepted::Queued { run_id }) = scheduler.accept(t, None, now) {
                 let _ = scheduler.config_loaded(
                     &run_id,
-                    Ok((PIPELINE.to_string(), ".bosun.yml".into())),
+                    Ok(LoadedConfig::new(PIPELINE, ".bosun.yml")),
                     now,
                 );
             }

@@ -6,6 +6,26 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A run's pipeline config as loaded: its text and where it came from
+/// (`.bosun.yml@<short commit>`, or the server's fallback pipeline for the repository).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedConfig {
+    /// The YAML text.
+    pub text: String,
+    /// Where it was read, as the run page and messages name it.
+    pub origin: String,
+}
+
+impl LoadedConfig {
+    /// A config `text` read from `origin`.
+    pub fn new(text: impl Into<String>, origin: impl Into<String>) -> LoadedConfig {
+        LoadedConfig {
+            text: text.into(),
+            origin: origin.into(),
+        }
+    }
+}
+
 /// What started a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunTrigger {
@@ -170,7 +190,7 @@ pub struct ApprovalDecision {
     pub by: String,
     /// Why, in their words (or the timeout's).
     pub reason: String,
-    /// When.
+    /// When the decision was made (ms since the Unix epoch).
     pub at_ms: u64,
 }
 

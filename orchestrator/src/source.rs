@@ -4,7 +4,7 @@
 //! argv only; the URL, sha and branch are checked before git sees them.
 
 use crate::config::{CONFIG_FILE, MAX_CONFIG_BYTES};
-use crate::model::RunTrigger;
+use crate::model::{LoadedConfig, RunTrigger};
 use bosun_git::{GitError, Mirrors};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -54,6 +54,25 @@ pub enum ConfigLoadError {
     },
 }
 
+/// Why a branch's head commit could not be read (a schedule's run).
+#[derive(Debug, thiserror::Error)]
+pub enum BranchHeadError {
+    /// The schedule names something git would not take as a branch.
+    #[error("{0:?} is not a branch name")]
+    NotABranch(String),
+    /// The repository could not be fetched or read.
+    #[error(transparent)]
+    Git(#[from] GitError),
+    /// The repository has no such branch.
+    #[error("{clone_url} has no branch {branch}")]
+    NoSuchBranch {
+        /// The repository's clone URL.
+        clone_url: String,
+        /// The branch asked for.
+        branch: String,
+    },
+}
+
 /// Where pipeline configs come from.
 pub struct ConfigSource {
     mirrors: Mirrors,
@@ -91,13 +110,13 @@ impl ConfigSource {
         trigger: &RunTrigger,
         fallback: Option<&str>,
         token: Option<&str>,
-    ) -> Result<(String, String), ConfigLoadError> {
+    ) -> Result<LoadedConfig, ConfigLoadError> {
         let short = short(&trigger.commit);
         match self.read_at_commit(trigger, token).await? {
-            Some(text) => Ok((text, format!("{CONFIG_FILE}@{short}"))),
+            Some(text) => Ok(LoadedConfig::new(text, format!("{CONFIG_FILE}@{short}"))),
             None => match fallback {
-                Some(text) => Ok((
-                    text.to_string(),
+                Some(text) => Ok(LoadedConfig::new(
+                    text,
                     format!("fallback pipeline for {}", trigger.repository),
                 )),
                 None => Err(ConfigLoadError::NoPipeline {
@@ -115,15 +134,11 @@ impl ConfigSource {
         clone_url: &str,
         branch: &str,
         token: Option<&str>,
-    ) -> Result<BranchHead, String> {
+    ) -> Result<BranchHead, BranchHeadError> {
         if !crate::settings::is_branch_name(branch) {
-            return Err(format!("{branch:?} is not a branch name"));
+            return Err(BranchHeadError::NotABranch(branch.to_string()));
         }
-        let mirror = self
-            .mirrors
-            .update(clone_url, token)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mirror = self.mirrors.update(clone_url, token).await?;
         let object = format!("refs/heads/{branch}^{{commit}}");
         let out = mirror
             .read(&[
@@ -133,16 +148,17 @@ impl ConfigSource {
                 "--end-of-options",
                 &object,
             ])
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let commit = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if !out.status.success() || bosun_git::refs::check_commit(&commit).is_err() {
-            return Err(format!("{clone_url} has no branch {branch}"));
+            return Err(BranchHeadError::NoSuchBranch {
+                clone_url: clone_url.to_string(),
+                branch: branch.to_string(),
+            });
         }
         let head = mirror
             .read(&["symbolic-ref", "--quiet", "--short", "HEAD"])
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let default_branch = String::from_utf8_lossy(&head.stdout).trim().to_string();
         Ok(BranchHead {
             commit,
@@ -213,53 +229,32 @@ impl ConfigSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
-    use std::process::Command as Std;
-
-    fn git_in(dir: &Path, args: &[&str]) -> String {
-        let out = Std::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .env("GIT_AUTHOR_NAME", "Bosun Test")
-            .env("GIT_AUTHOR_EMAIL", "test@bosun.invalid")
-            .env("GIT_COMMITTER_NAME", "Bosun Test")
-            .env("GIT_COMMITTER_EMAIL", "test@bosun.invalid")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    fn commit(dir: &Path, file: &str) -> String {
-        std::fs::write(dir.join(file), file).unwrap();
-        git_in(dir, &["add", "--all"]);
-        git_in(dir, &["commit", "--quiet", "-m", file]);
-        git_in(dir, &["rev-parse", "HEAD"])
-    }
+    use bosun_test_support::{commit_all, git, git_repo};
 
     #[tokio::test]
     async fn a_branch_head_is_read_after_a_fetch_with_the_default_branch() {
         let dir = tempfile::tempdir().unwrap();
         let repo = dir.path().join("shop");
-        std::fs::create_dir_all(&repo).unwrap();
-        git_in(&repo, &["init", "--quiet", "--initial-branch=main"]);
-        let first = commit(&repo, "a");
-        git_in(&repo, &["branch", "release"]);
-        let url = format!("file://{}", repo.display());
+        let (url, first) = git_repo(&repo, &[("a", "a")]);
+        git(&repo, &["branch", "release"]);
         let source = ConfigSource::new(dir.path().join("mirrors"));
         let head = source.branch_head(&url, "main", None).await.unwrap();
         assert_eq!(head.commit, first);
         assert_eq!(head.default_branch.as_deref(), Some("main"));
         // The branch moves on: the next read fetches it.
-        let second = commit(&repo, "b");
+        std::fs::write(repo.join("b"), "b").unwrap();
+        let second = commit_all(&repo, "b");
         let moved = source.branch_head(&url, "main", None).await.unwrap();
         assert_eq!(moved.commit, second);
         let release = source.branch_head(&url, "release", None).await.unwrap();
         assert_eq!(release.commit, first);
         let gone = source.branch_head(&url, "gone", None).await.unwrap_err();
-        assert!(gone.contains("has no branch gone"), "{gone}");
+        assert!(
+            matches!(&gone, BranchHeadError::NoSuchBranch { branch, .. } if branch == "gone"),
+            "{gone:?}"
+        );
+        assert!(gone.to_string().contains("has no branch gone"), "{gone}");
         let option = source.branch_head(&url, "--upload-pack=x", None).await;
-        assert!(option.unwrap_err().contains("not a branch name"));
+        assert!(matches!(option, Err(BranchHeadError::NotABranch(_))));
     }
 }

@@ -1,34 +1,19 @@
 //! Mirrors against real repositories on disk (`file://` URLs).
 
 use super::*;
+use bosun_test_support::{commit_all, git};
 
 /// A repository at `dir` with one commit per file in `files`; the commits' shas.
 fn repository(dir: &Path, files: &[&str]) -> Vec<String> {
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@bosun.invalid")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@bosun.invalid")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
     std::fs::create_dir_all(dir).unwrap();
     if !dir.join(".git").exists() {
-        git(&["init", "--quiet"]);
+        git(dir, &["init", "--quiet"]);
     }
     files
         .iter()
         .map(|file| {
             std::fs::write(dir.join(file), *file).unwrap();
-            git(&["add", file]);
-            git(&["commit", "--quiet", "-m", file]);
-            git(&["rev-parse", "HEAD"])
+            commit_all(dir, file)
         })
         .collect()
 }

@@ -241,29 +241,7 @@ mod tests {
     use super::*;
 
     fn repo(dir: &Path) -> (String, String) {
-        let run = |args: &[&str]| {
-            let out = std::process::Command::new("git")
-                .arg("-C")
-                .arg(dir)
-                .args(args)
-                .env("GIT_AUTHOR_NAME", "t")
-                .env("GIT_AUTHOR_EMAIL", "t@bosun.invalid")
-                .env("GIT_COMMITTER_NAME", "t")
-                .env("GIT_COMMITTER_EMAIL", "t@bosun.invalid")
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{args:?}");
-            String::from_utf8_lossy(&out.stdout).trim().to_string()
-        };
-        std::fs::create_dir_all(dir).unwrap();
-        run(&["init", "--quiet"]);
-        std::fs::write(dir.join("a.txt"), "a").unwrap();
-        run(&["add", "a.txt"]);
-        run(&["commit", "--quiet", "-m", "a"]);
-        (
-            format!("file://{}", dir.display()),
-            run(&["rev-parse", "HEAD"]),
-        )
+        bosun_test_support::git_repo(dir, &[("a.txt", "a")])
     }
 
     #[tokio::test]

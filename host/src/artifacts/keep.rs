@@ -22,7 +22,7 @@ pub const MAX_FILES: usize = 1000;
 pub struct KeptFile {
     /// Relative path (checked by `bosun_bus::artifacts::check_path`).
     pub path: String,
-    /// Bytes.
+    /// Size of the kept file in bytes.
     pub size: u64,
 }
 

@@ -26,7 +26,7 @@ pub struct Blobs {
 pub struct Received {
     /// `sha256:<hex>` of what arrived.
     pub digest: String,
-    /// Bytes.
+    /// Size of the stored blob in bytes.
     pub size: u64,
 }
 

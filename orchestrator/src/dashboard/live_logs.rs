@@ -72,7 +72,7 @@ enum Phase {
     At(u64),
     /// Everything was sent: `end` goes out next.
     Ending(u64),
-    /// Closed.
+    /// `end` went out: the stream closes.
     Done,
 }
 

@@ -87,7 +87,7 @@ pub enum Effect {
         repository: String,
         /// The pull request's number.
         pull_request: u64,
-        /// Markdown.
+        /// The comment's markdown, edited in place on each push.
         body: String,
     },
     /// Post a formatted notification to the tenant's Slack webhook.

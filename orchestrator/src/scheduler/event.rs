@@ -25,10 +25,10 @@ pub enum EventKind {
     RunHalted,
     /// A newer push or an operator cancelled the run (`run.cancelled`).
     RunCancelled,
-    /// The run was made as a re-run of an earlier one (`run.rerun`).
     /// The run has a new owner among several orchestrators, with its lease token
     /// (`run.owner`).
     RunOwner,
+    /// The run was made as a re-run of an earlier one (`run.rerun`).
     RunRerun,
     /// A re-run of this run was started (`run.rerun-started`, in the original's log).
     RunRerunStarted,

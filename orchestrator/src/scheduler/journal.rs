@@ -94,7 +94,7 @@ pub enum Write {
         from: String,
         /// The re-run.
         to: String,
-        /// Stage.
+        /// The stage carried over from the original run.
         stage: String,
     },
 }

@@ -6,7 +6,7 @@ use super::event::{Event, EventKind};
 use super::journal::Journal;
 use super::{ActiveRun, Effect, Scheduler, SchedulerError, StatusState, StatusUpdate, StepOutput};
 use crate::config::PipelineConfig;
-use crate::model::{RunStatus, StageRecord};
+use crate::model::{LoadedConfig, RunStatus, StageRecord};
 use std::sync::Arc;
 
 impl Scheduler {
@@ -14,7 +14,7 @@ impl Scheduler {
     pub fn config_loaded(
         &mut self,
         run_id: &str,
-        loaded: Result<(String, String), String>,
+        loaded: Result<LoadedConfig, String>,
         now: u64,
     ) -> Result<Vec<Effect>, SchedulerError> {
         let Some(mut active) = self.active.remove(run_id) else {
@@ -25,7 +25,7 @@ impl Scheduler {
             return Ok(Vec::new());
         }
         let parsed = match loaded {
-            Ok((text, origin)) => {
+            Ok(LoadedConfig { text, origin }) => {
                 active.record.config_origin = Some(origin.clone());
                 let parsed = self.admit_config(&active, &text, &origin);
                 active.record.config_source = Some(text);

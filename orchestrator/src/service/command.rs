@@ -5,7 +5,7 @@
 //! [`Orchestrator`]: super::Orchestrator
 
 use super::WebhookDelivery;
-use crate::model::RunTrigger;
+use crate::model::{LoadedConfig, RunTrigger};
 use crate::schedule::Due;
 use crate::scheduler::{
     Accepted, Decided, RerunRefused, RerunRequest, RerunStarted, SchedulerError, StageDecision,
@@ -32,7 +32,7 @@ pub(super) enum Command {
     },
     ConfigLoaded {
         run_id: String,
-        loaded: Result<(String, String), String>,
+        loaded: Result<LoadedConfig, String>,
     },
     NotificationDone {
         run_id: String,

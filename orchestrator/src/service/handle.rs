@@ -28,7 +28,7 @@ pub struct Orchestrator {
 }
 
 /// The GitHub delivery a trigger came with: a redelivery of the same id starts nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WebhookDelivery {
     /// The `X-GitHub-Delivery` header.
     pub id: String,

@@ -85,7 +85,8 @@ impl Worker {
                 let schedule = &due.schedule;
                 let head = source
                     .branch_head(&schedule.clone_url, &schedule.branch, token.as_deref())
-                    .await?;
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let trigger = scheduled_trigger(&due, head)?;
                 let delivery = WebhookDelivery {
                     id: due.delivery_id(),

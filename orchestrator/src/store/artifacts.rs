@@ -19,7 +19,7 @@ pub struct ArtifactRow {
     pub attempt: u32,
     /// Relative path.
     pub path: String,
-    /// Bytes.
+    /// Size of the file in bytes.
     pub size: u64,
     /// `sha256:<hex>`.
     pub digest: String,

@@ -88,8 +88,12 @@ pub fn parse(text: &[u8]) -> Result<LineCoverage, LcovError> {
             if let Some(done) = record.take() {
                 if !done.has_lines {
                     let found = done.found.unwrap_or(0);
-                    summarised.total += found;
-                    summarised.covered += done.hit.unwrap_or(0).min(found);
+                    // Totals are the tool's word: saturate rather than overflow on
+                    // absurd ones.
+                    summarised.total = summarised.total.saturating_add(found);
+                    summarised.covered = summarised
+                        .covered
+                        .saturating_add(done.hit.unwrap_or(0).min(found));
                 }
                 records += 1;
             }
@@ -165,8 +169,8 @@ pub fn parse(text: &[u8]) -> Result<LineCoverage, LcovError> {
         (total + 1, covered + u64::from(*hits > 0))
     });
     Ok(LineCoverage {
-        covered: covered + summarised.covered,
-        total: total + summarised.total,
+        covered: covered.saturating_add(summarised.covered),
+        total: total.saturating_add(summarised.total),
     })
 }
 

@@ -74,7 +74,7 @@ pub enum RerunRefused {
     ConfigRefused {
         /// The run.
         run: String,
-        /// Why.
+        /// Why the re-run is refused, said to the caller.
         why: String,
     },
 }

@@ -307,7 +307,7 @@ fn a_pull_request_cannot_choose_its_own_approvers() {
     let Accepted::Queued { run_id } = h.scheduler.accept(pr, None, h.now).unwrap() else {
         panic!("not queued")
     };
-    let config = Ok((config.to_string(), ".bosun.yml@0123456".into()));
+    let config = Ok(LoadedConfig::new(config, ".bosun.yml@0123456"));
     let effects = h.scheduler.config_loaded(&run_id, config, h.now).unwrap();
     let lint = only_task(&effects, "agent.lint");
     assert!(tasks(&h.reply(&lint, pass("clean"))).is_empty());

@@ -15,6 +15,7 @@ mod runs;
 mod stages;
 
 use super::*;
+use crate::model::LoadedConfig;
 use crate::settings::{PolicySettings, Secret, TenantSettings};
 use bosun_bus::messages::{self, AgentReply, ResultMessage, TaskMessage};
 use bosun_bus::{
@@ -106,7 +107,7 @@ impl Harness {
             .scheduler
             .config_loaded(
                 &run_id,
-                Ok((config.to_string(), ".bosun.yml@0123456".into())),
+                Ok(LoadedConfig::new(config, ".bosun.yml@0123456")),
                 self.now,
             )
             .unwrap();

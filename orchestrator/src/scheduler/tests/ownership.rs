@@ -65,7 +65,7 @@ fn a_stale_owner_writes_nothing_once_its_repository_was_taken_over() {
     let effects = a
         .config_loaded(
             &run_id,
-            Ok((TWO_STAGES.into(), ".bosun.yml@0123456".into())),
+            Ok(LoadedConfig::new(TWO_STAGES, ".bosun.yml@0123456")),
             now,
         )
         .unwrap();

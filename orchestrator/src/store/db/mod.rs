@@ -18,9 +18,9 @@ pub(crate) enum Value {
     Int(i64),
     /// A float.
     Real(f64),
-    /// Text.
+    /// A UTF-8 string (TEXT in both back ends).
     Text(String),
-    /// Bytes.
+    /// Raw bytes (BLOB in SQLite, BYTEA in PostgreSQL).
     Blob(Vec<u8>),
 }
 

@@ -107,3 +107,17 @@ fn other_files_are_not_lcov() {
         LcovError::OutsideRecord { line: 1, .. }
     ));
 }
+
+#[test]
+fn absurd_summary_totals_saturate_instead_of_overflowing() {
+    // Two summary records whose LF/LH add up past u64: a debug build panicked on the
+    // addition, a release build wrapped around to a tiny total.
+    let huge = u64::MAX;
+    let text = format!(
+        "SF:a.py\nLF:{huge}\nLH:{huge}\nend_of_record\nSF:b.py\nLF:{huge}\nLH:1\nend_of_record\n"
+    );
+    let coverage = parse(text.as_bytes()).unwrap();
+    assert_eq!(coverage.total, u64::MAX);
+    assert!(coverage.covered <= coverage.total, "{coverage:?}");
+    assert!((0.0..=100.0).contains(&coverage.percent()));
+}
