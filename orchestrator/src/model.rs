@@ -4,25 +4,43 @@
 //! transaction as the events that change it, so a restarted orchestrator resumes from
 //! exactly what was committed. Reports, logs and events live in their own tables.
 
+use crate::config::PipelineConfig;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// A run's pipeline config as loaded: its text and where it came from
-/// (`.bosun.yml@<short commit>`, or the server's fallback pipeline for the repository).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// (`.bosun.yml@<short commit>`, or the server's fallback pipeline for the repository),
+/// and, when the loader parsed it already, the outcome.
+#[derive(Debug, Clone)]
 pub struct LoadedConfig {
     /// The YAML text.
     pub text: String,
     /// Where it was read, as the run page and messages name it.
     pub origin: String,
+    /// The text parsed off the scheduler's task (the parse error as text when it does
+    /// not parse), so a large or hostile config never holds the scheduler; `None` when
+    /// the scheduler is to parse it.
+    pub parsed: Option<Result<Arc<PipelineConfig>, String>>,
 }
 
 impl LoadedConfig {
-    /// A config `text` read from `origin`.
+    /// A config `text` read from `origin`, not parsed yet.
     pub fn new(text: impl Into<String>, origin: impl Into<String>) -> LoadedConfig {
         LoadedConfig {
             text: text.into(),
             origin: origin.into(),
+            parsed: None,
         }
+    }
+
+    /// Parse the text (blocking: call it off the async threads and the scheduler).
+    pub fn parse(mut self) -> LoadedConfig {
+        self.parsed = Some(
+            crate::config::parse(&self.origin, &self.text)
+                .map(Arc::new)
+                .map_err(|e| e.to_string()),
+        );
+        self
     }
 }
 

@@ -176,12 +176,18 @@ impl Scheduler {
             .as_deref()
             .unwrap_or(config::CONFIG_FILE);
         let config = Arc::new(config::parse(origin, text)?);
-        // Runs of one repository share their parsed pipeline; keep the cache bounded.
+        self.remember_config(text, &config);
+        Ok(config)
+    }
+
+    /// Keep `config` as the parse of `text`: runs of one repository share their parsed
+    /// pipeline, and a config parsed off this task is not parsed again here.
+    fn remember_config(&mut self, text: &str, config: &Arc<PipelineConfig>) {
+        // Keep the cache bounded.
         if self.configs.len() >= 1024 {
             self.configs.clear();
         }
-        self.configs.insert(text.to_string(), Arc::clone(&config));
-        Ok(config)
+        self.configs.insert(text.to_string(), Arc::clone(config));
     }
 
     /// Commit the buffered writes of `runs`, then hand out the effects (finished runs are

@@ -25,9 +25,20 @@ impl Scheduler {
             return Ok(Vec::new());
         }
         let parsed = match loaded {
-            Ok(LoadedConfig { text, origin }) => {
+            Ok(LoadedConfig {
+                text,
+                origin,
+                parsed,
+            }) => {
                 active.record.config_origin = Some(origin.clone());
-                let parsed = self.admit_config(&active, &text, &origin);
+                let parsed = match parsed {
+                    Some(Err(error)) => Err(error),
+                    Some(Ok(config)) => {
+                        self.remember_config(&text, &config);
+                        self.admit_config(&active, &text, &origin)
+                    }
+                    None => self.admit_config(&active, &text, &origin),
+                };
                 active.record.config_source = Some(text);
                 parsed
             }

@@ -116,10 +116,17 @@ impl Worker {
             .tenant(&trigger.tenant)
             .and_then(|t| t.clone_token.resolve());
         tokio::spawn(async move {
-            let loaded = source
+            let loaded = match source
                 .load(&trigger, fallback.as_deref(), token.as_deref())
                 .await
-                .map_err(|e| e.to_string());
+            {
+                // Parsed here, off the scheduler's task: a config at the size caps takes
+                // its time on a blocking thread, not the owner task's.
+                Ok(loaded) => tokio::task::spawn_blocking(move || loaded.parse())
+                    .await
+                    .map_err(|e| format!("the pipeline config could not be parsed: {e}")),
+                Err(e) => Err(e.to_string()),
+            };
             let _ = tx.send(Command::ConfigLoaded { run_id, loaded }).await;
         });
     }

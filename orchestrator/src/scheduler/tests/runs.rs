@@ -2,6 +2,49 @@
 
 use super::*;
 
+/// A config the loader parsed (off the scheduler's task) is taken as parsed: the
+/// scheduler neither parses the text again nor second-guesses the outcome.
+#[test]
+fn a_config_parsed_by_the_loader_is_not_parsed_again_by_the_scheduler() {
+    let mut h = Harness::new(vec![]);
+    let queued = |h: &mut Harness, branch: &str| {
+        let Accepted::Queued { run_id } = h.scheduler.accept(trigger(branch), None, h.now).unwrap()
+        else {
+            panic!("not queued")
+        };
+        run_id
+    };
+    // Text that does not parse, with the loader's parse of a valid pipeline beside it:
+    // the run starts from the loader's parse.
+    let run_id = queued(&mut h, "main");
+    let good = crate::config::parse(".bosun.yml", "pipeline:\n  stages: [lint]\n").unwrap();
+    let loaded = LoadedConfig {
+        parsed: Some(Ok(Arc::new(good))),
+        ..LoadedConfig::new("pipeline: [not, a, mapping", ".bosun.yml@0123456")
+    };
+    let effects = h
+        .scheduler
+        .config_loaded(&run_id, Ok(loaded), h.now)
+        .unwrap();
+    only_task(&effects, "agent.lint");
+    assert_eq!(h.run(&run_id).status, RunStatus::Running);
+    // The loader's parse error is the run's config error, word for word.
+    let run_id = queued(&mut h, "feature");
+    let loaded = LoadedConfig {
+        parsed: Some(Err(".bosun.yml:3:5: unknown key `retires`".into())),
+        ..LoadedConfig::new("pipeline:\n  stages: [lint]\n", ".bosun.yml@0123456")
+    };
+    h.scheduler
+        .config_loaded(&run_id, Ok(loaded), h.now)
+        .unwrap();
+    let run = h.run(&run_id);
+    assert_eq!(run.status, RunStatus::ConfigError);
+    assert_eq!(
+        run.error.as_deref(),
+        Some(".bosun.yml:3:5: unknown key `retires`")
+    );
+}
+
 #[test]
 fn a_broken_config_is_recorded_with_its_message_and_a_commit_status() {
     let mut h = Harness::new(vec![]);
