@@ -22,7 +22,7 @@ use bosun_orchestrator::scheduler::{Accepted, Scheduler};
 use bosun_orchestrator::service::{Orchestrator, ServiceOptions, now_ms};
 use bosun_orchestrator::settings::ServerSettings;
 use bosun_orchestrator::store::testing::PostgresSchema;
-use bosun_orchestrator::store::{Store, StoreLocation};
+use bosun_orchestrator::store::{LeaseClaim, Store, StoreLocation, repository_key};
 use bosun_test_support::git_repo;
 use std::path::Path;
 use std::sync::Arc;
@@ -265,14 +265,32 @@ fn resident_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn memory(runs: usize) {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// Resident memory per run in flight on one store: `owner` opens the scheduler in
+/// cluster mode, holding the repository's lease as an orchestrator among several does.
+fn memory(label: &str, location: StoreLocation, owner: Option<&str>, runs: usize) {
     let settings = Arc::new(ServerSettings {
-        store: dir.path().join("runs.db").into(),
+        store: location.clone(),
         ..ServerSettings::default()
     });
-    let store = Store::open(&settings.store).expect("store");
-    let mut scheduler = Scheduler::open(store, settings).expect("scheduler");
+    let store = Store::open(&location).expect("store");
+    let mut scheduler = match owner {
+        Some(owner) => {
+            let mut scheduler =
+                Scheduler::open_shared(store, settings, owner.into()).expect("scheduler");
+            let key = repository_key("acme", "acme/shop");
+            let now = now_ms();
+            let claim = scheduler
+                .store()
+                .acquire_lease(&key, owner, now, 3_600_000)
+                .expect("lease");
+            let LeaseClaim::Acquired(lease) = claim else {
+                panic!("the repository's lease is held by another")
+            };
+            scheduler.adopt(lease, None, now).expect("adopt");
+            scheduler
+        }
+        None => Scheduler::open(store, settings).expect("scheduler"),
+    };
     // Warm up allocator arenas and the config cache before measuring.
     let start_runs = |scheduler: &mut Scheduler, n: usize, offset: usize| {
         for i in 0..n {
@@ -296,18 +314,69 @@ fn memory(runs: usize) {
     start_runs(&mut scheduler, runs, 1000);
     let after = resident_kib();
     println!(
-        "memory per active run: {:.2} KiB ({} runs in flight, resident set +{} KiB; the lint task of each is out)",
+        "memory per active run, {label}: {:.2} KiB ({} runs in flight, resident set +{} KiB; the lint task of each is out)",
         (after.saturating_sub(before)) as f64 / runs as f64,
         scheduler.active_runs(),
         after.saturating_sub(before)
     );
 }
 
+/// Memory per run in flight on SQLite, and on PostgreSQL alone and in cluster mode when
+/// `BOSUN_TEST_POSTGRES` names a server. Each is measured in a process of its own
+/// (this bench again, with `BOSUN_BENCH_MEMORY` naming the set-up): memory the one
+/// before freed would otherwise be reused and hide the growth.
+fn memory_on_each_store() {
+    let postgres = std::env::var("BOSUN_TEST_POSTGRES").is_ok();
+    if !postgres {
+        println!(
+            "PostgreSQL memory skipped: BOSUN_TEST_POSTGRES is not set (bash scripts/services.sh)"
+        );
+    }
+    let exe = std::env::current_exe().expect("this bench's path");
+    for setup in ["sqlite", "postgres", "cluster"] {
+        if setup != "sqlite" && !postgres {
+            continue;
+        }
+        let status = std::process::Command::new(&exe)
+            .arg("--bench")
+            .env("BOSUN_BENCH_ONLY", "memory-one")
+            .env("BOSUN_BENCH_MEMORY", setup)
+            .status()
+            .expect("run the memory measure");
+        assert!(status.success(), "the {setup} memory measure failed");
+    }
+}
+
+/// One memory measure, in this process: `BOSUN_BENCH_MEMORY` = sqlite, postgres or
+/// cluster.
+fn memory_one() {
+    let setup = std::env::var("BOSUN_BENCH_MEMORY").unwrap_or_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    if setup == "sqlite" {
+        return memory("SQLite", dir.path().join("runs.db").into(), None, 20_000);
+    }
+    let url = std::env::var("BOSUN_TEST_POSTGRES").expect("BOSUN_TEST_POSTGRES");
+    let schema = PostgresSchema::create(&url, "bench_memory").expect("PostgreSQL schema");
+    match setup.as_str() {
+        "postgres" => memory("PostgreSQL", schema.location().clone(), None, 5_000),
+        "cluster" => memory(
+            "PostgreSQL, cluster mode",
+            schema.location().clone(),
+            Some("bench-a"),
+            5_000,
+        ),
+        other => panic!("BOSUN_BENCH_MEMORY={other:?}: expected sqlite, postgres or cluster"),
+    }
+}
+
 fn main() {
     let only = std::env::var("BOSUN_BENCH_ONLY").unwrap_or_default();
     let wants = |part: &str| only.is_empty() || only == part;
+    if only == "memory-one" {
+        return memory_one();
+    }
     if wants("memory") {
-        memory(20_000);
+        memory_on_each_store();
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
