@@ -698,3 +698,62 @@ async fn trust_an_api_token_whose_variable_is_unset_closes_the_api_rather_than_o
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn trust_a_stage_naming_a_secret_it_is_not_granted_is_refused_before_any_task() {
+    let (_dir, path) = temp();
+    let pipeline = "
+pipeline:
+  stages:
+    - name: test
+      with: { token: '${{ secrets.KUBE_TOKEN }}' }
+    - name: deploy
+      needs: [test]
+      with: { kubeconfig: '${{ secrets.KUBE_TOKEN }}' }
+";
+    let (url, sha) = git_repo(&path.join("repo"), &[(".bosun.yml", pipeline)]);
+    let mut granted = acme();
+    granted.secrets = vec![SecretGrant {
+        name: "KUBE_TOKEN".into(),
+        stages: vec!["deploy".into()],
+        events: vec![],
+        environments: vec![],
+        default_branch_only: false,
+    }];
+    let server = start(&path, granted).await;
+    let seen = recording_agent(&server, &["test", "deploy"]);
+    let body = push_payload("acme", &url, &sha, "main");
+    let (status, json) = server
+        .deliver("s-1", "push", &body, Some(&sign(SECRET, &body)))
+        .await;
+    assert_eq!(status, 202, "{json}");
+    let run_id = json["run_id"].as_str().unwrap();
+    wait_for(&server, run_id, "config-error").await;
+    let error = server.store().run(run_id).unwrap().unwrap().error.unwrap();
+    for part in [
+        "stage `test`",
+        "secret `KUBE_TOKEN`",
+        "stage: `test` is not among the grant's `stages` (deploy)",
+    ] {
+        assert_contains(&error, part);
+    }
+    assert!(seen.lock().unwrap().is_empty(), "no task may be sent");
+
+    // Named only where granted: the run goes, and the test stage's task says why the
+    // secret is withheld from it, for the agent to tell a tool that asks anyway.
+    let fixed = pipeline.replace("with: { token: '${{ secrets.KUBE_TOKEN }}' }", "with: {}");
+    let (url, sha) = git_repo(&path.join("fixed"), &[(".bosun.yml", fixed.as_str())]);
+    let body = push_payload("acme", &url, &sha, "main");
+    let (_, json) = server
+        .deliver("s-2", "push", &body, Some(&sign(SECRET, &body)))
+        .await;
+    wait_for(&server, json["run_id"].as_str().unwrap(), "success").await;
+    let tasks = seen.lock().unwrap();
+    assert_eq!(tasks.len(), 2);
+    assert!(tasks[0].secrets_granted.is_empty());
+    assert_eq!(tasks[0].secrets_withheld.len(), 1, "{:?}", tasks[0]);
+    assert_eq!(tasks[0].secrets_withheld[0].0, "KUBE_TOKEN");
+    assert_contains(&tasks[0].secrets_withheld[0].1, "stage: `test`");
+    assert_eq!(tasks[1].secrets_granted, ["KUBE_TOKEN"]);
+    assert!(tasks[1].secrets_withheld.is_empty());
+}
