@@ -210,6 +210,10 @@ impl ContainerRunner for TimedRunner {
         self.inner.describe()
     }
 
+    fn image_registry(&self) -> Option<String> {
+        self.inner.image_registry()
+    }
+
     fn run<'a>(
         &'a self,
         context: &'a ContainerContext,

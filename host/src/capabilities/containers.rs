@@ -84,6 +84,12 @@ pub trait ContainerRunner: Send + Sync {
     /// A short name for logs and `plugin list` (`docker`, `process (unsandboxed)`).
     fn describe(&self) -> String;
 
+    /// The registry this agent's images go to (`--registry`), when it names one: a
+    /// tool that pushes (Kaniko) may push only there.
+    fn image_registry(&self) -> Option<String> {
+        None
+    }
+
     /// Run an already-checked request to completion.
     fn run<'a>(&'a self, context: &'a ContainerContext, request: ContainerRequest)
     -> RunFuture<'a>;
