@@ -757,3 +757,43 @@ pipeline:
     assert_eq!(tasks[1].secrets_granted, ["KUBE_TOKEN"]);
     assert!(tasks[1].secrets_withheld.is_empty());
 }
+
+#[tokio::test]
+async fn trust_a_build_gets_the_image_name_of_the_tenants_prefix_whatever_its_config_says() {
+    let (_dir, path) = temp();
+    let pipeline = "
+pipeline:
+  stages:
+    - name: build
+      with: { builder: kaniko, repository: acme/shop }
+    - name: image
+      plugin: build
+      agent: build
+";
+    let (url, sha) = git_repo(&path.join("repo"), &[(".bosun.yml", pipeline)]);
+    let mut granted = acme();
+    granted.image_prefix = Some("images/acme-".into());
+    let server = start(&path, granted).await;
+    let seen = recording_agent(&server, &["build"]);
+    let body = push_payload("acme", &url, &sha, "main");
+    let (_, json) = server
+        .deliver("i-1", "push", &body, Some(&sign(SECRET, &body)))
+        .await;
+    wait_for(&server, json["run_id"].as_str().unwrap(), "success").await;
+    let tasks = seen.lock().unwrap();
+    assert_eq!(tasks.len(), 2);
+    for task in tasks.iter() {
+        // The config's `repository` is replaced, and the default (`owner/name`, which
+        // this prefix would refuse) is never what a build is told to push.
+        let repository: Vec<&str> = task
+            .task
+            .config
+            .iter()
+            .filter(|(k, _)| k == "repository")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(repository, ["images/acme-shop"], "{task:?}");
+        assert_eq!(task.push_repository.as_deref(), Some("images/acme-shop"));
+        assert_eq!(task.image_repository.as_deref(), Some("images/acme-shop"));
+    }
+}
