@@ -88,21 +88,38 @@ pub fn withheld_secrets(
     withheld
 }
 
-/// Every `${{ secrets.NAME }}` a stage's config names: its `with:` values, its
-/// rollback's, and its command step (commands, environment, services).
+/// The built-in deploy plugin's setting that names the agent secret holding a
+/// kubeconfig (the plugin turns it into a `${{ secrets.NAME }}` reference).
+const DEPLOY_SECRET_SETTING: &str = "kubeconfig_secret";
+
+/// Every secret a stage's config names: `${{ secrets.NAME }}` in its `with:` values,
+/// its rollback's and its command step (commands, environment, services), and the
+/// built-in deploy plugin's `kubeconfig_secret`.
 fn secret_references(spec: &StageSpec) -> Vec<String> {
     let mut texts: Vec<String> = spec.with.iter().map(|(_, v)| v.clone()).collect();
+    let mut named: Vec<String> = Vec::new();
+    let mut deploy_secret = |plugin: &str, with: &[(String, String)]| {
+        if plugin == "deploy" {
+            named.extend(
+                with.iter()
+                    .filter(|(k, _)| k == DEPLOY_SECRET_SETTING)
+                    .map(|(_, v)| v.trim().to_string()),
+            );
+        }
+    };
+    deploy_secret(&spec.plugin, &spec.with);
     if let Some(rollback) = &spec.rollback {
         texts.extend(rollback.with.iter().map(|(_, v)| v.clone()));
+        deploy_secret(&rollback.plugin, &rollback.with);
     }
     if let Some(step) = &spec.step {
         texts.push(step.to_json());
     }
     let mut names: Vec<String> = Vec::new();
-    for name in texts
+    let referenced = texts
         .iter()
-        .flat_map(|t| crate::config::secret_references(t))
-    {
+        .flat_map(|t| crate::config::secret_references(t));
+    for name in named.into_iter().chain(referenced) {
         if !names.contains(&name) {
             names.push(name);
         }
@@ -396,6 +413,26 @@ pipeline:
         assert!(
             err.contains("event: `schedule` is not among the grant's `events` (push)"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn the_deploy_plugins_kubeconfig_secret_is_checked_as_a_reference() {
+        let granted = tenant(&[]);
+        let pipeline = "pipeline:\n  stages:\n    - name: release\n      plugin: deploy\n      with: { kubeconfig_secret: KUBE_TOKEN }\n";
+        let config = crate::config::parse(".bosun.yml", pipeline).unwrap();
+        let err = check_plan(&config, &trigger("push"), Some(&granted)).unwrap_err();
+        assert!(
+            err.contains("stage `release`")
+                && err.contains("secret `KUBE_TOKEN`")
+                && err.contains("stage: `release` is not among the grant's `stages` (deploy)"),
+            "{err}"
+        );
+        let named = pipeline.replace("name: release", "name: deploy");
+        let config = crate::config::parse(".bosun.yml", &named).unwrap();
+        assert_eq!(
+            check_plan(&config, &trigger("push"), Some(&granted)),
+            Ok(())
         );
     }
 
