@@ -113,11 +113,11 @@ impl Embedded {
             },
             Arc::clone(&shared_bus),
             Arc::clone(&registry),
-            if options.private_checkouts {
-                WorkspaceCache::new(workspaces.canonicalize()?).with_private_checkouts()
-            } else {
-                WorkspaceCache::new(workspaces.canonicalize()?)
-            },
+            embedded_workspaces(
+                workspaces.canonicalize()?,
+                options.private_checkouts,
+                &options.settings,
+            ),
             metrics,
         );
         let agent_stages = stages;
@@ -199,4 +199,25 @@ fn reachable_url(bound: std::net::SocketAddr) -> String {
         ip => ip,
     };
     format!("http://{}", std::net::SocketAddr::new(ip, bound.port()))
+}
+
+/// The embedded agent's task workspaces: one process holds both sides, so the agent
+/// fetches each tenant's repositories with the `clone_token` the orchestrator reads
+/// them with (a private repository's config is read and its commit checked out alike).
+fn embedded_workspaces(
+    root: PathBuf,
+    private_checkouts: bool,
+    settings: &ServerSettings,
+) -> WorkspaceCache {
+    let tokens = settings
+        .tenants
+        .iter()
+        .filter_map(|t| Some((t.owner.clone(), t.clone_token.resolve()?)))
+        .collect();
+    let cache = WorkspaceCache::new(root).with_clone_tokens(tokens);
+    if private_checkouts {
+        cache.with_private_checkouts()
+    } else {
+        cache
+    }
 }

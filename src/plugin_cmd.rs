@@ -303,6 +303,7 @@ async fn run_stage(
         network_allowed: false,
         secrets: Vec::new(),
         secrets_granted: Vec::new(),
+        secrets_withheld: Vec::new(),
         // A local run: whoever runs it is the operator, and the image is its own.
         push_repository: Some(image.clone()),
         image_repository: Some(image),

@@ -114,6 +114,7 @@ async fn publish(bus: &KafkaBus, url: &str, task: Task) {
         deadline_unix_ms: 0,
         network_allowed: false,
         secrets_granted: Vec::new(),
+        secrets_withheld: Vec::new(),
         push_repository: None,
         image_repository: None,
         plugin_digest: None,

@@ -20,8 +20,8 @@ use bosun_orchestrator::settings::{
 use bosun_orchestrator::store::testing::PostgresSchema;
 use bosun_orchestrator::store::{Store, StoreLocation};
 use bosun_test_support::{
-    Receiver, TestSmtp, assert_contains, delivered_to, git_repo, service_var, unique_recipient,
-    wait_for_mail,
+    Receiver, TestSmtp, assert_contains, delivered_to, git_repo, serve_private_git, service_var,
+    unique_recipient, wait_for_mail,
 };
 use common::process::Process;
 use std::path::Path;
@@ -327,6 +327,44 @@ async fn bosun_trigger_starts_a_run_and_names_a_refusal() {
         "{stderr}"
     );
     system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_repository_is_checked_out_by_the_embedded_agent_with_its_tenants_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = "pipeline:\n  stages:\n    - name: lint\n      plugin: scripted\n      with: { summary: checked out }\n";
+    let (_, sha) = repository(&dir.path().join("shop"), pipeline);
+    let url = serve_private_git(&dir.path().join("shop"), "acme/shop", "ghs_right-token");
+    for token in ["ghs_right-token", "ghs_wrong-token"] {
+        let tenant = TenantSettings {
+            owner: "acme".into(),
+            clone_token: Secret {
+                value: Some(token.into()),
+                env: None,
+            },
+            ..TenantSettings::default()
+        };
+        let root = dir.path().join(token);
+        let system = start(&root, tenant).await;
+        let run_id = trigger(&system.base_url, &url, &sha, "main").await;
+        let store = Store::open(&root.join("runs.db")).unwrap();
+        let run = wait_until_finished(&store, &run_id).await;
+        if token == "ghs_right-token" {
+            // The orchestrator read the config and the agent fetched the commit.
+            assert_eq!(run.status.as_str(), "success", "{run:?}");
+            let lint = run.stages.iter().find(|s| s.name == "lint").unwrap();
+            assert_eq!(lint.summary, "checked out");
+        } else {
+            assert_eq!(run.status.as_str(), "config-error", "{run:?}");
+            let error = run.error.unwrap();
+            assert_contains(&error, "git clone");
+            assert!(
+                !error.contains("ghs_"),
+                "the token is never printed: {error}"
+            );
+        }
+        system.shutdown().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -94,6 +94,7 @@ fn task(run_id: &str) -> TaskMessage {
         deadline_unix_ms: 4_102_444_800_000,
         network_allowed: false,
         secrets_granted: Vec::new(),
+        secrets_withheld: Vec::new(),
         push_repository: None,
         image_repository: None,
         plugin_digest: None,

@@ -29,6 +29,10 @@ pub struct TaskMessage {
     /// the orchestrator grants them from the tenant's settings, never to pull requests.
     #[serde(default)]
     pub secrets_granted: Vec<String>,
+    /// The tenant's other secrets, each with the condition of its grant this stage
+    /// fails in this run: the agent names it when a tool asks for one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets_withheld: Vec<(String, String)>,
     /// The only image repository this stage may push (none: builds do not push).
     #[serde(default)]
     pub push_repository: Option<String>,

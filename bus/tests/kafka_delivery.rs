@@ -29,6 +29,7 @@ fn task_message(run_id: &str) -> TaskMessage {
         deadline_unix_ms: 4_102_444_800_000,
         network_allowed: false,
         secrets_granted: Vec::new(),
+        secrets_withheld: Vec::new(),
         push_repository: None,
         image_repository: None,
         plugin_digest: None,

@@ -27,9 +27,30 @@ pub(crate) fn fill<E>(
     Ok(out)
 }
 
+/// The names of the `${{ secrets.NAME }}` references in `text`, in order (the agent
+/// resolves them; the orchestrator checks them against the tenant's grants first).
+pub fn secret_references(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let _ = fill(text, |inner| {
+        if let Some(name) = inner.strip_prefix("secrets.") {
+            names.push(name.trim().to_string());
+        }
+        Ok::<_, std::convert::Infallible>(None)
+    });
+    names
+}
+
 #[cfg(test)]
 mod tests {
-    use super::fill;
+    use super::{fill, secret_references};
+
+    #[test]
+    fn secret_references_are_named_in_order() {
+        assert_eq!(
+            secret_references("a ${{ secrets.KUBE }} ${{ matrix.x }} ${{secrets.B}} ${{ secrets.C"),
+            ["KUBE", "B"]
+        );
+    }
 
     #[test]
     fn expressions_are_found_trimmed_and_kept_when_not_filled() {

@@ -124,6 +124,7 @@ pub use command_step::{
     COMMANDS_PLUGIN, COMMANDS_POOL, CacheSpec, CommandStep, REPORT_KINDS, STEP_KEY,
 };
 pub use error::{ConfigError, Problem};
+pub use expr::secret_references;
 pub use glob::glob_matches;
 pub use hold::{Approval, Concurrency, DEFAULT_APPROVAL_TIMEOUT};
 pub use parse::parse;

@@ -122,6 +122,7 @@ fn context(checkout: &Path, out: &Path) -> ContainerContext {
         deadline: Instant::now() + Duration::from_secs(900),
         secrets: Vec::new(),
         secrets_granted: Vec::new(),
+        secrets_withheld: Vec::new(),
         push_repository: None,
         image_repository: None,
         artifacts: None,

@@ -45,6 +45,7 @@ fn main() {
         deadline: Instant::now() + Duration::from_secs(3600),
         secrets: vec![],
         secrets_granted: Vec::new(),
+        secrets_withheld: Vec::new(),
         push_repository: None,
         image_repository: None,
         artifacts: None,

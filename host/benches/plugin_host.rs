@@ -107,6 +107,7 @@ async fn bench_call_overhead() {
         network_allowed: false,
         secrets: vec![],
         secrets_granted: Vec::new(),
+        secrets_withheld: Vec::new(),
         push_repository: None,
         image_repository: None,
     };
@@ -327,6 +328,7 @@ async fn bench_parse() {
         network_allowed: false,
         secrets: vec![],
         secrets_granted: Vec::new(),
+        secrets_withheld: Vec::new(),
         push_repository: None,
         image_repository: None,
     };

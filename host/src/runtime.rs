@@ -97,6 +97,8 @@ pub struct StageCall {
     pub secrets: Vec<(String, String)>,
     /// The names among `secrets` this task's tools may resolve.
     pub secrets_granted: Vec<String>,
+    /// Secrets withheld from this task, each with the condition of its grant that failed.
+    pub secrets_withheld: Vec<(String, String)>,
     /// The only image repository this task may push (none: no pushes).
     pub push_repository: Option<String>,
     /// The only image repository this task may build and tag (else `push_repository`).
@@ -486,6 +488,7 @@ impl PluginRuntime {
                         deadline,
                         secrets: call.secrets.clone(),
                         secrets_granted: call.secrets_granted.clone(),
+                        secrets_withheld: call.secrets_withheld.clone(),
                         push_repository: call.push_repository.clone(),
                         image_repository: call.image_repository.clone(),
                         artifacts: artifacts.clone(),

@@ -8,6 +8,7 @@ use crate::bindings::{
 use crate::capabilities::containers::{
     ContainerContext, ContainerRunner, check_build, check_request, mask_output,
 };
+use crate::capabilities::image_push::check_image_push;
 use crate::capabilities::log::LogSink;
 use bosun_bus::LogLevel;
 use std::sync::Arc;
@@ -137,7 +138,10 @@ impl containers::Host for PluginState {
                 "containers capability is not granted to this plugin kind"
             ));
         };
-        let request = match check_request(&access.context, request) {
+        let registry = access.runner.image_registry();
+        let request = match check_request(&access.context, request).and_then(|request| {
+            check_image_push(&access.context, &request, registry.as_deref()).map(|()| request)
+        }) {
             Ok(request) => request,
             Err(denied) => {
                 tracing::warn!(?denied, "container request refused");

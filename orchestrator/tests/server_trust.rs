@@ -698,3 +698,102 @@ async fn trust_an_api_token_whose_variable_is_unset_closes_the_api_rather_than_o
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn trust_a_stage_naming_a_secret_it_is_not_granted_is_refused_before_any_task() {
+    let (_dir, path) = temp();
+    let pipeline = "
+pipeline:
+  stages:
+    - name: test
+      with: { token: '${{ secrets.KUBE_TOKEN }}' }
+    - name: deploy
+      needs: [test]
+      with: { kubeconfig: '${{ secrets.KUBE_TOKEN }}' }
+";
+    let (url, sha) = git_repo(&path.join("repo"), &[(".bosun.yml", pipeline)]);
+    let mut granted = acme();
+    granted.secrets = vec![SecretGrant {
+        name: "KUBE_TOKEN".into(),
+        stages: vec!["deploy".into()],
+        events: vec![],
+        environments: vec![],
+        default_branch_only: false,
+    }];
+    let server = start(&path, granted).await;
+    let seen = recording_agent(&server, &["test", "deploy"]);
+    let body = push_payload("acme", &url, &sha, "main");
+    let (status, json) = server
+        .deliver("s-1", "push", &body, Some(&sign(SECRET, &body)))
+        .await;
+    assert_eq!(status, 202, "{json}");
+    let run_id = json["run_id"].as_str().unwrap();
+    wait_for(&server, run_id, "config-error").await;
+    let error = server.store().run(run_id).unwrap().unwrap().error.unwrap();
+    for part in [
+        "stage `test`",
+        "secret `KUBE_TOKEN`",
+        "stage: `test` is not among the grant's `stages` (deploy)",
+    ] {
+        assert_contains(&error, part);
+    }
+    assert!(seen.lock().unwrap().is_empty(), "no task may be sent");
+
+    // Named only where granted: the run goes, and the test stage's task says why the
+    // secret is withheld from it, for the agent to tell a tool that asks anyway.
+    let fixed = pipeline.replace("with: { token: '${{ secrets.KUBE_TOKEN }}' }", "with: {}");
+    let (url, sha) = git_repo(&path.join("fixed"), &[(".bosun.yml", fixed.as_str())]);
+    let body = push_payload("acme", &url, &sha, "main");
+    let (_, json) = server
+        .deliver("s-2", "push", &body, Some(&sign(SECRET, &body)))
+        .await;
+    wait_for(&server, json["run_id"].as_str().unwrap(), "success").await;
+    let tasks = seen.lock().unwrap();
+    assert_eq!(tasks.len(), 2);
+    assert!(tasks[0].secrets_granted.is_empty());
+    assert_eq!(tasks[0].secrets_withheld.len(), 1, "{:?}", tasks[0]);
+    assert_eq!(tasks[0].secrets_withheld[0].0, "KUBE_TOKEN");
+    assert_contains(&tasks[0].secrets_withheld[0].1, "stage: `test`");
+    assert_eq!(tasks[1].secrets_granted, ["KUBE_TOKEN"]);
+    assert!(tasks[1].secrets_withheld.is_empty());
+}
+
+#[tokio::test]
+async fn trust_a_build_gets_the_image_name_of_the_tenants_prefix_whatever_its_config_says() {
+    let (_dir, path) = temp();
+    let pipeline = "
+pipeline:
+  stages:
+    - name: build
+      with: { builder: kaniko, repository: acme/shop }
+    - name: image
+      plugin: build
+      agent: build
+";
+    let (url, sha) = git_repo(&path.join("repo"), &[(".bosun.yml", pipeline)]);
+    let mut granted = acme();
+    granted.image_prefix = Some("images/acme-".into());
+    let server = start(&path, granted).await;
+    let seen = recording_agent(&server, &["build"]);
+    let body = push_payload("acme", &url, &sha, "main");
+    let (_, json) = server
+        .deliver("i-1", "push", &body, Some(&sign(SECRET, &body)))
+        .await;
+    wait_for(&server, json["run_id"].as_str().unwrap(), "success").await;
+    let tasks = seen.lock().unwrap();
+    assert_eq!(tasks.len(), 2);
+    for task in tasks.iter() {
+        // The config's `repository` is replaced, and the default (`owner/name`, which
+        // this prefix would refuse) is never what a build is told to push.
+        let repository: Vec<&str> = task
+            .task
+            .config
+            .iter()
+            .filter(|(k, _)| k == "repository")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(repository, ["images/acme-shop"], "{task:?}");
+        assert_eq!(task.push_repository.as_deref(), Some("images/acme-shop"));
+        assert_eq!(task.image_repository.as_deref(), Some("images/acme-shop"));
+    }
+}

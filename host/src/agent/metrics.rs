@@ -210,6 +210,10 @@ impl ContainerRunner for TimedRunner {
         self.inner.describe()
     }
 
+    fn image_registry(&self) -> Option<String> {
+        self.inner.image_registry()
+    }
+
     fn run<'a>(
         &'a self,
         context: &'a ContainerContext,
@@ -287,6 +291,7 @@ mod tests {
             deadline: Instant::now() + Duration::from_secs(30),
             secrets: vec![],
             secrets_granted: Vec::new(),
+            secrets_withheld: Vec::new(),
             push_repository: None,
             image_repository: None,
             artifacts: None,

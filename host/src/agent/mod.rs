@@ -482,6 +482,7 @@ impl Agent {
             network_allowed: message.network_allowed,
             secrets: self.settings.secrets.clone(),
             secrets_granted: message.secrets_granted.clone(),
+            secrets_withheld: message.secrets_withheld.clone(),
             push_repository: message.push_repository.clone(),
             image_repository: message.image_repository.clone(),
         };

@@ -144,6 +144,7 @@ mod tests {
             deadline_unix_ms: 0,
             network_allowed: false,
             secrets_granted: vec![],
+            secrets_withheld: Vec::new(),
             push_repository: None,
             image_repository: None,
             plugin_digest: Some(pinned.clone()),

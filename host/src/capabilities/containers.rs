@@ -62,6 +62,9 @@ pub struct ContainerContext {
     /// The names among `secrets` this task may resolve (the orchestrator grants them
     /// per tenant, stage and event); every other secret is only masked.
     pub secrets_granted: Vec<String>,
+    /// Secrets the orchestrator withheld from this task, each with the condition of
+    /// the tenant's grant that failed: named when a tool asks for one.
+    pub secrets_withheld: Vec<(String, String)>,
     /// The only image repository this task may push; none: builds run without a push.
     pub push_repository: Option<String>,
     /// The only image repository this task may build and tag (else `push_repository`);
@@ -80,6 +83,12 @@ pub struct ContainerContext {
 pub trait ContainerRunner: Send + Sync {
     /// A short name for logs and `plugin list` (`docker`, `process (unsandboxed)`).
     fn describe(&self) -> String;
+
+    /// The registry this agent's images go to (`--registry`), when it names one: a
+    /// tool that pushes (Kaniko) may push only there.
+    fn image_registry(&self) -> Option<String> {
+        None
+    }
 
     /// Run an already-checked request to completion.
     fn run<'a>(&'a self, context: &'a ContainerContext, request: ContainerRequest)
@@ -266,10 +275,7 @@ fn resolve_secret_refs(context: &ContainerContext, value: &str) -> Result<String
         };
         let name = name.trim();
         if !context.secrets_granted.iter().any(|n| n == name) {
-            return Err(ContainerError::Denied(format!(
-                "secret {name} is not granted to stage {} of tenant {} for this run: the operator grants secrets by tenant, stage and event (the tenant's `secrets` in the orchestrator settings), and pull requests get none",
-                context.stage, context.tenant
-            )));
+            return Err(ContainerError::Denied(secret_refusal(context, name)));
         }
         let Some((_, secret)) = context.secrets.iter().find(|(n, _)| n == name) else {
             return Err(ContainerError::Denied(format!(
@@ -282,6 +288,24 @@ fn resolve_secret_refs(context: &ContainerContext, value: &str) -> Result<String
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// Why `name` is refused to this task: the condition of the tenant's grant the
+/// orchestrator says failed, else what the agent can tell from the task alone.
+fn secret_refusal(context: &ContainerContext, name: &str) -> String {
+    let who = format!(
+        "secret {name} is not granted to stage {} of tenant {} for this run",
+        context.stage, context.tenant
+    );
+    if let Some((_, why)) = context.secrets_withheld.iter().find(|(n, _)| n == name) {
+        return format!("{who}: {why}");
+    }
+    if context.event == "pull_request" {
+        return format!("{who}: event: pull-request runs never resolve secrets");
+    }
+    format!(
+        "{who}: tenant: no grant of the tenant's `secrets` in the orchestrator settings names it for this stage (grants are by tenant, stage, event, environment and default branch)"
+    )
 }
 
 /// A workspace-relative path that stays inside the workspace.
@@ -396,6 +420,7 @@ mod tests {
                 ("KUBE_PROD".into(), "prod-config".into()),
             ],
             secrets_granted: vec!["TOKEN".into()],
+            secrets_withheld: Vec::new(),
             push_repository: Some("acme/shop".into()),
             image_repository: None,
             artifacts: None,
@@ -423,6 +448,31 @@ mod tests {
         let err = check_request(&context(), ask).unwrap_err();
         assert!(
             matches!(&err, ContainerError::Denied(m) if m.contains("KUBE_PROD") && m.contains("not granted") && m.contains("`secrets`")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_refused_secret_names_the_condition_of_the_grant_that_failed() {
+        let mut ctx = context();
+        ctx.stage = "deploy".into();
+        ctx.secrets_withheld = vec![(
+            "KUBE_PROD".into(),
+            "default branch: the grant has `default_branch_only: true` and this run is not on the repository's default branch, in tenant acme's `secrets`".into(),
+        )];
+        let mut ask = request();
+        ask.env = vec![("K".into(), "${{ secrets.KUBE_PROD }}".into())];
+        let err = check_request(&ctx, ask.clone()).unwrap_err();
+        assert!(
+            matches!(&err, ContainerError::Denied(m) if m.starts_with("secret KUBE_PROD is not granted to stage deploy of tenant acme for this run: default branch: the grant has `default_branch_only: true`")),
+            "{err:?}"
+        );
+        // A pull request's task says so even when the orchestrator named no reason.
+        ctx.secrets_withheld.clear();
+        ctx.event = "pull_request".into();
+        let err = check_request(&ctx, ask).unwrap_err();
+        assert!(
+            matches!(&err, ContainerError::Denied(m) if m.contains("event: pull-request runs never resolve secrets")),
             "{err:?}"
         );
     }

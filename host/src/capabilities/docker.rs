@@ -476,6 +476,10 @@ impl ContainerRunner for DockerRunner {
         "docker".into()
     }
 
+    fn image_registry(&self) -> Option<String> {
+        self.settings.registry.clone()
+    }
+
     fn run<'a>(
         &'a self,
         context: &'a ContainerContext,

@@ -6,6 +6,7 @@ mod docker_body;
 mod docker_services;
 mod docker_step;
 pub mod image_build;
+pub mod image_push;
 pub mod log;
 pub mod mask;
 pub mod process;

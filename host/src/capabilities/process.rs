@@ -173,6 +173,7 @@ mod tests {
             deadline: Instant::now() + Duration::from_secs(30),
             secrets: vec![],
             secrets_granted: Vec::new(),
+            secrets_withheld: Vec::new(),
             push_repository: None,
             image_repository: None,
             artifacts: None,

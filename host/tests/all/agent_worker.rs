@@ -32,6 +32,7 @@ fn task_message(url: &str, commit: &str, plugin: &str) -> TaskMessage {
         deadline_unix_ms: 0,
         network_allowed: false,
         secrets_granted: Vec::new(),
+        secrets_withheld: Vec::new(),
         push_repository: None,
         image_repository: None,
         plugin_digest: None,

@@ -87,6 +87,7 @@ async fn run(env: &Env, plugin: &LoadedPlugin, dirs: &Dirs, task: &Task) -> Stag
         network_allowed: false,
         secrets: vec![],
         secrets_granted: Vec::new(),
+        secrets_withheld: Vec::new(),
         push_repository: None,
         image_repository: None,
     };
@@ -421,6 +422,7 @@ async fn run_plain(
         network_allowed: false,
         secrets: vec![],
         secrets_granted: Vec::new(),
+        secrets_withheld: Vec::new(),
         push_repository: None,
         image_repository: None,
     };

@@ -65,23 +65,61 @@ pub struct SecretUse<'a> {
 impl SecretGrant {
     /// Whether a stage used as `used` says may resolve this secret.
     pub fn applies(&self, used: &SecretUse<'_>) -> bool {
-        let event_ok = if used.event == "pull_request" {
-            false
-        } else if self.events.is_empty() {
+        self.denial(used).is_none()
+    }
+
+    /// The first condition of this grant that a stage used as `used` fails, in words
+    /// that name the setting (none: the grant applies).
+    pub fn denial(&self, used: &SecretUse<'_>) -> Option<String> {
+        let name = &self.name;
+        if used.event == "pull_request" {
+            return Some(format!(
+                "event: pull-request runs never resolve secrets, whatever grant `{name}` says"
+            ));
+        }
+        let event_ok = if self.events.is_empty() {
             matches!(used.event, "push" | "manual" | "schedule")
         } else {
             self.events.iter().any(|e| e == used.event)
         };
-        let stage_ok = self.stages.is_empty() || self.stages.iter().any(|s| s == used.stage);
+        if !event_ok {
+            let listed = if self.events.is_empty() {
+                "push, manual, schedule (the default)".to_string()
+            } else {
+                self.events.join(", ")
+            };
+            return Some(format!(
+                "event: `{}` is not among the grant's `events` ({listed})",
+                used.event
+            ));
+        }
+        if !(self.stages.is_empty() || self.stages.iter().any(|s| s == used.stage)) {
+            return Some(format!(
+                "stage: `{}` is not among the grant's `stages` ({})",
+                used.stage,
+                self.stages.join(", ")
+            ));
+        }
         let environment_ok = self.environments.is_empty()
             || used.environment.is_some_and(|env| {
                 self.environments
                     .iter()
                     .any(|e| e.eq_ignore_ascii_case(env))
             });
-        event_ok
-            && stage_ok
-            && environment_ok
-            && (!self.default_branch_only || used.on_default_branch)
+        if !environment_ok {
+            return Some(format!(
+                "environment: {} is not among the grant's `environments` ({})",
+                used.environment
+                    .map_or("no environment".to_string(), |e| format!("`{e}`")),
+                self.environments.join(", ")
+            ));
+        }
+        if self.default_branch_only && !used.on_default_branch {
+            return Some(
+                "default branch: the grant has `default_branch_only: true` and this run is not on the repository's default branch"
+                    .to_string(),
+            );
+        }
+        None
     }
 }

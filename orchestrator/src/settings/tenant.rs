@@ -110,6 +110,28 @@ impl TenantSettings {
             .map(|g| g.name.clone())
             .collect()
     }
+
+    /// Why a stage used as `used` may not resolve the secret `name`, naming the
+    /// condition that failed and the setting (none: it may).
+    pub fn secret_denial(&self, name: &str, used: &SecretUse<'_>) -> Option<String> {
+        let mut grants = self.secrets.iter().filter(|g| g.name == name).peekable();
+        if grants.peek().is_none() {
+            return Some(format!(
+                "tenant: {} has no grant for it (the operator lists it under the tenant's `secrets` in the server settings)",
+                self.owner
+            ));
+        }
+        let mut first = None;
+        for grant in grants {
+            match grant.denial(used) {
+                None => return None,
+                Some(why) => {
+                    first.get_or_insert(why);
+                }
+            }
+        }
+        first.map(|why| format!("{why}, in tenant {}'s `secrets`", self.owner))
+    }
 }
 
 /// What a fork's pull request does.

@@ -48,16 +48,108 @@ pub fn grants(
         secrets: if pull_request {
             Vec::new()
         } else {
-            tenant.granted_secrets(&SecretUse {
-                stage: &spec.name,
-                event: &trigger.event,
-                environment: spec.environment.as_deref(),
-                on_default_branch: trigger.branch == trigger.default_branch,
-            })
+            tenant.granted_secrets(&secret_use(spec, trigger))
         },
         push_repository: if pull_request { None } else { image.clone() },
         image_repository: image,
     }
+}
+
+/// How `spec` would use a secret in a run of `trigger`.
+fn secret_use<'a>(spec: &'a StageSpec, trigger: &'a RunTrigger) -> SecretUse<'a> {
+    SecretUse {
+        stage: &spec.name,
+        event: &trigger.event,
+        environment: spec.environment.as_deref(),
+        on_default_branch: trigger.branch == trigger.default_branch,
+    }
+}
+
+/// The secrets the tenant names in its grants that `spec` may not resolve in this run,
+/// each with the condition that failed: the agent says it when a tool asks for one.
+pub fn withheld_secrets(
+    spec: &StageSpec,
+    trigger: &RunTrigger,
+    tenant: Option<&TenantSettings>,
+) -> Vec<(String, String)> {
+    let Some(tenant) = tenant else {
+        return Vec::new();
+    };
+    let used = secret_use(spec, trigger);
+    let mut withheld: Vec<(String, String)> = Vec::new();
+    for grant in &tenant.secrets {
+        if withheld.iter().any(|(name, _)| name == &grant.name) {
+            continue;
+        }
+        if let Some(why) = tenant.secret_denial(&grant.name, &used) {
+            withheld.push((grant.name.clone(), why));
+        }
+    }
+    withheld
+}
+
+/// The built-in deploy plugin's setting that names the agent secret holding a
+/// kubeconfig (the plugin turns it into a `${{ secrets.NAME }}` reference).
+const DEPLOY_SECRET_SETTING: &str = "kubeconfig_secret";
+
+/// Every secret a stage's config names: `${{ secrets.NAME }}` in its `with:` values,
+/// its rollback's and its command step (commands, environment, services), and the
+/// built-in deploy plugin's `kubeconfig_secret`.
+fn secret_references(spec: &StageSpec) -> Vec<String> {
+    let mut texts: Vec<String> = spec.with.iter().map(|(_, v)| v.clone()).collect();
+    let mut named: Vec<String> = Vec::new();
+    let mut deploy_secret = |plugin: &str, with: &[(String, String)]| {
+        if plugin == "deploy" {
+            named.extend(
+                with.iter()
+                    .filter(|(k, _)| k == DEPLOY_SECRET_SETTING)
+                    .map(|(_, v)| v.trim().to_string()),
+            );
+        }
+    };
+    deploy_secret(&spec.plugin, &spec.with);
+    if let Some(rollback) = &spec.rollback {
+        texts.extend(rollback.with.iter().map(|(_, v)| v.clone()));
+        deploy_secret(&rollback.plugin, &rollback.with);
+    }
+    if let Some(step) = &spec.step {
+        texts.push(step.to_json());
+    }
+    let mut names: Vec<String> = Vec::new();
+    let referenced = texts
+        .iter()
+        .flat_map(|t| crate::config::secret_references(t));
+    for name in named.into_iter().chain(referenced) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// Why `spec` may not use a secret it names, in a run of `trigger`: the first
+/// reference its tenant does not grant it, with the condition that failed.
+fn secret_denial(
+    spec: &StageSpec,
+    trigger: &RunTrigger,
+    tenant: Option<&TenantSettings>,
+) -> Option<String> {
+    for name in secret_references(spec) {
+        let why = match tenant {
+            None => Some(format!(
+                "tenant: {} has no settings on this server, so nothing grants it",
+                trigger.tenant
+            )),
+            Some(tenant) => tenant.secret_denial(&name, &secret_use(spec, trigger)),
+        };
+        if let Some(why) = why {
+            return Some(format!(
+                "stage `{}` refers to secret `{name}` (`${{{{ secrets.{name} }}}}`), which it is not granted for this run: {why}",
+                spec.name
+            ));
+        }
+    }
+    None
 }
 
 /// Why the tenant does not grant `spec` the network it asks for, naming the setting.
@@ -82,7 +174,8 @@ fn network_denial(
 }
 
 /// Refuse a pipeline that asks for more than its tenant grants this run: each stage
-/// that would run and asks for the network must be granted it.
+/// that would run and asks for the network must be granted it, and each secret a
+/// stage that would run names must be granted to that stage for this run.
 pub fn check_plan(
     config: &PipelineConfig,
     trigger: &RunTrigger,
@@ -100,6 +193,17 @@ pub fn check_plan(
             Some(tenant) => network_denial(spec, trigger, tenant),
         };
         if let Some(denial) = denial {
+            return Err(denial);
+        }
+    }
+    // A stage its `when` skips for this branch and event never resolves its secrets;
+    // unknown changed paths count as matching.
+    let runs = |spec: &&StageSpec| {
+        withheld_from_pull_request(spec, trigger).is_none()
+            && spec.when.matches(&trigger.branch, &trigger.event, None)
+    };
+    for spec in config.stages.iter().filter(runs) {
+        if let Some(denial) = secret_denial(spec, trigger, tenant) {
             return Err(denial);
         }
     }
@@ -236,6 +340,140 @@ pipeline:
         assert!(withheld_from_pull_request(deploy, &trigger("pull_request")).is_some());
         assert!(withheld_from_pull_request(deploy, &trigger("push")).is_none());
         assert!(withheld_from_pull_request(build, &trigger("pull_request")).is_none());
+    }
+
+    const USES_SECRETS: &str = "
+pipeline:
+  stages:
+    - name: test
+      with: { token: '${{ secrets.KUBE_TOKEN }}' }
+    - name: deploy
+      environment: production
+      with: { kubeconfig: '${{ secrets.KUBE_TOKEN }}' }
+";
+
+    fn branch(event: &str, branch: &str) -> RunTrigger {
+        RunTrigger {
+            branch: branch.into(),
+            ..trigger(event)
+        }
+    }
+
+    #[test]
+    fn a_secret_reference_the_stage_is_not_granted_is_a_config_error_naming_the_condition() {
+        let config = crate::config::parse(".bosun.yml", USES_SECRETS).unwrap();
+        let granted = tenant(&[]);
+        let err = check_plan(&config, &trigger("push"), Some(&granted)).unwrap_err();
+        assert!(
+            err.contains("stage `test`")
+                && err.contains("secret `KUBE_TOKEN`")
+                && err.contains("stage: `test` is not among the grant's `stages` (deploy)")
+                && err.contains("tenant acme's `secrets`"),
+            "{err}"
+        );
+        // Granted to the stage that names it: admitted.
+        let only_deploy = "pipeline:\n  stages:\n    - name: deploy\n      environment: production\n      with: { kubeconfig: '${{ secrets.KUBE_TOKEN }}' }\n";
+        let deploy_only = crate::config::parse(".bosun.yml", only_deploy).unwrap();
+        assert_eq!(
+            check_plan(&deploy_only, &trigger("push"), Some(&granted)),
+            Ok(())
+        );
+        // A secret the tenant has no grant for at all, or a tenant without settings.
+        let other = "pipeline:\n  stages:\n    - name: deploy\n      with: { k: '${{ secrets.AWS_KEY }}' }\n";
+        let other = crate::config::parse(".bosun.yml", other).unwrap();
+        let err = check_plan(&other, &trigger("push"), Some(&granted)).unwrap_err();
+        assert!(
+            err.contains("secret `AWS_KEY`") && err.contains("tenant: acme has no grant for it"),
+            "{err}"
+        );
+        let err = check_plan(&other, &trigger("push"), None).unwrap_err();
+        assert!(err.contains("tenant: acme has no settings"), "{err}");
+        // The environment and default-branch conditions are named when they fail.
+        let mut strict = tenant(&[]);
+        strict.secrets[0].environments = vec!["staging".into()];
+        let err = check_plan(&deploy_only, &trigger("push"), Some(&strict)).unwrap_err();
+        assert!(
+            err.contains(
+                "environment: `production` is not among the grant's `environments` (staging)"
+            ),
+            "{err}"
+        );
+        strict.secrets[0].environments.clear();
+        strict.secrets[0].default_branch_only = true;
+        let err = check_plan(&deploy_only, &branch("push", "feature"), Some(&strict)).unwrap_err();
+        assert!(err.contains("default branch:"), "{err}");
+        assert_eq!(
+            check_plan(&deploy_only, &trigger("push"), Some(&strict)),
+            Ok(())
+        );
+        let err = check_plan(&deploy_only, &trigger("manual"), Some(&strict));
+        assert_eq!(err, Ok(()), "manual is among the default events");
+        strict.secrets[0].events = vec!["push".into()];
+        let err = check_plan(&deploy_only, &trigger("schedule"), Some(&strict)).unwrap_err();
+        assert!(
+            err.contains("event: `schedule` is not among the grant's `events` (push)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_deploy_plugins_kubeconfig_secret_is_checked_as_a_reference() {
+        let granted = tenant(&[]);
+        let pipeline = "pipeline:\n  stages:\n    - name: release\n      plugin: deploy\n      with: { kubeconfig_secret: KUBE_TOKEN }\n";
+        let config = crate::config::parse(".bosun.yml", pipeline).unwrap();
+        let err = check_plan(&config, &trigger("push"), Some(&granted)).unwrap_err();
+        assert!(
+            err.contains("stage `release`")
+                && err.contains("secret `KUBE_TOKEN`")
+                && err.contains("stage: `release` is not among the grant's `stages` (deploy)"),
+            "{err}"
+        );
+        let named = pipeline.replace("name: release", "name: deploy");
+        let config = crate::config::parse(".bosun.yml", &named).unwrap();
+        assert_eq!(
+            check_plan(&config, &trigger("push"), Some(&granted)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_pull_requests_secret_reference_is_refused_and_a_skipped_stage_is_not_checked() {
+        let granted = tenant(&[]);
+        let config = crate::config::parse(".bosun.yml", USES_SECRETS).unwrap();
+        // The deploy stage never runs for a pull request; the test stage does.
+        let err = check_plan(&config, &trigger("pull_request"), Some(&granted)).unwrap_err();
+        assert!(
+            err.contains("stage `test`") && err.contains("pull-request runs never resolve secrets"),
+            "{err}"
+        );
+        let when_main = "pipeline:\n  stages:\n    - name: deploy\n      when: { branches: [main] }\n      with: { k: '${{ secrets.KUBE_TOKEN }}' }\n    - name: lint\n";
+        let config = crate::config::parse(".bosun.yml", when_main).unwrap();
+        let mut strict = granted.clone();
+        strict.secrets[0].default_branch_only = true;
+        assert_eq!(
+            check_plan(&config, &branch("push", "feature"), Some(&strict)),
+            Ok(()),
+            "the deploy stage does not run on a feature branch"
+        );
+    }
+
+    #[test]
+    fn withheld_secrets_say_which_condition_failed() {
+        let config = config();
+        let build = config.stage("build").unwrap();
+        let deploy = config.stage("deploy").unwrap();
+        let granted = tenant(&[]);
+        assert!(withheld_secrets(deploy, &trigger("push"), Some(&granted)).is_empty());
+        let withheld = withheld_secrets(build, &trigger("push"), Some(&granted));
+        assert_eq!(withheld.len(), 1);
+        assert_eq!(withheld[0].0, "KUBE_TOKEN");
+        assert!(withheld[0].1.starts_with("stage: `build`"), "{withheld:?}");
+        let withheld = withheld_secrets(deploy, &trigger("pull_request"), Some(&granted));
+        assert!(
+            withheld[0].1.starts_with("event: pull-request"),
+            "{withheld:?}"
+        );
+        assert!(withheld_secrets(build, &trigger("push"), None).is_empty());
     }
 
     #[test]

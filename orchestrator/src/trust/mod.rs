@@ -11,7 +11,7 @@ mod rerun;
 
 pub use approval::{Approvers, Decider, may_decide};
 pub use clone_url::check_clone_url;
-pub use grants::{StageGrants, check_plan, grants, withheld_from_pull_request};
+pub use grants::{StageGrants, check_plan, grants, withheld_from_pull_request, withheld_secrets};
 pub use rerun::rerun_grants;
 
 /// Whether `part` is one segment of a GitHub `owner/name`: letters, digits, `-`, `_`

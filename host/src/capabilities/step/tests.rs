@@ -17,6 +17,7 @@ fn context(network_allowed: bool) -> ContainerContext {
         deadline: Instant::now() + Duration::from_secs(60),
         secrets: vec![("TOKEN".into(), "s3cret".into())],
         secrets_granted: Vec::new(),
+        secrets_withheld: Vec::new(),
         push_repository: None,
         image_repository: None,
         artifacts: None,

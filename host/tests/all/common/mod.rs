@@ -92,6 +92,7 @@ pub fn call(dirs: &Dirs) -> StageCall {
         network_allowed: false,
         secrets: vec![("TOKEN".into(), "s3cr3t-token".into())],
         secrets_granted: vec!["TOKEN".into()],
+        secrets_withheld: Vec::new(),
         push_repository: None,
         image_repository: None,
     }

@@ -65,6 +65,7 @@ fn context(dir: &Path, run_id: &str, timeout: Duration) -> ContainerContext {
         deadline: Instant::now() + timeout,
         secrets: vec![],
         secrets_granted: Vec::new(),
+        secrets_withheld: Vec::new(),
         push_repository: None,
         image_repository: None,
         artifacts: None,

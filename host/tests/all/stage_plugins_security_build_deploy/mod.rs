@@ -128,6 +128,7 @@ fn call(dirs: &Dirs, network: bool) -> StageCall {
         network_allowed: network,
         secrets: vec![],
         secrets_granted: Vec::new(),
+        secrets_withheld: Vec::new(),
         push_repository: None,
         // The name the orchestrator gives builds of the task's repository.
         image_repository: Some("acme/python-app".into()),

@@ -116,6 +116,7 @@ impl Step<'_> {
             deadline_unix_ms: deadline_ms,
             network_allowed: grants.network,
             secrets_granted: grants.secrets,
+            secrets_withheld: crate::trust::withheld_secrets(spec, trigger, self.tenant),
             push_repository: grants.push_repository,
             image_repository: grants.image_repository,
             plugin_digest,
