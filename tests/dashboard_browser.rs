@@ -4,7 +4,9 @@
 //! local registry; security finds one HIGH bandit issue, B602, and the tenant's
 //! `no-critical-vulns` gate halts the run before deploy). Headless Chromium then renders
 //! every page, and the test reads the DOM it built and takes screenshots of the runs list
-//! and the run page (saved under `target/dashboard-screenshots/`).
+//! and the run page (saved under `target/dashboard-screenshots/`). A test stage's logs
+//! page, opened while its step runs, shows in Chromium the failing test's line the step
+//! printed after the page was served (the page follows the attempt's live stream).
 //!
 //! Needs `bash scripts/services.sh` (Docker, tool images, registry, Chromium). Under
 //! `CI=true` a missing one fails the test; elsewhere it skips, loudly.
@@ -17,6 +19,7 @@ use bosun_host::{DockerRunner, DockerSettings};
 use bosun_orchestrator::settings::{PolicySettings, ServerSettings, TenantSettings};
 use bosun_orchestrator::store::Store;
 use bosun_test_support::assert_contains;
+use common::devtools::Browser;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -346,5 +349,200 @@ async fn dashboard_pages_render_a_halted_seed_run_in_chromium() {
     // Screenshots of the two pages people look at most.
     screenshot(&browser, &format!("{base}/runs"), "runs.png").await;
     screenshot(&browser, &format!("{base}/runs/{run_id}"), "run.png").await;
+    system.shutdown().await;
+}
+
+/// A test stage whose step prints a line, waits for a flag the test sets inside its
+/// running container, then prints a failing test's line and fails.
+const LIVE_PIPELINE: &str = r#"pipeline:
+  stages:
+    - name: test
+      image: bosun/python:3.11
+      commands:
+        - echo 'collected 3 items'
+        - "while [ ! -e /tmp/go ]; do sleep 0.2; done"
+        - "echo 'FAILED tests/test_cart.py::test_total - assert 2 == 3'; exit 1"
+"#;
+
+/// The running container of `stage` in `run_id`, once there is one; then `touch
+/// /tmp/go` in it.
+async fn let_go(run_id: &str, stage: &str) {
+    let started = Instant::now();
+    let container = loop {
+        let ids = Command::new("docker")
+            .args(["ps", "-q"])
+            .args(["--filter", &format!("label=org.bosun.run={run_id}")])
+            .args(["--filter", &format!("label=org.bosun.stage={stage}")])
+            .output()
+            .unwrap();
+        let id = String::from_utf8_lossy(&ids.stdout).trim().to_string();
+        if !id.is_empty() {
+            break id;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no running container for {stage}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let set = Command::new("docker")
+        .args(["exec", &container, "touch", "/tmp/go"])
+        .status()
+        .unwrap();
+    assert!(
+        set.success(),
+        "could not set the flag in {stage}'s container"
+    );
+}
+
+/// What the logs page shows now: the follow state's text and the lines in its table.
+fn shown(page: &mut Browser) -> (String, Vec<String>) {
+    let now = page.evaluate(
+        "JSON.stringify({state: (document.getElementById('follow-state')||{}).textContent||'',\
+         lines: [...document.querySelectorAll('#logs pre')].map(p => p.textContent)})",
+    );
+    let now: serde_json::Value = serde_json::from_str(now.as_str().unwrap()).unwrap();
+    let lines = now["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_string())
+        // The step's script says each command (`+ …`) before its output.
+        .filter(|l| !l.starts_with("+ "))
+        .collect();
+    (now["state"].as_str().unwrap().to_string(), lines)
+}
+
+/// Poll the page until `enough` holds for what it shows; fails naming what it showed.
+async fn until_shown(
+    page: &mut Browser,
+    what: &str,
+    enough: impl Fn(&str, &[String]) -> bool,
+) -> (String, Vec<String>) {
+    let started = Instant::now();
+    loop {
+        let (state, lines) = shown(page);
+        if enough(&state, &lines) {
+            return (state, lines);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the page never showed {what}: {state:?} {lines:?}\n{}",
+            page.dom()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_logs_page_follows_a_failing_test_stage_live_in_chromium() {
+    let test = "dashboard_logs_page_follows_a_failing_test_stage_live_in_chromium";
+    let Some((registry, binary)) = services_or_skip(test) else {
+        return;
+    };
+    let image = Command::new("docker")
+        .args(["image", "inspect", "bosun/python:3.11"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !image {
+        bosun_test_support::missing_service::<()>(test, "needs the image bosun/python:3.11");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_repo, url, sha) = bosun_test_support::python_sample(dir.path(), Some(LIVE_PIPELINE));
+    let system = start(dir.path(), &registry).await;
+    let base = system.base_url.clone();
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/runs"))
+        .json(&serde_json::json!({
+            "repository": "acme/shop", "clone_url": url, "commit": sha, "branch": "main",
+            "sender": "dev",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let run_id = body["run_id"].as_str().unwrap().to_string();
+
+    // The step has printed its first line and waits.
+    let store = Store::open(&dir.path().join("runs.db")).unwrap();
+    let started = Instant::now();
+    while !store
+        .live_log_lines(&run_id, "test", 1, 0, usize::MAX)
+        .unwrap()
+        .iter()
+        .any(|(_, l)| l.message == "collected 3 items")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the step printed nothing: {:?}",
+            store.events(&run_id).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The page, served while the attempt runs, follows it.
+    let logs_url = format!("{base}/runs/{run_id}/stages/test/attempts/1/logs");
+    let mut page = Browser::start(&binary);
+    page.navigate(&logs_url);
+    let served = Instant::now();
+    let (state, lines) = until_shown(&mut page, "the first line", |state, lines| {
+        !state.is_empty() && !lines.is_empty()
+    })
+    .await;
+    assert_eq!(state, "Following the attempt live…", "{}", page.dom());
+    assert_eq!(lines, ["collected 3 items"]);
+    let attempt = store
+        .attempts(&run_id)
+        .unwrap()
+        .into_iter()
+        .find(|a| a.stage == "test")
+        .unwrap();
+    assert!(attempt.settled_ms.is_none(), "{attempt:#?}");
+
+    // Let the step go on: the failing test's line, printed after the page was served,
+    // appears in the page, then the end of the attempt.
+    let_go(&run_id, "test").await;
+    let failed_line = "FAILED tests/test_cart.py::test_total - assert 2 == 3";
+    let (state, lines) = until_shown(&mut page, "the failing test and the end", |state, lines| {
+        lines.iter().any(|l| l == failed_line) && state.starts_with("The attempt ended")
+    })
+    .await;
+    println!(
+        "the failing test's line was shown {:.1} s after the page was served",
+        served.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        lines[..2],
+        ["collected 3 items", failed_line],
+        "in order: {state} {lines:?}"
+    );
+    let dom = page.dom();
+    let table = section(&dom, "logs");
+    assert_contains(
+        table,
+        "<pre>FAILED tests/test_cart.py::test_total - assert 2 == 3</pre>",
+    );
+    drop(page);
+
+    // The run failed at its test stage, with that attempt's log stored as shown.
+    let run = loop {
+        let run = store.run(&run_id).unwrap().unwrap();
+        if run.status.is_final() {
+            break run;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(run.status.as_str(), "failure", "{run:#?}");
+    let stored: Vec<String> = store
+        .attempt_logs(&run_id, "test", 1)
+        .unwrap()
+        .unwrap()
+        .into_iter()
+        .map(|l| l.message)
+        .filter(|m| !m.starts_with("+ "))
+        .collect();
+    assert_eq!(stored[..2], lines[..2], "the page showed the attempt's log");
     system.shutdown().await;
 }

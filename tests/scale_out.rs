@@ -7,7 +7,10 @@
 //!   its audit log with growing lease tokens, the takeover time printed;
 //! - an owner paused with SIGSTOP past its lease and resumed writes nothing more: its
 //!   repository went to the other, which finishes the run;
-//! - one webhook delivered to two orchestrators at once makes one run.
+//! - one webhook delivered to two orchestrators at once makes one run;
+//! - a re-run, an approval and a cancel sent to an orchestrator that does not own the
+//!   run are handed to its owner through the store's inbox, take effect once, and are
+//!   answered with the owner's answer.
 //!
 //! The stages run the `scripted` fixture plugin (a set sleep, then a report), so what is
 //! exercised is the orchestrators. Needs `bash scripts/services.sh up` (Tansu and
@@ -16,6 +19,7 @@
 
 mod common;
 
+use bosun_orchestrator::model::StageState;
 use bosun_orchestrator::store::testing::PostgresSchema;
 use bosun_orchestrator::store::{Store, StoreLocation, repository_key};
 use bosun_test_support::{git_repo, missing_service, serve_git, sign};
@@ -262,6 +266,25 @@ tenants:
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// `POST path` on orchestrator `via` with the tenant's token: the status and answer.
+    async fn api(
+        &self,
+        via: usize,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.orchestrators[via].base))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
     }
 
     fn signal(&self, index: usize, signal: &str) {
@@ -537,7 +560,8 @@ async fn an_owner_paused_past_its_lease_writes_nothing_when_it_resumes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_webhook_delivered_to_two_orchestrators_at_once_makes_one_run() {
+async fn one_webhook_delivered_to_two_orchestrators_at_once_makes_one_run_and_api_calls_reach_the_owner()
+ {
     let test = "one_webhook_two_orchestrators";
     let dir = tempfile::tempdir().unwrap();
     let Some(fleet) = Fleet::start(test, dir.path(), 2, 1).await else {
@@ -574,4 +598,226 @@ async fn one_webhook_delivered_to_two_orchestrators_at_once_makes_one_run() {
     let store = fleet.store();
     let runs = store.list_runs(&Default::default()).unwrap();
     assert_eq!(runs.len(), 5, "{runs:?}");
+
+    api_calls_to_another_orchestrator_reach_the_runs_owner(&fleet).await;
+}
+
+/// A stage on the fleet's pool running the `scripted` fixture with `with`.
+fn scripted_stage(pool: &str, name: &str, extra: &str, with: &str) -> String {
+    format!(
+        "    - name: {name}\n      agent: {pool}\n      plugin: scripted\n      timeout: 2m\n{extra}      with: {{ {with} }}\n"
+    )
+}
+
+/// Orchestrator 0 owns the repository `acme/handover` (its runs were pushed through
+/// it, one of them waits for an approval, so the lease stays); re-run, approve and
+/// cancel are sent to orchestrator 1, which hands each to the owner through the store's
+/// inbox and answers with the owner's answer. Each takes effect once.
+async fn api_calls_to_another_orchestrator_reach_the_runs_owner(fleet: &Fleet) {
+    let pool = &fleet.pool;
+    let one = scripted_stage(pool, "one", "", "sleep_ms: \"10\"");
+    let failing = format!(
+        "pipeline:\n  stages:\n{one}{}{}",
+        scripted_stage(pool, "two", "      needs: [one]\n", "outcome: failure"),
+        scripted_stage(pool, "three", "      needs: [two]\n", "summary: three"),
+    );
+    let held = format!(
+        "pipeline:\n  stages:\n{one}{}{}",
+        scripted_stage(
+            pool,
+            "gate",
+            "      needs: [one]\n      approval: { timeout: 1h }\n",
+            "summary: gate"
+        ),
+        // Long enough to be cancelled while it runs (the fixture sleeps at most 60 s).
+        scripted_stage(pool, "slow", "      needs: [gate]\n", "sleep_ms: \"60000\""),
+    );
+    // Both commits exist before the first push: the owner's mirror has them.
+    let dir = fleet.dir.join("repos").join("handover");
+    let (_, failing_sha) = git_repo(&dir, &[(".bosun.yml", &failing)]);
+    std::fs::write(dir.join(".bosun.yml"), &held).unwrap();
+    let held_sha = bosun_test_support::commit_all(&dir, "wait for an approval");
+    let url = serve_git(&dir, &format!("{OWNER}/handover"));
+    let store = fleet.store();
+    let key = repository_key(OWNER, "acme/handover");
+    let forwarded_before = fleet.metric(1, "bosun_inbox_forwarded_total").await;
+
+    let failed = fleet
+        .pushed(
+            0,
+            &unique_pool(),
+            &(url.clone(), failing_sha),
+            "handover",
+            "fails",
+        )
+        .await;
+    assert_eq!(
+        fleet.settled(&failed, Duration::from_secs(60)).await,
+        "failure"
+    );
+    let held_run = fleet
+        .pushed(0, &unique_pool(), &(url, held_sha), "handover", "held")
+        .await;
+    let started = Instant::now();
+    let waiting = |store: &Store| {
+        store.run(&held_run).unwrap().is_some_and(|run| {
+            run.stages
+                .iter()
+                .any(|s| s.name == "gate" && s.state == StageState::AwaitingApproval)
+        })
+    };
+    while !waiting(&store) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the gate never waited: {:#?}\n{}",
+            store.run(&held_run).unwrap(),
+            fleet.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        store.lease(&key).unwrap().map(|l| l.owner).as_deref(),
+        Some("orch-0"),
+        "orchestrator 0 owns the repository while its run waits"
+    );
+
+    // A re-run of the failed run, asked of orchestrator 1: the owner starts it.
+    let asked = Instant::now();
+    let (status, answer) = fleet
+        .api(
+            1,
+            &format!("/api/runs/{failed}/rerun"),
+            serde_json::json!({}),
+        )
+        .await;
+    println!(
+        "re-run through orchestrator 1 answered in {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(status, 202, "{answer}\n{}", fleet.logs());
+    assert_eq!(
+        answer["rerun"],
+        serde_json::json!(["two", "three"]),
+        "{answer}"
+    );
+    assert_eq!(answer["reused"], serde_json::json!(["one"]), "{answer}");
+    let rerun = answer["run_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        fleet.settled(&rerun, Duration::from_secs(60)).await,
+        "failure",
+        "stage two fails again"
+    );
+    let reruns: Vec<String> = store
+        .list_runs(&Default::default())
+        .unwrap()
+        .into_iter()
+        .filter(|r| {
+            store
+                .run(&r.id)
+                .unwrap()
+                .and_then(|run| run.rerun_of)
+                .is_some_and(|of| of.run_id == failed)
+        })
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(reruns, std::slice::from_ref(&rerun), "one re-run");
+    let dispatched: Vec<String> = store
+        .events(&rerun)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "stage.dispatched")
+        .filter_map(|e| e.stage)
+        .collect();
+    assert_eq!(dispatched, ["two"], "one reused, three skipped after two");
+
+    // The approval, asked of orchestrator 1: decided once, by the owner.
+    let approve = format!("/api/runs/{held_run}/stages/gate/approve");
+    let asked = Instant::now();
+    let (status, answer) = fleet
+        .api(
+            1,
+            &approve,
+            serde_json::json!({ "by": "alice", "reason": "ship it" }),
+        )
+        .await;
+    println!(
+        "approval through orchestrator 1 answered in {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(status, 200, "{answer}\n{}", fleet.logs());
+    assert_eq!(answer["approved"], true, "{answer}");
+    assert_eq!(answer["run_id"], serde_json::json!(held_run));
+    let (status, again) = fleet
+        .api(1, &approve, serde_json::json!({ "reason": "again" }))
+        .await;
+    assert_eq!(status, 409, "decided once, the owner says: {again}");
+    let decision = store
+        .run(&held_run)
+        .unwrap()
+        .unwrap()
+        .stages
+        .into_iter()
+        .find(|s| s.name == "gate")
+        .unwrap()
+        .approval
+        .unwrap()
+        .decision
+        .unwrap();
+    assert!(
+        decision.approved && decision.by.contains("alice"),
+        "{decision:?}"
+    );
+    assert_eq!(decision.reason, "ship it");
+
+    // Cancel, asked of orchestrator 1 while the last stage runs: cancelled once.
+    let started = Instant::now();
+    while !store
+        .events(&held_run)
+        .unwrap()
+        .iter()
+        .any(|e| e.kind == "stage.dispatched" && e.stage.as_deref() == Some("slow"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "slow never started\n{}",
+            fleet.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cancel = format!("/api/runs/{held_run}/cancel");
+    let asked = Instant::now();
+    let (status, answer) = fleet.api(1, &cancel, serde_json::json!({})).await;
+    println!(
+        "cancel through orchestrator 1 answered in {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(status, 200, "{answer}\n{}", fleet.logs());
+    assert_eq!(answer["cancelled"], serde_json::json!(held_run));
+    assert_eq!(
+        fleet.settled(&held_run, Duration::from_secs(30)).await,
+        "cancelled"
+    );
+    let (status, again) = fleet.api(1, &cancel, serde_json::json!({})).await;
+    assert_eq!(status, 409, "cancelled once: {again}");
+    let cancelled = store
+        .events(&held_run)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "run.cancelled")
+        .count();
+    assert_eq!(cancelled, 1);
+
+    // Orchestrator 0 owned every one of these runs throughout; 1 handed the calls over.
+    for run_id in [&failed, &held_run, &rerun] {
+        let owners = owners(&store, run_id);
+        assert!(
+            !owners.is_empty() && owners.iter().all(|o| o.0 == "orch-0"),
+            "run {run_id}: {owners:#?}"
+        );
+    }
+    let forwarded = fleet.metric(1, "bosun_inbox_forwarded_total").await - forwarded_before;
+    assert!(
+        forwarded >= 3.0,
+        "re-run, approval and cancel handed over: {forwarded}"
+    );
 }

@@ -8,7 +8,8 @@
 //! build builds and pushes the image; security finds exactly one HIGH issue; the run
 //! stops before deploy; Slack gets a report naming that issue and the two flaky tests;
 //! GitHub gets the per-stage statuses; the event log holds every step. The same
-//! scenario also runs through `bosun run` on the embedded default.
+//! scenario also runs through `bosun run` on the embedded default, whose table says why
+//! security failed: the HIGH B602 finding with its file and line.
 //!
 //! Needs `bash scripts/services.sh` (Docker, images, registry, Tansu). Under `CI=true` a
 //! missing service fails the test; elsewhere it skips, loudly.
@@ -16,6 +17,7 @@
 
 mod common;
 
+use bosun_orchestrator::store::{RunFilter, Store};
 use bosun_test_support::{Receiver, assert_contains, missing_service, python_sample, serve_git};
 use common::cluster::Cluster;
 use std::process::Command;
@@ -241,6 +243,9 @@ async fn seed_scenario_across_processes_over_kafka_with_docker() {
     assert!(times.windows(2).all(|w| w[0] <= w[1]));
 }
 
+/// `bosun run` on the sample, as a new user runs it: the table, then why security failed,
+/// leading with the HIGH finding and where it is. The run is read back from the store
+/// `bosun run` kept in the repository.
 #[test]
 fn seed_scenario_through_bosun_run_on_the_embedded_default() {
     let Some((_, registry)) =
@@ -254,29 +259,35 @@ fn seed_scenario_through_bosun_run_on_the_embedded_default() {
         .args([
             "run",
             repo.to_str().unwrap(),
-            "--json",
             "--containers",
             "docker",
             "--registry",
             &registry,
         ])
         .env("BOSUN_CACHE_DIR", common::artifact_cache())
+        .env_remove("RUST_LOG")
         .output()
         .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
         Some(1),
-        "the run fails at security: {stderr}"
+        "the run fails at security: {stdout}\n{stderr}"
     );
-    let result: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
-    let stages = result["run"]["stages"].as_array().unwrap();
+    let store = Store::open(&repo.join(".bosun/bosun.db")).unwrap();
+    let runs = store.list_runs(&RunFilter::default()).unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = store.run(&runs[0].id).unwrap().unwrap();
     let state = |name: &str| {
-        let s = stages.iter().find(|s| s["name"] == name).unwrap();
+        let s = run.stages.iter().find(|s| s.name == name).unwrap();
         (
-            s["state"].as_str().unwrap().to_string(),
-            s["attempt"].as_u64().unwrap(),
+            serde_json::to_value(s.state)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_string(),
+            s.attempt,
         )
     };
     assert_eq!(state("lint"), ("success".into(), 1));
@@ -284,11 +295,46 @@ fn seed_scenario_through_bosun_run_on_the_embedded_default() {
     assert_eq!(state("build"), ("success".into(), 1));
     assert_eq!(state("security"), ("failure".into(), 1));
     assert_eq!(state("deploy").0, "skipped");
-    let security = result["attempts"]
-        .as_array()
+    let attempts = store.attempts(&run.id).unwrap();
+    let security = attempts.iter().find(|a| a.stage == "security").unwrap();
+    let report = serde_json::to_value(security.report.as_ref().unwrap()).unwrap();
+    assert_eq!(high_or_worse(&report).len(), 1);
+    let b602 = &security
+        .report
+        .as_ref()
         .unwrap()
+        .findings
         .iter()
-        .find(|a| a["stage"] == "security")
-        .unwrap();
-    assert_eq!(high_or_worse(&security["report"]).len(), 1);
+        .find(|f| f.rule == "B602")
+        .unwrap_or_else(|| panic!("no B602 in {report:#}"));
+    let (path, line) = (b602.path.clone().unwrap(), b602.line.unwrap());
+    assert_eq!(path, "src/shop/receipts.py");
+    let source = std::fs::read_to_string(repo.join(&path)).unwrap();
+    let named = source.lines().nth(line as usize - 1).unwrap_or_default();
+    assert!(
+        named.contains("subprocess.run") || named.contains("shell=True"),
+        "line {line} of {path} is {named:?}"
+    );
+
+    // The table, then why security failed: the HIGH finding first, with its place.
+    assert_contains(&stdout, "STAGE        OUTCOME");
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("security "))
+        .unwrap_or_else(|| panic!("no security row:\n{stdout}"));
+    assert_contains(row, "FAILED");
+    let why = stdout
+        .split_once("why security failed:\n")
+        .map(|(_, why)| why)
+        .unwrap_or_else(|| panic!("no reason under the table:\n{stdout}"));
+    let first = why.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("  HIGH B602 {path}:{line}")),
+        "the reason leads with the HIGH finding: {first:?}\n{stdout}"
+    );
+    assert!(
+        !why.contains("why test failed"),
+        "test passed on its retry: {stdout}"
+    );
+    assert_contains(&stdout, "pipeline failure: security did not pass");
 }

@@ -2,7 +2,8 @@
 //! a run whose test stage failed is re-run with `POST /api/runs/{id}/rerun`, reusing
 //! lint and build and running test with the digest its first attempt reported; a
 //! re-run whose pinned plugin no agent announces any more is refused with 409; the
-//! dashboard's form does the same with the login cookie.
+//! dashboard's form does the same with the login cookie; GitHub's Re-run buttons (a check
+//! run's, a check suite's) re-run through the same path.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod harness;
@@ -584,6 +585,102 @@ async fn github_check_runs_follow_each_stage_and_their_rerun_buttons_rerun() {
         .await;
     assert_eq!(code, 202, "{json}");
     assert_contains(json["ignored"].as_str().unwrap(), "not one of Bosun's");
+}
+
+/// Test runs between lint and build here, so that build depends on the stage that fails.
+const TEST_BEFORE_BUILD: &str = "pipeline:
+  stages:
+    - name: lint
+    - name: test
+      needs: [lint]
+    - name: build
+      needs: [test]
+";
+
+#[tokio::test]
+async fn github_check_suite_rerun_reruns_the_failed_stage_and_what_needs_it() {
+    let (_dir, path) = temp();
+    let server = start(&path).await;
+    let seen = agent(&server.bus);
+    let (url, sha) = git_repo(
+        &path.join("acme-shop"),
+        &[(".bosun.yml", TEST_BEFORE_BUILD)],
+    );
+    let push = push_payload("acme", &url, &sha, "main");
+    let (code, json) = server
+        .deliver("push-1", "push", &push, Some(&sign(SECRET, &push)))
+        .await;
+    assert_eq!(code, 202, "{json}");
+    let original = json["run_id"].as_str().unwrap().to_string();
+    wait_for(&server, &original, "failure").await;
+    let first = get(&server, &format!("/api/runs/{original}")).await;
+    let states: Vec<(&str, &str)> = first["run"]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("lint", "success"),
+            ("test", "failure"),
+            ("build", "skipped")
+        ],
+        "{first:#}"
+    );
+    announced(&server, 1).await;
+
+    // The check suite's Re-run button: the commit's latest run failed at test.
+    let suite = rerequested("check_suite", &sha, None);
+    let (code, json) = server
+        .deliver("cs-1", "check_suite", &suite, Some(&sign(SECRET, &suite)))
+        .await;
+    assert_eq!(code, 202, "{json}");
+    let rerun = json["run_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no run started: {json}"))
+        .to_string();
+    assert_ne!(rerun, original);
+    wait_for(&server, &rerun, "success").await;
+
+    // Tasks went out for test and for build, which needs it; lint was reused.
+    let tasks: Vec<(String, Option<String>)> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|t| t.task.run_id == rerun)
+        .map(|t| (t.task.stage.clone(), t.plugin_digest.clone()))
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            ("test".to_string(), Some(digest("test", 1))),
+            ("build".to_string(), None)
+        ],
+        "the failed stage pinned to its first digest, then what needs it"
+    );
+    let detail = get(&server, &format!("/api/runs/{rerun}")).await;
+    let run = &detail["run"];
+    assert_eq!(run["rerun_of"]["run_id"], json!(original), "{run:#}");
+    assert_eq!(run["stages"][0]["name"], "lint");
+    assert_eq!(run["stages"][0]["reused_from"], json!(original), "{run:#}");
+    for index in [1, 2] {
+        assert!(run["stages"][index].get("reused_from").is_none(), "{run:#}");
+        assert_eq!(run["stages"][index]["state"], "success", "{run:#}");
+    }
+    assert_eq!(
+        run["stages"][1]["name"], "test",
+        "the stages keep their order"
+    );
+    // The suite's button again, now that the commit's latest run passed: nothing.
+    let (code, json) = server
+        .deliver("cs-2", "check_suite", &suite, Some(&sign(SECRET, &suite)))
+        .await;
+    assert_eq!(code, 202, "{json}");
+    assert_contains(json["ignored"].as_str().unwrap(), "nothing to re-run");
+    let runs = seen.lock().unwrap().len();
+    assert_eq!(runs, 2 + 2, "lint and test, then test and build: {runs}");
 }
 
 /// A same-repository pull request #1 of acme/shop building `sha`.

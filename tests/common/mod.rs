@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod devtools;
 pub mod process;
 
 use std::path::{Path, PathBuf};

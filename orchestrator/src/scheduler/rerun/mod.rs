@@ -171,6 +171,10 @@ impl Scheduler {
             t.event, t.branch, t.repository, t.commit, t.sender
         );
         journal.event(&run_id, now, Event::new(EventKind::RunCreated, created));
+        // As for a pushed run: the audit log names who drives it (several orchestrators).
+        if let Some(owned) = self.owner_note(&super::ownership::run_key(&record)) {
+            journal.event(&run_id, now, Event::new(EventKind::RunOwner, owned));
+        }
         let what = match &request.stage {
             Some(stage) => format!("stage {stage}"),
             None => "every stage that did not pass".to_string(),
