@@ -1,5 +1,6 @@
-//! Typed ids of stage tasks (`run/stage/attempt`) and policy gate requests
-//! (`run/stage/attempt/phase`): one type builds each format and the same type parses it.
+//! Typed ids of stage tasks (`run/stage/attempt`), policy gate requests
+//! (`run/stage/attempt/phase`) and notification requests (`run/notify/n` for Slack,
+//! `run/email/n` for email): one type builds each format and the same type parses it.
 //!
 //! On the wire both stay plain strings (the message fields are `String`, and the serde
 //! impls here read and write the same text), so messages are unchanged. Parsing is
@@ -50,6 +51,14 @@ pub enum IdError {
         id: String,
         /// The phase part.
         phase: String,
+    },
+    /// The channel is neither `notify` (Slack) nor `email`.
+    #[error("id '{id}' has channel '{channel}', expected notify or email")]
+    Channel {
+        /// The id as received.
+        id: String,
+        /// The channel part.
+        channel: String,
     },
 }
 
@@ -166,6 +175,91 @@ impl FromStr for GateRequestId {
     }
 }
 
+/// The channel a run's notification goes out on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotifyChannel {
+    /// The tenant's Slack webhook (`run/notify/n`).
+    Slack,
+    /// The tenant's email recipients (`run/email/n`).
+    Email,
+}
+
+impl NotifyChannel {
+    /// The channel's name where outcomes are recorded: `slack` or `email`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyChannel::Slack => "slack",
+            NotifyChannel::Email => "email",
+        }
+    }
+
+    /// The channel's part of a request id.
+    fn id_part(self) -> &'static str {
+        match self {
+            NotifyChannel::Slack => "notify",
+            NotifyChannel::Email => "email",
+        }
+    }
+}
+
+/// The id of one notification request, `run/notify/n` or `run/email/n`: a notifier's
+/// answer is routed back to its channel by it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NotifyRequestId {
+    /// The pipeline run.
+    pub run_id: String,
+    /// Where the notification goes.
+    pub channel: NotifyChannel,
+    /// 1 for the first request of the run on that channel.
+    pub number: u32,
+}
+
+impl NotifyRequestId {
+    /// The id of request `number` of run `run_id` on `channel`.
+    pub fn new(run_id: impl Into<String>, channel: NotifyChannel, number: u32) -> NotifyRequestId {
+        NotifyRequestId {
+            run_id: run_id.into(),
+            channel,
+            number,
+        }
+    }
+}
+
+impl fmt::Display for NotifyRequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}",
+            self.run_id,
+            self.channel.id_part(),
+            self.number
+        )
+    }
+}
+
+impl FromStr for NotifyRequestId {
+    type Err = IdError;
+
+    fn from_str(id: &str) -> Result<NotifyRequestId, IdError> {
+        let [run_id, channel, number] = parts(id, ["run", "channel", "number"], "run/channel/n")?;
+        let channel = match channel {
+            "notify" => NotifyChannel::Slack,
+            "email" => NotifyChannel::Email,
+            other => {
+                return Err(IdError::Channel {
+                    id: id.to_string(),
+                    channel: other.to_string(),
+                });
+            }
+        };
+        Ok(NotifyRequestId {
+            run_id: run_id.to_string(),
+            channel,
+            number: attempt_number(id, number)?,
+        })
+    }
+}
+
 /// Exactly `N` non-empty `/`-separated parts.
 fn parts<'a, const N: usize>(
     id: &'a str,
@@ -224,6 +318,7 @@ macro_rules! serde_as_text {
 
 serde_as_text!(TaskId);
 serde_as_text!(GateRequestId);
+serde_as_text!(NotifyRequestId);
 
 #[cfg(test)]
 mod tests {
@@ -301,6 +396,40 @@ mod tests {
             error,
             "id 'a/b/c/1' has 4 '/'-separated parts, expected 3 (run/stage/attempt)"
         );
+    }
+
+    #[test]
+    fn notify_request_id_round_trips_and_names_its_channel() {
+        for (text, channel) in [
+            ("0190a-1f-3/notify/1", NotifyChannel::Slack),
+            ("0190a-1f-3/email/2", NotifyChannel::Email),
+        ] {
+            let id: NotifyRequestId = text.parse().unwrap();
+            assert_eq!(id.channel, channel);
+            assert_eq!(id.run_id, "0190a-1f-3");
+            assert_eq!(id.to_string(), text);
+        }
+        assert_eq!(
+            NotifyRequestId::new("r", NotifyChannel::Email, 1).to_string(),
+            "r/email/1"
+        );
+        assert_eq!(NotifyChannel::Slack.as_str(), "slack");
+    }
+
+    #[test]
+    fn notify_request_id_refuses_an_unknown_channel_or_shape() {
+        let refused = "r/sms/1".parse::<NotifyRequestId>().unwrap_err();
+        assert!(matches!(refused, IdError::Channel { .. }), "{refused}");
+        assert!(refused.to_string().contains("expected notify or email"));
+        for text in [
+            "r/notify",
+            "r/notify/1/x",
+            "/notify/1",
+            "r/email/01",
+            "r/email/-1",
+        ] {
+            assert!(text.parse::<NotifyRequestId>().is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ mod url;
 
 pub use backlog::{Backlog, Queue};
 pub use dead_letter::{DEFAULT_MAX_DELIVERIES, DeadLetterRule, Failed, Screened};
-pub use ids::{GateRequestId, IdError, TaskId};
+pub use ids::{GateRequestId, IdError, NotifyChannel, NotifyRequestId, TaskId};
 pub use kafka::{KafkaBus, KafkaConfig, KafkaSecurity, KafkaSubscription, SecurityProtocol};
 pub use memory::{MemoryBus, MemorySubscription};
 pub use transport::{BoxFuture, Bus, BusError, Delivery, Record, Subscription};

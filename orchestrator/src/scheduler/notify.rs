@@ -12,19 +12,10 @@ use crate::notify::{CheckRunFinish, EmailContent};
 use crate::store::GitHubObject;
 use bosun_bus::messages::{self, MESSAGE_VERSION};
 use bosun_bus::notify::{NotifyReplyMessage, NotifyTaskMessage};
-use bosun_bus::topics;
+use bosun_bus::{NotifyChannel, NotifyRequestId, topics};
 
 /// The channel of an email request (`run/email/1`) and of its recorded outcome.
 pub const EMAIL_CHANNEL: &str = "email";
-
-/// The channel a notify request id is for: `run/email/n` is email, anything else
-/// (`run/notify/n`) Slack.
-fn channel_of(request_id: &str) -> &'static str {
-    match request_id.rsplit('/').nth(1) {
-        Some(EMAIL_CHANNEL) => EMAIL_CHANNEL,
-        _ => "slack",
-    }
-}
 
 impl Scheduler {
     /// A finished run leaves memory; its notification goes out if the rules ask for it.
@@ -76,7 +67,7 @@ impl Scheduler {
         if slack {
             requests.push(NotifyTaskMessage {
                 version: MESSAGE_VERSION,
-                request_id: format!("{run_id}/notify/1"),
+                request_id: NotifyRequestId::new(run_id, NotifyChannel::Slack, 1).to_string(),
                 notifier: config.notify.notifier.clone(),
                 config: config.notify.with.clone(),
                 summary: summary.clone(),
@@ -86,7 +77,7 @@ impl Scheduler {
         if let Some(email) = email {
             requests.push(NotifyTaskMessage {
                 version: MESSAGE_VERSION,
-                request_id: format!("{run_id}/{EMAIL_CHANNEL}/1"),
+                request_id: NotifyRequestId::new(run_id, NotifyChannel::Email, 1).to_string(),
                 notifier: email.notifier.clone(),
                 config: Vec::new(),
                 summary,
@@ -96,8 +87,10 @@ impl Scheduler {
         record.notified = true;
         let mut journal = Journal::default();
         for request in &requests {
-            let asked = match channel_of(&request.request_id) {
-                EMAIL_CHANNEL => format!("email asked of notifier {}", request.notifier),
+            let asked = match request.request_id.parse::<NotifyRequestId>() {
+                Ok(id) if id.channel == NotifyChannel::Email => {
+                    format!("email asked of notifier {}", request.notifier)
+                }
                 _ => format!("report asked of notifier {}", request.notifier),
             };
             journal.event(run_id, now, Event::new(EventKind::NotifyRequested, asked));
@@ -207,7 +200,15 @@ impl Scheduler {
         let Some(run) = self.store.run(&message.run_id)? else {
             return Ok(Vec::new());
         };
-        let channel = channel_of(&message.request_id);
+        // The id went out with the request; one that does not read back came from a
+        // broken or hostile agent, and is not guessed at.
+        let channel = match message.request_id.parse::<NotifyRequestId>() {
+            Ok(id) if id.run_id == run.id => id.channel.as_str(),
+            Ok(_) | Err(_) => {
+                tracing::warn!(run = %run.id, request = %message.request_id, "a notifier's answer with a request id Bosun did not send; ignored");
+                return Ok(Vec::new());
+            }
+        };
         let body = match (message.body, message.error) {
             (Some(body), _) => body,
             (None, error) => {

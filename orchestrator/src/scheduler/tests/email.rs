@@ -204,3 +204,47 @@ fn the_email_notifiers_answer_becomes_an_email_or_a_recorded_failure() {
     );
     assert_eq!(rows[1].detail, "notifier email trapped");
 }
+
+/// A notifier's answer is routed by the request id Bosun sent; an id it did not send
+/// (another channel, another run's, or garbage) is ignored rather than read as Slack.
+#[test]
+fn an_answer_with_a_request_id_bosun_did_not_send_is_ignored() {
+    let mut h = Harness::with_tenant(email_tenant(true));
+    let (run_id, _) = failing_run(&mut h, "pipeline:\n  stages: [lint, test]\n");
+    let body = r#"{"text":"Failure","blocks":[]}"#;
+    for request_id in [
+        format!("{run_id}/sms/1"),
+        "another-run/notify/1".to_string(),
+        format!("{run_id}/notify"),
+    ] {
+        let AgentReply::Notify(mut message) = answer(&run_id, Some(body), None) else {
+            unreachable!()
+        };
+        message.request_id = request_id.clone();
+        let effects = h
+            .scheduler
+            .on_reply(AgentReply::Notify(message), h.now)
+            .unwrap();
+        assert!(effects.is_empty(), "{request_id}: {effects:?}");
+    }
+    assert!(
+        h.scheduler
+            .store()
+            .notifications(&run_id)
+            .unwrap()
+            .is_empty()
+    );
+    // The id Bosun sent for Slack is posted.
+    let AgentReply::Notify(mut message) = answer(&run_id, Some(body), None) else {
+        unreachable!()
+    };
+    message.request_id = format!("{run_id}/notify/1");
+    let effects = h
+        .scheduler
+        .on_reply(AgentReply::Notify(message), h.now)
+        .unwrap();
+    assert!(
+        matches!(effects.as_slice(), [Effect::Notify { .. }]),
+        "{effects:?}"
+    );
+}
