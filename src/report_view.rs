@@ -21,7 +21,11 @@ pub fn plugin_json(plugin: &LoadedPlugin) -> serde_json::Value {
 pub fn print_plugin(plugin: &LoadedPlugin) {
     println!("name      {}", plugin.id.name);
     println!("version   {}", plugin.id.version);
-    println!("world     {} (bosun:agent@0.1)", plugin.kind.world());
+    let (major, minor, _) = bosun_host::bindings::PACKAGE_VERSION;
+    println!(
+        "world     {} (bosun:agent@{major}.{minor})",
+        plugin.kind.world()
+    );
     println!("digest    {}", plugin.id.digest);
     if !plugin.description.is_empty() {
         println!("about     {}", plugin.description);

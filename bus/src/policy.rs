@@ -43,6 +43,11 @@ pub struct PolicyInput {
     pub default_branch: String,
     /// `push`, `pull_request` or `manual`.
     pub event: String,
+    /// A pull request from a fork (its head is in another repository than its base).
+    /// Absent in messages from older orchestrators, which never sent fork runs' gates
+    /// with it: read as `false`.
+    #[serde(default)]
+    pub fork: bool,
     /// Deploy environment for deploy stages.
     pub environment: Option<String>,
     /// The stage's report, for `after-stage`.
@@ -157,6 +162,31 @@ mod tests {
         assert_eq!(serde_json::from_str::<Decision>(&json).unwrap(), deny);
         let allow = serde_json::to_string(&Decision::Allow).unwrap();
         assert_eq!(allow, r#"{"verdict":"allow"}"#);
+    }
+
+    #[test]
+    fn the_fork_flag_travels_and_reads_false_when_absent() {
+        let input = PolicyInput {
+            tenant: "acme".into(),
+            run_id: "r".into(),
+            repository: "acme/app".into(),
+            stage: "deploy".into(),
+            phase: PolicyPhase::BeforeStage,
+            branch: "contributor:main".into(),
+            default_branch: "main".into(),
+            event: "pull_request".into(),
+            fork: true,
+            environment: None,
+            report: None,
+        };
+        let mut json = serde_json::to_value(&input).unwrap();
+        assert_eq!(json["fork"], true);
+        assert_eq!(
+            serde_json::from_value::<PolicyInput>(json.clone()).unwrap(),
+            input
+        );
+        json.as_object_mut().unwrap().remove("fork");
+        assert!(!serde_json::from_value::<PolicyInput>(json).unwrap().fork);
     }
 
     #[test]

@@ -11,10 +11,62 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
     glob_matches_within(pattern, text, &mut unlimited).unwrap_or(true)
 }
 
-/// Work units one stage's `when.paths` check may spend on every changed path and
-/// pattern together: a push of thousands of deep paths against crafted patterns stays
-/// a bounded piece of the scheduler's time.
-pub(crate) const MATCH_BUDGET: u64 = 20_000_000;
+/// Work units one run's `when.paths` checks may spend together, on every changed path,
+/// pattern and stage: a push of thousands of deep paths against crafted patterns in
+/// hundreds of stages stays a bounded piece of the scheduler's time.
+pub const RUN_MATCH_BUDGET: u64 = 20_000_000;
+
+/// What one run has spent of its `when.paths` matching budget. The scheduler keeps it
+/// with the run, so every stage's check draws on the same [`RUN_MATCH_BUDGET`]; once it
+/// is spent, every `paths` condition left counts as matched (those stages run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathsBudget {
+    limit: u64,
+    spent: u64,
+}
+
+impl PathsBudget {
+    /// A run's budget after it has already spent `spent` units.
+    pub fn per_run(spent: u64) -> PathsBudget {
+        PathsBudget::with_limit(RUN_MATCH_BUDGET, spent)
+    }
+
+    /// A budget of `limit` units, `spent` of them gone.
+    pub fn with_limit(limit: u64, spent: u64) -> PathsBudget {
+        PathsBudget {
+            limit,
+            spent: spent.min(limit),
+        }
+    }
+
+    /// Units spent so far (what the run records).
+    pub fn spent(&self) -> u64 {
+        self.spent
+    }
+
+    /// The whole budget.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Nothing is left: every further `paths` condition counts as matched.
+    pub fn is_spent(&self) -> bool {
+        self.spent >= self.limit
+    }
+
+    /// Run `check` on what is left, then record what it spent; `None` from `check`
+    /// means it ran out, which spends the whole budget.
+    pub(crate) fn draw<T>(&mut self, check: impl FnOnce(&mut u64) -> Option<T>) -> Option<T> {
+        let mut left = self.limit - self.spent;
+        let answer = check(&mut left);
+        self.spent = if answer.is_some() {
+            self.limit - left
+        } else {
+            self.limit
+        };
+        answer
+    }
+}
 
 /// Take `units` from `budget`; `None` once it is spent.
 fn spend(budget: &mut u64, units: u64) -> Option<()> {

@@ -74,7 +74,9 @@
 //!   `push`, `pull_request`, `manual` (the API, `bosun run`) or `schedule` (a server
 //!   schedule).
 //!   `paths` matches when any changed path matches any pattern; when the changed paths
-//!   are unknown, the `paths` condition counts as met.
+//!   are unknown, the `paths` condition counts as met. Matching has one budget per run
+//!   (`RUN_MATCH_BUDGET` steps, shared by all its stages); once it is spent, every
+//!   `paths` condition left counts as met and the run's events say so.
 //! - `environment`: the environment a deploying stage targets.
 //! - `allow_failure`: a failure of this stage does not fail the run (default false).
 //! - `network`: the stage's containers get network access (default false).
@@ -125,7 +127,7 @@ pub use command_step::{
 };
 pub use error::{ConfigError, Problem};
 pub use expr::secret_references;
-pub use glob::glob_matches;
+pub use glob::{PathsBudget, RUN_MATCH_BUDGET, glob_matches};
 pub use hold::{Approval, Concurrency, DEFAULT_APPROVAL_TIMEOUT};
 pub use parse::parse;
 pub use plan::ResolvedPlan;

@@ -21,4 +21,4 @@ pub use exports::bosun::agent::notifier_plugin::RunSummary;
 pub use exports::bosun::agent::policy_plugin::{Decision, PolicyInput};
 
 /// The version of the `bosun:agent` package this host speaks.
-pub const PACKAGE_VERSION: (u64, u64, u64) = (0, 1, 0);
+pub const PACKAGE_VERSION: (u64, u64, u64) = (0, 2, 0);

@@ -236,6 +236,7 @@ pub fn policy_input_to_wit(
         branch: input.branch.clone(),
         default_branch: input.default_branch.clone(),
         event: input.event.clone(),
+        fork: input.fork,
         environment: input.environment.clone(),
         report: input.report.as_ref().map(report_to_wit),
         config: config.to_vec(),

@@ -299,11 +299,30 @@ mod tests {
 
     #[test]
     fn versions_follow_semver_for_zero_majors() {
-        assert!(version_compatible("0.1.0"));
-        assert!(version_compatible("0.1.7"));
-        assert!(!version_compatible("0.2.0"));
+        assert!(version_compatible("0.2.0"));
+        assert!(version_compatible("0.2.7"));
+        // 0.2 added `fork` to the policy input: a 0.1 plugin's records no longer match.
+        assert!(!version_compatible("0.1.0"));
+        assert!(!version_compatible("0.3.0"));
         assert!(!version_compatible("1.0.0"));
         assert!(!version_compatible(""));
+    }
+
+    #[test]
+    fn the_version_checked_is_the_one_in_wit() {
+        let (major, minor, patch) = PACKAGE_VERSION;
+        let package = format!("package bosun:agent@{major}.{minor}.{patch};");
+        for file in ["worlds.wit", "types.wit"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../wit")
+                .join(file);
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                text.starts_with(&package),
+                "{}: expected {package}",
+                path.display()
+            );
+        }
     }
 
     #[test]

@@ -308,6 +308,10 @@ pub struct RunRecord {
     /// When the run re-runs an earlier one: which, and what it pins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerun_of: Option<Rerun>,
+    /// Units spent so far of the run's `when.paths` matching budget, which every
+    /// stage's check shares (`bosun_config::RUN_MATCH_BUDGET`).
+    #[serde(default)]
+    pub paths_budget_spent: u64,
 }
 
 /// What a re-run repeats: the run, the stages asked for, and what is pinned. The

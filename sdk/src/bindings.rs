@@ -22,8 +22,8 @@ pub mod policy {
         export_macro_name: "__export_policy_world",
         default_bindings_module: "bosun_sdk::bindings::policy",
         with: {
-            "bosun:agent/types@0.1.0": crate::bindings::stage::bosun::agent::types,
-            "bosun:agent/log@0.1.0": crate::bindings::stage::bosun::agent::log,
+            "bosun:agent/types@0.2.0": crate::bindings::stage::bosun::agent::types,
+            "bosun:agent/log@0.2.0": crate::bindings::stage::bosun::agent::log,
         },
     });
 }
@@ -37,8 +37,8 @@ pub mod notifier {
         export_macro_name: "__export_notifier_world",
         default_bindings_module: "bosun_sdk::bindings::notifier",
         with: {
-            "bosun:agent/types@0.1.0": crate::bindings::stage::bosun::agent::types,
-            "bosun:agent/log@0.1.0": crate::bindings::stage::bosun::agent::log,
+            "bosun:agent/types@0.2.0": crate::bindings::stage::bosun::agent::types,
+            "bosun:agent/log@0.2.0": crate::bindings::stage::bosun::agent::log,
         },
     });
 }

@@ -182,6 +182,7 @@ fn deploy_request(branch: &str, environment: &str, policies: Vec<PolicyRef>) -> 
             branch: branch.into(),
             default_branch: "main".into(),
             event: "push".into(),
+            fork: false,
             environment: Some(environment.into()),
             report: None,
         },

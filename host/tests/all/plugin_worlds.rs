@@ -19,6 +19,7 @@ fn input(branch: &str, environment: Option<&str>, config: &[(&str, &str)]) -> Po
         branch: branch.into(),
         default_branch: "main".into(),
         event: "push".into(),
+        fork: false,
         environment: environment.map(str::to_string),
         report: None,
         config: config
@@ -68,6 +69,46 @@ async fn policy_plugin_allows_warns_and_denies_per_tenant_settings() {
         Decision::Warn(reasons) => assert!(reasons[0].contains("staging deploys")),
         other => panic!("expected a warning, got {other:?}"),
     }
+}
+
+/// A wire request's input for a deploy to production of `branch`, `event` and `fork`.
+fn wire_input(branch: &str, event: &str, fork: bool) -> bosun_bus::policy::PolicyInput {
+    bosun_bus::policy::PolicyInput {
+        tenant: "acme".into(),
+        run_id: "run-42".into(),
+        repository: "acme/app".into(),
+        stage: "deploy".into(),
+        phase: bosun_bus::policy::PolicyPhase::BeforeStage,
+        branch: branch.into(),
+        default_branch: "main".into(),
+        event: event.into(),
+        fork,
+        environment: Some("production".into()),
+        report: None,
+    }
+}
+
+#[tokio::test]
+async fn built_in_default_branch_policy_denies_a_fork_through_the_host() {
+    let rt = runtime();
+    let policy = load_builtin(&rt, "production-only-from-default-branch").await;
+    // The request as it arrives on the bus, converted the way the agent converts it.
+    let fork = bosun_host::convert::policy_input_to_wit(
+        &wire_input("contributor:main", "pull_request", true),
+        &[],
+    );
+    match rt.evaluate_policy(&policy, &fork).await.unwrap() {
+        Decision::Deny(reasons) => {
+            assert_contains(&reasons[0], "production deploys never come from a fork");
+            assert_contains(&reasons[0], "(contributor:main)");
+        }
+        other => panic!("expected a denial, got {other:?}"),
+    }
+    let push = bosun_host::convert::policy_input_to_wit(&wire_input("main", "push", false), &[]);
+    assert!(matches!(
+        rt.evaluate_policy(&policy, &push).await.unwrap(),
+        Decision::Allow
+    ));
 }
 
 #[tokio::test]

@@ -149,6 +149,7 @@ mod tests {
             denials: vec![],
             warnings: vec![],
             notified: true,
+            paths_budget_spent: 0,
             rerun_of: None,
         }
     }

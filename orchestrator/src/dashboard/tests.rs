@@ -126,6 +126,7 @@ fn seeded(branch: &str) -> (tempfile::TempDir, Store, RunRecord) {
         denials: vec!["no-critical-vulns: B602 (HIGH) in src/shop/receipts.py".into()],
         warnings: vec![],
         notified: true,
+        paths_budget_spent: 0,
         rerun_of: None,
     };
     let mut first = report(Outcome::Failure);

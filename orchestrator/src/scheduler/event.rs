@@ -36,6 +36,9 @@ pub enum EventKind {
     StageReused,
     /// A stage will not run (`stage.skipped`).
     StageSkipped,
+    /// The run's `when.paths` matching budget ran out at this stage: its and every later
+    /// `paths` condition count as matched (`when.paths-undecided`).
+    PathsUndecided,
     /// An attempt was sent to the agents (`stage.dispatched`).
     StageDispatched,
     /// An attempt was sent again after a restart (`stage.redispatched`).
@@ -103,6 +106,7 @@ impl EventKind {
             EventKind::RunRerunStarted => "run.rerun-started",
             EventKind::StageReused => "stage.reused",
             EventKind::StageSkipped => "stage.skipped",
+            EventKind::PathsUndecided => "when.paths-undecided",
             EventKind::StageDispatched => "stage.dispatched",
             EventKind::StageRedispatched => "stage.redispatched",
             EventKind::StageResult => "stage.result",
@@ -203,6 +207,7 @@ mod tests {
             EventKind::RunRerunStarted => "run.rerun-started",
             EventKind::StageReused => "stage.reused",
             EventKind::StageSkipped => "stage.skipped",
+            EventKind::PathsUndecided => "when.paths-undecided",
             EventKind::StageDispatched => "stage.dispatched",
             EventKind::StageRedispatched => "stage.redispatched",
             EventKind::StageResult => "stage.result",
@@ -230,7 +235,7 @@ mod tests {
     }
 
     /// Every kind, in declaration order.
-    const ALL: [EventKind; 37] = [
+    const ALL: [EventKind; 38] = [
         EventKind::RunCreated,
         EventKind::RunAwaitingApproval,
         EventKind::RunApproved,
@@ -245,6 +250,7 @@ mod tests {
         EventKind::RunRerunStarted,
         EventKind::StageReused,
         EventKind::StageSkipped,
+        EventKind::PathsUndecided,
         EventKind::StageDispatched,
         EventKind::StageRedispatched,
         EventKind::StageResult,

@@ -80,6 +80,7 @@ impl Scheduler {
             denials: Vec::new(),
             warnings: Vec::new(),
             notified: false,
+            paths_budget_spent: 0,
             rerun_of: None,
         };
         let mut journal = Journal::default();

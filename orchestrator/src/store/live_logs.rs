@@ -202,6 +202,7 @@ mod tests {
             denials: vec![],
             warnings: vec![],
             notified: false,
+            paths_budget_spent: 0,
             rerun_of: None,
         };
         store

@@ -45,6 +45,7 @@ fn run(id: &str, branch: &str, created_ms: u64) -> RunRecord {
         denials: vec![],
         warnings: vec![],
         notified: false,
+        paths_budget_spent: 0,
         rerun_of: None,
     }
 }

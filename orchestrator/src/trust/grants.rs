@@ -3,7 +3,7 @@
 //! and a pull request's run gets less; an ask nothing grants is a config error that
 //! names the setting that would grant it.
 
-use crate::config::{PipelineConfig, StageSpec};
+use crate::config::{PathsBudget, PipelineConfig, StageSpec};
 use crate::model::RunTrigger;
 use crate::settings::{SecretUse, TenantSettings};
 
@@ -200,7 +200,10 @@ pub fn check_plan(
     // unknown changed paths count as matching.
     let runs = |spec: &&StageSpec| {
         withheld_from_pull_request(spec, trigger).is_none()
-            && spec.when.matches(&trigger.branch, &trigger.event, None)
+            // With paths unknown, nothing is drawn from this budget.
+            && spec
+                .when
+                .matches(&trigger.branch, &trigger.event, None, &mut PathsBudget::per_run(0))
     };
     for spec in config.stages.iter().filter(runs) {
         if let Some(denial) = secret_denial(spec, trigger, tenant) {

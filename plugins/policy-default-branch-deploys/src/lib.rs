@@ -2,7 +2,8 @@
 //! protected environment, deny it unless the run is on the repository's default branch.
 //!
 //! A pull request never deploys there, whatever its head branch is called, nor a manual
-//! run, which may name any commit: only a push to the default branch does.
+//! run, which may name any commit: only a push to the default branch does. A pull request
+//! from a fork is denied first and says so: its code comes from outside the repository.
 //!
 //! Tenant settings: `environment` (the protected environment, compared without regard to
 //! case; default `production`). When the default branch is unknown, deploys to that
@@ -64,6 +65,15 @@ pub fn decide(input: &PolicyInput) -> Decision {
             input.stage, input.repository
         )]);
     }
+    // Checked before the event: a fork's head is someone else's repository, and the
+    // reason should say that rather than only that this is not a push.
+    if input.fork {
+        return Decision::Deny(vec![format!(
+            "stage {}: {environment} deploys never come from a fork; this pull request's \
+             head ({}) is in another repository than {}",
+            input.stage, input.branch, input.repository
+        )]);
+    }
     // A pull request's head branch may carry any name, `main` included, and a manual
     // run may name any commit: only a push is the default branch's own history.
     if input.event != "push" {
@@ -101,6 +111,7 @@ mod tests {
             branch: branch.into(),
             default_branch: "main".into(),
             event: "push".into(),
+            fork: false,
             environment: environment.map(str::to_string),
             report: None,
             config: config
@@ -168,6 +179,28 @@ mod tests {
         let mut manual = input("main", Some("production"), &[]);
         manual.event = "manual".into();
         assert!(reasons(decide(&manual))[0].contains("manual"));
+    }
+
+    #[test]
+    fn a_fork_is_denied_with_a_reason_that_names_the_fork() {
+        let mut fork = input("contributor:main", Some("production"), &[]);
+        fork.event = "pull_request".into();
+        fork.fork = true;
+        let denied = reasons(decide(&fork));
+        assert_eq!(
+            denied,
+            [
+                "stage deploy: production deploys never come from a fork; this pull request's \
+                 head (contributor:main) is in another repository than acme/app"
+            ]
+        );
+        // A fork flag wins even over an event that claims to be a push.
+        fork.event = "push".into();
+        fork.branch = "main".into();
+        assert!(reasons(decide(&fork))[0].contains("never come from a fork"));
+        // Other environments are not this policy's business, fork or not.
+        fork.environment = Some("staging".into());
+        assert!(matches!(decide(&fork), Decision::Allow));
     }
 
     #[test]

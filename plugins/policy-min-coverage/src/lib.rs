@@ -121,6 +121,7 @@ mod tests {
             branch: "main".into(),
             default_branch: "main".into(),
             event: "push".into(),
+            fork: false,
             environment: None,
             report: Some(report),
             config: config

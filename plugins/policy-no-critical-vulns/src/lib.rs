@@ -134,6 +134,7 @@ mod tests {
             branch: "main".into(),
             default_branch: "main".into(),
             event: "push".into(),
+            fork: false,
             environment: None,
             report: Some(StageReport::success("scanned").with_findings(findings)),
             config: config

@@ -189,7 +189,7 @@ fn read_workspace_reports(report: &str, coverage: Option<&str>) -> Result<Report
 }
 
 // Exported only in the component: the export symbols are named like
-// `bosun:agent/stage-plugin@0.1.0#run`, which native linkers reject when the crate is
+// `bosun:agent/stage-plugin@0.2.0#run`, which native linkers reject when the crate is
 // linked as a `cdylib` for the host (`cargo test`, `cargo build --workspace`).
 #[cfg(target_arch = "wasm32")]
 bosun_sdk::export_stage!(TestStage, name = "test");

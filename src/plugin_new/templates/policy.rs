@@ -72,6 +72,7 @@ mod tests {
             branch: "main".into(),
             default_branch: "main".into(),
             event: "push".into(),
+            fork: false,
             environment: None,
             report: None,
             config: config

@@ -27,7 +27,7 @@ const FIXTURES: &[(&str, &str, &str)] = &[
     (
         "bosun-fixture-missing-export",
         "MISSING_EXPORT",
-        "A component exporting `bosun:agent/stage-plugin@0.1.0` with `info` but no `run`: \
+        "A component exporting `bosun:agent/stage-plugin@0.2.0` with `info` but no `run`: \
          loading it must fail for the missing export.",
     ),
     (

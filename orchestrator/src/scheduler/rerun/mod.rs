@@ -155,6 +155,7 @@ impl Scheduler {
             denials: Vec::new(),
             warnings: Vec::new(),
             notified: false,
+            paths_budget_spent: 0,
             rerun_of: Some(Rerun {
                 run_id: original.id.clone(),
                 stage: request.stage.clone(),

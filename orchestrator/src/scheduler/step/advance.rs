@@ -64,16 +64,17 @@ impl Step<'_> {
                         changed = true;
                     }
                     NeedsStatus::Ready => {
-                        let t = &self.run.trigger;
-                        let changed_paths = t.changed_paths.as_deref();
-                        if let Some(why) = crate::trust::withheld_from_pull_request(&spec, t) {
+                        let withheld =
+                            crate::trust::withheld_from_pull_request(&spec, &self.run.trigger);
+                        if let Some(why) = withheld {
                             let stage = &mut self.run.stages[index];
                             stage.state = StageState::Skipped;
                             stage.finished_ms = Some(self.now);
                             stage.summary = why.clone();
                             let message = format!("{name} {why}");
                             self.record(Event::new(EventKind::StageSkipped, message).stage(&name));
-                        } else if !spec.when.matches(&t.branch, &t.event, changed_paths) {
+                        } else if !self.when_matches(&spec) {
+                            let t = &self.run.trigger;
                             let message = format!(
                                 "{name} skipped: `when` does not match branch {}, event {}",
                                 t.branch, t.event
@@ -108,6 +109,31 @@ impl Step<'_> {
             self.finish();
         }
         self.save();
+    }
+
+    /// Whether `spec`'s `when` matches the run, drawing its `paths` check on the run's
+    /// budget; when that runs out, says so once in the run's events and the log.
+    fn when_matches(&mut self, spec: &StageSpec) -> bool {
+        let mut budget = bosun_config::PathsBudget::per_run(self.run.paths_budget_spent);
+        let was_spent = budget.is_spent();
+        let t = &self.run.trigger;
+        let matched =
+            spec.when
+                .matches(&t.branch, &t.event, t.changed_paths.as_deref(), &mut budget);
+        self.run.paths_budget_spent = budget.spent();
+        if budget.is_spent() && !was_spent {
+            let changed = t.changed_paths.as_ref().map_or(0, Vec::len);
+            let message = format!(
+                "stage {}: `when.paths` could not be decided within the run's budget of {} \
+                 matching steps for {changed} changed paths; this stage and every later \
+                 `paths` condition of the run count as matched",
+                spec.name,
+                budget.limit()
+            );
+            tracing::warn!(run_id = %self.run.id, stage = %spec.name, "{message}");
+            self.record(Event::new(EventKind::PathsUndecided, message).stage(&spec.name));
+        }
+        matched
     }
 
     fn needs_status(&self, spec: &StageSpec) -> NeedsStatus {

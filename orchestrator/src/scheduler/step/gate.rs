@@ -61,6 +61,7 @@ impl Step<'_> {
                 branch: trigger.branch.clone(),
                 default_branch: trigger.default_branch.clone(),
                 event: trigger.event.clone(),
+                fork: trigger.fork,
                 environment: spec.environment.clone(),
                 report,
             },

@@ -84,6 +84,7 @@ fn run(stages: Vec<StageRecord>) -> RunRecord {
         denials: Vec::new(),
         warnings: Vec::new(),
         notified: false,
+        paths_budget_spent: 0,
         rerun_of: None,
     }
 }

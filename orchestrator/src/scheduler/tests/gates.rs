@@ -71,6 +71,7 @@ fn a_policy_deny_halts_the_run_with_its_reasons() {
         .unwrap();
     assert_eq!(gate.input.environment.as_deref(), Some("production"));
     assert_eq!(gate.input.branch, "feature/x");
+    assert!(!gate.input.fork, "a push is never a fork");
     let reply = AgentReply::Policy(PolicyReplyMessage {
         version: 1,
         agent_id: "agent-1".into(),
@@ -152,4 +153,45 @@ fn a_gate_with_no_answer_in_time_fails_closed() {
         vec![("min-coverage", Decision::Allow)],
     );
     assert!(h.scheduler.on_reply(late, h.now).unwrap().is_empty());
+}
+
+#[test]
+fn a_fork_pull_requests_gate_tells_policies_the_head_is_a_fork() {
+    let policy = PolicySettings {
+        plugin: "production-only-from-default-branch".into(),
+        with: Default::default(),
+        stages: vec!["lint".into()],
+        phases: vec![PolicyPhase::BeforeStage],
+    };
+    let mut h = Harness::new(vec![policy]);
+    let mut fork = trigger("contributor:main");
+    fork.event = "pull_request".into();
+    fork.pull_request = Some(7);
+    fork.fork = true;
+    let run_id = match h.scheduler.accept(fork, None, h.now).unwrap() {
+        Accepted::AwaitingApproval { run_id } => {
+            h.scheduler
+                .approve(&run_id, "octo", h.now)
+                .unwrap()
+                .unwrap();
+            run_id
+        }
+        Accepted::Queued { run_id } => run_id,
+        other => panic!("a fork's run is accepted: {other:?}"),
+    };
+    let effects = h
+        .scheduler
+        .config_loaded(
+            &run_id,
+            Ok(LoadedConfig::new(
+                "pipeline:\n  stages: [lint]\n",
+                ".bosun.yml@0123456",
+            )),
+            h.now,
+        )
+        .unwrap();
+    let gate = gate_task(&effects);
+    assert!(gate.input.fork, "the gate must say the head is a fork");
+    assert_eq!(gate.input.event, "pull_request");
+    assert_eq!(gate.input.branch, "contributor:main");
 }

@@ -211,3 +211,59 @@ fn a_failed_deploy_runs_its_rollback() {
         Some(crate::model::StageState::Success)
     );
 }
+
+#[test]
+fn when_paths_share_one_matching_budget_across_a_runs_stages() {
+    let mut h = Harness::new(vec![]);
+    let mut push = trigger("main");
+    // Long paths against patterns of many stars: deciding that none ends in `b` to `i`
+    // costs more than the run's whole budget.
+    push.changed_paths = Some(
+        (0..1_000)
+            .map(|i| format!("{}{i}", "a".repeat(4000)))
+            .collect(),
+    );
+    let Accepted::Queued { run_id } = h.scheduler.accept(push, None, h.now).unwrap() else {
+        panic!("not queued")
+    };
+    let config = "\
+pipeline:
+  stages:
+    - name: lint
+      when:
+        paths: [\"*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b\", \"*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*c\", \"*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*d\", \"*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*e\", \"*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*f\", \"*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*g\", \"*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*h\", \"*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*i\"]
+    - name: test
+      needs: []
+      when:
+        paths: [\"src/**/*.py\"]
+";
+    let effects = h
+        .scheduler
+        .config_loaded(
+            &run_id,
+            Ok(LoadedConfig::new(config, ".bosun.yml@0123456")),
+            h.now,
+        )
+        .unwrap();
+    // `lint` spent the run's budget undecided: it runs. `test`, whose filter matches
+    // none of these paths, gets no fresh budget of its own: it counts as matched too.
+    let dispatched: Vec<String> = tasks(&effects).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(dispatched, ["agent.lint", "agent.test"]);
+    let run = h.run(&run_id);
+    assert_eq!(run.paths_budget_spent, bosun_config::RUN_MATCH_BUDGET);
+    let events = h.scheduler.store().events(&run_id).unwrap();
+    let undecided: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "when.paths-undecided")
+        .collect();
+    assert_eq!(undecided.len(), 1, "said once per run");
+    assert_eq!(undecided[0].stage.as_deref(), Some("lint"));
+    assert!(
+        undecided[0]
+            .message
+            .contains("run's budget of 20000000 matching steps")
+            && undecided[0].message.contains("count as matched"),
+        "{}",
+        undecided[0].message
+    );
+}

@@ -38,6 +38,7 @@ fn finished(id: &str, created_ms: u64) -> RunRecord {
         denials: vec![],
         warnings: vec![],
         notified: true,
+        paths_budget_spent: 0,
         rerun_of: None,
     }
 }

@@ -47,6 +47,6 @@ impl Guest for Forbidden {
 }
 
 // Exported only in the component: the export symbols are named like
-// `bosun:agent/stage-plugin@0.1.0#run`, which native linkers reject in a `cdylib`.
+// `bosun:agent/stage-plugin@0.2.0#run`, which native linkers reject in a `cdylib`.
 #[cfg(target_arch = "wasm32")]
 bindings::export!(Forbidden with_types_in bindings);

@@ -1,9 +1,9 @@
-//! Test fixture: exports `bosun:agent/stage-plugin@0.1.0` with `info` only (its own
+//! Test fixture: exports `bosun:agent/stage-plugin@0.2.0` with `info` only (its own
 //! minimal `wit/`), so the host must refuse it for the missing `run`.
 
 mod bindings {
     wit_bindgen::generate!({
-        world: "bosun:agent/stage@0.1.0",
+        world: "bosun:agent/stage@0.2.0",
         path: "wit",
     });
 }
@@ -25,6 +25,6 @@ impl Guest for MissingExport {
 }
 
 // Exported only in the component: the export symbols are named like
-// `bosun:agent/stage-plugin@0.1.0#info`, which native linkers reject in a `cdylib`.
+// `bosun:agent/stage-plugin@0.2.0#info`, which native linkers reject in a `cdylib`.
 #[cfg(target_arch = "wasm32")]
 bindings::export!(MissingExport with_types_in bindings);
