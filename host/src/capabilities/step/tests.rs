@@ -8,6 +8,7 @@ fn context(network_allowed: bool) -> ContainerContext {
         attempt: 1,
         commit: "abc".into(),
         branch: "main".into(),
+        commit_message: String::new(),
         tenant: "acme".into(),
         repository: "acme/shop".into(),
         event: "push".into(),
