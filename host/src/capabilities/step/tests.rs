@@ -1,3 +1,6 @@
+//! Command steps without an engine: `check_step`'s rules, the step's folders, the
+//! generated script run by a real `/bin/sh`, and services' checks.
+
 use super::*;
 use std::time::{Duration, Instant};
 
