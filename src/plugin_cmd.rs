@@ -295,6 +295,7 @@ async fn run_stage(
         commit: "0000000000000000000000000000000000000000".into(),
         branch: "local".into(),
         event: "manual".into(),
+        commit_message: String::new(),
         config,
     };
     let call = StageCall {

@@ -99,6 +99,7 @@ fn task(run_id: &str, stage: &str, attempt: u32, commit: &str, config: &[(&str, 
         commit: commit.to_string(),
         branch: "main".into(),
         event: "push".into(),
+        commit_message: String::new(),
         config: config
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

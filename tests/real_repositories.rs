@@ -104,6 +104,21 @@ fn python_library_installs_its_dependencies_runs_its_tests_and_reuses_its_cache(
     }
     let dir = tempfile::tempdir().unwrap();
     let repo = sample("python-lib", dir.path());
+    // One ruff violation (F401, an unused import on line 3) in a file neither pytest
+    // nor coverage reads, so its finding arrives through ruff's own SARIF; ruff exits 1
+    // on any finding, so the lint command reports with `--exit-zero` and the findings,
+    // not the exit status, carry it.
+    std::fs::create_dir_all(repo.join("tools")).unwrap();
+    std::fs::write(
+        repo.join("tools/release.py"),
+        "\"\"\"Release helper.\"\"\"\n\nimport os\n",
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(repo.join(".bosun.yml")).unwrap();
+    let ruff = "ruff check --output-format sarif";
+    assert_contains(&config, ruff);
+    let config = config.replace(ruff, "ruff check --exit-zero --output-format sarif");
+    std::fs::write(repo.join(".bosun.yml"), config).unwrap();
 
     let (code, first, stderr) = bosun_run(&repo, &[]);
     assert_eq!(code, Some(0), "{}", explain(&first, &stderr));
@@ -111,6 +126,17 @@ fn python_library_installs_its_dependencies_runs_its_tests_and_reuses_its_cache(
         &stderr,
         "network granted to stage(s) lint, test as their config asks",
     );
+    let lint = report(&first, "lint");
+    let findings = lint["findings"].as_array().unwrap();
+    assert_eq!(
+        findings
+            .iter()
+            .map(|f| (&f["rule"], &f["path"], &f["line"]))
+            .collect::<Vec<_>>(),
+        [(&"F401".into(), &"tools/release.py".into(), &3.into())],
+        "ruff's finding, workspace-relative: {findings:#?}"
+    );
+    assert_contains(findings[0]["message"].as_str().unwrap(), "os");
     let tests = &report(&first, "test")["tests"];
     assert_eq!(
         (tests["total"].as_u64(), tests["passed"].as_u64()),
@@ -122,7 +148,10 @@ fn python_library_installs_its_dependencies_runs_its_tests_and_reuses_its_cache(
         covered > 30 && covered == coverage["lines_total"].as_u64().unwrap(),
         "{coverage}"
     );
-    assert_eq!(report(&first, "lint")["outcome"], "success");
+    assert_eq!(
+        lint["outcome"], "success",
+        "findings are reported; no fail_on"
+    );
     let installed = logs(&repo, &first, "test");
     assert!(
         installed.contains("Downloading"),

@@ -36,6 +36,7 @@ fn pipeline(build_agent: &str, test_agent: &str) -> String {
       commands:
         - mkdir -p dist
         - printf 'built from %s\n' "$BOSUN_COMMIT" > dist/app.txt
+        - printf 'message=%s\n' "$BOSUN_COMMIT_MESSAGE" >> dist/app.txt
         - ln -s /etc/passwd dist/leak.txt
       artifacts: [dist]
     - name: test
@@ -197,7 +198,8 @@ async fn artifacts_built_by_one_agent_are_read_by_a_stage_on_another_over_kafka(
     let file = cluster
         .text(&format!("/api/runs/{run_id}/artifacts/build/dist/app.txt"))
         .await;
-    assert_eq!(file, format!("built from {sha}\n"));
+    // The pushed commit's message came from the webhook to the step's commands.
+    assert_eq!(file, format!("built from {sha}\nmessage=Initial commit\n"));
 }
 
 /// The ids of `agent`'s containers (running or not) from `image`, and its step networks.

@@ -87,6 +87,7 @@ fn task(run_id: &str) -> TaskMessage {
             commit: "0123456789abcdef0123456789abcdef01234567".to_owned(),
             branch: "main".to_owned(),
             event: "push".to_owned(),
+            commit_message: "Fix the cart total".to_owned(),
             config: vec![("strict".to_owned(), "true".to_owned())],
         },
         plugin: None,

@@ -22,9 +22,33 @@ pub struct Task {
     pub branch: String,
     /// `push`, `pull_request` or `manual`.
     pub event: String,
+    /// The commit's message (a pull request's title), at most
+    /// [`COMMIT_MESSAGE_MAX_BYTES`]; commands read it as `BOSUN_COMMIT_MESSAGE`, never
+    /// spliced into a script. Empty when the trigger had none.
+    #[serde(default)]
+    pub commit_message: String,
     /// The stage's `with:` settings, flattened to strings, in config order.
     #[serde(default)]
     pub config: Vec<(String, String)>,
+}
+
+/// The most of a commit message a task carries. Linux refuses to start a process with
+/// one environment string over 128 KiB (`MAX_ARG_STRLEN`), so a longer message would
+/// keep every tool of the stage from starting; 64 KiB leaves room for the name.
+pub const COMMIT_MESSAGE_MAX_BYTES: usize = 64 * 1024;
+
+/// A commit message as a task carries it: NUL bytes (which no environment variable can
+/// hold) removed, then cut to [`COMMIT_MESSAGE_MAX_BYTES`] at a character boundary.
+pub fn task_commit_message(message: &str) -> String {
+    let mut kept: String = message.chars().filter(|c| *c != '\0').collect();
+    if kept.len() > COMMIT_MESSAGE_MAX_BYTES {
+        let mut end = COMMIT_MESSAGE_MAX_BYTES;
+        while !kept.is_char_boundary(end) {
+            end -= 1;
+        }
+        kept.truncate(end);
+    }
+    kept
 }
 
 impl Task {
@@ -334,12 +358,33 @@ mod tests {
             commit: "abc".into(),
             branch: "main".into(),
             event: "push".into(),
+            commit_message: "fix: it\n\n$(touch /tmp/x)".into(),
             config: vec![],
         };
         assert_eq!(task.id(), "r1/lint/2");
         let json = serde_json::to_string(&task).unwrap();
         let back: Task = serde_json::from_str(&json).unwrap();
         assert_eq!(back, task);
+    }
+
+    #[test]
+    fn a_task_from_before_commit_messages_reads_as_an_empty_message() {
+        let old = r#"{"run_id":"r","stage":"s","attempt":1,"tenant":"t","repository":"t/r",
+            "commit":"c","branch":"b","event":"push"}"#;
+        let task: Task = serde_json::from_str(old).unwrap();
+        assert_eq!(task.commit_message, "");
+    }
+
+    #[test]
+    fn a_commit_message_is_cut_at_the_cap_on_a_character_boundary() {
+        assert_eq!(task_commit_message("a\0b\nc"), "ab\nc");
+        let short = "é".repeat(COMMIT_MESSAGE_MAX_BYTES / 2);
+        assert_eq!(task_commit_message(&short), short);
+        // One byte over, with a two-byte character across the cap: cut before it.
+        let long = format!("x{short}");
+        let cut = task_commit_message(&long);
+        assert_eq!(cut.len(), COMMIT_MESSAGE_MAX_BYTES - 1);
+        assert!(long.starts_with(&cut));
     }
 
     #[test]

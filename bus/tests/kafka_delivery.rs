@@ -22,6 +22,7 @@ fn task_message(run_id: &str) -> TaskMessage {
             commit: "0123abcd".to_owned(),
             branch: "main".to_owned(),
             event: "push".to_owned(),
+            commit_message: String::new(),
             config: vec![("strict".to_owned(), "true".to_owned())],
         },
         plugin: None,

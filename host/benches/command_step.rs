@@ -113,6 +113,7 @@ fn context(checkout: &Path, out: &Path) -> ContainerContext {
         attempt: 1,
         commit: "0123456789abcdef0123456789abcdef01234567".into(),
         branch: "main".into(),
+        commit_message: String::new(),
         tenant: "bench".into(),
         repository: "bench/node-web".into(),
         event: "push".into(),

@@ -36,6 +36,7 @@ fn main() {
         attempt: 1,
         commit: "0".repeat(40),
         branch: "main".into(),
+        commit_message: String::new(),
         tenant: "bench".into(),
         repository: "bench/app".into(),
         event: "push".into(),

@@ -31,6 +31,7 @@ fn task(n: usize) -> Task {
         commit: "0".repeat(40),
         branch: "main".into(),
         event: "push".into(),
+        commit_message: String::new(),
         config: Default::default(),
     }
 }

@@ -42,6 +42,7 @@ fn task(config: &[(&str, &str)]) -> Task {
         commit: "0".repeat(40),
         branch: "main".into(),
         event: "push".into(),
+        commit_message: String::new(),
         config: config
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

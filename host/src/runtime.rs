@@ -479,6 +479,7 @@ impl PluginRuntime {
                         attempt: task.attempt,
                         commit: task.commit.clone(),
                         branch: task.branch.clone(),
+                        commit_message: task.commit_message.clone(),
                         tenant: task.tenant.clone(),
                         repository: task.repository.clone(),
                         event: task.event.clone(),

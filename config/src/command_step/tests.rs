@@ -1,3 +1,6 @@
+//! `.bosun.yml` command steps parsed and refused: the documented form, services,
+//! matrices, approvals and concurrency, artifacts, and errors naming their place.
+
 use super::super::parse;
 use super::super::tests::{at, only, stages_of};
 use super::*;

@@ -153,6 +153,7 @@ mod tests {
             commit: "0".repeat(40),
             branch: "main".into(),
             event: "push".into(),
+            commit_message: String::new(),
             config: Default::default(),
         }
     }

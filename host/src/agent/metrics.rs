@@ -282,6 +282,7 @@ mod tests {
             attempt: 1,
             commit: "abc".into(),
             branch: "main".into(),
+            commit_message: String::new(),
             tenant: "acme".into(),
             repository: "acme/shop".into(),
             event: "push".into(),

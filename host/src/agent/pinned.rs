@@ -137,6 +137,7 @@ mod tests {
                 commit: "0123456789abcdef0123456789abcdef01234567".into(),
                 branch: "main".into(),
                 event: "push".into(),
+                commit_message: String::new(),
                 config: vec![],
             },
             plugin: Some("lint".into()),

@@ -41,6 +41,9 @@ pub struct ContainerContext {
     pub commit: String,
     /// Branch (`BOSUN_BRANCH`).
     pub branch: String,
+    /// The commit's message (`BOSUN_COMMIT_MESSAGE`), as the task carries it: at most
+    /// 64 KiB, empty when the trigger had none.
+    pub commit_message: String,
     /// Tenant (GitHub owner).
     pub tenant: String,
     /// `owner/name` of the repository (command-step caches are kept per repository).
@@ -187,6 +190,11 @@ pub fn ci_env(context: &ContainerContext) -> Vec<(String, String)> {
         ("BOSUN_ATTEMPT".into(), context.attempt.to_string()),
         ("BOSUN_COMMIT".into(), context.commit.clone()),
         ("BOSUN_BRANCH".into(), context.branch.clone()),
+        // Capped again here: a context may come from elsewhere than a task (the CLI).
+        (
+            "BOSUN_COMMIT_MESSAGE".into(),
+            bosun_bus::types::task_commit_message(&context.commit_message),
+        ),
     ]
 }
 
@@ -408,6 +416,7 @@ mod tests {
             attempt: 1,
             commit: "abc".into(),
             branch: "main".into(),
+            commit_message: String::new(),
             tenant: "acme".into(),
             repository: "acme/shop".into(),
             event: "push".into(),

@@ -164,6 +164,7 @@ mod tests {
             attempt: 2,
             commit: "abc".into(),
             branch: "zzz\";echo${IFS}\"hi\";#".into(),
+            commit_message: String::new(),
             tenant: "acme".into(),
             repository: "acme/shop".into(),
             event: "push".into(),

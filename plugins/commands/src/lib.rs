@@ -87,6 +87,15 @@ impl Stage for CommandsStage {
 /// image, the cached paths and the contents of the key files (lockfiles), so a changed
 /// lockfile starts a fresh cache.
 fn cache_key(stage: &str, spec: &StepSpec) -> Result<String, String> {
+    cache_key_from(stage, spec, |file| bosun_sdk::fs::read_workspace(file).ok())
+}
+
+/// [`cache_key`], reading the key files with `read` (`None`: not in the repository).
+fn cache_key_from(
+    stage: &str,
+    spec: &StepSpec,
+    read: impl Fn(&str) -> Option<Vec<u8>>,
+) -> Result<String, String> {
     if spec.cache.paths.is_empty() {
         return Ok(String::new());
     }
@@ -101,7 +110,7 @@ fn cache_key(stage: &str, spec: &StepSpec) -> Result<String, String> {
     for file in &spec.cache.key {
         bosun_sdk::settings::check_relative(file)
             .map_err(|why| format!("cache key file: {why}"))?;
-        let bytes = bosun_sdk::fs::read_workspace(file).map_err(|_| {
+        let bytes = read(file).ok_or_else(|| {
             format!("cache key file {file} is not in the repository at this commit")
         })?;
         hash.update(b"\0file\0");
@@ -113,3 +122,6 @@ fn cache_key(stage: &str, spec: &StepSpec) -> Result<String, String> {
 
 #[cfg(target_arch = "wasm32")]
 bosun_sdk::export_stage!(CommandsStage);
+
+#[cfg(test)]
+mod tests;

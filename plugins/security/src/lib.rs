@@ -6,7 +6,8 @@
 //!   `python_image` (default `bosun/python-tools:latest`).
 //! - `trivy_image`: a tool image with `trivy`; runs `trivy <trivy_command> <trivy_target>`
 //!   (`fs` of the workspace by default; `config` for Dockerfiles, Kubernetes manifests
-//!   and Helm charts; or `image` with an image reference).
+//!   and Helm charts; or `image` with an image reference). A `trivy_target` folder or
+//!   file narrows `fs` and `config`; findings still name paths from the workspace root.
 //! - `trivy_scanners`: Trivy's `--scanners` for `fs`/`image` (`vuln`, `misconfig`,
 //!   `secret`, `license`; Trivy's default is `vuln,secret`). Setting it alone runs
 //!   Trivy in `bosun/trivy:latest`.

@@ -103,7 +103,38 @@ pub fn trivy(run: &TrivyRun, settings: &Settings) -> Result<Vec<Issue>, StageErr
     )?;
     check_exit(trivy::TOOL, &run.image, &output, &[0])?;
     let report = open_tool_report(trivy::TOOL, &run.image, TRIVY_OUT, settings)?;
-    trivy::parse_reader(report).map_err(|e| bad_output(trivy::TOOL, "/out/trivy.json", e))
+    let issues =
+        trivy::parse_reader(report).map_err(|e| bad_output(trivy::TOOL, "/out/trivy.json", e))?;
+    if run.command == "image" {
+        return Ok(issues);
+    }
+    let target_is_folder = fs::workspace_path(&run.target).is_ok_and(|path| path.is_dir());
+    Ok(relative_to_workspace(issues, &run.target, target_is_folder))
+}
+
+/// Trivy names the files it scanned relative to its target (a file target by its own
+/// name); findings name them relative to the workspace, as every other stage's do.
+fn relative_to_workspace(mut issues: Vec<Issue>, target: &str, is_folder: bool) -> Vec<Issue> {
+    let target = target.trim_start_matches("./").trim_end_matches('/');
+    if target.is_empty() || target == "." {
+        return issues;
+    }
+    for issue in &mut issues {
+        // Only workspace files move; a package or an image layer is no path.
+        let Some(file) = issue.file.take() else {
+            continue;
+        };
+        let moved = if is_folder {
+            format!("{target}/{file}")
+        } else {
+            target.to_string()
+        };
+        if issue.finding.path.as_deref() == Some(file.as_str()) {
+            issue.finding.path = Some(moved.clone());
+        }
+        issue.file = Some(moved);
+    }
+    issues
 }
 
 /// Parse a Trivy report the workspace holds (committed, or left by an earlier step).
@@ -323,6 +354,32 @@ mod tests {
             trivy_argv(&run).last().unwrap(),
             "127.0.0.1:5000/acme/app:abc"
         );
+    }
+
+    #[test]
+    fn trivy_paths_under_a_target_become_workspace_relative() {
+        let fixture = |name: &str| {
+            let path = format!("{}/tests/fixtures/trivy/{name}", env!("CARGO_MANIFEST_DIR"));
+            trivy::parse_reader(BufReader::new(File::open(&path).unwrap())).unwrap()
+        };
+        // A folder target: Trivy's `Dockerfile` is the folder's.
+        let issues = relative_to_workspace(fixture("dockerfile.json"), "./docker/", true);
+        assert_eq!(issues[0].finding.path.as_deref(), Some("docker/Dockerfile"));
+        assert_eq!(issues[0].file.as_deref(), Some("docker/Dockerfile"));
+        // A file target: Trivy names it by its base name.
+        let issues =
+            relative_to_workspace(fixture("dockerfile.json"), "ops/Dockerfile.prod", false);
+        assert_eq!(
+            issues[0].finding.path.as_deref(),
+            Some("ops/Dockerfile.prod")
+        );
+        // The workspace itself: nothing moves.
+        let issues = relative_to_workspace(fixture("dockerfile.json"), ".", true);
+        assert_eq!(issues[0].finding.path.as_deref(), Some("Dockerfile"));
+        // A package keeps its name; the lock file it is in moves.
+        let issues = relative_to_workspace(fixture("npm-licenses.json"), "web", true);
+        assert_eq!(issues[0].finding.path.as_deref(), Some("gpl-thing"));
+        assert_eq!(issues[0].file.as_deref(), Some("web/package-lock.json"));
     }
 
     #[test]

@@ -1,3 +1,6 @@
+//! Command steps without an engine: `check_step`'s rules, the step's folders, the
+//! generated script run by a real `/bin/sh`, and services' checks.
+
 use super::*;
 use std::time::{Duration, Instant};
 
@@ -8,6 +11,7 @@ fn context(network_allowed: bool) -> ContainerContext {
         attempt: 1,
         commit: "abc".into(),
         branch: "main".into(),
+        commit_message: String::new(),
         tenant: "acme".into(),
         repository: "acme/shop".into(),
         event: "push".into(),

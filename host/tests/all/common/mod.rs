@@ -53,6 +53,7 @@ pub fn task(config: &[(&str, &str)]) -> Task {
         commit: "0123456789abcdef0123456789abcdef01234567".into(),
         branch: "main".into(),
         event: "push".into(),
+        commit_message: String::new(),
         config: config
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -6,6 +6,7 @@
 use crate::common;
 use crate::common::docker::{self, registry_digest};
 use bosun_test_support::{assert_contains, service_var};
+mod step_task_data;
 mod steps;
 
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
@@ -56,6 +57,7 @@ fn context(dir: &Path, run_id: &str, timeout: Duration) -> ContainerContext {
         attempt: 1,
         commit: "0123456789abcdef0123456789abcdef01234567".into(),
         branch: "main".into(),
+        commit_message: String::new(),
         tenant: "acme".into(),
         repository: "acme/shop".into(),
         event: "push".into(),

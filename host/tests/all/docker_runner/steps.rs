@@ -220,6 +220,7 @@ async fn docker_step_keeps_the_hardening_and_gets_the_ca_bundle_only_with_networ
         "if touch /etc/x 2>/dev/null; then echo root-writable; else echo root-ro; fi",
         "grep CapEff /proc/self/status",
         "echo \"ca=${SSL_CERT_FILE:-none} pip=${PIP_CERT:-none} node=${NODE_EXTRA_CA_CERTS:-none}\"",
+        "echo \"requests=${REQUESTS_CA_BUNDLE:-none} npm=${npm_config_cafile:-none} git=${GIT_SSL_CAINFO:-none}\"",
         "if [ -n \"$SSL_CERT_FILE\" ]; then cat \"$SSL_CERT_FILE\"; fi",
     ];
     let closed = runner
@@ -230,6 +231,7 @@ async fn docker_step_keeps_the_hardening_and_gets_the_ca_bundle_only_with_networ
     assert_contains(&closed.stdout, "root-ro\n");
     assert_contains(&closed.stdout, "CapEff:\t0000000000000000");
     assert_contains(&closed.stdout, "ca=none pip=none node=none");
+    assert_contains(&closed.stdout, "requests=none npm=none git=none");
 
     ctx.network_allowed = true;
     let mut networked = step(&env.base, &probe);
@@ -237,6 +239,10 @@ async fn docker_step_keeps_the_hardening_and_gets_the_ca_bundle_only_with_networ
     let open = runner.run_step(&ctx, networked).await.unwrap();
     let path = "/etc/bosun/ca-certificates.crt";
     assert_contains(&open.stdout, &format!("ca={path} pip={path} node={path}\n"));
+    assert_contains(
+        &open.stdout,
+        &format!("requests={path} npm={path} git={path}\n"),
+    );
     assert!(
         open.stdout.contains("\n-----BEGIN CERTIFICATE-----\nproxy"),
         "the agent's bundle is what the step reads: {}",

@@ -164,3 +164,4 @@ fn security_fixture(name: &str) -> Vec<u8> {
 mod build;
 mod deploy;
 mod security;
+mod security_trivy;

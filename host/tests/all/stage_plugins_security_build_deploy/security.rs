@@ -1,5 +1,6 @@
-//! The `security` stage: bandit and real Trivy on the samples through the Docker runner,
-//! and Trivy, Snyk and SARIF reports already in the workspace, judged without Docker.
+//! The `security` stage: bandit on the samples through the Docker runner, and Trivy,
+//! Snyk and SARIF reports already in the workspace, judged without Docker (real Trivy
+//! runs are in `security_trivy.rs`).
 
 use super::*;
 use bosun_test_support::assert_contains;
@@ -413,96 +414,4 @@ async fn security_k8s_snyk_and_sarif_reports_in_the_workspace_are_judged_togethe
         message,
         "snyk report reports/snyk.json: the report is not a Snyk report",
     );
-}
-
-/// [`docker_or_skip`], and the Trivy image (`BOSUN_TEST_TRIVY_IMAGE`, real Trivy
-/// 0.59.1 built by `scripts/services.sh`): skipped loudly without it, a failure in CI.
-async fn trivy_or_skip(test: &str) -> Option<(Env, String)> {
-    let env = docker_or_skip(test).await?;
-    let image = service_var(test, "BOSUN_TEST_TRIVY_IMAGE")?;
-    if let Err(e) = env.runner.client().inspect_image(&image).await {
-        return missing_service(test, &format!("image {image} is not built ({e})"));
-    }
-    Some((env, image))
-}
-
-/// Real Trivy on the infra sample with no network: the secret and misconfiguration
-/// scanners need no vulnerability database (none can be fetched here; the `vuln` path
-/// is tested on real reports above).
-#[tokio::test]
-async fn security_trivy_finds_the_infra_apps_token_and_misconfigurations_offline() {
-    let test = "security_trivy_finds_the_infra_apps_token_and_misconfigurations_offline";
-    let Some((env, trivy)) = trivy_or_skip(test).await else {
-        return;
-    };
-    let (rt, plugin) = docker_runtime(&env, "security").await;
-    let d = dirs(Some("examples/infra-app"));
-    // The settings of the sample's .bosun.yml, with the image under test.
-    let t = task(
-        "security",
-        &[
-            ("bandit", "false"),
-            ("trivy_image", &trivy),
-            ("trivy_scanners", "secret,misconfig"),
-            ("fail_on", "HIGH,CRITICAL"),
-        ],
-    );
-    let result = rt.run_stage(&plugin, &t, &call(&d, false)).await;
-    let report = report_of(&result);
-    assert_eq!(report.outcome, Outcome::Failure, "{}", report.summary);
-    assert!(
-        report.summary.starts_with(
-            "1 CRITICAL and 5 HIGH issues (github-pat, DS002, DS029, KSV009, KSV014, +1 more) \
-             block; "
-        ),
-        "{}",
-        report.summary
-    );
-    let token = report
-        .findings
-        .iter()
-        .find(|f| f.rule == "github-pat")
-        .unwrap_or_else(|| panic!("no github-pat finding: {:#?}", report.findings));
-    assert_eq!(token.tool, "trivy");
-    assert_eq!(token.severity, Severity::Critical);
-    assert_eq!(token.path.as_deref(), Some("config/deploy.env"));
-    assert_eq!(token.line, Some(6));
-    let mut dockerfile: Vec<(&str, Severity)> = report
-        .findings
-        .iter()
-        .filter(|f| f.path.as_deref() == Some("Dockerfile"))
-        .map(|f| (f.rule.as_str(), f.severity))
-        .collect();
-    dockerfile.sort_by_key(|(rule, _)| *rule);
-    assert_eq!(
-        dockerfile,
-        [
-            ("DS002", Severity::High),
-            ("DS026", Severity::Low),
-            ("DS029", Severity::High)
-        ]
-    );
-    let privileged = report.findings.iter().find(|f| f.rule == "KSV017").unwrap();
-    assert_eq!(privileged.path.as_deref(), Some("k8s/deployment.yaml"));
-    assert_eq!(privileged.severity, Severity::High);
-    let host_network = report.findings.iter().find(|f| f.rule == "KSV009").unwrap();
-    assert_eq!(
-        host_network.path.as_deref(),
-        Some("chart/inventory/templates/deployment.yaml"),
-        "the Helm chart is rendered and checked"
-    );
-    // The fake token's value reaches neither the findings nor the files in /out
-    // (Trivy masks it in its report; the stage never reads the match).
-    let value = "ghp_YYJyISsUutQHS5IiROgaIaRIhbL2xO86pDqg";
-    assert!(
-        std::fs::read_to_string(d.workspace.join("config/deploy.env"))
-            .unwrap()
-            .contains(value),
-        "the sample still plants the token"
-    );
-    assert!(report.findings.iter().all(|f| !f.message.contains(value)));
-    for file in ["trivy.json", "security.sarif"] {
-        let text = std::fs::read_to_string(d.out.join(file)).unwrap();
-        assert!(!text.contains(value), "{file} holds the token");
-    }
 }

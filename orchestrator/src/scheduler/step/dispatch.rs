@@ -109,6 +109,9 @@ impl Step<'_> {
                 commit: trigger.commit.clone(),
                 branch: trigger.branch.clone(),
                 event: trigger.event.clone(),
+                commit_message: bosun_bus::types::task_commit_message(
+                    trigger.message.as_deref().unwrap_or_default(),
+                ),
                 config,
             },
             plugin: Some(plugin.to_string()),

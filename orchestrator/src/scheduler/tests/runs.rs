@@ -111,3 +111,48 @@ fn a_fork_run_awaiting_approval_survives_a_restart_and_can_be_approved_or_cancel
     let again = h.scheduler.approve(&run_id, "octo", h.now).unwrap();
     assert!(again.unwrap_err().contains("does not wait"));
 }
+
+#[test]
+fn the_commit_message_reaches_each_task_capped_also_after_a_restart() {
+    let mut h = Harness::new(vec![]);
+    let message = "fix: cart\n\n$(touch /tmp/pwned) `id` \"; rm -rf /\n";
+    let mut pushed = trigger("main");
+    pushed.message = Some(message.into());
+    let Accepted::Queued { run_id } = h.scheduler.accept(pushed.clone(), None, h.now).unwrap()
+    else {
+        panic!("not queued")
+    };
+    h.restart();
+    let config = "pipeline:\n  stages: [lint]\n";
+    let effects = h
+        .scheduler
+        .config_loaded(
+            &run_id,
+            Ok((config.into(), ".bosun.yml@0123456".into())),
+            h.now,
+        )
+        .unwrap();
+    let task = only_task(&effects, "agent.lint");
+    assert_eq!(task.task.commit_message, message, "carried verbatim");
+
+    // A message past the cap reaches the task cut to it.
+    h.now += 10;
+    pushed.commit = "1111111111111111111111111111111111111111".into();
+    pushed.message = Some("m".repeat(bosun_bus::types::COMMIT_MESSAGE_MAX_BYTES + 10));
+    let Accepted::Queued { run_id } = h.scheduler.accept(pushed, None, h.now).unwrap() else {
+        panic!("not queued")
+    };
+    let effects = h
+        .scheduler
+        .config_loaded(
+            &run_id,
+            Ok((config.into(), ".bosun.yml@0123456".into())),
+            h.now,
+        )
+        .unwrap();
+    let task = only_task(&effects, "agent.lint");
+    assert_eq!(
+        task.task.commit_message.len(),
+        bosun_bus::types::COMMIT_MESSAGE_MAX_BYTES
+    );
+}

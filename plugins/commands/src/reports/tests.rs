@@ -1,3 +1,6 @@
+//! Reading a step's declared reports: each kind's globs, and missing, empty or corrupt
+//! reports named.
+
 use super::*;
 use crate::spec::StepSpec;
 

@@ -1,3 +1,6 @@
+//! The step's verdict: a failed command named with its status and output, missing
+//! reports, failed tests, the coverage bar and `fail_on`.
+
 use super::*;
 
 fn spec() -> StepSpec {
