@@ -135,6 +135,7 @@ mod tests {
             stage: "build".into(),
             attempt: 1,
             commit: "abc".into(),
+            commit_message: String::new(),
             branch: "main".into(),
             tenant: "acme".into(),
             repository: "acme/shop".into(),

@@ -128,7 +128,7 @@ fn the_commit_message_reaches_each_task_capped_also_after_a_restart() {
         .scheduler
         .config_loaded(
             &run_id,
-            Ok((config.into(), ".bosun.yml@0123456".into())),
+            Ok(LoadedConfig::new(config, ".bosun.yml@0123456")),
             h.now,
         )
         .unwrap();
@@ -146,7 +146,7 @@ fn the_commit_message_reaches_each_task_capped_also_after_a_restart() {
         .scheduler
         .config_loaded(
             &run_id,
-            Ok((config.into(), ".bosun.yml@0123456".into())),
+            Ok(LoadedConfig::new(config, ".bosun.yml@0123456")),
             h.now,
         )
         .unwrap();
