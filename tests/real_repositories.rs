@@ -422,27 +422,37 @@ fn python_service_runs_its_integration_tests_against_a_redis_service_removed_aft
 }
 
 #[test]
-fn a_matrix_runs_one_instance_per_image_each_with_its_own_row() {
-    let test = "a_matrix_runs_one_instance_per_image";
-    if !images_or_skip(test, &["bosun/python:latest", "bosun/node:latest"]) {
+fn a_matrix_of_two_python_versions_runs_one_instance_per_image_each_with_its_own_row() {
+    let test = "a_matrix_of_two_python_versions";
+    if !images_or_skip(
+        test,
+        &["bosun/python:3.11", "bosun/python:3.13", "bosun/node:18"],
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("matrix");
     std::fs::create_dir_all(&repo).unwrap();
+    // The second command passes on 3.11 only, so the two instances end differently.
     std::fs::write(
         repo.join(".bosun.yml"),
         r#"pipeline:
   stages:
     - name: test
-      matrix: { runtime: [python, node] }
+      matrix: { python: ["3.11", "3.13"] }
       fail_fast: false
-      image: "bosun/${{ matrix.runtime }}:latest"
-      env: { RUNTIME: "${{ matrix.runtime }}" }
+      image: "bosun/python:${{ matrix.python }}"
+      env: { PYTHON: "${{ matrix.python }}" }
       commands:
-        - 'if [ "$RUNTIME" = python ]; then python3 --version; else node --version; fi'
-        - test "$RUNTIME" = python
+        - python3 --version && echo "matrix asked for $PYTHON"
+        - python3 -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'
+    - name: web
+      needs: []
+      matrix: { node: ["18"] }
+      image: "bosun/node:${{ matrix.node }}"
+      commands: [node --version]
     - name: report
+      needs: [test, web]
       image: bosun/python:latest
       commands: ["true"]
 "#,
@@ -452,29 +462,38 @@ fn a_matrix_runs_one_instance_per_image_each_with_its_own_row() {
     assert_eq!(
         code,
         Some(1),
-        "the node instance fails: {}",
+        "the 3.13 instance fails: {}",
         explain(&run, &stderr)
     );
+    let rows = run["run"]["stages"].as_array().unwrap();
     let state = |stage: &str| -> String {
-        run["run"]["stages"]
-            .as_array()
-            .unwrap()
-            .iter()
+        rows.iter()
             .find(|s| s["name"] == stage)
             .map(|s| s["state"].as_str().unwrap_or("").to_string())
             .unwrap_or_else(|| panic!("no row for {stage}: {:#}", run["run"]))
     };
-    let python = logs(&repo, &run, "test-python");
-    assert!(python.contains("Python 3.11"), "{python}");
-    assert_eq!(
-        state("test-python"),
-        "success",
-        "{}",
-        explain(&run, &stderr)
-    );
-    let node = logs(&repo, &run, "test-node");
+    let instances: Vec<&str> = rows
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .filter(|name| name.starts_with("test-"))
+        .collect();
+    assert_eq!(instances, ["test-3_11", "test-3_13"], "{:#}", run["run"]);
+
+    let old = logs(&repo, &run, "test-3_11");
+    assert!(old.contains("Python 3.11."), "{old}");
+    assert!(old.contains("matrix asked for 3.11"), "{old}");
+    assert!(!old.contains("Python 3.13"), "{old}");
+    assert_eq!(state("test-3_11"), "success", "{}", explain(&run, &stderr));
+
+    let new = logs(&repo, &run, "test-3_13");
+    assert!(new.contains("Python 3.13."), "{new}");
+    assert!(new.contains("matrix asked for 3.13"), "{new}");
+    assert!(!new.contains("Python 3.11"), "{new}");
+    assert_eq!(state("test-3_13"), "failure", "{}", explain(&run, &stderr));
+
+    let node = logs(&repo, &run, "web-18");
     assert!(node.contains("v18."), "{node}");
-    assert_eq!(state("test-node"), "failure");
+    assert_eq!(state("web-18"), "success", "{}", explain(&run, &stderr));
     assert_eq!(state("report"), "skipped", "it needs every instance");
 }
 

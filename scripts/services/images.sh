@@ -10,7 +10,7 @@ IMAGE_REPO=${BOSUN_IMAGE_REPO:-bosun}
 # trivy.sh); read by the registry push and the env file. Those files quote the keys
 # they assign, since only here is the array known to be associative.
 declare -A IMAGE_HASH
-SUITE=bookworm
+SUITE=bookworm # the Debian suite of every image that names no other (suite=)
 IMAGE_BUILD_TIMEOUT=1500 # seconds, per image
 
 # ------------------------------------------------------------------------ the table
@@ -25,8 +25,12 @@ IMAGE_BUILD_TIMEOUT=1500 # seconds, per image
 #   check=     a shell command that proves the tools run, as uid 1000 with no network;
 #              a build is tagged only once it passes
 #   cmd=       the image's own command (JSON argv) when it is a service, not a shell
+#   suite=     the Debian suite when not $SUITE (a runtime version bookworm lacks)
+#   repo=      the repository under $IMAGE_REPO when not NAME: another version of a
+#              runtime shares its repository, keeps its own friendly tag and leaves
+#              :latest to the image named after the repository
 IMAGES=()
-declare -A IMAGE_VARIANT IMAGE_PACKAGES IMAGE_HOOKS IMAGE_TAG IMAGE_CHECK IMAGE_CMD
+declare -A IMAGE_VARIANT IMAGE_PACKAGES IMAGE_HOOKS IMAGE_TAG IMAGE_CHECK IMAGE_CMD IMAGE_SUITE IMAGE_NAME
 define_image() {
     local name=$1 field
     shift
@@ -34,6 +38,8 @@ define_image() {
     IMAGE_HOOKS[$name]=add-bosun-user.sh
     IMAGE_TAG[$name]=
     IMAGE_CMD[$name]=
+    IMAGE_SUITE[$name]=$SUITE
+    IMAGE_NAME[$name]=$IMAGE_REPO/$name
     for field in "$@"; do
         case $field in
         variant=*) IMAGE_VARIANT[$name]=${field#variant=} ;;
@@ -42,6 +48,8 @@ define_image() {
         tag=*) IMAGE_TAG[$name]=${field#tag=} ;;
         check=*) IMAGE_CHECK[$name]=${field#check=} ;;
         cmd=*) IMAGE_CMD[$name]=${field#cmd=} ;;
+        suite=*) IMAGE_SUITE[$name]=${field#suite=} ;;
+        repo=*) IMAGE_NAME[$name]=$IMAGE_REPO/${field#repo=} ;;
         *) die "image $name: unknown field '$field'" "see define_image in scripts/services/images.sh" ;;
         esac
     done
@@ -66,6 +74,10 @@ define_image node-tools variant=apt \
 define_image python variant=apt tag=3.11 \
     packages="python3 python3-pip python3-venv git ca-certificates passwd" \
     check='python3 --version | grep -q "^Python 3\.11\." && python3 -m venv /tmp/v && /tmp/v/bin/pip --version && python3 -m pip --version && git --version'
+# Python 3.13 is trixie's (bookworm has 3.11): a second version for matrix builds.
+define_image python-3.13 variant=apt tag=3.13 suite=trixie repo=python \
+    packages="python3 python3-pip python3-venv git ca-certificates passwd" \
+    check='python3 --version | grep -q "^Python 3\.13\." && python3 -m venv /tmp/v && /tmp/v/bin/pip --version && python3 -m pip --version && git --version'
 define_image node variant=apt tag=18 \
     packages="nodejs npm git ca-certificates passwd" \
     check='node --version | grep -q "^v18\." && npm --version && git --version'
@@ -114,7 +126,7 @@ image_hash() {
     image_defined "$1"
     read -ra hooks <<<"${IMAGE_HOOKS[$1]}"
     {
-        echo "suite=$SUITE"
+        echo "suite=${IMAGE_SUITE[$1]}"
         echo "variant=${IMAGE_VARIANT[$1]}"
         image_packages "$1"
         printf '%s\n' "${DPKG_OPTS[@]}" "${IMPORT_CHANGES[@]}"
@@ -129,10 +141,17 @@ image_hash() {
 
 # ---------------------------------------------------------------------------- building
 
-apt_mirror() {
-    # The machine's own apt sources (deb822), so the images get the same mirror plus
-    # bookworm-updates and bookworm-security; plain deb.debian.org otherwise.
-    if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
+# apt_sources SUITE: mmdebstrap's mirror arguments, one a line.
+apt_sources() {
+    if [[ $1 != "$SUITE" ]]; then
+        # Another suite: its main, updates and security parts of deb.debian.org, checked
+        # against the host's apt keys (debian-archive-keyring has the newer releases').
+        echo "deb http://deb.debian.org/debian $1 main"
+        echo "deb http://deb.debian.org/debian $1-updates main"
+        echo "deb http://deb.debian.org/debian-security $1-security main"
+    elif [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
+        # The machine's own apt sources (deb822), so the images get the same mirror plus
+        # bookworm-updates and bookworm-security; plain deb.debian.org otherwise.
         echo /etc/apt/sources.list.d/debian.sources
     else
         echo http://deb.debian.org/debian
@@ -142,40 +161,45 @@ apt_mirror() {
 # build_image NAME HASH (runs as a background job): rootfs tar on a pipe into docker
 # import, under a temporary tag; tagged NAME:HASH and NAME:latest only once its tools run.
 build_image() {
-    local name=$1 hash=$2 variant packages hook hook_files hooks=() cmd_change=()
+    local name=$1 hash=$2 ref variant packages hook hook_files hooks=() cmd_change=() sources
     image_defined "$name"
     if [[ -n "${IMAGE_CMD[$name]}" ]]; then
         cmd_change=(--change "CMD ${IMAGE_CMD[$name]}")
     fi
+    ref=${IMAGE_NAME[$name]}
     variant=${IMAGE_VARIANT[$name]}
     packages=$(image_packages "$name" | paste -sd, -)
     read -ra hook_files <<<"${IMAGE_HOOKS[$name]}"
     for hook in "${hook_files[@]}"; do
         hooks+=(--customize-hook="sh '$HELPERS/$hook' \"\$1\"")
     done
-    echo "building $IMAGE_REPO/$name:$hash: mmdebstrap --variant=$variant --include=$packages"
-    docker rmi "$IMAGE_REPO/$name:unverified-$hash" >/dev/null 2>&1 || true
+    mapfile -t sources < <(apt_sources "${IMAGE_SUITE[$name]}")
+    echo "building $ref:$hash: mmdebstrap --variant=$variant --include=$packages"
+    docker rmi "$ref:unverified-$hash" >/dev/null 2>&1 || true
     mmdebstrap --variant="$variant" --include="$packages" \
         --aptopt='Acquire::Check-Valid-Until "false"' \
         "${DPKG_OPTS[@]}" "${hooks[@]}" \
-        "$SUITE" - "$(apt_mirror)" |
+        "${IMAGE_SUITE[$name]}" - "${sources[@]}" |
         docker import "${IMPORT_CHANGES[@]}" "${cmd_change[@]}" \
-            --message "bosun $name: mmdebstrap $variant $packages" - "$IMAGE_REPO/$name:unverified-$hash"
+            --message "bosun $name: mmdebstrap $variant $packages" - "$ref:unverified-$hash"
     # Prove the tools run, as the non-root user, with no network.
-    docker run --rm --network none --user 1000:1000 "$IMAGE_REPO/$name:unverified-$hash" \
+    docker run --rm --network none --user 1000:1000 "$ref:unverified-$hash" \
         sh -c "${IMAGE_CHECK[$name]}"
-    docker tag "$IMAGE_REPO/$name:unverified-$hash" "$IMAGE_REPO/$name:$hash"
-    docker tag "$IMAGE_REPO/$name:$hash" "$IMAGE_REPO/$name:latest"
-    tag_friendly "$name" "$hash"
-    docker rmi "$IMAGE_REPO/$name:unverified-$hash" >/dev/null
-    echo "built $IMAGE_REPO/$name:$hash"
+    docker tag "$ref:unverified-$hash" "$ref:$hash"
+    tag_names "$name" "$hash"
+    docker rmi "$ref:unverified-$hash" >/dev/null
+    echo "built $ref:$hash"
 }
 
-# tag_friendly NAME HASH: the runtime images' user-facing tag follows the latest build.
-tag_friendly() {
-    local tag=${IMAGE_TAG[$1]}
+# tag_names NAME HASH: :latest (unless the image shares another's repository) and the
+# runtime images' user-facing tag follow the latest build.
+tag_names() {
+    local ref=${IMAGE_NAME[$1]} tag=${IMAGE_TAG[$1]}
+    if [[ $ref == "$IMAGE_REPO/$1" ]]; then
+        docker tag "$ref:$2" "$ref:latest"
+    fi
     if [[ -n "$tag" ]]; then
-        docker tag "$IMAGE_REPO/$1:$2" "$IMAGE_REPO/$1:$tag"
+        docker tag "$ref:$2" "$ref:$tag"
     fi
 }
 
@@ -184,10 +208,9 @@ step_images() {
     t0=$(now)
     for name in "${IMAGES[@]}"; do
         IMAGE_HASH[$name]=$(image_hash "$name")
-        if docker image inspect "$IMAGE_REPO/$name:${IMAGE_HASH[$name]}" >/dev/null 2>&1; then
-            docker tag "$IMAGE_REPO/$name:${IMAGE_HASH[$name]}" "$IMAGE_REPO/$name:latest"
-            tag_friendly "$name" "${IMAGE_HASH[$name]}"
-            say "image $IMAGE_REPO/$name:${IMAGE_HASH[$name]} already built"
+        if docker image inspect "${IMAGE_NAME[$name]}:${IMAGE_HASH[$name]}" >/dev/null 2>&1; then
+            tag_names "$name" "${IMAGE_HASH[$name]}"
+            say "image ${IMAGE_NAME[$name]}:${IMAGE_HASH[$name]} already built"
         else
             to_build+=("$name")
         fi
@@ -199,13 +222,13 @@ step_images() {
         command -v mmdebstrap >/dev/null || die "mmdebstrap is not installed" "apt-get install mmdebstrap"
         # In parallel: downloads overlap, and each job is mostly I/O bound.
         for name in "${to_build[@]}"; do
-            say "image $IMAGE_REPO/$name:${IMAGE_HASH[$name]}: building (log .bosun/services/image-$name.log)"
+            say "image ${IMAGE_NAME[$name]}:${IMAGE_HASH[$name]}: building (log .bosun/services/image-$name.log)"
             bg_job "image-$name" "$IMAGE_BUILD_TIMEOUT" \
                 bash "$ROOT/scripts/services.sh" __build-image "$name" "${IMAGE_HASH[$name]}"
         done
         for name in "${to_build[@]}"; do
             if wait_job "image-$name"; then
-                say "image $IMAGE_REPO/$name:${IMAGE_HASH[$name]} built"
+                say "image ${IMAGE_NAME[$name]}:${IMAGE_HASH[$name]} built"
             else
                 failed+=("$name")
             fi
@@ -240,10 +263,10 @@ images_status() {
     local name
     for name in "${IMAGES[@]}"; do
         IMAGE_HASH[$name]=$(image_hash "$name")
-        if docker image inspect "$IMAGE_REPO/$name:${IMAGE_HASH[$name]}" >/dev/null 2>&1; then
-            echo "image:    $IMAGE_REPO/$name:${IMAGE_HASH[$name]} present"
+        if docker image inspect "${IMAGE_NAME[$name]}:${IMAGE_HASH[$name]}" >/dev/null 2>&1; then
+            echo "image:    ${IMAGE_NAME[$name]}:${IMAGE_HASH[$name]} present"
         else
-            echo "image:    $IMAGE_REPO/$name:${IMAGE_HASH[$name]} MISSING"
+            echo "image:    ${IMAGE_NAME[$name]}:${IMAGE_HASH[$name]} MISSING"
             status_down
         fi
     done
