@@ -197,17 +197,8 @@ fn section<'a>(dom: &'a str, id: &str) -> &'a str {
     &rest[..rest.find(" id=\"").unwrap_or(rest.len())]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dashboard_pages_render_a_halted_seed_run_in_chromium() {
-    let Some((registry, browser)) =
-        services_or_skip("dashboard_pages_render_a_halted_seed_run_in_chromium")
-    else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let (_repo, url, sha) = bosun_test_support::python_sample(dir.path(), Some(PIPELINE));
-    let system = start(dir.path(), &registry).await;
-    let base = system.base_url.clone();
+/// Starts a run of acme/shop's `main` at `sha` over the API; its id.
+async fn start_run(base: &str, url: &str, sha: &str) -> String {
     let response = reqwest::Client::new()
         .post(format!("{base}/api/runs"))
         .json(&serde_json::json!({
@@ -219,7 +210,21 @@ async fn dashboard_pages_render_a_halted_seed_run_in_chromium() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 202);
     let body: serde_json::Value = response.json().await.unwrap();
-    let run_id = body["run_id"].as_str().unwrap().to_string();
+    body["run_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_pages_render_a_halted_seed_run_in_chromium() {
+    let Some((registry, browser)) =
+        services_or_skip("dashboard_pages_render_a_halted_seed_run_in_chromium")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_repo, url, sha) = bosun_test_support::python_sample(dir.path(), Some(PIPELINE));
+    let system = start(dir.path(), &registry).await;
+    let base = system.base_url.clone();
+    let run_id = start_run(&base, &url, &sha).await;
 
     let store = Store::open(&dir.path().join("runs.db")).unwrap();
     let started = Instant::now();
@@ -452,18 +457,7 @@ async fn dashboard_logs_page_follows_a_failing_test_stage_live_in_chromium() {
     let (_repo, url, sha) = bosun_test_support::python_sample(dir.path(), Some(LIVE_PIPELINE));
     let system = start(dir.path(), &registry).await;
     let base = system.base_url.clone();
-    let response = reqwest::Client::new()
-        .post(format!("{base}/api/runs"))
-        .json(&serde_json::json!({
-            "repository": "acme/shop", "clone_url": url, "commit": sha, "branch": "main",
-            "sender": "dev",
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 202);
-    let body: serde_json::Value = response.json().await.unwrap();
-    let run_id = body["run_id"].as_str().unwrap().to_string();
+    let run_id = start_run(&base, &url, &sha).await;
 
     // The step has printed its first line and waits.
     let store = Store::open(&dir.path().join("runs.db")).unwrap();
