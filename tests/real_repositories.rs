@@ -263,7 +263,7 @@ fn pytest_count(log: &str, word: &str) -> Option<u64> {
         .lines()
         .rfind(|l| l.starts_with('=') && l.contains(" in ") && l.contains(word))?;
     let words: Vec<&str> = summary
-        .split(|c: char| c == ' ' || c == ',')
+        .split([' ', ','])
         .filter(|w| !w.is_empty())
         .collect();
     let at = words.iter().position(|w| *w == word)?;
