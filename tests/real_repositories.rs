@@ -190,6 +190,179 @@ fn python_library_installs_its_dependencies_runs_its_tests_and_reuses_its_cache(
     );
 }
 
+/// The real project this test brings as a new user would: Pallets' signing library, at a
+/// pinned release, from its source distribution on PyPI (which carries its test suite).
+const ITSDANGEROUS: &str = "itsdangerous==2.2.0";
+
+/// The command-step form a user writes for it: the project's own pinned test
+/// requirements (`requirements/tests.txt`: pytest, freezegun), pytest-cov, and its build
+/// backend (flit_core, for `pip install -e .`), fetched into a wheelhouse the stage caches,
+/// then installed from there. Not `cache: [~/.cache/pip]`: pip's HTTP cache keeps only
+/// what the registry marks cacheable, and this machine's TLS-inspecting proxy strips
+/// those headers (measured: pip left `~/.cache/pip` empty, so there was nothing to
+/// keep). The last line only counts the `<testcase>` elements pytest wrote, apart
+/// from Bosun's parser.
+const ITSDANGEROUS_PIPELINE: &str = r#"pipeline:
+  stages:
+    - name: test
+      image: bosun/python:3.11
+      commands:
+        - python3 -m venv /tmp/venv
+        - >-
+          /tmp/venv/bin/pip download --quiet --no-index --find-links ~/.cache/wheelhouse
+          --dest ~/.cache/wheelhouse -r requirements/tests.txt pytest-cov "flit_core<4" 2>/dev/null
+          || /tmp/venv/bin/pip download --dest ~/.cache/wheelhouse -r requirements/tests.txt pytest-cov "flit_core<4"
+        - /tmp/venv/bin/pip install --no-index --find-links ~/.cache/wheelhouse -r requirements/tests.txt pytest-cov -e .
+        - /tmp/venv/bin/pytest --junitxml=reports/junit.xml --cov=itsdangerous --cov-report=xml:reports/coverage.xml
+        - >-
+          python3 -c 'import xml.etree.ElementTree as x;
+          print("testcase elements:", sum(1 for _ in x.parse("reports/junit.xml").iter("testcase")))'
+      env: { PIP_DISABLE_PIP_VERSION_CHECK: "1", PIP_PROGRESS_BAR: "off" }
+      network: true
+      cache: { key: [requirements/tests.txt], paths: [~/.cache/wheelhouse] }
+      reports:
+        junit: [reports/*.xml]
+        coverage: reports/coverage.xml
+"#;
+
+/// The source distribution of `requirement`, downloaded by the host's pip from PyPI
+/// into `dir`, or `None` (skipped, or under `CI=true` failed) when PyPI is out of reach.
+fn sdist(test: &str, requirement: &str, dir: &Path) -> Option<PathBuf> {
+    let out = Command::new("python3")
+        .args(["-m", "pip", "download", "--no-deps", "--no-binary", ":all:"])
+        .args(["--disable-pip-version-check", "--dest"])
+        .arg(dir)
+        .arg(requirement)
+        // Straight from the registry, not a local wheel folder the host may name.
+        .env_remove("PIP_FIND_LINKS")
+        .env_remove("PIP_NO_INDEX")
+        .output();
+    let why = match out {
+        Ok(out) if out.status.success() => {
+            let tarball = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.to_string_lossy().ends_with(".tar.gz"));
+            match tarball {
+                Some(tarball) => return Some(tarball),
+                None => format!("pip download {requirement} saved no .tar.gz"),
+            }
+        }
+        Ok(out) => format!(
+            "PyPI is out of reach: pip download {requirement} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => format!("cannot run the host's pip (python3 -m pip): {e}"),
+    };
+    missing_service(test, &why)
+}
+
+/// The first number before `word` on pytest's closing summary line (`== 301 passed … ==`).
+fn pytest_count(log: &str, word: &str) -> Option<u64> {
+    let summary = log
+        .lines()
+        .rfind(|l| l.starts_with('=') && l.contains(" in ") && l.contains(word))?;
+    let words: Vec<&str> = summary
+        .split([' ', ','])
+        .filter(|w| !w.is_empty())
+        .collect();
+    let at = words.iter().position(|w| *w == word)?;
+    words.get(at.checked_sub(1)?)?.parse().ok()
+}
+
+#[test]
+fn a_real_library_from_pypi_runs_its_whole_test_suite_counted_covered_and_cached() {
+    let test = "a_real_library_from_pypi_runs_its_whole_test_suite";
+    if !images_or_skip(test, &["bosun/python:3.11"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let download = dir.path().join("download");
+    std::fs::create_dir_all(&download).unwrap();
+    let Some(tarball) = sdist(test, ITSDANGEROUS, &download) else {
+        return;
+    };
+    // The release unpacked as it is, committed as the project's repository; the only
+    // file added is the `.bosun.yml`.
+    let unpacked = dir.path().join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let tar = Command::new("tar")
+        .arg("-xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&unpacked)
+        .status()
+        .unwrap();
+    assert!(tar.success(), "unpacking {}", tarball.display());
+    let repo = unpacked.join("itsdangerous-2.2.0");
+    assert!(
+        repo.join("tests/test_itsdangerous/test_timed.py").is_file(),
+        "the sdist carries the test suite"
+    );
+    std::fs::write(repo.join(".bosun.yml"), ITSDANGEROUS_PIPELINE).unwrap();
+    bosun_test_support::git(&repo, &["init", "--quiet", "--initial-branch=main"]);
+    bosun_test_support::commit_all(&repo, "itsdangerous 2.2.0 as released, with a .bosun.yml");
+
+    let started = std::time::Instant::now();
+    let (code, first, stderr) = bosun_run(&repo, &[]);
+    let first_took = started.elapsed();
+    let log = logs(&repo, &first, "test");
+    assert_eq!(code, Some(0), "{}\n{log}", explain(&first, &stderr));
+    let test_report = report(&first, "test");
+    assert_eq!(test_report["outcome"], "success", "{test_report:#}");
+    let tests = &test_report["tests"];
+    let total = tests["total"].as_u64().unwrap();
+    let passed = pytest_count(&log, "passed")
+        .unwrap_or_else(|| panic!("no pytest summary in the log:\n{log}"));
+    assert_eq!(pytest_count(&log, "failed"), None, "{log}");
+    assert!(total > 100, "the whole suite ran: {tests}");
+    assert_eq!(
+        (total, tests["passed"].as_u64(), tests["failed"].as_u64()),
+        (passed, Some(passed), Some(0)),
+        "Bosun's totals are pytest's own: {tests}"
+    );
+    assert_contains(&log, &format!("testcase elements: {total}"));
+    let coverage = &test_report["coverage"];
+    let (covered, lines) = (
+        coverage["lines_covered"].as_u64().unwrap_or(0),
+        coverage["lines_total"].as_u64().unwrap_or(0),
+    );
+    assert!(covered > 0 && lines >= covered, "coverage read: {coverage}");
+    let percent = 100.0 * covered as f64 / lines as f64;
+    assert!(
+        log.contains("Downloading") && log.contains("freezegun"),
+        "pip fetched the project's test requirements:\n{log}"
+    );
+
+    assert_contains(&log, "cache saved");
+
+    // The same commit again: pip finds everything in the restored wheelhouse.
+    let started = std::time::Instant::now();
+    let (code, second, stderr) = bosun_run(&repo, &[]);
+    let second_took = started.elapsed();
+    let again = logs(&repo, &second, "test");
+    assert_eq!(code, Some(0), "{}\n{again}", explain(&second, &stderr));
+    assert_eq!(
+        report(&second, "test")["tests"]["total"].as_u64(),
+        Some(total)
+    );
+    assert!(
+        !again.contains("Downloading"),
+        "nothing downloaded twice:\n{again}"
+    );
+    assert_contains(&again, "Successfully installed");
+    let restored = metric(report(&second, "test"), "cache-restored-bytes").unwrap_or(0.0);
+    assert!(restored > 500_000.0, "{:#}", report(&second, "test"));
+    println!(
+        "{ITSDANGEROUS}: {total} tests passed (pytest: {passed}), line coverage \
+         {covered}/{lines} = {percent:.1}%, first run {:.1} s, second run {:.1} s \
+         ({:.1} MB restored from the cache)",
+        first_took.as_secs_f64(),
+        second_took.as_secs_f64(),
+        restored / 1e6
+    );
+}
+
 #[test]
 fn a_run_whose_settings_grant_no_network_is_refused_before_it_starts() {
     let test = "a_run_whose_settings_grant_no_network";
