@@ -130,3 +130,55 @@ fn without_fail_fast_the_other_instances_finish() {
         StageState::Success
     );
 }
+
+/// Each instance of a matrix is a stage of its own on GitHub: its own commit status
+/// context, pending when it goes out and settled with its own outcome.
+#[test]
+fn each_instance_has_its_own_commit_status() {
+    let mut h = Harness::new(vec![]);
+    let config = r#"pipeline:
+  stages:
+    - name: test
+      matrix: { python: ["3.11", "3.12"] }
+      fail_fast: false
+"#;
+    let (_, mut effects) = h.start("main", config);
+    let instances = tasks(&effects);
+    assert_eq!(stages_of(&instances), ["test-3_11", "test-3_12"]);
+    for (_, task) in &instances {
+        let answer = if task.task.stage == "test-3_11" {
+            pass("ok")
+        } else {
+            high_vulnerability()
+        };
+        effects.extend(h.reply(task, answer));
+    }
+    let statuses: Vec<(String, StatusState)> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Status { update, .. } => Some((update.context.clone(), update.state)),
+            _ => None,
+        })
+        .collect();
+    let of = |context: &str| -> Vec<StatusState> {
+        statuses
+            .iter()
+            .filter(|(c, _)| c == context)
+            .map(|(_, s)| *s)
+            .collect()
+    };
+    assert_eq!(
+        of("bosun/test-3_11"),
+        [StatusState::Pending, StatusState::Success],
+        "{statuses:?}"
+    );
+    assert_eq!(
+        of("bosun/test-3_12"),
+        [StatusState::Pending, StatusState::Failure],
+        "{statuses:?}"
+    );
+    assert!(
+        of("bosun/test").is_empty(),
+        "no status for the matrix as a whole: {statuses:?}"
+    );
+}
