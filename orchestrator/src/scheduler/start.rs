@@ -34,8 +34,9 @@ impl Scheduler {
                 let parsed = match parsed {
                     Some(Err(error)) => Err(error),
                     Some(Ok(config)) => {
+                        // Kept for a later parse of the same text (a resume, a re-run).
                         self.remember_config(&text, &config);
-                        self.admit_config(&active, &text, &origin)
+                        self.admit_parsed(&active, config, &origin)
                     }
                     None => self.admit_config(&active, &text, &origin),
                 };
@@ -92,6 +93,17 @@ impl Scheduler {
         let config = self
             .parse_config(&active.record, text)
             .map_err(|e| e.to_string())?;
+        self.admit_parsed(active, config, origin)
+    }
+
+    /// Check a parsed config against what its tenant grants and what the agents here
+    /// can run; `Err` is the message the run ends with.
+    fn admit_parsed(
+        &self,
+        active: &ActiveRun,
+        config: Arc<PipelineConfig>,
+        origin: &str,
+    ) -> Result<Arc<PipelineConfig>, String> {
         // A repository's config only chooses among what its tenant grants.
         let tenant = self.settings.tenant(&active.record.trigger.tenant);
         crate::trust::check_plan(&config, &active.record.trigger, tenant)
