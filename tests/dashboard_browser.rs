@@ -107,16 +107,7 @@ async fn chromium(binary: &Path, args: Vec<String>) -> (String, String) {
     tokio::task::spawn_blocking(move || {
         let profile = tempfile::tempdir().unwrap();
         let mut child = Command::new(&binary)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ])
+            .args(common::devtools::HEADLESS)
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .args(&args)
             .stdout(Stdio::piped())
@@ -369,37 +360,6 @@ const LIVE_PIPELINE: &str = r#"pipeline:
         - "echo 'FAILED tests/test_cart.py::test_total - assert 2 == 3'; exit 1"
 "#;
 
-/// The running container of `stage` in `run_id`, once there is one; then `touch
-/// /tmp/go` in it.
-async fn let_go(run_id: &str, stage: &str) {
-    let started = Instant::now();
-    let container = loop {
-        let ids = Command::new("docker")
-            .args(["ps", "-q"])
-            .args(["--filter", &format!("label=org.bosun.run={run_id}")])
-            .args(["--filter", &format!("label=org.bosun.stage={stage}")])
-            .output()
-            .unwrap();
-        let id = String::from_utf8_lossy(&ids.stdout).trim().to_string();
-        if !id.is_empty() {
-            break id;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no running container for {stage}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let set = Command::new("docker")
-        .args(["exec", &container, "touch", "/tmp/go"])
-        .status()
-        .unwrap();
-    assert!(
-        set.success(),
-        "could not set the flag in {stage}'s container"
-    );
-}
-
 /// What the logs page shows now: the follow state's text and the lines in its table.
 fn shown(page: &mut Browser) -> (String, Vec<String>) {
     let now = page.evaluate(
@@ -497,7 +457,7 @@ async fn dashboard_logs_page_follows_a_failing_test_stage_live_in_chromium() {
 
     // Let the step go on: the failing test's line, printed after the page was served,
     // appears in the page, then the end of the attempt.
-    let_go(&run_id, "test").await;
+    common::let_go(&run_id, "test").await;
     let failed_line = "FAILED tests/test_cart.py::test_total - assert 2 == 3";
     let (state, lines) = until_shown(&mut page, "the failing test and the end", |state, lines| {
         lines.iter().any(|l| l == failed_line) && state.starts_with("The attempt ended")

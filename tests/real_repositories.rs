@@ -736,41 +736,6 @@ const LIVE_PIPELINE: &str = r#"pipeline:
         - "while [ ! -e /tmp/go ]; do sleep 0.2; done"
 "#;
 
-/// The running container of `stage` in `run_id`, once there is one; then `touch
-/// /tmp/go` in it.
-async fn let_go(run_id: &str, stage: &str) {
-    let started = std::time::Instant::now();
-    let container = loop {
-        let ids = Command::new("docker")
-            .args([
-                "ps",
-                "-q",
-                "--filter",
-                &format!("label=org.bosun.run={run_id}"),
-            ])
-            .args(["--filter", &format!("label=org.bosun.stage={stage}")])
-            .output()
-            .unwrap();
-        let id = String::from_utf8_lossy(&ids.stdout).trim().to_string();
-        if !id.is_empty() {
-            break id;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(300),
-            "no running container for {stage}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
-    let set = Command::new("docker")
-        .args(["exec", &container, "touch", "/tmp/go"])
-        .status()
-        .unwrap();
-    assert!(
-        set.success(),
-        "could not set the flag in {stage}'s container"
-    );
-}
-
 /// Server-sent events read so far: (event, id, data) in order.
 struct Events {
     response: reqwest::Response,
@@ -909,7 +874,7 @@ async fn bosun_run_streams_a_steps_output_while_it_runs_and_caps_a_flood() {
     assert!(bytes <= 1 << 20, "{bytes} bytes streamed");
 
     // Let the step go on: the flag is set inside its running container.
-    let_go(&run_id, "live").await;
+    common::let_go(&run_id, "live").await;
     live.until(Duration::from_secs(300), Events::ended).await;
     let said = live.messages();
     // In order within a stream (stdout and stderr are two streams; between them the
@@ -944,7 +909,7 @@ async fn bosun_run_streams_a_steps_output_while_it_runs_and_caps_a_flood() {
     rest.until(Duration::from_secs(60), Events::ended).await;
     assert_eq!(rest.messages(), all[marker as usize + 1..]);
 
-    let_go(&run_id, "hold").await;
+    common::let_go(&run_id, "hold").await;
     let status = tokio::task::spawn_blocking(move || {
         let status = bosun.child().wait().unwrap();
         (status, bosun.log())

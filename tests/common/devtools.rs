@@ -26,6 +26,19 @@ pub struct Browser {
     _profile: tempfile::TempDir,
 }
 
+/// How the tests run Chromium: headless, no sandbox (root in a container), and nothing
+/// that reaches the network or the user's profile on its own.
+pub const HEADLESS: [&str; 8] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
 impl Browser {
     /// Start `binary` headless with a fresh profile, attached to its blank page.
     pub fn start(binary: &Path) -> Browser {
@@ -37,18 +50,8 @@ impl Browser {
             // (none with --headless) goes nowhere.
             .arg(r#"exec "$0" "$@" 3<&0 4>&1 </dev/null >/dev/null"#)
             .arg(binary)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--remote-debugging-pipe",
-                "--window-size=1280,1600",
-            ])
+            .args(HEADLESS)
+            .args(["--remote-debugging-pipe", "--window-size=1280,1600"])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
             .stdin(Stdio::piped())

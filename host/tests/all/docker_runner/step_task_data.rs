@@ -1,34 +1,9 @@
 //! Task data in a command step on the real engine: a hostile branch name and commit
 //! message reach the commands verbatim as variables, and nothing in them runs.
 
+use super::steps::{step, step_runner};
 use super::*;
-use bosun_host::bindings::StepRequest;
 use bosun_test_support::assert_contains;
-
-fn step(image: &str, commands: &[&str]) -> StepRequest {
-    StepRequest {
-        image: image.to_string(),
-        commands: commands.iter().map(|c| c.to_string()).collect(),
-        env: Vec::new(),
-        timeout_ms: 60_000,
-        network: false,
-        cache_paths: Vec::new(),
-        cache_key: String::new(),
-        collect: Vec::new(),
-        services: Vec::new(),
-    }
-}
-
-async fn step_runner(dir: &Path) -> DockerRunner {
-    DockerRunner::connect(DockerSettings {
-        agent_id: format!("steps-data-{}", std::process::id()),
-        step_scratch: dir.join("scratch"),
-        step_cache: None,
-        ..DockerSettings::default()
-    })
-    .await
-    .unwrap()
-}
 
 #[tokio::test]
 async fn docker_step_sees_a_hostile_branch_and_commit_message_verbatim_and_runs_none_of_it() {

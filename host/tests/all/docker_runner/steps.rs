@@ -8,7 +8,7 @@ use bosun_host::bindings::StepRequest;
 use bosun_test_support::assert_contains;
 
 /// A runner whose step folders and caches live in `dir`, so tests never share a cache.
-async fn step_runner(dir: &Path) -> DockerRunner {
+pub(super) async fn step_runner(dir: &Path) -> DockerRunner {
     DockerRunner::connect(DockerSettings {
         agent_id: format!("steps-{}", std::process::id()),
         step_scratch: dir.join("scratch"),
@@ -19,7 +19,8 @@ async fn step_runner(dir: &Path) -> DockerRunner {
     .unwrap()
 }
 
-fn step(image: &str, commands: &[&str]) -> StepRequest {
+/// A step running `commands` in `image`, with one variable of its own (`GREETING`).
+pub(super) fn step(image: &str, commands: &[&str]) -> StepRequest {
     StepRequest {
         image: image.to_string(),
         commands: commands.iter().map(|c| c.to_string()).collect(),

@@ -15,6 +15,13 @@ async fn trivy_or_skip(test: &str) -> Option<(Env, String)> {
     Some((env, image))
 }
 
+/// A security task that runs only Trivy, from `image`, with `settings` on top.
+fn trivy_task(image: &str, settings: &[(&str, &str)]) -> Task {
+    let mut config = vec![("bandit", "false"), ("trivy_image", image)];
+    config.extend_from_slice(settings);
+    task("security", &config)
+}
+
 /// Real Trivy on the infra sample with no network: the secret and misconfiguration
 /// scanners need no vulnerability database (none can be fetched here; the `vuln` path
 /// is tested on real reports above).
@@ -27,11 +34,9 @@ async fn security_trivy_finds_the_infra_apps_token_and_misconfigurations_offline
     let (rt, plugin) = docker_runtime(&env, "security").await;
     let d = dirs(Some("examples/infra-app"));
     // The settings of the sample's .bosun.yml, with the image under test.
-    let t = task(
-        "security",
+    let t = trivy_task(
+        &trivy,
         &[
-            ("bandit", "false"),
-            ("trivy_image", &trivy),
             ("trivy_scanners", "secret,misconfig"),
             ("fail_on", "HIGH,CRITICAL"),
         ],
@@ -107,14 +112,9 @@ async fn security_trivy_config_finds_the_infra_apps_misconfigurations_offline() 
     };
     let (rt, plugin) = docker_runtime(&env, "security").await;
     let d = dirs(Some("examples/infra-app"));
-    let t = task(
-        "security",
-        &[
-            ("bandit", "false"),
-            ("trivy_image", &trivy),
-            ("trivy_command", "config"),
-            ("fail_on", "HIGH,CRITICAL"),
-        ],
+    let t = trivy_task(
+        &trivy,
+        &[("trivy_command", "config"), ("fail_on", "HIGH,CRITICAL")],
     );
     let result = rt.run_stage(&plugin, &t, &call(&d, false)).await;
     let report = report_of(&result);
@@ -166,14 +166,9 @@ async fn security_trivy_config_finds_the_infra_apps_misconfigurations_offline() 
     );
 
     // A target folder narrows the scan; paths stay relative to the workspace.
-    let t = task(
-        "security",
-        &[
-            ("bandit", "false"),
-            ("trivy_image", &trivy),
-            ("trivy_command", "config"),
-            ("trivy_target", "k8s"),
-        ],
+    let t = trivy_task(
+        &trivy,
+        &[("trivy_command", "config"), ("trivy_target", "k8s")],
     );
     let result = rt.run_stage(&plugin, &t, &call(&d, false)).await;
     let report = report_of(&result);

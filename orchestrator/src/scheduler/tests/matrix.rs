@@ -106,15 +106,18 @@ fn fail_fast_cancels_the_siblings_and_their_late_results_are_ignored() {
     );
 }
 
-#[test]
-fn without_fail_fast_the_other_instances_finish() {
-    let mut h = Harness::new(vec![]);
-    let config = r#"pipeline:
+/// A matrix of two instances that do not stop each other.
+const TWO_INSTANCES_NO_FAIL_FAST: &str = r#"pipeline:
   stages:
     - name: test
       matrix: { python: ["3.11", "3.12"] }
       fail_fast: false
 "#;
+
+#[test]
+fn without_fail_fast_the_other_instances_finish() {
+    let mut h = Harness::new(vec![]);
+    let config = TWO_INSTANCES_NO_FAIL_FAST;
     let (run_id, effects) = h.start("main", config);
     let out = tasks(&effects);
     h.reply(&out[0].1, result(report(Outcome::Failure, "failed")));
@@ -136,12 +139,7 @@ fn without_fail_fast_the_other_instances_finish() {
 #[test]
 fn each_instance_has_its_own_commit_status() {
     let mut h = Harness::new(vec![]);
-    let config = r#"pipeline:
-  stages:
-    - name: test
-      matrix: { python: ["3.11", "3.12"] }
-      fail_fast: false
-"#;
+    let config = TWO_INSTANCES_NO_FAIL_FAST;
     let (_, mut effects) = h.start("main", config);
     let instances = tasks(&effects);
     assert_eq!(stages_of(&instances), ["test-3_11", "test-3_12"]);

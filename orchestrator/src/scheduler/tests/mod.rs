@@ -103,15 +103,19 @@ impl Harness {
         else {
             panic!("not queued")
         };
-        let effects = self
-            .scheduler
+        let effects = self.load(&run_id, config);
+        (run_id, effects)
+    }
+
+    /// Hand queued run `run_id` its `.bosun.yml` (as read at the pushed commit).
+    fn load(&mut self, run_id: &str, config: &str) -> Vec<Effect> {
+        self.scheduler
             .config_loaded(
-                &run_id,
+                run_id,
                 Ok(LoadedConfig::new(config, ".bosun.yml@0123456")),
                 self.now,
             )
-            .unwrap();
-        (run_id, effects)
+            .unwrap()
     }
 
     fn reply(&mut self, task: &TaskMessage, result: StageResult) -> Vec<Effect> {

@@ -124,14 +124,7 @@ fn the_commit_message_reaches_each_task_capped_also_after_a_restart() {
     };
     h.restart();
     let config = "pipeline:\n  stages: [lint]\n";
-    let effects = h
-        .scheduler
-        .config_loaded(
-            &run_id,
-            Ok(LoadedConfig::new(config, ".bosun.yml@0123456")),
-            h.now,
-        )
-        .unwrap();
+    let effects = h.load(&run_id, config);
     let task = only_task(&effects, "agent.lint");
     assert_eq!(task.task.commit_message, message, "carried verbatim");
 
@@ -142,14 +135,7 @@ fn the_commit_message_reaches_each_task_capped_also_after_a_restart() {
     let Accepted::Queued { run_id } = h.scheduler.accept(pushed, None, h.now).unwrap() else {
         panic!("not queued")
     };
-    let effects = h
-        .scheduler
-        .config_loaded(
-            &run_id,
-            Ok(LoadedConfig::new(config, ".bosun.yml@0123456")),
-            h.now,
-        )
-        .unwrap();
+    let effects = h.load(&run_id, config);
     let task = only_task(&effects, "agent.lint");
     assert_eq!(
         task.task.commit_message.len(),

@@ -237,14 +237,7 @@ pipeline:
       when:
         paths: [\"src/**/*.py\"]
 ";
-    let effects = h
-        .scheduler
-        .config_loaded(
-            &run_id,
-            Ok(LoadedConfig::new(config, ".bosun.yml@0123456")),
-            h.now,
-        )
-        .unwrap();
+    let effects = h.load(&run_id, config);
     // `lint` spent the run's budget undecided: it runs. `test`, whose filter matches
     // none of these paths, gets no fresh budget of its own: it counts as matched too.
     let dispatched: Vec<String> = tasks(&effects).into_iter().map(|(t, _)| t).collect();
